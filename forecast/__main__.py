@@ -1,0 +1,5 @@
+"""`python -m forecast` runs the CLI."""
+
+from forecast.cli import main
+
+main()

@@ -1,0 +1,132 @@
+"""Frozen configuration dataclasses and the named defaults the CLI shows."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from forecast.errors import ConfigError
+
+ModelKind = Literal["gru", "lstm"]
+Frequency = Literal["D", "B"]
+
+DEFAULT_MODEL: ModelKind = "gru"
+DEFAULT_WINDOW = 60
+DEFAULT_UNITS = (50, 100)
+DEFAULT_DROPOUT = 0.2
+DEFAULT_EPOCHS = 50
+DEFAULT_BATCH_SIZE = 64
+DEFAULT_TEST_SIZE = 0.2
+DEFAULT_VAL_SIZE = 0.1
+DEFAULT_PATIENCE = 10
+DEFAULT_SEED = 42
+DEFAULT_LEARNING_RATE = 1e-3
+DEFAULT_DATA = "data/btc-synthetic.csv"
+DEFAULT_MODELS_DIR = "models"
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """How the close series becomes supervised windows.
+
+    Args:
+        window: days of history in one input window.
+        test_size: the final part held out for testing; a fraction in (0, 1) or a number of days.
+        val_size: the tail of the training part used for early stopping; fraction or days.
+    """
+
+    window: int = DEFAULT_WINDOW
+    test_size: float = DEFAULT_TEST_SIZE
+    val_size: float = DEFAULT_VAL_SIZE
+
+    def __post_init__(self) -> None:
+        if self.window < 2:
+            raise ConfigError(f"window must be at least 2 days, got {self.window}")
+        for name in ("test_size", "val_size"):
+            value = getattr(self, name)
+            if value <= 0 or (value >= 1 and value != int(value)):
+                raise ConfigError(
+                    f"{name.replace('_', '-')} must be a fraction in (0, 1) or a whole number "
+                    f"of days, got {value}"
+                )
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: stacked recurrent layers with dropout and a linear head."""
+
+    kind: ModelKind = DEFAULT_MODEL
+    units: tuple[int, ...] = DEFAULT_UNITS
+    dropout: float = DEFAULT_DROPOUT
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("gru", "lstm"):
+            raise ConfigError(f"model must be 'gru' or 'lstm', got {self.kind!r}")
+        if not self.units or any(u < 1 for u in self.units):
+            raise ConfigError(f"units must be positive numbers, one per layer, got {self.units}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the network is fitted."""
+
+    epochs: int = DEFAULT_EPOCHS
+    batch_size: int = DEFAULT_BATCH_SIZE
+    patience: int = DEFAULT_PATIENCE
+    seed: int = DEFAULT_SEED
+    learning_rate: float = DEFAULT_LEARNING_RATE
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.patience < 0:
+            raise ConfigError(
+                "epochs and batch-size must be at least 1 and patience at least 0, got "
+                f"epochs={self.epochs}, batch-size={self.batch_size}, patience={self.patience}"
+            )
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one training run was asked to do."""
+
+    window: WindowConfig = field(default_factory=WindowConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        out = asdict(self)
+        out["model"]["units"] = list(self.model.units)
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
+        """Rebuild from `to_dict` output; raises ConfigError on unknown or bad fields."""
+        try:
+            model = dict(raw["model"])
+            model["units"] = tuple(int(u) for u in model["units"])
+            return cls(
+                window=WindowConfig(**raw["window"]),
+                model=ModelConfig(**model),
+                train=TrainConfig(**raw["train"]),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"configuration is incomplete or malformed ({exc})") from exc
+
+
+def parse_units(text: str) -> tuple[int, ...]:
+    """Parse `--units 50,100` into (50, 100).
+
+    Raises:
+        ConfigError: when a part is not a positive integer.
+    """
+    try:
+        units = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(
+            f"--units takes comma-separated positive integers like 50,100; got {text!r}"
+        ) from None
+    if not units or any(u < 1 for u in units):
+        raise ConfigError(f"--units takes comma-separated positive integers like 50,100; got {text!r}")
+    return units

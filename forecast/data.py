@@ -1,0 +1,599 @@
+"""Price CSV → one validated, sorted, de-duplicated daily close series.
+
+Format detection lives here and nowhere else. Every command that takes a CSV calls
+`load_prices`, which returns a `PriceSeries`: the closes on a daily `DatetimeIndex` (UTC calendar
+days, oldest first) plus a record of every cleaning step applied, so the CLI can say what it did.
+
+Rules, applied in this order (each one that changes something is counted in `steps`):
+
+1. encoding: UTF-8 with or without BOM (Latin-1 as a fallback), CRLF or LF, any final newline;
+2. layout: separator sniffed from the first lines (quote-aware), preamble lines before the
+   header skipped, headerless kline dumps named, yfinance's three-row header folded into one;
+3. columns: the date and close columns are found by name (overridable);
+4. numbers: quotes, thousands separators, K/M/B suffixes, `%`, `-`, `null`/`NULL`/empty;
+5. time: epoch seconds/ms/µs/ns (decided per value, so mixed files work), ISO-8601 with any
+   offset or `Z`/` UTC`, `MM/DD/YYYY`, `Mon DD, YYYY` and more; converted to UTC;
+6. rows with no date or no close are dropped; rows are sorted oldest first;
+7. intraday data is resampled to the last price of each UTC day; several rows on one day keep
+   the last one (latest timestamp, then later in the file); weekly or monthly files are refused;
+8. gaps: a calendar-daily series (crypto) has missing days filled forward (or dropped, or
+   refused, by `gaps`); a business-day series (no weekends) keeps its calendar.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from forecast.config import Frequency
+from forecast.errors import DataError
+
+GapPolicy = Literal["fill", "drop", "error"]
+
+_HEAD_BYTES = 64 * 1024
+_SNIFF_LINES = 40
+_SEPARATORS = (",", ";", "\t", "|")
+_NA_STRINGS = ["", "-", "--", "null", "NULL", "Null", "nan", "NaN", "NAN", "None", "none", "N/A",
+               "n/a", "NA", "#N/A"]
+
+# Candidates by normalised name, best first (see `_normalise`).
+_DATE_NAMES = ("date", "datetime", "open_time", "timeopen", "time_open", "snapped_at",
+               "timestamp", "time", "day", "date_utc", "unix", "unix_timestamp", "close_time",
+               "timeclose", "time_close")
+_CLOSE_NAMES = ("close", "close_price", "closing_price", "price_close", "adj_close", "last",
+                "last_price", "price", "close_usd", "rate", "value")
+_BINANCE_KLINE_NAMES = ("open_time", "open", "high", "low", "close", "volume", "close_time",
+                        "quote_asset_volume", "number_of_trades", "taker_buy_base_asset_volume",
+                        "taker_buy_quote_asset_volume", "ignore")
+_DATE_FORMATS = ("%m/%d/%Y", "%d/%m/%Y", "%b %d, %Y", "%B %d, %Y", "%d.%m.%Y", "%Y/%m/%d",
+                 "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d-%b-%Y", "%d %b %Y",
+                 "%b %d %Y", "%Y%m%d", "%m/%d/%y", "%d/%m/%y")
+_DATE_LIKE = re.compile(
+    r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|[A-Za-z]{3,9}\.? \d{1,2},? \d{4}"
+    r"|\d{1,2}[ -][A-Za-z]{3,9}[ -]\d{2,4})"
+)
+
+
+@dataclass(frozen=True)
+class LoadOptions:
+    """Overrides for when detection is wrong or ambiguous (all optional)."""
+
+    date_column: str | None = None
+    close_column: str | None = None
+    sep: str | None = None
+    date_format: str | None = None
+    dayfirst: bool = False
+    gaps: GapPolicy = "fill"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One cleaning step that changed the data: a short name, how many rows, and a sentence."""
+
+    name: str
+    count: int
+    detail: str
+
+
+@dataclass(frozen=True)
+class PriceSeries:
+    """A cleaned daily close series and the story of how it was made."""
+
+    close: pd.Series
+    path: Path
+    layout: str
+    date_column: str
+    close_column: str
+    rows_read: int
+    frequency: Frequency
+    steps: tuple[Step, ...] = ()
+    warnings: tuple[str, ...] = ()
+    sha256: str = ""
+
+    @property
+    def first_date(self) -> str:
+        return self.close.index[0].strftime("%Y-%m-%d")
+
+    @property
+    def last_date(self) -> str:
+        return self.close.index[-1].strftime("%Y-%m-%d")
+
+    def describe(self) -> dict[str, Any]:
+        """Return a JSON-ready summary (the keys `forecast data inspect --format json` prints)."""
+        return {
+            "file": str(self.path),
+            "sha256": self.sha256,
+            "layout": self.layout,
+            "date_column": self.date_column,
+            "close_column": self.close_column,
+            "rows_read": self.rows_read,
+            "rows": len(self.close),
+            "first_date": self.first_date,
+            "last_date": self.last_date,
+            "frequency": {"D": "daily", "B": "business-daily"}[self.frequency],
+            "last_close": float(self.close.iloc[-1]),
+            "steps": [{"name": s.name, "count": s.count, "detail": s.detail} for s in self.steps],
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass
+class _Layout:
+    """What sniffing the first lines found out about a file."""
+
+    sep: str
+    skiprows: list[int]
+    header: bool
+    names: list[str]
+    layout: str
+    preamble: int = 0
+
+
+@dataclass
+class _Log:
+    steps: list[Step] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def step(self, name: str, count: int, detail: str) -> None:
+        if count:
+            self.steps.append(Step(name, int(count), detail))
+
+
+def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSeries:
+    """Read a price CSV of any supported layout into a cleaned daily close series.
+
+    Args:
+        path: the CSV file.
+        options: overrides for detection; defaults detect everything.
+
+    Returns:
+        The cleaned series with its layout, columns, counts, cleaning steps and warnings.
+
+    Raises:
+        DataError: the file is missing, unreadable, not a price table, or holds no usable rows.
+    """
+    options = options or LoadOptions()
+    path = Path(path)
+    head = _read_head(path)
+    layout = _sniff(head, path, options.sep)
+    date_col = _pick_column(layout.names, options.date_column, _DATE_NAMES, "date", path)
+    close_col = _pick_column(layout.names, options.close_column, _CLOSE_NAMES, "close", path)
+    if date_col == close_col:
+        raise DataError(f"{path.name}: the date and close columns are both {date_col!r}; "
+                        "pass --date-column and --close-column")
+    log = _Log()
+    if layout.preamble:
+        log.step("skip_preamble", layout.preamble,
+                 f"skipped {layout.preamble} line(s) before the header")
+    raw = _read_columns(path, layout, date_col, close_col)
+    rows_read = len(raw)
+    if rows_read == 0:
+        raise DataError(f"{path.name} has a header but no data rows; export a longer history")
+    stamps = _parse_dates(raw[date_col], options, log, path, date_col)
+    close = _parse_numbers(raw[close_col], log, close_col, layout.sep)
+    daily, frequency = _to_daily(stamps, close, options.gaps, log, path, close_col)
+    _add_warnings(daily, log)
+    return PriceSeries(
+        close=daily, path=path, layout=layout.layout, date_column=date_col, close_column=close_col,
+        rows_read=rows_read, frequency=frequency, steps=tuple(log.steps),
+        warnings=tuple(log.warnings), sha256=file_sha256(path),
+    )
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ---------------------------------------------------------------- reading the head and sniffing
+
+
+def _read_head(path: Path) -> list[str]:
+    if not path.exists():
+        raise DataError(f"{path} does not exist; check the path, or run `forecast data synth "
+                        "--out FILE` to make a sample file")
+    if path.is_dir():
+        raise DataError(f"{path} is a directory; pass a CSV file inside it")
+    size = path.stat().st_size
+    if size == 0:
+        raise DataError(f"{path} is empty; export the price history again")
+    available = _available_memory()
+    if available is not None and size > available // 2:
+        raise DataError(f"{path} is {size / 2**30:.1f} GiB, more than half the free memory "
+                        f"({available / 2**30:.1f} GiB); resample it to daily first or use a "
+                        "smaller export")
+    with path.open("rb") as handle:
+        raw = handle.read(_HEAD_BYTES)
+    if b"\x00" in raw:
+        raise DataError(f"{path} is not a text CSV file (it contains binary data)")
+    text = _decode(raw)
+    lines = text.splitlines()
+    if size > _HEAD_BYTES and len(lines) > 1:
+        lines = lines[:-1]  # the last line of a partial read may be cut mid-row
+    lines = [line for line in lines[:_SNIFF_LINES]]
+    if not any(line.strip() for line in lines):
+        raise DataError(f"{path} holds no text rows; export the price history again")
+    return lines
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if exc.start > len(raw) - 4:  # a multi-byte character cut by the partial read
+            return raw[: exc.start].decode("utf-8-sig")
+        return raw.decode("latin-1")
+
+
+def _available_memory() -> int | None:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _split(lines: list[str], sep: str) -> list[list[str]]:
+    return [row for row in csv.reader(io.StringIO("\n".join(lines)), delimiter=sep)]
+
+
+def _sniff(lines: list[str], path: Path, sep_override: str | None) -> _Layout:
+    lines = [line for line in lines if line.strip()]
+    sep, rows = _pick_separator(lines, path, sep_override)
+    width = _modal_width(rows)
+    preamble = 0
+    while preamble < len(rows) - 1 and len(rows[preamble]) < width:
+        preamble += 1
+    first = rows[preamble]
+    skiprows = list(range(preamble))
+    if _is_yfinance_header(rows, preamble):
+        names = ["Date", *first[1:]]
+        skip_more = 2 if _is_date_label_row(rows, preamble + 2) else 1
+        skiprows += list(range(preamble + 1, preamble + 1 + skip_more))
+        return _Layout(sep, skiprows, True, names, "yfinance", preamble)
+    if all(_looks_like_value(cell) for cell in first):
+        names = _headerless_names(first)
+        layout = "binance-klines" if names[0] == "open_time" else "headerless"
+        return _Layout(sep, skiprows, False, names, layout, preamble)
+    names = [cell.strip() for cell in first]
+    return _Layout(sep, skiprows, True, names, _layout_name(names), preamble)
+
+
+def _pick_separator(lines: list[str], path: Path, override: str | None) -> tuple[str, list[list[str]]]:
+    if override:
+        sep = {"\\t": "\t", "tab": "\t"}.get(override, override)
+        return sep, _split(lines, sep)
+    best: tuple[int, str, list[list[str]]] | None = None
+    for sep in _SEPARATORS:
+        rows = _split(lines, sep)
+        width = _modal_width(rows)
+        consistent = sum(len(r) == width for r in rows) >= max(1, len(rows) * 0.6)
+        if width >= 2 and consistent and (best is None or width > best[0]):
+            best = (width, sep, rows)
+    if best is None:
+        raise DataError(f"{path.name} does not look like a table: no separator (, ; tab |) splits "
+                        "its lines into columns consistently; pass --sep if it uses another one")
+    return best[1], best[2]
+
+
+def _modal_width(rows: list[list[str]]) -> int:
+    widths = [len(r) for r in rows if r]
+    return max(set(widths), key=widths.count) if widths else 0
+
+
+def _is_yfinance_header(rows: list[list[str]], at: int) -> bool:
+    return (len(rows) > at + 1 and rows[at][0].strip().lower() == "price"
+            and rows[at + 1][0].strip().lower() == "ticker")
+
+
+def _is_date_label_row(rows: list[list[str]], at: int) -> bool:
+    return (len(rows) > at and rows[at][0].strip().lower() in ("date", "datetime")
+            and not any(cell.strip() for cell in rows[at][1:]))
+
+
+def _looks_like_value(cell: str) -> bool:
+    cell = cell.strip().strip('"')
+    if _DATE_LIKE.match(cell):
+        return True
+    try:
+        float(cell.replace(",", ""))
+    except ValueError:
+        return False
+    return True
+
+
+def _headerless_names(first: list[str]) -> list[str]:
+    if len(first) == 12 and _epoch_like(first[0]):
+        return list(_BINANCE_KLINE_NAMES)
+    if len(first) == 2:
+        return ["date", "close"]
+    if len(first) >= 5:  # the usual time, open, high, low, close[, volume…] order
+        return ["date", "open", "high", "low", "close"] + [f"column{i}" for i in range(5, len(first))]
+    return ["date"] + [f"column{i}" for i in range(1, len(first))]
+
+
+def _epoch_like(cell: str) -> bool:
+    try:
+        return float(cell) > 1e8
+    except ValueError:
+        return False
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+
+
+def _layout_name(names: list[str]) -> str:
+    cols = {_normalise(n) for n in names}
+    rules = (
+        ({"timeopen", "timeclose"}, "coinmarketcap"),
+        ({"snapped_at"}, "coingecko"),
+        ({"price", "change"}, "investing"),
+        ({"weighted_price"}, "bitstamp-minute"),
+        ({"open_time", "quote_asset_volume"}, "binance-klines"),
+        ({"unix", "symbol"}, "cryptodatadownload"),
+        ({"market_cap", "open", "close"}, "coinmarketcap-legacy"),
+        ({"adj_close"}, "yahoo"),
+    )
+    for required, name in rules:
+        if required <= cols:
+            return name
+    return "generic"
+
+
+def _pick_column(names: list[str], override: str | None, candidates: tuple[str, ...], what: str,
+                 path: Path) -> str:
+    listed = ", ".join(names)
+    by_norm: dict[str, str] = {}
+    for name in names:
+        by_norm.setdefault(_normalise(name), name)
+    if override:
+        found = by_norm.get(_normalise(override))
+        if found is None:
+            raise DataError(f"column {override!r} not found in {path.name}; columns are: {listed}")
+        return found
+    for candidate in candidates:
+        if candidate in by_norm:
+            return by_norm[candidate]
+    loose = [n for norm, n in by_norm.items() if _loosely_matches(norm, what)]
+    if loose:
+        return loose[0]
+    raise DataError(f"no {what} column found in {path.name}; columns are: {listed} — pass "
+                    f"--{what}-column NAME")
+
+
+def _loosely_matches(norm: str, what: str) -> bool:
+    if what == "date":
+        return "date" in norm or "time" in norm
+    return (norm.startswith("close") and "time" not in norm) or (
+        "price" in norm and "weighted" not in norm)
+
+
+# ---------------------------------------------------------------- reading and parsing columns
+
+
+def _read_columns(path: Path, layout: _Layout, date_col: str, close_col: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(
+            path, sep=layout.sep, skiprows=layout.skiprows, header=0 if layout.header else None,
+            names=None if layout.header else layout.names, usecols=[date_col, close_col],
+            encoding="utf-8-sig", encoding_errors="replace", skipinitialspace=True,
+            na_values=_NA_STRINGS, keep_default_na=False, dtype={date_col: object}, engine="c",
+            low_memory=False,
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path.name} could not be parsed as {layout.layout} CSV ({message}); "
+                        "check the file is a complete export, or pass --sep") from None
+    except MemoryError:
+        raise DataError(f"{path.name} is too large to read into memory; resample it to daily "
+                        "first or use a smaller export") from None
+
+
+def _parse_numbers(column: pd.Series, log: _Log, name: str, sep: str) -> pd.Series:
+    """Turn a price column into float64; unparseable cells become NaN (dropped later)."""
+    if pd.api.types.is_numeric_dtype(column):
+        return column.astype("float64")
+    text = column.astype("string").str.strip().str.strip('"').str.strip()
+    text = text.mask(text.isin(_NA_STRINGS))
+    suffix = text.str[-1].str.upper()
+    multiplier = suffix.map({"K": 1e3, "M": 1e6, "B": 1e9}).fillna(1.0).astype("float64")
+    text = text.str.replace(r"[KkMmBb%$€£\s]+$", "", regex=True).str.replace(r"^[$€£]", "", regex=True)
+    if sep != "," and _uses_decimal_comma(text):
+        text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
+        log.step("decimal_comma", int(text.notna().sum()), f"read {name!r} with decimal commas")
+    else:
+        has_thousands = text.str.contains(",", regex=False).fillna(False)
+        if has_thousands.any():
+            text = text.str.replace(",", "", regex=False)
+            log.step("thousands_separators", int(has_thousands.sum()),
+                     f"removed thousands separators in {name!r}")
+    values = pd.to_numeric(text, errors="coerce").astype("float64") * multiplier.to_numpy()
+    return values
+
+
+def _uses_decimal_comma(text: pd.Series) -> bool:
+    sample = text.dropna().head(500)
+    european = sample.str.match(r"^-?\d{1,3}(\.\d{3})+,\d+$") | sample.str.match(r"^-?\d+,\d{1,2}$")
+    return bool(european.mean() > 0.5) if len(sample) else False
+
+
+def _parse_dates(column: pd.Series, options: LoadOptions, log: _Log, path: Path,
+                 name: str) -> pd.Series:
+    """Parse a date/time column into tz-naive UTC timestamps; NaT where unparseable."""
+    if pd.api.types.is_numeric_dtype(column):
+        return _from_epoch(column.astype("float64"))
+    text = column.astype("string").str.strip().str.strip('"').str.strip()
+    text = text.mask(text.isin(_NA_STRINGS))
+    numeric = pd.to_numeric(text, errors="coerce")
+    if numeric.notna().sum() > 0.9 * text.notna().sum() and text.notna().any():
+        return _from_epoch(numeric.astype("float64"))
+    text = text.str.replace(r"\s+(UTC|GMT)$", "", regex=True)
+    fmt = options.date_format or _guess_format(text, options.dayfirst)
+    if fmt is None:
+        stamps = pd.to_datetime(text, format="mixed", dayfirst=options.dayfirst, utc=True,
+                                errors="coerce")
+    else:
+        stamps = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
+    stamps = stamps.dt.tz_localize(None)
+    bad = int(stamps.isna().sum() - text.isna().sum())
+    if stamps.notna().sum() < 0.5 * max(1, len(text)):
+        example = text.dropna().iloc[0] if text.notna().any() else "(empty)"
+        raise DataError(f"column {name!r} of {path.name} does not hold dates (e.g. {example!r}); "
+                        "pass --date-column, or --date-format like %d/%m/%Y")
+    log.step("unparseable_dates", bad, f"{bad} row(s) had a date that could not be read")
+    return stamps
+
+
+def _guess_format(text: pd.Series, dayfirst: bool) -> str | None:
+    sample = text.dropna()
+    sample = pd.concat([sample.head(200), sample.tail(200)])
+    if sample.empty:
+        return None
+    formats = list(_DATE_FORMATS)
+    if dayfirst:  # try day-first before month-first where both fit
+        formats.sort(key=lambda f: 0 if f.startswith("%d") else 1)
+    if not dayfirst and _parses(sample, "ISO8601"):
+        return "ISO8601"
+    fitting = [fmt for fmt in formats if _parses(sample, fmt)]
+    if fitting:
+        # Between MM/DD and DD/MM the whole column decides; month-first wins a tie (US exports).
+        for fmt in fitting:
+            if _parses(text.dropna(), fmt):
+                return fmt
+    return "ISO8601" if _parses(sample, "ISO8601") else None
+
+
+def _parses(values: pd.Series, fmt: str) -> bool:
+    try:
+        parsed = pd.to_datetime(values, format=fmt, utc=True, errors="coerce")
+    except (ValueError, TypeError):
+        return False
+    return bool(parsed.notna().all())
+
+
+def _from_epoch(values: pd.Series) -> pd.Series:
+    """Epoch numbers → timestamps; the unit is decided per value by its size."""
+    magnitude = values.abs()
+    scale_to_ns = np.select(
+        [magnitude >= 1e17, magnitude >= 1e14, magnitude >= 1e11, magnitude >= 1e8],
+        [1.0, 1e3, 1e6, 1e9], default=np.nan,
+    )
+    yyyymmdd = (values >= 1e7) & (values < 1e8) & (values == values.round())
+    nanos = values.to_numpy() * scale_to_ns
+    stamps = pd.Series(pd.to_datetime(nanos, unit="ns", errors="coerce"), index=values.index)
+    if yyyymmdd.any():
+        as_text = values[yyyymmdd].astype("int64").astype(str)
+        stamps[yyyymmdd] = pd.to_datetime(as_text, format="%Y%m%d", errors="coerce")
+    return stamps
+
+
+# ---------------------------------------------------------------- to one daily series
+
+
+def _to_daily(stamps: pd.Series, close: pd.Series, gaps: GapPolicy, log: _Log, path: Path,
+              close_name: str) -> tuple[pd.Series, Frequency]:
+    frame = pd.DataFrame({"stamp": stamps.to_numpy(), "close": close.to_numpy()})
+    no_date = frame["stamp"].isna()
+    frame = frame[~no_date]
+    no_close = frame["close"].isna()
+    log.step("missing_close", int(no_close.sum()),
+             f"dropped {int(no_close.sum())} row(s) with no {close_name!r} value")
+    frame = frame[~no_close]
+    if frame.empty:
+        raise DataError(f"{path.name} has no row with both a date and a numeric {close_name!r}; "
+                        "check the columns, or pass --close-column")
+    if not frame["stamp"].is_monotonic_increasing:
+        descending = frame["stamp"].is_monotonic_decreasing
+        log.step("sorted", len(frame), "reversed newest-first rows to oldest first" if descending
+                 else "sorted rows by time, oldest first")
+        frame = frame.sort_values("stamp", kind="stable")
+    step = _typical_step(frame["stamp"])
+    if step >= pd.Timedelta(days=5):
+        kind = "weekly" if step < pd.Timedelta(days=25) else "monthly or coarser"
+        raise DataError(f"{path.name} looks {kind} (typical spacing {step.days} days); forecast "
+                        "trains on daily closes — export daily data instead")
+    days = frame["stamp"].dt.floor("D")
+    intraday = step < pd.Timedelta(hours=20)
+    grouped = frame.groupby(days.to_numpy(), sort=True)["close"].last()
+    merged = len(frame) - len(grouped)
+    if intraday:
+        log.step("resampled_daily", merged, f"resampled {len(frame)} intraday rows to "
+                 f"{len(grouped)} daily closes (last price of each UTC day)")
+    else:
+        log.step("duplicate_days", merged,
+                 f"{merged} row(s) fell on a day already seen; kept the latest of each day")
+    series = grouped.astype("float64")
+    series.index = pd.DatetimeIndex(series.index, name="date")
+    series.name = "close"
+    frequency: Frequency = "B" if _is_business_daily(series.index) else "D"
+    if frequency == "D":
+        series = _fill_gaps(series, gaps, log, path)
+    return series, frequency
+
+
+def _typical_step(stamps: pd.Series) -> pd.Timedelta:
+    unique = stamps.drop_duplicates()
+    if len(unique) < 2:
+        return pd.Timedelta(days=1)
+    return pd.Timedelta(unique.diff().dropna().median())
+
+
+def _is_business_daily(index: pd.DatetimeIndex) -> bool:
+    if len(index) < 10:
+        return False
+    weekend = index.dayofweek >= 5
+    return bool(weekend.mean() < 0.02)
+
+
+def _fill_gaps(series: pd.Series, gaps: GapPolicy, log: _Log, path: Path) -> pd.Series:
+    full = pd.date_range(series.index[0], series.index[-1], freq="D", name="date")
+    missing = len(full) - len(series)
+    if not missing:
+        return series
+    if gaps == "error":
+        first_gap = full.difference(series.index)[0].strftime("%Y-%m-%d")
+        raise DataError(f"{path.name} is missing {missing} day(s), the first on {first_gap}; "
+                        "use --gaps fill (carry the last close forward) or --gaps drop")
+    if gaps == "drop":
+        log.step("gaps_kept", missing, f"{missing} missing day(s) left out (--gaps drop)")
+        return series
+    log.step("gaps_filled", missing, f"filled {missing} missing day(s) with the previous close")
+    return series.reindex(full).ffill()
+
+
+def _add_warnings(series: pd.Series, log: _Log) -> None:
+    values = series.to_numpy()
+    non_positive = int((values <= 0).sum())
+    if non_positive:
+        log.warnings.append(f"{non_positive} close(s) are zero or negative")
+    change = series.pct_change().abs()
+    jumps = change[change > 0.5]
+    if len(jumps):
+        log.warnings.append(f"{len(jumps)} day(s) moved more than 50% (first on "
+                            f"{jumps.index[0]:%Y-%m-%d}); check for unit or split errors")
+    run_lengths = _run_lengths(values)
+    stale = run_lengths[run_lengths >= 5]
+    if len(stale):
+        log.warnings.append(f"{len(stale)} stretch(es) of 5+ identical closes (longest "
+                            f"{int(stale.max())} days); the source may have been stale or filled")
+
+
+def _run_lengths(values: np.ndarray) -> np.ndarray:
+    if len(values) == 0:
+        return np.array([], dtype=int)
+    change = np.flatnonzero(np.diff(values) != 0) + 1
+    bounds = np.concatenate([[0], change, [len(values)]])
+    return np.diff(bounds)

@@ -1,0 +1,336 @@
+"""Use cases: each chains data → windows → model → evaluation and returns a small result.
+
+Heavy libraries (TensorFlow, matplotlib, scikit-learn) are imported inside the functions that
+need them, so importing this module — and the CLI — stays fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from forecast import __version__
+from forecast.artifacts import (
+    FORMAT_VERSION,
+    HISTORY_FILE,
+    MODEL_FILE,
+    PLOT_FILE,
+    RUN_FILE,
+    TEST_PREDICTIONS_FILE,
+    RunRecord,
+    check_target,
+    read_run,
+    staged_folder,
+    write_json,
+)
+from forecast.config import DEFAULT_MODELS_DIR, RunConfig
+from forecast.data import LoadOptions, PriceSeries, file_sha256, load_prices
+from forecast.errors import ArtifactError, DataError
+from forecast.windows import MinMaxScaler, Split, last_window, make_windows, split_days
+
+if TYPE_CHECKING:
+    from forecast.evaluate import Comparison
+    from forecast.predict import Predictor
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What `train` made: where, how long, and how good on unseen days."""
+
+    folder: Path
+    series: PriceSeries
+    comparison: Comparison
+    epochs_run: int
+    best_epoch: int
+    seconds: float
+    parameters: int
+    split: dict[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class ForecastOutcome:
+    """Forecast rows after the last known close."""
+
+    model: str
+    last_date: str
+    last_close: float
+    forecast: list[dict[str, Any]]
+    data: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "last_date": self.last_date, "last_close": self.last_close,
+                "forecast": self.forecast, "data": self.data, "notes": self.notes}
+
+
+@dataclass(frozen=True)
+class PlotOutcome:
+    path: Path
+    days: int
+    comparison: Comparison
+
+
+def default_out(model_kind: str, csv_path: Path) -> Path:
+    """`models/<model>-<csv stem>`, the default model folder."""
+    return Path(DEFAULT_MODELS_DIR) / f"{model_kind}-{csv_path.stem}"
+
+
+# ---------------------------------------------------------------- train
+
+
+def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
+          load_options: LoadOptions | None = None, on_epoch: EpochCallback | None = None,
+          ) -> TrainOutcome:
+    """Load, split, scale, window, fit, evaluate on the test part, and write a model folder.
+
+    Raises:
+        DataError: unreadable data or too little of it for the window and split.
+        ArtifactError: `out` exists and `force` is not set.
+    """
+    series = load_prices(csv_path, load_options)
+    values = series.close.to_numpy()
+    split = split_days(len(values), config.window)
+    scaler = MinMaxScaler.fit(values[: split.train_end])
+    scaled = scaler.transform(values)
+    parts = {name: make_windows(scaled, split.window, *split.part(name))
+             for name in ("train", "val", "test")}
+    check_target(out, force)  # fail before minutes of training, not after
+
+    from forecast import model as keras_model
+
+    keras_model.set_seed(config.train.seed)
+    network = keras_model.build_model(split.window, config.model)
+    with staged_folder(out, force) as staging:
+        result = keras_model.train_model(network, parts["train"], parts["val"], config.train,
+                                         staging / "best.weights.h5", progress=on_epoch)
+        (staging / "best.weights.h5").unlink(missing_ok=True)
+        predictor = keras_model.fast_predictor(network)
+        first, end = split.part("test")
+        predicted = scaler.inverse(predictor(np.ascontiguousarray(parts["test"].x)))
+        frame = _test_frame(series.close, predicted, first, end)
+        comparison = _compare(frame)
+        keras_model.save_model(network, staging / MODEL_FILE)
+        frame.to_csv(staging / TEST_PREDICTIONS_FILE, index_label="date", float_format="%.6f")
+        _write_history(staging / HISTORY_FILE, result.history)
+        split_dates = _split_dates(series.close.index, split)
+        write_json(staging / RUN_FILE, _run_json(
+            config, scaler, series, split_dates, comparison, result.epochs_run, result.best_epoch,
+            keras_model.parameter_count(network), result.seconds, keras_model.versions()))
+        _plot_frame(frame, _title(config, comparison), staging / PLOT_FILE)
+    return TrainOutcome(folder=out, series=series, comparison=comparison,
+                        epochs_run=result.epochs_run, best_epoch=result.best_epoch,
+                        seconds=result.seconds, parameters=keras_model.parameter_count(network),
+                        split=split_dates)
+
+
+def _test_frame(close: pd.Series, predicted: np.ndarray, first: int, end: int) -> pd.DataFrame:
+    values = close.to_numpy()
+    return pd.DataFrame(
+        {"actual": values[first:end], "predicted": predicted, "naive": values[first - 1:end - 1]},
+        index=close.index[first:end],
+    )
+
+
+def _compare(frame: pd.DataFrame) -> Comparison:
+    from forecast.evaluate import compare_to_naive
+
+    return compare_to_naive(frame["actual"].to_numpy(), frame["predicted"].to_numpy(),
+                            frame["naive"].to_numpy())
+
+
+def _split_dates(index: pd.DatetimeIndex, split: Split) -> dict[str, dict[str, Any]]:
+    out = {}
+    for name in ("train", "val", "test"):
+        first, end = split.part(name)
+        out[name] = {"first": f"{index[first]:%Y-%m-%d}", "last": f"{index[end - 1]:%Y-%m-%d}",
+                     "days": end - first}
+    out["train"]["scaler_fitted_on"] = {"first": f"{index[0]:%Y-%m-%d}",
+                                        "last": f"{index[split.train_end - 1]:%Y-%m-%d}"}
+    return out
+
+
+def _write_history(path: Path, history: dict[str, list[float]]) -> None:
+    frame = pd.DataFrame(history)
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
+    frame.to_csv(path, float_format="%.8g")
+
+
+def _run_json(config: RunConfig, scaler: MinMaxScaler, series: PriceSeries,
+              split: dict[str, Any], comparison: Comparison, epochs_run: int, best_epoch: int,
+              parameters: int, seconds: float, versions: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": f"{config.model.kind}-{','.join(map(str, config.model.units))}",
+        "config": config.to_dict(),
+        "target": "price",
+        "scaler": scaler.to_dict(),
+        "data": {
+            "path": str(series.path.resolve()), "name": series.path.name, "sha256": series.sha256,
+            "layout": series.layout, "date_column": series.date_column,
+            "close_column": series.close_column, "rows_read": series.rows_read,
+            "rows": len(series.close), "first_date": series.first_date,
+            "last_date": series.last_date, "frequency": series.frequency,
+        },
+        "split": split,
+        "seed": config.train.seed,
+        "training": {"epochs_run": epochs_run, "best_epoch": best_epoch, "seconds": seconds,
+                     "parameters": parameters},
+        "metrics": {"test": comparison.to_dict()},
+        "versions": {"forecast": __version__, "python": platform.python_version(), **versions},
+    }
+
+
+def _title(config: RunConfig, comparison: Comparison) -> str:
+    units = ",".join(map(str, config.model.units))
+    verdict = "beats" if comparison.mae_ratio < 1 else "does not beat"
+    return (f"{config.model.kind.upper()} ({units}) on unseen test days — MAE "
+            f"{comparison.model.mae:,.2f} vs naive {comparison.naive.mae:,.2f} "
+            f"(ratio {comparison.mae_ratio:.3f}: {verdict} persistence)")
+
+
+def _plot_frame(frame: pd.DataFrame, title: str, out: Path) -> Path:
+    from forecast.plot import predicted_vs_actual
+
+    return predicted_vs_actual(frame, title, out)
+
+
+# ---------------------------------------------------------------- predict
+
+
+def predict(folder: Path, data: Path | None = None, horizon: int = 1,
+            load_options: LoadOptions | None = None) -> ForecastOutcome:
+    """Forecast the `horizon` closes after the last date of the data.
+
+    Args:
+        folder: a model folder written by `train`.
+        data: the CSV to forecast from; defaults to the file recorded at training.
+        horizon: days ahead; beyond one day each forecast is fed back as an input.
+
+    Raises:
+        ArtifactError: missing or corrupt model folder, or the recorded data is gone.
+        DataError: the data is unreadable or shorter than the window.
+    """
+    record = read_run(folder)
+    series = _series_for(record, data, load_options)
+    window = record.config.window.window
+    scaled = record.scaler.transform(series.close.to_numpy())
+    x = last_window(scaled, window)
+    predictor = _load_predictor(folder, window)
+
+    from forecast.predict import future_dates, recursive
+
+    values = record.scaler.inverse(recursive(predictor, x, horizon))
+    dates = future_dates(series.close.index[-1], horizon, record.frequency)
+    rows = [{"date": f"{d:%Y-%m-%d}", "close": float(v)} for d, v in zip(dates, values, strict=True)]
+    return ForecastOutcome(
+        model=str(record.raw.get("model", folder.name)), last_date=series.last_date,
+        last_close=float(series.close.iloc[-1]), forecast=rows, data=str(series.path),
+        notes=_range_notes(record, series.close.to_numpy()[-window:]),
+    )
+
+
+def _series_for(record: RunRecord, data: Path | None, options: LoadOptions | None) -> PriceSeries:
+    if data is None:
+        recorded = Path(record.data_path)
+        if not recorded.is_file():
+            raise ArtifactError(f"the training data {recorded} is no longer there; pass "
+                                "--data CSV with recent closes")
+        data = recorded
+    return load_prices(data, options)
+
+
+def _load_predictor(folder: Path, window: int) -> Predictor:
+    from forecast import model as keras_model
+
+    network = keras_model.load_model(folder / MODEL_FILE, window)
+    return keras_model.fast_predictor(network)
+
+
+def _range_notes(record: RunRecord, recent: np.ndarray) -> list[str]:
+    top = float(np.max(recent))
+    if top <= record.scaler.high:
+        return []
+    return [f"the last {len(recent)} closes reach {top:,.2f}, {top / record.scaler.high:.1f}x the "
+            f"highest close the model was trained on ({record.scaler.high:,.2f}); a model trained "
+            "on price levels extrapolates poorly there"]
+
+
+# ---------------------------------------------------------------- plot
+
+
+def plot(folder: Path, data: Path | None = None, out: Path | None = None, last: int | None = None,
+         load_options: LoadOptions | None = None) -> PlotOutcome:
+    """Plot predicted vs actual closes on days the model never trained or validated on.
+
+    Without `data`, the test predictions saved at training are drawn (no model load needed).
+    With `data`, the model forecasts every day of it from the recorded test start on.
+
+    Raises:
+        DataError: the data has no days in or after the model's test period.
+    """
+    record = read_run(folder)
+    frame = _unseen_frame(folder, record, data, load_options)
+    if last is not None:
+        frame = frame.tail(last)
+    if frame.empty:
+        raise DataError("nothing to plot: no forecast days are left after --last")
+    comparison = _compare(frame)
+    out = out or folder / PLOT_FILE
+    _plot_frame(frame, _title(record.config, comparison), out)
+    return PlotOutcome(path=out, days=len(frame), comparison=comparison)
+
+
+def _unseen_frame(folder: Path, record: RunRecord, data: Path | None,
+                  options: LoadOptions | None) -> pd.DataFrame:
+    saved = folder / TEST_PREDICTIONS_FILE
+    if data is None and saved.is_file():
+        frame = pd.read_csv(saved, index_col="date", parse_dates=["date"])
+        if not {"actual", "predicted", "naive"} <= set(frame.columns):
+            raise ArtifactError(f"{saved} lacks the columns actual, predicted, naive; retrain")
+        return frame
+    series = _series_for(record, data, options)
+    window = record.config.window.window
+    start = int(series.close.index.searchsorted(pd.Timestamp(record.test_start)))
+    first = max(start, window)
+    if first >= len(series.close):
+        raise DataError(f"{series.path.name} ends on {series.last_date}, before the model's test "
+                        f"period starts ({record.test_start}) with {window} days of history; "
+                        "pass --data with later closes")
+    scaled = record.scaler.transform(series.close.to_numpy())
+
+    from forecast.predict import one_step
+
+    predicted = record.scaler.inverse(
+        one_step(_load_predictor(folder, window), scaled, window, first, len(scaled)))
+    return _test_frame(series.close, predicted, first, len(scaled))
+
+
+# ---------------------------------------------------------------- data
+
+
+def inspect(csv_path: Path, load_options: LoadOptions | None = None) -> dict[str, Any]:
+    """Load a CSV and describe what was detected and cleaned."""
+    return load_prices(csv_path, load_options).describe()
+
+
+def synth(out: Path, days: int, seed: int, start: str, force: bool = False) -> dict[str, Any]:
+    """Write a synthetic Bitcoin-like daily series (Yahoo layout) and describe it."""
+    if out.exists() and not force:
+        raise DataError(f"{out} already exists; pass --force to replace it")
+    from forecast.synth import write_synth
+
+    frame = write_synth(out, days=days, seed=seed, start=start)
+    return {"file": str(out), "days": len(frame), "seed": seed, "first_date": frame["Date"].iloc[0],
+            "last_date": frame["Date"].iloc[-1], "first_close": float(frame["Close"].iloc[0]),
+            "last_close": float(frame["Close"].iloc[-1]), "sha256": file_sha256(out)}
+

@@ -1,0 +1,135 @@
+"""Results → tables, JSON or CSV on stdout. No computation happens here."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from typing import TYPE_CHECKING, Any, Literal
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from forecast.evaluate import Comparison, Metrics
+    from forecast.pipeline import ForecastOutcome, PlotOutcome, TrainOutcome
+
+OutputFormat = Literal["table", "json", "csv"]
+
+
+def _stdout() -> Console:
+    return Console(file=sys.stdout, soft_wrap=True)
+
+
+def print_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+
+
+def print_csv(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _fmt(value: float | None, spec: str = ",.2f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def comparison_table(comparison: Comparison, title: str) -> Table:
+    """Model vs naive on the same unseen days, one row per metric."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric (test days)")
+    table.add_column("model", justify="right")
+    table.add_column("naive: tomorrow = today", justify="right")
+    rows: list[tuple[str, str, str]] = [
+        ("MAE", _fmt(comparison.model.mae), _fmt(comparison.naive.mae)),
+        ("RMSE", _fmt(comparison.model.rmse), _fmt(comparison.naive.rmse)),
+        ("MAPE %", _fmt(comparison.model.mape, ".3f"), _fmt(comparison.naive.mape, ".3f")),
+        ("direction right", _percent(comparison.model), _percent(comparison.naive)),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _percent(metrics: Metrics) -> str:
+    accuracy = metrics.directional_accuracy
+    return "n/a" if accuracy is None else f"{100 * accuracy:.1f}%"
+
+
+def verdict(comparison: Comparison) -> str:
+    """One honest sentence about the model against persistence."""
+    ratio = comparison.mae_ratio
+    if ratio < 0.98:
+        head = f"MAE / naive MAE = {ratio:.3f}: the model beats tomorrow = today by {100 * (1 - ratio):.1f}%."
+    elif ratio <= 1.02:
+        head = f"MAE / naive MAE = {ratio:.3f}: no better than tomorrow = today."
+    else:
+        head = f"MAE / naive MAE = {ratio:.3f}: WORSE than tomorrow = today by {100 * (ratio - 1):.1f}%."
+    if comparison.copies_yesterday:
+        head += (f" Its forecasts sit closer to the previous close (MAE {comparison.lag1_mae:,.2f})"
+                 " than to the actual one: it mostly copies yesterday.")
+    return head
+
+
+def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
+    if fmt == "json":
+        print_json({
+            "folder": str(outcome.folder), "epochs_run": outcome.epochs_run,
+            "best_epoch": outcome.best_epoch, "seconds": round(outcome.seconds, 2),
+            "parameters": outcome.parameters, "split": outcome.split,
+            "test": outcome.comparison.to_dict(),
+        })
+        return
+    console = _stdout()
+    test = outcome.split["test"]
+    console.print(comparison_table(
+        outcome.comparison,
+        f"Test period {test['first']} → {test['last']} ({test['days']} days, never seen in training)"))
+    console.print(verdict(outcome.comparison))
+    console.print(f"Trained {outcome.epochs_run} epochs (best {outcome.best_epoch}) in "
+                  f"{outcome.seconds:.1f} s; {outcome.parameters:,} parameters.")
+    console.print(f"Model folder: {outcome.folder}")
+
+
+def forecast_output(outcome: ForecastOutcome, fmt: OutputFormat) -> None:
+    if fmt == "json":
+        print_json(outcome.to_dict())
+        return
+    if fmt == "csv":
+        print_csv(outcome.forecast)
+        return
+    console = _stdout()
+    table = Table(title=f"{outcome.model}: last close {outcome.last_close:,.2f} on {outcome.last_date}",
+                  title_justify="left")
+    table.add_column("date")
+    table.add_column("forecast close", justify="right")
+    table.add_column("change vs last close", justify="right")
+    for row in outcome.forecast:
+        change = 100 * (row["close"] / outcome.last_close - 1)
+        table.add_row(row["date"], f"{row['close']:,.2f}", f"{change:+.2f}%")
+    console.print(table)
+
+
+def plot_output(outcome: PlotOutcome) -> None:
+    _stdout().print(f"Wrote {outcome.path} ({outcome.days} unseen days). {verdict(outcome.comparison)}")
+
+
+def inspect_output(description: dict[str, Any], fmt: Literal["table", "json"]) -> None:
+    if fmt == "json":
+        print_json(description)
+        return
+    table = Table(title=description["file"], title_justify="left", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    for key in ("layout", "date_column", "close_column", "rows_read", "rows", "first_date",
+                "last_date", "frequency"):
+        table.add_row(key.replace("_", " "), str(description[key]))
+    table.add_row("last close", f"{description['last_close']:,.6g}")
+    for step in description["steps"]:
+        table.add_row(f"step: {step['name']}", f"{step['detail']} ({step['count']})")
+    for warning in description["warnings"]:
+        table.add_row("warning", warning)
+    _stdout().print(table)

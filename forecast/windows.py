@@ -1,0 +1,131 @@
+"""Chronological split, MinMax scaling fitted on the training part only, and sliding windows.
+
+Indexing: a window of `window` closes ending on day t-1 predicts the close on day t (its
+*target day*). The split is by target day:
+
+    days:   0 ........ train_end | ... val_end | ... n-1
+    train:  targets in [window, train_end)      inputs only from the training part
+    val:    targets in [train_end, val_end)     inputs may reach back into training days
+    test:   targets in [val_end, n)             inputs may reach back into earlier days
+
+Inputs reaching back is not leakage: at forecast time those closes are already known. The
+scaler sees closes [0, train_end) only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from forecast.config import WindowConfig
+from forecast.errors import ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class MinMaxScaler:
+    """x → (x - low) / (high - low), with the bounds fitted on training closes only."""
+
+    low: float
+    high: float
+
+    @classmethod
+    def fit(cls, values: np.ndarray) -> MinMaxScaler:
+        """Fit the bounds; a constant series gets a unit range so scaling stays finite."""
+        low, high = float(np.min(values)), float(np.max(values))
+        return cls(low, high if high > low else low + 1.0)
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return (np.asarray(values, dtype="float64") - self.low) / (self.high - self.low)
+
+    def inverse(self, scaled: np.ndarray) -> np.ndarray:
+        return np.asarray(scaled, dtype="float64") * (self.high - self.low) + self.low
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "minmax", "low": self.low, "high": self.high}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> MinMaxScaler:
+        if raw.get("kind") != "minmax":
+            raise ConfigError(f"unknown scaler {raw.get('kind')!r}; this forecast knows 'minmax'")
+        return cls(float(raw["low"]), float(raw["high"]))
+
+
+@dataclass(frozen=True)
+class Split:
+    """Day indices that bound the three parts (see the module docstring)."""
+
+    window: int
+    train_end: int
+    val_end: int
+    n: int
+
+    def part(self, name: str) -> tuple[int, int]:
+        """First and one-past-last target day of 'train', 'val' or 'test'."""
+        return {"train": (self.window, self.train_end), "val": (self.train_end, self.val_end),
+                "test": (self.val_end, self.n)}[name]
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Model-ready arrays: inputs (samples, window, 1) float32, targets (samples,) float32."""
+
+    x: np.ndarray
+    y: np.ndarray
+    target_days: np.ndarray  # index of each sample's target day in the series
+
+
+def _size(value: float, total: int) -> int:
+    return int(round(value * total)) if value < 1 else int(value)
+
+
+def split_days(n: int, config: WindowConfig) -> Split:
+    """Split n days chronologically into train | val | test by target day.
+
+    Raises:
+        DataError: when any part would be too small for the window.
+    """
+    window = config.window
+    test = _size(config.test_size, n)
+    train_and_val = n - test
+    val = _size(config.val_size, train_and_val)
+    train_end = train_and_val - val
+    needed_train = 2 * window  # at least `window` training targets after the first window
+    if test < 1 or val < 1 or train_end < needed_train:
+        minimum = needed_train + 2
+        raise DataError(
+            f"window ({window}) needs at least {needed_train} training days plus validation and "
+            f"test days; the data has {n} days (train {max(train_end, 0)}, validation {val}, "
+            f"test {test}, at least {minimum} days in all); lower --window or add history"
+        )
+    return Split(window=window, train_end=train_end, val_end=train_and_val, n=n)
+
+
+def make_windows(scaled: np.ndarray, window: int, first_target: int, end_target: int) -> Windows:
+    """Windows whose target days are [first_target, end_target), as views where possible.
+
+    Args:
+        scaled: the whole scaled series (1-D).
+        window: history length.
+        first_target: first target day (>= window).
+        end_target: one past the last target day (<= len(scaled)).
+    """
+    if first_target < window or end_target > len(scaled) or end_target <= first_target:
+        raise DataError(f"no windows with targets in [{first_target}, {end_target}) for a series "
+                        f"of {len(scaled)} days and window {window}")
+    values = np.asarray(scaled, dtype="float32")
+    segment = values[first_target - window:end_target]
+    view = sliding_window_view(segment, window + 1)
+    x = view[:, :window, np.newaxis]
+    y = view[:, window]
+    return Windows(x=x, y=y, target_days=np.arange(first_target, end_target))
+
+
+def last_window(scaled: np.ndarray, window: int) -> np.ndarray:
+    """The most recent window, shaped (1, window, 1) for a forecast of the next day."""
+    if len(scaled) < window:
+        raise DataError(f"the model needs the last {window} closes but the data has only "
+                        f"{len(scaled)}; pass a CSV with more history")
+    return np.asarray(scaled[-window:], dtype="float32").reshape(1, window, 1)
