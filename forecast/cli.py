@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import signal
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from enum import Enum
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -32,16 +31,19 @@ from forecast.config import (
 )
 from forecast.errors import ForecastError
 
+EpochCallback = Callable[[int, dict[str, float]], None]
+
 if TYPE_CHECKING:
     from forecast.data import LoadOptions, Step
 
 app = typer.Typer(
     no_args_is_help=True,
+    rich_markup_mode="markdown",
     help="Forecast daily closing prices with Keras GRU/LSTM networks — always next to the "
          "naive 'tomorrow = today' baseline.",
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-data_app = typer.Typer(no_args_is_help=True, help="Make and inspect price files.")
+data_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="Make and inspect price files.")
 app.add_typer(data_app, name="data")
 
 
@@ -68,12 +70,19 @@ class Gaps(str, Enum):
 
 
 # Options shared by every command that reads a CSV (the loader's overrides).
-DateColumn = Annotated[Optional[str], typer.Option(help="Date column, when detection picks the wrong one.", rich_help_panel="Reading the CSV")]  # noqa: UP045,E501
-CloseColumn = Annotated[Optional[str], typer.Option(help="Close/price column, when detection picks the wrong one.", rich_help_panel="Reading the CSV")]  # noqa: UP045,E501
-Sep = Annotated[Optional[str], typer.Option(help="Field separator (default: sniffed). Use '\\t' for tabs.", rich_help_panel="Reading the CSV")]  # noqa: UP045,E501
-DateFormat = Annotated[Optional[str], typer.Option(help="strftime format of the dates, e.g. %d/%m/%Y.", rich_help_panel="Reading the CSV")]  # noqa: UP045,E501
-Dayfirst = Annotated[bool, typer.Option(help="Read ambiguous dates like 03/04/2024 as 3 April.", rich_help_panel="Reading the CSV")]  # noqa: E501
-GapsOpt = Annotated[Gaps, typer.Option(help="Missing days in a daily series: fill forward, drop, or error.", rich_help_panel="Reading the CSV")]  # noqa: E501
+_CSV_PANEL = "Reading the CSV"
+DateColumn = Annotated[str | None, typer.Option(help="Date column, when detection picks the wrong one.",
+                                                rich_help_panel=_CSV_PANEL)]
+CloseColumn = Annotated[str | None, typer.Option(help="Close/price column, when detection picks the wrong one.",
+                                                 rich_help_panel=_CSV_PANEL)]
+Sep = Annotated[str | None, typer.Option(help="Field separator [default: sniffed]; '\\t' for tabs.",
+                                         rich_help_panel=_CSV_PANEL)]
+DateFormat = Annotated[str | None, typer.Option(help="strftime format of the dates, e.g. %d/%m/%Y.",
+                                                rich_help_panel=_CSV_PANEL)]
+Dayfirst = Annotated[bool, typer.Option(help="Read ambiguous dates like 03/04/2024 as 3 April.",
+                                        rich_help_panel=_CSV_PANEL)]
+GapsOpt = Annotated[Gaps, typer.Option(help="Missing days in a daily series: fill forward, drop, or error.",
+                                       rich_help_panel=_CSV_PANEL)]
 
 
 def _load_options(date_column: str | None, close_column: str | None, sep: str | None,
@@ -131,7 +140,7 @@ def train(
     patience: Annotated[int, typer.Option(min=0, help="Epochs without val_loss improvement before stopping.")
                         ] = DEFAULT_PATIENCE,
     seed: Annotated[int, typer.Option(help="Random seed (weights, dropout, shuffling).")] = DEFAULT_SEED,
-    out: Annotated[Optional[Path], typer.Option(help="Model folder [default: models/<model>-<csv stem>].")  # noqa: UP045
+    out: Annotated[Path | None, typer.Option(help="Model folder [default: models/<model>-<csv stem>].")
                    ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing model folder.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
@@ -168,7 +177,7 @@ def train(
 @app.command()
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="Model folder written by `forecast train`.")],
-    data: Annotated[Optional[Path], typer.Option(help="CSV with recent closes [default: the training file].")  # noqa: UP045,E501
+    data: Annotated[Path | None, typer.Option(help="CSV with recent closes [default: the training file].")
                     ] = None,
     horizon: Annotated[int, typer.Option(min=1, max=3650, help="Days ahead (recursive beyond one).")] = 1,
     fmt: Annotated[TableJsonCsv, typer.Option("--format", help="Output format.")] = TableJsonCsv.table,
@@ -192,11 +201,11 @@ def predict(
 @app.command()
 def plot(
     model_dir: Annotated[Path, typer.Argument(help="Model folder written by `forecast train`.")],
-    data: Annotated[Optional[Path], typer.Option(help="CSV to forecast over [default: the saved test predictions].")  # noqa: UP045,E501
+    data: Annotated[Path | None, typer.Option(help="CSV to forecast over [default: the saved test predictions].")
                     ] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Image file (.png, .svg, .pdf) [default: MODEL_DIR/prediction.png].")  # noqa: UP045,E501
+    out: Annotated[Path | None, typer.Option(help="Image file (.png, .svg, .pdf) [default: MODEL_DIR/prediction.png].")
                    ] = None,
-    last: Annotated[Optional[int], typer.Option(min=1, help="Only the last N forecast days.")] = None,  # noqa: UP045
+    last: Annotated[int | None, typer.Option(min=1, help="Only the last N forecast days.")] = None,
     date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
     date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
 ) -> None:
@@ -249,7 +258,7 @@ def data_inspect(
 
 
 @contextlib.contextmanager
-def _epoch_progress(epochs: int, quiet: bool) -> Iterator[Optional[Callable[[int, dict[str, float]], None]]]:  # noqa: UP045,E501
+def _epoch_progress(epochs: int, quiet: bool) -> Iterator[EpochCallback | None]:
     if quiet:
         yield None
         return
@@ -262,11 +271,15 @@ def _epoch_progress(epochs: int, quiet: bool) -> Iterator[Optional[Callable[[int
     task = progress.add_task("epochs", total=epochs, losses="")
 
     def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+        if epoch == 1:
+            progress.start()  # only once training runs: errors before it print no bar
         losses = "  ".join(f"{k} {v:.3g}" for k, v in logs.items() if "loss" in k)
         progress.update(task, completed=epoch, losses=losses)
 
-    with progress:
+    try:
         yield on_epoch
+    finally:
+        progress.stop()
 
 
 def _say_cleaning(steps: Iterable[Step], warnings: Iterable[str]) -> None:
@@ -287,4 +300,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -136,6 +136,7 @@ class _Layout:
     names: list[str]
     layout: str
     preamble: int = 0
+    sample: list[list[str]] = field(default_factory=list)
 
 
 @dataclass
@@ -165,7 +166,8 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
     path = Path(path)
     head = _read_head(path)
     layout = _sniff(head, path, options.sep)
-    date_col = _pick_column(layout.names, options.date_column, _DATE_NAMES, "date", path)
+    date_col = _pick_column(layout.names, options.date_column, _DATE_NAMES, "date", path,
+                            _date_like_columns(layout))
     close_col = _pick_column(layout.names, options.close_column, _CLOSE_NAMES, "close", path)
     if date_col == close_col:
         raise DataError(f"{path.name}: the date and close columns are both {date_col!r}; "
@@ -259,33 +261,34 @@ def _sniff(lines: list[str], path: Path, sep_override: str | None) -> _Layout:
     first = rows[preamble]
     skiprows = list(range(preamble))
     if _is_yfinance_header(rows, preamble):
-        names = ["Date", *first[1:]]
-        skip_more = 2 if _is_date_label_row(rows, preamble + 2) else 1
-        skiprows += list(range(preamble + 1, preamble + 1 + skip_more))
-        return _Layout(sep, skiprows, True, names, "yfinance", preamble)
+        # Fold the three header rows (Price/Ticker/Date) into one: names from the first.
+        extra = 2 if _is_date_label_row(rows, preamble + 2) else 1
+        skip = skiprows + list(range(preamble, preamble + 1 + extra))
+        return _Layout(sep, skip, False, ["Date", *first[1:]], "yfinance", preamble,
+                       rows[preamble + 1 + extra:])
     if all(_looks_like_value(cell) for cell in first):
         names = _headerless_names(first)
         layout = "binance-klines" if names[0] == "open_time" else "headerless"
-        return _Layout(sep, skiprows, False, names, layout, preamble)
+        return _Layout(sep, skiprows, False, names, layout, preamble, rows[preamble:])
     names = [cell.strip() for cell in first]
-    return _Layout(sep, skiprows, True, names, _layout_name(names), preamble)
+    return _Layout(sep, skiprows, True, names, _layout_name(names), preamble, rows[preamble + 1:])
 
 
 def _pick_separator(lines: list[str], path: Path, override: str | None) -> tuple[str, list[list[str]]]:
     if override:
         sep = {"\\t": "\t", "tab": "\t"}.get(override, override)
         return sep, _split(lines, sep)
-    best: tuple[int, str, list[list[str]]] | None = None
+    best: tuple[float, int, str, list[list[str]]] | None = None
     for sep in _SEPARATORS:
         rows = _split(lines, sep)
         width = _modal_width(rows)
-        consistent = sum(len(r) == width for r in rows) >= max(1, len(rows) * 0.6)
-        if width >= 2 and consistent and (best is None or width > best[0]):
-            best = (width, sep, rows)
+        consistency = sum(len(r) == width for r in rows) / max(1, len(rows))
+        if width >= 2 and consistency >= 0.6 and (best is None or (consistency, width) > best[:2]):
+            best = (consistency, width, sep, rows)
     if best is None:
         raise DataError(f"{path.name} does not look like a table: no separator (, ; tab |) splits "
                         "its lines into columns consistently; pass --sep if it uses another one")
-    return best[1], best[2]
+    return best[2], best[3]
 
 
 def _modal_width(rows: list[list[str]]) -> int:
@@ -354,7 +357,7 @@ def _layout_name(names: list[str]) -> str:
 
 
 def _pick_column(names: list[str], override: str | None, candidates: tuple[str, ...], what: str,
-                 path: Path) -> str:
+                 path: Path, by_content: list[str] | None = None) -> str:
     listed = ", ".join(names)
     by_norm: dict[str, str] = {}
     for name in names:
@@ -370,8 +373,19 @@ def _pick_column(names: list[str], override: str | None, candidates: tuple[str, 
     loose = [n for norm, n in by_norm.items() if _loosely_matches(norm, what)]
     if loose:
         return loose[0]
+    if by_content:
+        return by_content[0]
     raise DataError(f"no {what} column found in {path.name}; columns are: {listed} — pass "
                     f"--{what}-column NAME")
+
+
+def _date_like_columns(layout: _Layout) -> list[str]:
+    """Columns whose sampled cells all look like dates (for headers in other languages)."""
+    rows = [row for row in layout.sample if len(row) == len(layout.names)][:20]
+    if not rows:
+        return []
+    return [name for i, name in enumerate(layout.names)
+            if all(_DATE_LIKE.match(row[i].strip().strip('"')) for row in rows)]
 
 
 def _loosely_matches(norm: str, what: str) -> bool:
@@ -462,18 +476,26 @@ def _guess_format(text: pd.Series, dayfirst: bool) -> str | None:
     sample = pd.concat([sample.head(200), sample.tail(200)])
     if sample.empty:
         return None
-    formats = list(_DATE_FORMATS)
-    if dayfirst:  # try day-first before month-first where both fit
-        formats.sort(key=lambda f: 0 if f.startswith("%d") else 1)
     if not dayfirst and _parses(sample, "ISO8601"):
         return "ISO8601"
-    fitting = [fmt for fmt in formats if _parses(sample, fmt)]
+    values = text.dropna()
+    fitting = [fmt for fmt in _DATE_FORMATS if _parses(sample, fmt) and _parses(values, fmt)]
+    if dayfirst:
+        fitting.sort(key=lambda f: 0 if f.startswith("%d") else 1)
+    elif len(fitting) > 1:
+        # MM/DD or DD/MM: the reading with the tightest spacing wins (daily data stays
+        # daily); a tie goes to month-first, as in US exports.
+        fitting.sort(key=lambda f: _median_spacing(values, f))
     if fitting:
-        # Between MM/DD and DD/MM the whole column decides; month-first wins a tie (US exports).
-        for fmt in fitting:
-            if _parses(text.dropna(), fmt):
-                return fmt
+        return fitting[0]
     return "ISO8601" if _parses(sample, "ISO8601") else None
+
+
+def _median_spacing(values: pd.Series, fmt: str) -> float:
+    parsed = pd.to_datetime(values, format=fmt, utc=True, errors="coerce").dropna().sort_values()
+    gaps = parsed.diff().dropna()
+    gaps = gaps[gaps > pd.Timedelta(0)]
+    return float(gaps.median().total_seconds()) if len(gaps) else float("inf")
 
 
 def _parses(values: pd.Series, fmt: str) -> bool:
@@ -554,7 +576,7 @@ def _typical_step(stamps: pd.Series) -> pd.Timedelta:
 def _is_business_daily(index: pd.DatetimeIndex) -> bool:
     if len(index) < 10:
         return False
-    weekend = index.dayofweek >= 5
+    weekend = index.day_of_week >= 5
     return bool(weekend.mean() < 0.02)
 
 
@@ -564,7 +586,7 @@ def _fill_gaps(series: pd.Series, gaps: GapPolicy, log: _Log, path: Path) -> pd.
     if not missing:
         return series
     if gaps == "error":
-        first_gap = full.difference(series.index)[0].strftime("%Y-%m-%d")
+        first_gap = full.difference(pd.DatetimeIndex(series.index))[0].strftime("%Y-%m-%d")
         raise DataError(f"{path.name} is missing {missing} day(s), the first on {first_gap}; "
                         "use --gaps fill (carry the last close forward) or --gaps drop")
     if gaps == "drop":

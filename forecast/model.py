@@ -21,7 +21,7 @@ def _native_stderr_silenced() -> Iterator[None]:
         return
     saved = os.dup(2)
     try:
-        with open(os.devnull, "w") as devnull:
+        with Path(os.devnull).open("w") as devnull:
             os.dup2(devnull.fileno(), 2)
         yield
     finally:
@@ -41,6 +41,7 @@ import numpy as np  # noqa: E402
 from forecast.config import ModelConfig, TrainConfig  # noqa: E402
 from forecast.errors import ArtifactError  # noqa: E402
 from forecast.windows import Windows  # noqa: E402
+
 
 @dataclass(frozen=True)
 class TrainResult:

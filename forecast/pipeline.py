@@ -121,7 +121,7 @@ def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
         keras_model.save_model(network, staging / MODEL_FILE)
         frame.to_csv(staging / TEST_PREDICTIONS_FILE, index_label="date", float_format="%.6f")
         _write_history(staging / HISTORY_FILE, result.history)
-        split_dates = _split_dates(series.close.index, split)
+        split_dates = _split_dates(pd.DatetimeIndex(series.close.index), split)
         write_json(staging / RUN_FILE, _run_json(
             config, scaler, series, split_dates, comparison, result.epochs_run, result.best_epoch,
             keras_model.parameter_count(network), result.seconds, keras_model.versions()))

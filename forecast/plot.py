@@ -8,12 +8,12 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
 
-import matplotlib.dates as mdates  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+import matplotlib.dates as mdates
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
-from forecast.errors import ConfigError  # noqa: E402
+from forecast.errors import ConfigError
 
 FORMATS = (".png", ".svg", ".pdf")
 

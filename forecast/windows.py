@@ -78,7 +78,7 @@ class Windows:
 
 
 def _size(value: float, total: int) -> int:
-    return int(round(value * total)) if value < 1 else int(value)
+    return round(value * total) if value < 1 else int(value)
 
 
 def split_days(n: int, config: WindowConfig) -> Split:

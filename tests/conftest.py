@@ -1,0 +1,53 @@
+"""Shared fixtures: generated price files, a tiny trained model, the real-data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from forecast.synth import write_synth
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def price_csv(tmp_path: Path) -> Path:
+    """A 300-day synthetic Yahoo-layout file."""
+    path = tmp_path / "prices.csv"
+    write_synth(path, days=300, seed=7)
+    return path
+
+
+def tiny_train_args(csv: Path, out: Path, model: str = "gru") -> list[str]:
+    """CLI arguments for a model that trains in a couple of seconds."""
+    return ["train", str(csv), "--model", model, "--window", "8", "--units", "4,4",
+            "--epochs", "2", "--batch-size", "32", "--out", str(out), "--quiet"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny GRU folder trained once per session (read-only for tests)."""
+    from typer.testing import CliRunner
+
+    from forecast.cli import app
+
+    root = tmp_path_factory.mktemp("tiny")
+    csv = root / "prices.csv"
+    write_synth(csv, days=300, seed=7)
+    out = root / "gru"
+    result = CliRunner().invoke(app, tiny_train_args(csv, out))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The folder of real price files; skipped when absent unless CI requires it."""
+    folder = Path(os.environ.get("FORECAST_REAL_DATA", REPO.parent / "shared" / "data" / "real"))
+    if not folder.is_dir():
+        if os.environ.get("FORECAST_REQUIRE_REAL_DATA"):
+            pytest.fail(f"FORECAST_REAL_DATA={folder} is not a folder, and this run requires it")
+        pytest.skip(f"real data folder {folder} is absent")
+    return folder

@@ -1,0 +1,231 @@
+"""The CLI through Typer's runner: help, errors and exit codes, and train → predict → plot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from forecast.cli import app
+from tests.conftest import tiny_train_args
+
+runner = CliRunner()
+COMMANDS = [[], ["train"], ["predict"], ["plot"], ["data"], ["data", "synth"], ["data", "inspect"]]
+HEAVY = ("tensorflow", "keras", "matplotlib", "sklearn", "scipy")
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "forecast")
+def test_help_for_every_command(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage" in result.output
+    if command and command != ["data"]:
+        assert "Example: forecast" in result.output
+
+
+@pytest.mark.slow
+def test_help_imports_nothing_heavy() -> None:
+    code = ("import sys; from forecast.cli import app; from typer.testing import CliRunner;"
+            "r = CliRunner().invoke(app, ['train', '--help']); assert r.exit_code == 0;"
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("forecast ")
+
+
+def one_error_line(result) -> str:  # type: ignore[no-untyped-def]
+    assert result.exit_code == 1, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_train_missing_file(tmp_path: Path) -> None:
+    line = one_error_line(runner.invoke(app, ["train", str(tmp_path / "no.csv"), "--quiet"]))
+    assert "does not exist" in line
+
+
+def test_train_empty_file(tmp_path: Path) -> None:
+    (tmp_path / "e.csv").write_text("")
+    assert "is empty" in one_error_line(runner.invoke(app, ["train", str(tmp_path / "e.csv")]))
+
+
+def test_train_missing_close_column(tmp_path: Path) -> None:
+    (tmp_path / "p.csv").write_text("date,open\n2024-01-01,1\n2024-01-02,2\n")
+    line = one_error_line(runner.invoke(app, ["train", str(tmp_path / "p.csv")]))
+    assert "no close column found" in line and "--close-column" in line
+
+
+def test_train_too_little_history(price_csv: Path, tmp_path: Path) -> None:
+    line = one_error_line(runner.invoke(app, ["train", str(price_csv), "--window", "200",
+                                              "--out", str(tmp_path / "m")]))
+    assert "lower --window or add history" in line
+    assert not (tmp_path / "m").exists()
+
+
+def test_train_bad_units(price_csv: Path) -> None:
+    assert "--units" in one_error_line(runner.invoke(app, ["train", str(price_csv), "--units", "a,b"]))
+
+
+def test_usage_errors_stay_exit_2(price_csv: Path) -> None:
+    assert runner.invoke(app, ["train", str(price_csv), "--model", "transformer"]).exit_code == 2
+    assert runner.invoke(app, ["train", str(price_csv), "--window", "1"]).exit_code == 2
+
+
+def test_predict_missing_and_corrupt_folders(tmp_path: Path) -> None:
+    assert "does not exist" in one_error_line(runner.invoke(app, ["predict", str(tmp_path / "m")]))
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "run.json").write_text("{")
+    assert "not valid JSON" in one_error_line(runner.invoke(app, ["predict", str(tmp_path / "m")]))
+
+
+def test_data_inspect_json(price_csv: Path) -> None:
+    result = runner.invoke(app, ["data", "inspect", str(price_csv), "--format", "json"])
+    assert result.exit_code == 0
+    payload = json.loads(result.stdout)
+    assert payload["layout"] == "yahoo"
+    assert payload["rows"] == 300 and payload["rows_read"] == 300
+    for key in ("date_column", "close_column", "first_date", "last_date", "frequency",
+                "last_close", "steps", "warnings"):
+        assert key in payload
+
+
+def test_data_synth_refuses_to_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "s.csv"
+    assert runner.invoke(app, ["data", "synth", "--out", str(out), "--days", "50"]).exit_code == 0
+    assert len(pd.read_csv(out)) == 50
+    assert "--force" in one_error_line(runner.invoke(app, ["data", "synth", "--out", str(out)]))
+
+
+@pytest.mark.slow
+def test_train_writes_a_complete_folder(tiny_model: Path) -> None:
+    names = sorted(p.name for p in tiny_model.iterdir())
+    assert names == ["history.csv", "model.keras", "prediction.png", "run.json",
+                     "test_predictions.csv"]
+    run = json.loads((tiny_model / "run.json").read_text())
+    assert run["config"]["window"]["window"] == 8
+    assert run["config"]["model"] == {"kind": "gru", "units": [4, 4], "dropout": 0.2}
+    assert run["data"]["rows"] == 300 and len(run["data"]["sha256"]) == 64
+    assert run["split"]["test"]["days"] == 60
+    assert run["scaler"]["kind"] == "minmax" and run["scaler"]["low"] < run["scaler"]["high"]
+    assert run["seed"] == 42 and run["training"]["epochs_run"] == 2
+    assert set(run["metrics"]["test"]) >= {"model", "naive", "mae_ratio", "copies_yesterday"}
+    assert {"tensorflow", "keras", "numpy"} <= set(run["versions"])
+    frame = pd.read_csv(tiny_model / "test_predictions.csv")
+    assert list(frame.columns) == ["date", "actual", "predicted", "naive"]
+    assert len(frame) == 60
+    np.testing.assert_allclose(frame["naive"].to_numpy()[1:], frame["actual"].to_numpy()[:-1])
+    assert (tiny_model / "prediction.png").read_bytes()[:4] == b"\x89PNG"
+    history = pd.read_csv(tiny_model / "history.csv")
+    assert list(history.columns) == ["epoch", "loss", "val_loss"] and len(history) == 2
+
+
+@pytest.mark.slow
+def test_train_reports_model_and_naive(price_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    args = [a for a in tiny_train_args(price_csv, out, "lstm") if a != "--quiet"]
+    result = runner.invoke(app, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["test"]["naive"]["mae"] > 0
+    assert payload["test"]["mae_ratio"] == pytest.approx(
+        payload["test"]["model"]["mae"] / payload["test"]["naive"]["mae"])
+    assert "training" in result.stderr  # the progress bar goes to stderr
+
+
+@pytest.mark.slow
+def test_existing_folder_needs_force(price_csv: Path, tiny_model: Path) -> None:
+    before = (tiny_model / "model.keras").read_bytes()
+    line = one_error_line(runner.invoke(app, tiny_train_args(price_csv, tiny_model)))
+    assert "--force" in line
+    assert (tiny_model / "model.keras").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_predict_formats_and_dates(tiny_model: Path) -> None:
+    result = runner.invoke(app, ["predict", str(tiny_model), "--horizon", "3", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert set(payload) >= {"model", "last_date", "last_close", "forecast"}
+    last = pd.Timestamp(payload["last_date"])
+    assert [row["date"] for row in payload["forecast"]] == [
+        f"{last + pd.Timedelta(days=i):%Y-%m-%d}" for i in (1, 2, 3)]
+    assert all(np.isfinite(row["close"]) for row in payload["forecast"])
+    csv = runner.invoke(app, ["predict", str(tiny_model), "--horizon", "2", "--format", "csv"])
+    assert csv.stdout.splitlines()[0] == "date,close" and len(csv.stdout.splitlines()) == 3
+    table = runner.invoke(app, ["predict", str(tiny_model)])
+    assert payload["forecast"][0]["date"] in table.stdout
+
+
+@pytest.mark.slow
+def test_save_load_gives_identical_predictions(tiny_model: Path) -> None:
+    from forecast import model as keras_model
+
+    run = json.loads((tiny_model / "run.json").read_text())
+    saved = pd.read_csv(tiny_model / "test_predictions.csv")
+    network = keras_model.load_model(tiny_model / "model.keras", 8)
+    low, high = run["scaler"]["low"], run["scaler"]["high"]
+    closes = pd.read_csv(run["data"]["path"])["Close"].to_numpy()
+    scaled = ((closes - low) / (high - low)).astype("float32")
+    x = np.lib.stride_tricks.sliding_window_view(scaled, 8)[-61:-1, :, None]
+    predicted = keras_model.fast_predictor(network)(x) * (high - low) + low
+    np.testing.assert_allclose(predicted, saved["predicted"].to_numpy(), rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_predict_with_other_data_and_short_data(tiny_model: Path, tmp_path: Path) -> None:
+    short = tmp_path / "short.csv"
+    short.write_text("date,close\n" + "\n".join(f"2024-01-{d:02d},{d}" for d in range(1, 6)))
+    line = one_error_line(runner.invoke(app, ["predict", str(tiny_model), "--data", str(short)]))
+    assert "needs the last 8 closes" in line
+
+
+@pytest.mark.slow
+def test_mismatched_model_folder(tiny_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model, broken)
+    run = json.loads((broken / "run.json").read_text())
+    run["config"]["window"]["window"] = 30
+    (broken / "run.json").write_text(json.dumps(run))
+    assert "mismatched" in one_error_line(runner.invoke(app, ["predict", str(broken)]))
+    (broken / "model.keras").write_bytes(b"not a zip")
+    run["config"]["window"]["window"] = 8
+    (broken / "run.json").write_text(json.dumps(run))
+    assert "could not be loaded" in one_error_line(runner.invoke(app, ["predict", str(broken)]))
+
+
+@pytest.mark.slow
+def test_plot_saved_and_recomputed(tiny_model: Path, tmp_path: Path) -> None:
+    svg = tmp_path / "p.svg"
+    result = runner.invoke(app, ["plot", str(tiny_model), "--out", str(svg), "--last", "30"])
+    assert result.exit_code == 0, result.output
+    assert "(30 unseen days)" in result.stdout
+    assert svg.read_text().lstrip().startswith("<?xml")
+    run = json.loads((tiny_model / "run.json").read_text())
+    png = tmp_path / "p.png"
+    again = runner.invoke(app, ["plot", str(tiny_model), "--data", run["data"]["path"],
+                                "--out", str(png)])
+    assert again.exit_code == 0, again.output
+    assert "(60 unseen days)" in again.stdout and png.stat().st_size > 10_000
+    bad = runner.invoke(app, ["plot", str(tiny_model), "--out", str(tmp_path / "p.gif")])
+    assert ".png" in one_error_line(bad)
+
+
+def test_readme_names_every_command() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for command in ("forecast train", "forecast predict", "forecast plot", "forecast data synth",
+                    "forecast data inspect", "make demo", "make test", "make bench"):
+        assert command in readme, command

@@ -1,0 +1,85 @@
+"""Every real file in FORECAST_REAL_DATA loads to the values read off the files by hand.
+
+The expectations come from reading the raw files (head/tail and PROVENANCE.md), not from the
+loader: first and last date, days after cleaning, and the close on the last date.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from forecast.cli import app
+from forecast.data import load_prices
+
+pytestmark = pytest.mark.realdata
+
+EXPECTED = {
+    # file: (layout, first date, last date, days, last close)
+    "yahoo-btc-usd-daily.csv": ("yahoo", "2014-09-17", "2024-08-08", 3614, 59549.183594),
+    "coinmarketcap-btc.csv": ("coinmarketcap", "2024-04-27", "2025-05-31", 400, 104638.0912550028),
+    "investing-btc.csv": ("investing", "2019-01-01", "2024-12-31", 2192, 93557.2),
+    # 67,824 minutes resample to the 48 UTC days 2011-12-31 … 2012-02-16
+    "bitstamp-btc-minute.csv": ("bitstamp-minute", "2011-12-31", "2012-02-16", 48, 4.61),
+    "binance-btcusdt-1d.csv": ("binance-klines", "2022-02-01", "2023-06-15", 500, 25077.63),
+    # 3,776 rows + the two missing days (2013-06-04, 2015-01-28) filled forward
+    "coingecko-btc-usd.csv": ("coingecko", "2013-04-28", "2023-08-31", 3778, 27297.261438480404),
+    "cryptodatadownload-btc-daily.csv": ("cryptodatadownload", "2014-11-28", "2022-08-20", 2823,
+                                         20957.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_real_file_loads_to_hand_read_values(real_data: Path, name: str) -> None:
+    path = real_data / name
+    if not path.exists():
+        pytest.skip(f"{name} is not in {real_data}")
+    layout, first, last, days, last_close = EXPECTED[name]
+    series = load_prices(path)
+    assert series.layout == layout
+    assert series.first_date == first
+    assert series.last_date == last
+    assert len(series.close) == days
+    assert series.close.iloc[-1] == pytest.approx(last_close, rel=1e-12)
+    assert series.close.index.is_monotonic_increasing and series.close.index.is_unique
+    assert series.close.notna().all()
+
+
+def test_every_csv_in_the_folder_loads_or_says_why(real_data: Path) -> None:
+    runner = CliRunner()
+    for path in sorted(real_data.glob("*.csv")):
+        result = runner.invoke(app, ["data", "inspect", str(path), "--format", "json"])
+        assert result.exit_code in (0, 1), (path.name, result.output)
+        if result.exit_code == 1:
+            assert result.stderr.startswith("Error: ") and "Traceback" not in result.output
+
+
+def test_coingecko_fills_exactly_the_two_missing_days(real_data: Path) -> None:
+    series = load_prices(real_data / "coingecko-btc-usd.csv")
+    steps = {s.name: s.count for s in series.steps}
+    assert steps["gaps_filled"] == 2
+    assert series.close["2013-06-04"] == series.close["2013-06-03"]
+    assert series.close["2015-01-28"] == series.close["2015-01-27"]
+
+
+def test_minute_dump_is_too_short_for_the_default_window(real_data: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["train", str(real_data / "bitstamp-btc-minute.csv"),
+                                      "--out", str(tmp_path / "m"), "--quiet"])
+    assert result.exit_code == 1
+    assert "the data has 48 days" in result.stderr and "lower --window" in result.stderr
+
+
+@pytest.mark.slow
+def test_train_and_predict_on_a_real_file(real_data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "investing"
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", str(real_data / "investing-btc.csv"), "--window", "10",
+                                  "--units", "8", "--epochs", "2", "--out", str(out), "--quiet",
+                                  "--format", "json"])
+    assert trained.exit_code == 0, trained.output
+    predicted = runner.invoke(app, ["predict", str(out), "--format", "json", "--horizon", "2"])
+    assert predicted.exit_code == 0, predicted.output
+    assert '"last_date": "2024-12-31"' in predicted.stdout
+    assert '"date": "2025-01-02"' in predicted.stdout
