@@ -52,6 +52,7 @@ class TrainOutcome:
     epochs_run: int
     best_epoch: int
     seconds: float
+    windows_per_second: float
     parameters: int
     split: dict[str, dict[str, Any]]
 
@@ -128,7 +129,8 @@ def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
         _plot_frame(frame, _title(config, comparison), staging / PLOT_FILE)
     return TrainOutcome(folder=out, series=series, comparison=comparison,
                         epochs_run=result.epochs_run, best_epoch=result.best_epoch,
-                        seconds=result.seconds, parameters=keras_model.parameter_count(network),
+                        seconds=result.seconds, windows_per_second=result.windows_per_second,
+                        parameters=keras_model.parameter_count(network),
                         split=split_dates)
 
 
