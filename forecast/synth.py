@@ -48,7 +48,8 @@ def synth_prices(days: int = 2600, seed: int = 42, start: str = "2018-01-01",
     drift = _regime_drift(rng, days)
     log_vol = lfilter([1.0], [1.0, -0.985], rng.normal(0.0, 0.09, days)) + np.log(0.032)
     shocks = rng.standard_t(4.5, days) / np.sqrt(4.5 / 2.5)
-    returns = drift + np.exp(log_vol) * shocks
+    # Cap single days at ±35%: Bitcoin's worst day since 2013 was about -40% (March 2020).
+    returns = np.clip(drift + np.exp(log_vol) * shocks, -0.35, 0.35)
     cumulative = np.cumsum(returns)
     cumulative += np.linspace(0.0, 1.0, days) * (growth * np.log(10) - cumulative[-1])
     close = start_price * np.exp(cumulative)
