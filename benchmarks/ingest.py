@@ -65,13 +65,19 @@ def minute_file(rows: int, seed: int = 0) -> Path:
     return path
 
 
-def run(code: str, path: Path) -> dict[str, Any]:
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", WRAPPER, code, str(path)], capture_output=True, text=True,
-                          check=True)
-    seconds = time.perf_counter() - start
-    rss_kb = int(done.stderr.rsplit("MAXRSS_KB", 1)[1].split()[0])
-    return {"seconds": seconds, "peak_rss_mb": rss_kb / 1024, "stdout": done.stdout}
+def run(code: str, path: Path, repeat: int = 3) -> dict[str, Any]:
+    """Best of `repeat` runs (the machine is shared and noisy); peak RSS of the same run."""
+    best: dict[str, Any] | None = None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", WRAPPER, code, str(path)], capture_output=True,
+                              text=True, check=True)
+        seconds = time.perf_counter() - start
+        rss_kb = int(done.stderr.rsplit("MAXRSS_KB", 1)[1].split()[0])
+        if best is None or seconds < best["seconds"]:
+            best = {"seconds": seconds, "peak_rss_mb": rss_kb / 1024, "stdout": done.stdout}
+    assert best is not None
+    return best
 
 
 def bench_ingest(rows: int = 5_000_000) -> dict[str, Any]:

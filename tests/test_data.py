@@ -251,3 +251,67 @@ def test_close_column_override_not_found_lists_columns(tmp_path: Path) -> None:
     path = write(tmp_path, "date,price\n2024-01-01,1\n")
     with pytest.raises(DataError, match="columns are: date, price"):
         load_prices(path, LoadOptions(close_column="close"))
+
+
+def test_yyyymmdd_integers_and_epoch_seconds(tmp_path: Path) -> None:
+    series = load_prices(write(tmp_path, "date,close\n20240101,1\n20240102,2\n"))
+    assert series.first_date == "2024-01-01" and series.last_date == "2024-01-02"
+    epoch = load_prices(write(tmp_path, "time,close\n1704067200,1\n1704153600.0,2\n", "e.csv"))
+    assert epoch.first_date == "2024-01-01" and epoch.last_date == "2024-01-02"
+
+
+def test_coinmarketcap_legacy_table(tmp_path: Path) -> None:
+    text = ("Date,Open*,High,Low,Close**,Volume,Market Cap\n"
+            '"Dec 31, 2020","28,841.57","29,244.88","28,201.99","29,001.72","46,754,964,848","539,438,036,654"\n'
+            '"Dec 30, 2020","27,360.09","28,937.74","27,360.09","28,840.95","51,287,442,704","536,155,578,648"\n')
+    series = load_prices(write(tmp_path, text))
+    assert series.layout == "coinmarketcap-legacy"
+    assert series.close_column == "Close**"
+    assert list(series.close) == [28840.95, 29001.72]
+
+
+def test_investing_resaved_without_quotes(tmp_path: Path) -> None:
+    text = ("Date,Price,Open,High,Low,Vol.,Change %\n12/31/2024,93557.2,92777.2,96163.4,92036.2,74.85K,0.84%\n"
+            "12/30/2024,92779.8,93718.7,94936.4,91522.3,112.43K,-1.00%\n")
+    series = load_prices(write(tmp_path, text))
+    assert series.layout == "investing"
+    assert list(series.close) == [92779.8, 93557.2]
+
+
+def test_hourly_binance_resampled(tmp_path: Path) -> None:
+    start = 1672531200000  # 2023-01-01 00:00 UTC
+    rows = [f"{start + h * 3_600_000},1,1,1,{100 + h},1,{start + (h + 1) * 3_600_000 - 1},1,1,1,1,0"
+            for h in range(48)]
+    series = load_prices(write(tmp_path, "\n".join(rows)))
+    assert list(series.close) == [123.0, 147.0]
+    assert {s.name for s in series.steps} == {"resampled_daily"}
+
+
+def test_two_column_headerless(tmp_path: Path) -> None:
+    series = load_prices(write(tmp_path, "2024-01-01,5\n2024-01-02,6\n"))
+    assert series.layout == "headerless" and list(series.close) == [5.0, 6.0]
+
+
+def test_truncated_last_row_is_dropped_and_counted(tmp_path: Path) -> None:
+    text = "Date,Open,High,Low,Close,Adj Close,Volume\n2024-01-01,1,1,1,10,10,5\n2024-01-02,1,1,1,11,11,5\n2024-01-03,1,1"
+    series = load_prices(write(tmp_path, text))
+    assert list(series.close) == [10.0, 11.0]
+    assert {s.name: s.count for s in series.steps}["missing_close"] == 1
+
+
+def test_scientific_notation_and_currency_symbols(tmp_path: Path) -> None:
+    series = load_prices(write(tmp_path, "date,close\n2024-01-01,1.5E+04\n2024-01-02,$15100\n"))
+    assert list(series.close) == [15000.0, 15100.0]
+
+
+def test_file_too_large_for_memory_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import forecast.data
+
+    monkeypatch.setattr(forecast.data, "_available_memory", lambda: 100)
+    with pytest.raises(DataError, match="more than half the free memory"):
+        load_prices(write(tmp_path, "date,close\n2024-01-01,1\n" * 20))
+
+
+def test_all_nan_prices(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no row with both a date and a numeric"):
+        load_prices(write(tmp_path, "date,close\n2024-01-01,NaN\n2024-01-02,\n2024-01-03,NULL\n"))
