@@ -293,7 +293,8 @@ def test_two_column_headerless(tmp_path: Path) -> None:
 
 
 def test_truncated_last_row_is_dropped_and_counted(tmp_path: Path) -> None:
-    text = "Date,Open,High,Low,Close,Adj Close,Volume\n2024-01-01,1,1,1,10,10,5\n2024-01-02,1,1,1,11,11,5\n2024-01-03,1,1"
+    text = ("Date,Open,High,Low,Close,Adj Close,Volume\n2024-01-01,1,1,1,10,10,5\n"
+            "2024-01-02,1,1,1,11,11,5\n2024-01-03,1,1")
     series = load_prices(write(tmp_path, text))
     assert list(series.close) == [10.0, 11.0]
     assert {s.name: s.count for s in series.steps}["missing_close"] == 1
