@@ -16,17 +16,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: train a GRU and an LSTM on the bundled (synthetic) data, forecast, and plot
+## demo: train a GRU and an LSTM on the bundled (synthetic) data, forecast, and compare them
 demo: $(STAMP)
 	$(BIN)/forecast train $(DATA) --model gru --out models/gru-btc-synthetic --force
 	$(BIN)/forecast train $(DATA) --model lstm --out models/lstm-btc-synthetic --force
 	$(BIN)/forecast predict models/gru-btc-synthetic --horizon 7
-	$(BIN)/forecast predict models/lstm-btc-synthetic --horizon 7
+	$(BIN)/forecast compare --from models/gru-btc-synthetic models/lstm-btc-synthetic --out reports/demo --force
 	@echo
 	@echo "Model folders (model.keras, run.json, history.csv, test_predictions.csv, prediction.png):"
-	@echo "  models/gru-btc-synthetic/"
-	@echo "  models/lstm-btc-synthetic/"
-	@echo "Plots: models/gru-btc-synthetic/prediction.png  models/lstm-btc-synthetic/prediction.png"
+	@echo "  models/gru-btc-synthetic/  models/lstm-btc-synthetic/"
+	@echo "Comparison: reports/demo/report.md and its plots (overlay.png, overlay_last90.png,"
+	@echo "  loss_curves.png, error_distribution.png, rolling_mae.png)"
 
 ## test: the whole suite, slow and real-data tests included
 test: $(STAMP)

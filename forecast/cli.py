@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from enum import Enum
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 
@@ -29,11 +29,15 @@ from forecast.config import (
     DEFAULT_VAL_SIZE,
     DEFAULT_WINDOW,
 )
-from forecast.errors import ForecastError
+from forecast.errors import ConfigError, ForecastError
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from forecast.config import ModelKind as ModelKindName
+    from forecast.config import RunConfig
     from forecast.data import LoadOptions, Step
 
 app = typer.Typer(
@@ -63,6 +67,13 @@ class TableJsonCsv(str, Enum):
     csv = "csv"
 
 
+class Report(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    markdown = "markdown"
+
+
 class Gaps(str, Enum):
     fill = "fill"
     drop = "drop"
@@ -83,6 +94,25 @@ Dayfirst = Annotated[bool, typer.Option(help="Read ambiguous dates like 03/04/20
                                         rich_help_panel=_CSV_PANEL)]
 GapsOpt = Annotated[Gaps, typer.Option(help="Missing days in a daily series: fill forward, drop, or error.",
                                        rich_help_panel=_CSV_PANEL)]
+
+
+_TRAIN_PANEL = "Training"
+WindowOpt = Annotated[int, typer.Option(min=2, help="Days of history per input window.", rich_help_panel=_TRAIN_PANEL)]
+UnitsOpt = Annotated[str, typer.Option(help="Units per stacked layer, comma-separated.", rich_help_panel=_TRAIN_PANEL)]
+DropoutOpt = Annotated[float, typer.Option(min=0.0, max=0.95, help="Dropout after each layer.",
+                                           rich_help_panel=_TRAIN_PANEL)]
+EpochsOpt = Annotated[int, typer.Option(min=1, help="Maximum epochs.", rich_help_panel=_TRAIN_PANEL)]
+BatchOpt = Annotated[int, typer.Option(min=1, help="Windows per gradient step.", rich_help_panel=_TRAIN_PANEL)]
+TestSizeOpt = Annotated[float, typer.Option(help="Held-out final part: a fraction (0.2) or days (365).",
+                                            rich_help_panel=_TRAIN_PANEL)]
+ValSizeOpt = Annotated[float, typer.Option(help="Tail of the training part for early stopping: fraction or days.",
+                                           rich_help_panel=_TRAIN_PANEL)]
+PatienceOpt = Annotated[int, typer.Option(min=0, help="Epochs without val_loss improvement before stopping.",
+                                          rich_help_panel=_TRAIN_PANEL)]
+SeedOpt = Annotated[int, typer.Option(help="Random seed (weights, dropout, shuffling).", rich_help_panel=_TRAIN_PANEL)]
+ForceOpt = Annotated[bool, typer.Option(help="Replace an existing output folder.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or data notes on stderr.")]
+DEFAULT_UNITS_TEXT = ",".join(map(str, DEFAULT_UNITS))
 
 
 def _load_options(date_column: str | None, close_column: str | None, sep: str | None,
@@ -126,24 +156,12 @@ def train(
                                         "Binance, CoinGecko, Bitstamp, CryptoDataDownload…).")
                    ] = Path(DEFAULT_DATA),
     model: Annotated[ModelKind, typer.Option(help="Recurrent layer type.")] = ModelKind.gru,
-    window: Annotated[int, typer.Option(min=2, help="Days of history per input window.")] = DEFAULT_WINDOW,
-    units: Annotated[str, typer.Option(help="Units per stacked layer, comma-separated.")
-                     ] = ",".join(map(str, DEFAULT_UNITS)),
-    dropout: Annotated[float, typer.Option(min=0.0, max=0.95, help="Dropout after each layer.")
-                       ] = DEFAULT_DROPOUT,
-    epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs.")] = DEFAULT_EPOCHS,
-    batch_size: Annotated[int, typer.Option(min=1, help="Windows per gradient step.")] = DEFAULT_BATCH_SIZE,
-    test_size: Annotated[float, typer.Option(help="Held-out final part: a fraction (0.2) or days (365).")
-                         ] = DEFAULT_TEST_SIZE,
-    val_size: Annotated[float, typer.Option(help="Tail of the training part for early stopping: fraction or days.")
-                        ] = DEFAULT_VAL_SIZE,
-    patience: Annotated[int, typer.Option(min=0, help="Epochs without val_loss improvement before stopping.")
-                        ] = DEFAULT_PATIENCE,
-    seed: Annotated[int, typer.Option(help="Random seed (weights, dropout, shuffling).")] = DEFAULT_SEED,
-    out: Annotated[Path | None, typer.Option(help="Model folder [default: models/<model>-<csv stem>].")
-                   ] = None,
-    force: Annotated[bool, typer.Option(help="Replace an existing model folder.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    window: WindowOpt = DEFAULT_WINDOW, units: UnitsOpt = DEFAULT_UNITS_TEXT, dropout: DropoutOpt = DEFAULT_DROPOUT,
+    epochs: EpochsOpt = DEFAULT_EPOCHS, batch_size: BatchOpt = DEFAULT_BATCH_SIZE,
+    test_size: TestSizeOpt = DEFAULT_TEST_SIZE, val_size: ValSizeOpt = DEFAULT_VAL_SIZE,
+    patience: PatienceOpt = DEFAULT_PATIENCE, seed: SeedOpt = DEFAULT_SEED,
+    out: Annotated[Path | None, typer.Option(help="Model folder [default: models/<model>-<csv stem>].")] = None,
+    force: ForceOpt = False, quiet: QuietOpt = False,
     fmt: Annotated[TableJson, typer.Option("--format", help="Summary format.")] = TableJson.table,
     date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
     date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
@@ -156,22 +174,98 @@ def train(
     Example: forecast train data/btc-synthetic.csv --model lstm --epochs 20 --out models/lstm
     """
     from forecast import pipeline, report
-    from forecast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig, parse_units
 
     with _user_errors():
-        config = RunConfig(
-            window=WindowConfig(window=window, test_size=test_size, val_size=val_size),
-            model=ModelConfig(kind=model.value, units=parse_units(units), dropout=dropout),
-            train=TrainConfig(epochs=epochs, batch_size=batch_size, patience=patience, seed=seed),
-        )
+        config = _run_config(model.value, window, units, dropout, epochs, batch_size, test_size, val_size,
+                             patience, seed)
         target = out or pipeline.default_out(model.value, csv)
         options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps)
-        with _epoch_progress(epochs, quiet) as on_epoch:
+        with _TrainingProgress(epochs, quiet) as progress:
             outcome = pipeline.train(csv, config, target, force=force, load_options=options,
-                                     on_epoch=on_epoch)
+                                     on_epoch=progress.task("training"))
         if not quiet:
             _say_cleaning(outcome.series.steps, outcome.series.warnings)
         report.train_summary(outcome, fmt.value)
+
+
+def _run_config(kind: str, window: int, units: str, dropout: float, epochs: int, batch_size: int,
+                test_size: float, val_size: float, patience: int, seed: int) -> RunConfig:
+    from forecast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig, parse_units
+
+    return RunConfig(
+        window=WindowConfig(window=window, test_size=test_size, val_size=val_size),
+        model=ModelConfig(kind=cast("ModelKindName", kind), units=parse_units(units), dropout=dropout),
+        train=TrainConfig(epochs=epochs, batch_size=batch_size, patience=patience, seed=seed),
+    )
+
+
+@app.command()
+def compare(
+    paths: Annotated[list[Path] | None, typer.Argument(
+        help="The price CSV to train on [default: the bundled data]; with --from, the model folders.",
+        show_default=False)] = None,
+    from_folders: Annotated[bool, typer.Option("--from", help="Compare the trained model folders given as "
+                                                "PATHS instead of training new models.")] = False,
+    data: Annotated[Path | None, typer.Option(help="With --from: the CSV to compare on [default: the "
+                                              "first folder's training file].")] = None,
+    models: Annotated[str, typer.Option(help="Models to train, comma-separated.")] = "gru,lstm",
+    seeds: Annotated[int, typer.Option(min=1, help="Seeds per model; mean ± sd over seeds is reported.")] = 1,
+    window: WindowOpt = DEFAULT_WINDOW, units: UnitsOpt = DEFAULT_UNITS_TEXT, dropout: DropoutOpt = DEFAULT_DROPOUT,
+    epochs: EpochsOpt = DEFAULT_EPOCHS, batch_size: BatchOpt = DEFAULT_BATCH_SIZE,
+    test_size: TestSizeOpt = DEFAULT_TEST_SIZE, val_size: ValSizeOpt = DEFAULT_VAL_SIZE,
+    patience: PatienceOpt = DEFAULT_PATIENCE, seed: SeedOpt = DEFAULT_SEED,
+    out: Annotated[Path | None, typer.Option(help="Report folder [default: reports/compare-<csv stem>].")] = None,
+    force: ForceOpt = False, quiet: QuietOpt = False,
+    fmt: Annotated[Report, typer.Option("--format", help="Table format on stdout.")] = Report.table,
+    date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
+    date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
+) -> None:
+    """Compare GRU, LSTM and naive baselines (persistence, drift, moving average) on unseen days.
+
+    Every model trains on the identical split and windows; the ranked table shows MAE, RMSE,
+    MAPE, MASE against persistence, direction, a Diebold–Mariano p-value, size and training
+    time, and says plainly when a model only copies yesterday's close. The report folder gets
+    report.json, report.md, the trained model folders and five plots.
+
+    Example: forecast compare data/btc-synthetic.csv --models gru,lstm --seeds 3 --epochs 20
+
+    Example: forecast compare --from models/gru-btc-synthetic models/lstm-btc-synthetic
+    """
+    from forecast import compare as use_case
+    from forecast import report
+
+    with _user_errors():
+        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps)
+        if from_folders:
+            target = out or Path("reports") / "compare"
+            outcome = use_case.compare_folders(paths or [], data, target, force=force, load_options=options)
+        else:
+            csv = _single_csv(paths)
+            kinds = _model_kinds(models)
+            config = _run_config(kinds[0], window, units, dropout, epochs, batch_size, test_size, val_size,
+                                 patience, seed)
+            target = out or Path("reports") / f"compare-{csv.stem}"
+            with _TrainingProgress(epochs, quiet) as progress:
+                outcome = use_case.compare(csv, kinds, seeds, config, target, force=force,
+                                           load_options=options, progress=progress.task)
+        report.compare_output(outcome, fmt.value)
+
+
+def _single_csv(paths: list[Path] | None) -> Path:
+    if not paths:
+        return Path(DEFAULT_DATA)
+    if len(paths) > 1:
+        raise ConfigError(f"compare trains on one CSV but got {len(paths)} paths; to compare model "
+                          "folders, add --from")
+    return paths[0]
+
+
+def _model_kinds(text: str) -> list[ModelKindName]:
+    kinds = [part.strip().lower() for part in text.split(",") if part.strip()]
+    unknown = [k for k in kinds if k not in ("gru", "lstm")]
+    if not kinds or unknown:
+        raise ConfigError(f"--models takes gru and/or lstm, comma-separated; got {text!r}")
+    return [cast("ModelKindName", kind) for kind in dict.fromkeys(kinds)]
 
 
 @app.command()
@@ -257,29 +351,41 @@ def data_inspect(
         report.inspect_output(pipeline.inspect(csv, options), fmt.value)
 
 
-@contextlib.contextmanager
-def _epoch_progress(epochs: int, quiet: bool) -> Iterator[EpochCallback | None]:
-    if quiet:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+class _TrainingProgress:
+    """One progress bar per trained model on stderr, started at its first epoch (so errors
+    before training print no bar); silent with --quiet."""
 
-    progress = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[losses]}"), TimeElapsedColumn(),
-                        console=Console(stderr=True), transient=False)
-    task = progress.add_task("epochs", total=epochs, losses="")
+    def __init__(self, epochs: int, quiet: bool) -> None:
+        self.epochs, self.quiet = epochs, quiet
+        self.bars: Progress | None = None
 
-    def on_epoch(epoch: int, logs: dict[str, float]) -> None:
-        if epoch == 1:
-            progress.start()  # only once training runs: errors before it print no bar
-        losses = "  ".join(f"{k} {v:.3g}" for k, v in logs.items() if "loss" in k)
-        progress.update(task, completed=epoch, losses=losses)
+    def __enter__(self) -> _TrainingProgress:
+        return self
 
-    try:
-        yield on_epoch
-    finally:
-        progress.stop()
+    def __exit__(self, *exc: object) -> None:
+        if self.bars is not None:
+            self.bars.stop()
+
+    def task(self, label: str) -> EpochCallback | None:
+        if self.quiet:
+            return None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        if self.bars is None:
+            self.bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[losses]}"), TimeElapsedColumn(),
+                                 console=Console(stderr=True), transient=False)
+        bars = self.bars
+        task_id = bars.add_task(label, total=self.epochs, losses="", visible=False)
+
+        def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+            if epoch == 1:
+                bars.start()
+            losses = "  ".join(f"{k} {v:.3g}" for k, v in logs.items() if "loss" in k)
+            bars.update(task_id, completed=epoch, losses=losses, visible=True)
+
+        return on_epoch
 
 
 def _say_cleaning(steps: Iterable[Step], warnings: Iterable[str]) -> None:

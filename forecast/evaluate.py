@@ -1,4 +1,8 @@
-"""Metrics and the naive baselines every model is measured against."""
+"""Metrics, naive baselines and the tests every model is measured with.
+
+One module serves `train` (model vs persistence) and `compare` (models vs all baselines).
+All forecasts here are one step ahead: the forecast for target day t may use closes up to t-1.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,15 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy import stats
 from sklearn.metrics import (
     mean_absolute_error,
     mean_absolute_percentage_error,
     root_mean_squared_error,
 )
+
+MOVING_AVERAGE_DAYS = 7
+BASELINES = ("persistence", "drift", f"moving average ({MOVING_AVERAGE_DAYS} d)")
 
 
 @dataclass(frozen=True)
@@ -28,13 +36,19 @@ class Metrics:
 
 @dataclass(frozen=True)
 class Comparison:
-    """A model's test metrics beside the naive "tomorrow = today" forecast on the same days."""
+    """A forecast's test metrics beside persistence ("tomorrow = today") on the same days.
+
+    `mae_ratio` is the forecast's MAE over persistence's MAE on the same days — the MASE with
+    persistence as the scale; below 1 beats persistence. `dm_pvalue` is the two-sided
+    Diebold–Mariano p-value (absolute-error loss) against persistence.
+    """
 
     model: Metrics
     naive: Metrics
-    mae_ratio: float  # model MAE / naive MAE: below 1 beats persistence
+    mae_ratio: float
+    dm_pvalue: float
     lag1_mae: float  # MAE of the forecast against the *previous* day's close
-    copies_yesterday: bool  # the forecast tracks yesterday's close closer than today's
+    copies_yesterday: bool
     days: int
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,15 +84,65 @@ def metrics(actual: np.ndarray, predicted: np.ndarray, previous: np.ndarray) -> 
 def compare_to_naive(actual: np.ndarray, predicted: np.ndarray, previous: np.ndarray) -> Comparison:
     """Score a one-step forecast and persistence (`previous`) on the same target days.
 
-    The lag check: a network that learned to echo its last input lines up better with
-    yesterday's close than with today's, and moves less than the price does from one day to
-    the next (its distance to yesterday's close is below the naive MAE); that is flagged in
-    `copies_yesterday`.
+    The "copies yesterday" check flags a forecast that is essentially the previous close:
+    either it lines up better with yesterday's close than with today's while moving less than
+    the price does from day to day (its distance to yesterday's close is below the naive MAE),
+    or it is statistically indistinguishable from persistence (DM p ≥ 0.05) without beating it
+    (MASE ≥ 1).
     """
     model = metrics(actual, predicted, previous)
     naive = metrics(actual, previous, previous)
+    ratio = model.mae / naive.mae if naive.mae else float("inf")
     lag1 = float(np.mean(np.abs(predicted - previous)))
+    p_value = diebold_mariano(actual - predicted, actual - previous)
+    echoes = lag1 < model.mae and lag1 < naive.mae
     return Comparison(
-        model=model, naive=naive, mae_ratio=model.mae / naive.mae if naive.mae else float("inf"),
-        lag1_mae=lag1, copies_yesterday=lag1 < model.mae and lag1 < naive.mae, days=len(actual),
+        model=model, naive=naive, mae_ratio=ratio, dm_pvalue=p_value, lag1_mae=lag1,
+        copies_yesterday=bool(echoes or (p_value >= 0.05 and ratio >= 1)), days=len(actual),
     )
+
+
+def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, horizon: int = 1, power: int = 1) -> float:
+    """Two-sided Diebold–Mariano p-value for equal accuracy of two forecasts.
+
+    Uses the loss |e|^power, autocovariances up to lag horizon-1, the Harvey–Leybourne–Newbold
+    small-sample correction, and Student's t with n-1 degrees of freedom.
+
+    Args:
+        errors_a: forecast errors of the first forecast.
+        errors_b: forecast errors of the second, on the same days.
+        horizon: forecast horizon in steps.
+        power: 1 for absolute-error loss, 2 for squared-error loss.
+
+    Returns:
+        The p-value; 1.0 when the two forecasts have identical losses.
+    """
+    d = np.abs(errors_a) ** power - np.abs(errors_b) ** power
+    n = len(d)
+    if n < 3:
+        return float("nan")
+    centred = d - d.mean()
+    gamma = [float(centred[k:] @ centred[: n - k]) / n for k in range(horizon)]
+    variance = (gamma[0] + 2 * sum(gamma[1:])) / n
+    if variance <= 0:
+        return 1.0
+    statistic = d.mean() / np.sqrt(variance)
+    statistic *= np.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
+    return float(2 * stats.t.sf(abs(statistic), df=n - 1))
+
+
+def baselines(values: np.ndarray, first: int, end: int) -> dict[str, np.ndarray]:
+    """Naive one-step forecasts for target days [first, end), from closes before each day.
+
+    persistence: the previous close. drift: the previous close plus the average daily change
+    since the first close (Hyndman's drift method). moving average: the mean of the last
+    `MOVING_AVERAGE_DAYS` closes.
+    """
+    if first < MOVING_AVERAGE_DAYS or first < 2:
+        raise ValueError(f"baselines need at least {MOVING_AVERAGE_DAYS} days before the first target")
+    days = np.arange(first, end)
+    previous = values[days - 1]
+    drift = previous + (previous - values[0]) / (days - 1)
+    cumulative = np.concatenate([[0.0], np.cumsum(values)])
+    moving = (cumulative[days] - cumulative[days - MOVING_AVERAGE_DAYS]) / MOVING_AVERAGE_DAYS
+    return dict(zip(BASELINES, (previous, drift, moving), strict=True))

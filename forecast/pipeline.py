@@ -30,10 +30,10 @@ from forecast.artifacts import (
     staged_folder,
     write_json,
 )
-from forecast.config import DEFAULT_MODELS_DIR, RunConfig
+from forecast.config import DEFAULT_MODELS_DIR, RunConfig, WindowConfig
 from forecast.data import LoadOptions, PriceSeries, file_sha256, load_prices
 from forecast.errors import ArtifactError, DataError
-from forecast.windows import MinMaxScaler, Split, last_window, make_windows, split_days
+from forecast.windows import MinMaxScaler, Split, Windows, last_window, make_windows, split_days
 
 if TYPE_CHECKING:
     from forecast.evaluate import Comparison
@@ -49,6 +49,8 @@ class TrainOutcome:
     folder: Path
     series: PriceSeries
     comparison: Comparison
+    frame: pd.DataFrame  # test days: actual, predicted, naive
+    history: pd.DataFrame  # loss and val_loss per epoch
     epochs_run: int
     best_epoch: int
     seconds: float
@@ -88,6 +90,31 @@ def default_out(model_kind: str, csv_path: Path) -> Path:
 # ---------------------------------------------------------------- train
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A series split, scaled (on its training part) and cut into windows: ready to fit."""
+
+    series: PriceSeries
+    split: Split
+    scaler: MinMaxScaler
+    parts: dict[str, Windows]
+
+
+def prepare(series: PriceSeries, config: WindowConfig) -> Prepared:
+    """Split by time, fit the scaler on the training part only, and build the windows.
+
+    Raises:
+        DataError: too little data for the window and split.
+    """
+    values = series.close.to_numpy()
+    split = split_days(len(values), config)
+    scaler = MinMaxScaler.fit(values[: split.train_end])
+    scaled = scaler.transform(values)
+    parts = {name: make_windows(scaled, split.window, *split.part(name))
+             for name in ("train", "val", "test")}
+    return Prepared(series=series, split=split, scaler=scaler, parts=parts)
+
+
 def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
           load_options: LoadOptions | None = None, on_epoch: EpochCallback | None = None,
           ) -> TrainOutcome:
@@ -97,17 +124,17 @@ def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
         DataError: unreadable data or too little of it for the window and split.
         ArtifactError: `out` exists and `force` is not set.
     """
-    series = load_prices(csv_path, load_options)
-    values = series.close.to_numpy()
-    split = split_days(len(values), config.window)
-    scaler = MinMaxScaler.fit(values[: split.train_end])
-    scaled = scaler.transform(values)
-    parts = {name: make_windows(scaled, split.window, *split.part(name))
-             for name in ("train", "val", "test")}
+    prepared = prepare(load_prices(csv_path, load_options), config.window)
     check_target(out, force)  # fail before minutes of training, not after
+    return fit(prepared, config, out, force=force, on_epoch=on_epoch)
 
+
+def fit(prepared: Prepared, config: RunConfig, out: Path, *, force: bool = False,
+        on_epoch: EpochCallback | None = None) -> TrainOutcome:
+    """Train one network on prepared windows and write its model folder atomically."""
     from forecast import model as keras_model
 
+    series, split, parts = prepared.series, prepared.split, prepared.parts
     keras_model.set_seed(config.train.seed)
     network = keras_model.build_model(split.window, config.model)
     with staged_folder(out, force) as staging:
@@ -115,22 +142,21 @@ def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
                                          staging / "best.weights.h5", progress=on_epoch)
         (staging / "best.weights.h5").unlink(missing_ok=True)
         predictor = keras_model.fast_predictor(network)
-        first, end = split.part("test")
-        predicted = scaler.inverse(predictor(np.ascontiguousarray(parts["test"].x)))
-        frame = _test_frame(series.close, predicted, first, end)
+        predicted = prepared.scaler.inverse(predictor(np.ascontiguousarray(parts["test"].x)))
+        frame = _test_frame(series.close, predicted, *split.part("test"))
         comparison = _compare(frame)
         keras_model.save_model(network, staging / MODEL_FILE)
         frame.to_csv(staging / TEST_PREDICTIONS_FILE, index_label="date", float_format="%.6f")
-        _write_history(staging / HISTORY_FILE, result.history)
+        history = _write_history(staging / HISTORY_FILE, result.history)
         split_dates = _split_dates(pd.DatetimeIndex(series.close.index), split)
+        parameters = keras_model.parameter_count(network)
         write_json(staging / RUN_FILE, _run_json(
-            config, scaler, series, split_dates, comparison, result.epochs_run, result.best_epoch,
-            keras_model.parameter_count(network), result.seconds, keras_model.versions()))
+            config, prepared.scaler, series, split_dates, comparison, result.epochs_run,
+            result.best_epoch, parameters, result.seconds, keras_model.versions()))
         _plot_frame(frame, _title(config, comparison), staging / PLOT_FILE)
-    return TrainOutcome(folder=out, series=series, comparison=comparison,
-                        epochs_run=result.epochs_run, best_epoch=result.best_epoch,
-                        seconds=result.seconds, windows_per_second=result.windows_per_second,
-                        parameters=keras_model.parameter_count(network),
+    return TrainOutcome(folder=out, series=series, comparison=comparison, frame=frame, history=history,
+                        epochs_run=result.epochs_run, best_epoch=result.best_epoch, seconds=result.seconds,
+                        windows_per_second=result.windows_per_second, parameters=parameters,
                         split=split_dates)
 
 
@@ -160,10 +186,11 @@ def _split_dates(index: pd.DatetimeIndex, split: Split) -> dict[str, dict[str, A
     return out
 
 
-def _write_history(path: Path, history: dict[str, list[float]]) -> None:
+def _write_history(path: Path, history: dict[str, list[float]]) -> pd.DataFrame:
     frame = pd.DataFrame(history)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
     frame.to_csv(path, float_format="%.8g")
+    return frame
 
 
 def _run_json(config: RunConfig, scaler: MinMaxScaler, series: PriceSeries,
@@ -223,11 +250,11 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1,
         DataError: the data is unreadable or shorter than the window.
     """
     record = read_run(folder)
-    series = _series_for(record, data, load_options)
+    series = series_for(record, data, load_options)
     window = record.config.window.window
     scaled = record.scaler.transform(series.close.to_numpy())
     x = last_window(scaled, window)
-    predictor = _load_predictor(folder, window)
+    predictor = load_predictor(folder, window)
 
     from forecast.predict import future_dates, recursive
 
@@ -241,7 +268,7 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1,
     )
 
 
-def _series_for(record: RunRecord, data: Path | None, options: LoadOptions | None) -> PriceSeries:
+def series_for(record: RunRecord, data: Path | None, options: LoadOptions | None) -> PriceSeries:
     if data is None:
         recorded = Path(record.data_path)
         if not recorded.is_file():
@@ -251,7 +278,7 @@ def _series_for(record: RunRecord, data: Path | None, options: LoadOptions | Non
     return load_prices(data, options)
 
 
-def _load_predictor(folder: Path, window: int) -> Predictor:
+def load_predictor(folder: Path, window: int) -> Predictor:
     from forecast import model as keras_model
 
     network = keras_model.load_model(folder / MODEL_FILE, window)
@@ -300,7 +327,7 @@ def _unseen_frame(folder: Path, record: RunRecord, data: Path | None,
         if not {"actual", "predicted", "naive"} <= set(frame.columns):
             raise ArtifactError(f"{saved} lacks the columns actual, predicted, naive; retrain")
         return frame
-    series = _series_for(record, data, options)
+    series = series_for(record, data, options)
     window = record.config.window.window
     start = int(series.close.index.searchsorted(pd.Timestamp(record.test_start)))
     first = max(start, window)
@@ -313,7 +340,7 @@ def _unseen_frame(folder: Path, record: RunRecord, data: Path | None,
     from forecast.predict import one_step
 
     predicted = record.scaler.inverse(
-        one_step(_load_predictor(folder, window), scaled, window, first, len(scaled)))
+        one_step(load_predictor(folder, window), scaled, window, first, len(scaled)))
     return _test_frame(series.close, predicted, first, len(scaled))
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only; never needs a display
 
 import matplotlib.dates as mdates
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
@@ -48,3 +50,103 @@ def predicted_vs_actual(frame: pd.DataFrame, title: str, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     return out
+
+
+def _date_axis(ax: Any) -> None:
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.grid(alpha=0.3)
+
+
+def _overlay(frame: pd.DataFrame, title: str, out: Path) -> None:
+    fig = Figure(figsize=(12, 6), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(frame.index, frame["actual"], color="black", linewidth=1.6, label="actual close")
+    ax.plot(frame.index, frame["persistence"], color="tab:gray", linewidth=1.0, linestyle="--",
+            label="persistence (tomorrow = today)")
+    for name in _models(frame):
+        ax.plot(frame.index, frame[name], linewidth=1.1, label=name)
+    ax.set_title(title, fontsize=11)
+    ax.set_ylabel("close")
+    _date_axis(ax)
+    ax.legend(loc="upper left")
+    fig.savefig(out, dpi=110)
+
+
+def _models(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c not in ("actual", "persistence")]
+
+
+def compare_figures(frame: pd.DataFrame, histories: dict[str, pd.DataFrame | None], folder: Path) -> list[Path]:
+    """Write the comparison plots into folder and return their paths.
+
+    Args:
+        frame: DatetimeIndex; columns actual, persistence, and one per model (its forecasts).
+        histories: per model, its loss/val_loss per epoch (None when unknown).
+        folder: where overlay.png, overlay_last90.png, loss_curves.png, error_distribution.png
+            and rolling_mae.png go.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    errors = frame.drop(columns="actual").sub(frame["actual"], axis=0)
+    mae = errors.abs().mean()
+    ranking = ", ".join(f"{name} {mae[name]:,.0f}" for name in mae.sort_values().index)
+    paths = [folder / name for name in ("overlay.png", "overlay_last90.png", "loss_curves.png",
+                                        "error_distribution.png", "rolling_mae.png")]
+    _overlay(frame, f"One-step forecasts on unseen days — MAE: {ranking}", paths[0])
+    _overlay(frame.tail(90), "The last 90 days, zoomed", paths[1])
+    _loss_curves(histories, paths[2])
+    _error_distribution(errors, paths[3])
+    _rolling_mae(errors, paths[4])
+    return paths
+
+
+def _loss_curves(histories: dict[str, pd.DataFrame | None], out: Path) -> None:
+    known = {name: h for name, h in histories.items() if h is not None and "loss" in h}
+    fig = Figure(figsize=(5 * max(1, len(known)), 4), layout="constrained")
+    axes = fig.subplots(1, max(1, len(known)), squeeze=False)[0]
+    for ax, (name, history) in zip(axes, known.items(), strict=False):
+        epochs = np.arange(1, len(history) + 1)
+        ax.plot(epochs, history["loss"], label="training loss")
+        if "val_loss" in history:
+            ax.plot(epochs, history["val_loss"], label="validation loss")
+            best = int(np.argmin(history["val_loss"].to_numpy()))
+            ax.axvline(best + 1, color="tab:gray", linestyle=":", label=f"best epoch {best + 1}")
+        ax.set_yscale("log")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if not known:
+        axes[0].text(0.5, 0.5, "no training history recorded", ha="center", va="center")
+    fig.savefig(out, dpi=100)
+
+
+def _error_distribution(errors: pd.DataFrame, out: Path) -> None:
+    fig = Figure(figsize=(10, 5), layout="constrained")
+    ax = fig.add_subplot()
+    order = errors.abs().mean().sort_values().index
+    ax.boxplot([errors[name].to_numpy() for name in order], tick_labels=list(order), showfliers=False)
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_ylabel("forecast − actual (outliers hidden)")
+    ax.set_title("Error distribution per forecast, best MAE first")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.grid(alpha=0.3, axis="y")
+    fig.savefig(out, dpi=100)
+
+
+def _rolling_mae(errors: pd.DataFrame, out: Path, days: int = 30) -> None:
+    fig = Figure(figsize=(12, 5), layout="constrained")
+    ax = fig.add_subplot()
+    rolling = errors.abs().rolling(days, min_periods=max(2, days // 3)).mean()
+    for name in rolling.columns:
+        naive = name == "persistence"
+        ax.plot(rolling.index, rolling[name], linewidth=1.2, label=name,
+                color="tab:gray" if naive else None, linestyle="--" if naive else "-")
+    ax.set_title(f"Rolling {days}-day MAE: lower is better; where a line sits under the dashed "
+                 "persistence line, it wins")
+    ax.set_ylabel(f"{days}-day MAE")
+    _date_axis(ax)
+    ax.legend(loc="upper left")
+    fig.savefig(out, dpi=100)

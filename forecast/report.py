@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from forecast.compare import CompareOutcome
     from forecast.evaluate import Comparison, Metrics
     from forecast.pipeline import ForecastOutcome, PlotOutcome, TrainOutcome
 
@@ -18,7 +19,8 @@ OutputFormat = Literal["table", "json", "csv"]
 
 
 def _stdout() -> Console:
-    return Console(file=sys.stdout, soft_wrap=True)
+    # Piped output is not cut to 80 columns: wide tables stay whole in files and CI logs.
+    return Console(file=sys.stdout, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 
 
 def print_json(payload: Any) -> None:
@@ -68,9 +70,10 @@ def verdict(comparison: Comparison) -> str:
         head = f"MAE / naive MAE = {ratio:.3f}: no better than tomorrow = today."
     else:
         head = f"MAE / naive MAE = {ratio:.3f}: WORSE than tomorrow = today by {100 * (ratio - 1):.1f}%."
+    head += f" Diebold–Mariano p = {comparison.dm_pvalue:.3f}."
     if comparison.copies_yesterday:
-        head += (f" Its forecasts sit closer to the previous close (MAE {comparison.lag1_mae:,.2f})"
-                 " than to the actual one: it mostly copies yesterday.")
+        head += (" It mostly copies yesterday: its forecasts sit "
+                 f"{comparison.lag1_mae:,.2f} from the previous close on average, and it does not beat it.")
     return head
 
 
@@ -133,3 +136,26 @@ def inspect_output(description: dict[str, Any], fmt: Literal["table", "json"]) -
     for warning in description["warnings"]:
         table.add_row("warning", warning)
     _stdout().print(table)
+
+
+def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv", "markdown"]) -> None:
+    """The ranked comparison on stdout; where the files went on stderr."""
+    from forecast.compare import TABLE_COLUMNS, format_cell, markdown_report
+
+    if fmt == "json":
+        print_json({"out": str(outcome.out), "evaluation": outcome.evaluation, "rows": outcome.rows})
+    elif fmt == "csv":
+        print_csv(outcome.rows)
+    elif fmt == "markdown":
+        sys.stdout.write(markdown_report(outcome.report))
+    else:
+        evaluation = outcome.evaluation
+        table = Table(title=f"One-step forecasts on {evaluation['days']} unseen days, "
+                      f"{evaluation['first']} → {evaluation['last']} (ranked by MAE)", title_justify="left")
+        for key, title in TABLE_COLUMNS:
+            table.add_column(title, justify="left" if key in ("model", "verdict") else "right")
+        for row in outcome.rows:
+            style = "bold red" if row["verdict"] == "copies yesterday" else None
+            table.add_row(*(format_cell(row, key) for key, _ in TABLE_COLUMNS), style=style)
+        _stdout().print(table)
+    Console(stderr=True).print(f"Report, plots and model folders: {outcome.out}")

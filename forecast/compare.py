@@ -1,0 +1,287 @@
+"""The compare use case: models and naive baselines on the same unseen days, in numbers and pictures.
+
+Two entry points: `compare` trains each requested model (and seed) on one identical split;
+`compare_folders` evaluates already-trained model folders on one dataset, over the days none
+of them trained or validated on. Both rank the models with the baselines, flag forecasts that
+only copy yesterday's close, and write report.json, report.md and the plots into one folder
+(built atomically, like a model folder).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecast import __version__
+from forecast.artifacts import HISTORY_FILE, RunRecord, check_target, read_run, staged_folder, write_json
+from forecast.config import ModelKind, RunConfig
+from forecast.data import LoadOptions, PriceSeries, load_prices
+from forecast.errors import ConfigError, DataError
+from forecast.pipeline import EpochCallback, fit, load_predictor, prepare, series_for
+
+ProgressFactory = Callable[[str], EpochCallback | None]
+METRICS = ("mae", "rmse", "mape", "mase", "directional_accuracy")
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """One model's one-step forecasts on the evaluation days, and how it was trained."""
+
+    name: str
+    predicted: np.ndarray
+    history: pd.DataFrame | None
+    parameters: int | None
+    seconds: float | None
+    epochs_run: int | None
+
+
+@dataclass(frozen=True)
+class CompareOutcome:
+    """What compare found and wrote."""
+
+    out: Path
+    rows: list[dict[str, Any]]
+    evaluation: dict[str, Any]
+    report: dict[str, Any]
+
+
+def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfig, out: Path, *,
+            force: bool = False, load_options: LoadOptions | None = None,
+            progress: ProgressFactory | None = None) -> CompareOutcome:
+    """Train every kind × seed on one split and compare them with the baselines on its test days.
+
+    Raises:
+        ConfigError: no model kinds, or fewer than one seed.
+        DataError: unreadable data or too little of it.
+        ArtifactError: `out` exists and `force` is not set.
+    """
+    if not kinds or seeds < 1:
+        raise ConfigError(f"compare needs at least one model and one seed, got {kinds} × {seeds}")
+    prepared = prepare(load_prices(csv_path, load_options), config.window)
+    check_target(out, force)
+    first, end = prepared.split.part("test")
+    with staged_folder(out, force) as staging:
+        runs: dict[str, list[ModelRun]] = {}
+        for kind in kinds:
+            for seed in range(config.train.seed, config.train.seed + seeds):
+                name = f"{kind}-seed{seed}"
+                run_config = dataclasses.replace(
+                    config, model=dataclasses.replace(config.model, kind=kind),
+                    train=dataclasses.replace(config.train, seed=seed))
+                trained = fit(prepared, run_config, staging / "models" / name,
+                              on_epoch=progress(name) if progress else None)
+                runs.setdefault(kind.upper(), []).append(ModelRun(
+                    name=name, predicted=trained.frame["predicted"].to_numpy(), history=trained.history,
+                    parameters=trained.parameters, seconds=trained.seconds, epochs_run=trained.epochs_run))
+        outcome = _evaluate_and_write(staging, prepared.series, first, end, runs,
+                                      {"mode": "train", "seeds": seeds, "config": config.to_dict()})
+    return dataclasses.replace(outcome, out=out)
+
+
+def compare_folders(folders: list[Path], data: Path | None, out: Path, *, force: bool = False,
+                    load_options: LoadOptions | None = None) -> CompareOutcome:
+    """Compare trained model folders on one dataset, over days none of them has seen.
+
+    Raises:
+        ArtifactError: a folder is missing or broken.
+        DataError: the data does not fit a folder's window or close column, or holds no day
+            after every folder's test start.
+    """
+    if not folders:
+        raise ConfigError("compare --from needs at least one model folder")
+    records = [read_run(folder) for folder in folders]
+    series = series_for(records[0], data, load_options)
+    for folder, record in zip(folders, records, strict=True):
+        _check_fits(folder, record, series, load_options)
+    first, end = _unseen_days(folders, records, series)
+    check_target(out, force)
+    runs = {folder.name: [_folder_run(folder, record, series, first, end)]
+            for folder, record in zip(folders, records, strict=True)}
+    with staged_folder(out, force) as staging:
+        outcome = _evaluate_and_write(staging, series, first, end, runs,
+                                      {"mode": "from", "folders": [str(f) for f in folders]})
+    return dataclasses.replace(outcome, out=out)
+
+
+def _check_fits(folder: Path, record: RunRecord, series: PriceSeries, options: LoadOptions | None) -> None:
+    overridden = options is not None and options.close_column is not None
+    if not overridden and record.close_column != series.close_column:
+        raise DataError(f"model folder {folder} was trained on column {record.close_column!r}, but "
+                        f"{series.path.name} gives {series.close_column!r}; pass --close-column to use "
+                        "it anyway, or compare on matching data")
+    window = record.config.window.window
+    if len(series.close) <= window:
+        raise DataError(f"model folder {folder} needs {window} days of history before a forecast, but "
+                        f"{series.path.name} has {len(series.close)} days; pass --data with more history")
+
+
+def _unseen_days(folders: list[Path], records: list[RunRecord], series: PriceSeries) -> tuple[int, int]:
+    from forecast.evaluate import MOVING_AVERAGE_DAYS
+
+    latest = max(pd.Timestamp(r.test_start) for r in records)
+    windows = max(r.config.window.window for r in records)
+    first = max(int(series.close.index.searchsorted(latest)), windows, MOVING_AVERAGE_DAYS)
+    if first >= len(series.close) - 1:
+        raise DataError(f"{series.path.name} ends on {series.last_date}, leaving no days after the "
+                        f"latest test start of {', '.join(str(f) for f in folders)} ({latest:%Y-%m-%d}) "
+                        "with enough history; pass --data with later closes")
+    return first, len(series.close)
+
+
+def _folder_run(folder: Path, record: RunRecord, series: PriceSeries, first: int, end: int) -> ModelRun:
+    from forecast.predict import one_step
+
+    window = record.config.window.window
+    scaled = record.scaler.transform(series.close.to_numpy())
+    predicted = record.scaler.inverse(one_step(load_predictor(folder, window), scaled, window, first, end))
+    history = pd.read_csv(folder / HISTORY_FILE) if (folder / HISTORY_FILE).is_file() else None
+    training = record.raw.get("training", {})
+    return ModelRun(name=folder.name, predicted=predicted, history=history,
+                    parameters=training.get("parameters"), seconds=training.get("seconds"),
+                    epochs_run=training.get("epochs_run"))
+
+
+def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
+                        runs: dict[str, list[ModelRun]], setup: dict[str, Any]) -> CompareOutcome:
+    from forecast import plot
+    from forecast.evaluate import baselines, compare_to_naive
+
+    values = series.close.to_numpy()
+    actual, previous = values[first:end], values[first - 1:end - 1]
+    rows = [_model_row(name, group, actual, previous) for name, group in runs.items()]
+    naive = baselines(values, first, end)
+    rows += [_baseline_row(name, compare_to_naive(actual, forecast, previous))
+             for name, forecast in naive.items()]
+    rows.sort(key=lambda row: row["mae"])
+    for rank, row in enumerate(rows, start=1):
+        row["rank"] = rank
+    dates = series.close.index[first:end]
+    evaluation = {"first": f"{dates[0]:%Y-%m-%d}", "last": f"{dates[-1]:%Y-%m-%d}", "days": end - first}
+    forecasts = {name: group[0].predicted for name, group in runs.items()}
+    frame = pd.DataFrame({"actual": actual, **forecasts, "persistence": previous}, index=dates)
+    plot.compare_figures(frame, {name: group[0].history for name, group in runs.items()}, folder)
+    report = _report(series, evaluation, rows, setup)
+    write_json(folder / "report.json", report)
+    (folder / "report.md").write_text(markdown_report(report), encoding="utf-8")
+    return CompareOutcome(out=folder, rows=rows, evaluation=evaluation, report=report)
+
+
+def _model_row(name: str, group: list[ModelRun], actual: np.ndarray, previous: np.ndarray) -> dict[str, Any]:
+    from forecast.evaluate import compare_to_naive
+
+    scores = [compare_to_naive(actual, run.predicted, previous) for run in group]
+    row: dict[str, Any] = {"model": name, "kind": "model", "runs": len(group)}
+    for metric, values in _metric_values(scores).items():
+        finite = [v for v in values if v is not None]
+        row[metric] = float(np.mean(finite)) if finite else None
+        row[f"{metric}_std"] = float(np.std(finite, ddof=1)) if len(finite) > 1 else None
+    row["dm_pvalue"] = float(np.median([s.dm_pvalue for s in scores]))
+    row["copies_yesterday"] = sum(s.copies_yesterday for s in scores) * 2 > len(scores)
+    row["parameters"] = group[0].parameters
+    row["train_seconds"] = _mean([run.seconds for run in group])
+    row["epochs_run"] = _mean([run.epochs_run for run in group])
+    row["verdict"] = _verdict(row)
+    return row
+
+
+def _metric_values(scores: list[Any]) -> dict[str, list[float | None]]:
+    return {
+        "mae": [s.model.mae for s in scores], "rmse": [s.model.rmse for s in scores],
+        "mape": [s.model.mape for s in scores], "mase": [s.mae_ratio for s in scores],
+        "directional_accuracy": [s.model.directional_accuracy for s in scores],
+    }
+
+
+def _baseline_row(name: str, score: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {"model": name, "kind": "baseline", "runs": 1}
+    for metric, values in _metric_values([score]).items():
+        row[metric], row[f"{metric}_std"] = values[0], None
+    persistence = name == "persistence"
+    row.update({"dm_pvalue": None if persistence else score.dm_pvalue,
+                "copies_yesterday": False if persistence else score.copies_yesterday,
+                "parameters": None, "train_seconds": None, "epochs_run": None})
+    row["verdict"] = "the bar to clear" if persistence else _verdict(row)
+    return row
+
+
+def _mean(values: list[Any]) -> float | None:
+    present = [v for v in values if v is not None]
+    return float(np.mean(present)) if present else None
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    if row["copies_yesterday"]:
+        return "copies yesterday"
+    significant = row["dm_pvalue"] is not None and row["dm_pvalue"] < 0.05
+    if row["mase"] < 1:
+        return "beats persistence" if significant else "beats persistence (not significant)"
+    return "worse than persistence" if significant else "no better than persistence"
+
+
+def _report(series: PriceSeries, evaluation: dict[str, Any], rows: list[dict[str, Any]],
+            setup: dict[str, Any]) -> dict[str, Any]:
+    import keras
+    import sklearn
+    import tensorflow as tf
+
+    return {
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "data": {"path": str(series.path.resolve()), "layout": series.layout,
+                 "close_column": series.close_column, "rows": len(series.close),
+                 "first_date": series.first_date, "last_date": series.last_date,
+                 "frequency": series.frequency},
+        "evaluation": evaluation, "setup": setup, "rows": rows,
+        "versions": {"forecast": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
+                     "numpy": np.__version__, "pandas": pd.__version__, "scikit-learn": sklearn.__version__},
+    }
+
+
+TABLE_COLUMNS = (("rank", "#"), ("model", "model"), ("mae", "MAE"), ("rmse", "RMSE"), ("mape", "MAPE %"),
+                 ("mase", "MASE"), ("directional_accuracy", "direction"), ("dm_pvalue", "DM p"),
+                 ("parameters", "params"), ("train_seconds", "train s"), ("epochs_run", "epochs"),
+                 ("verdict", "verdict"))
+
+
+def format_cell(row: dict[str, Any], key: str) -> str:
+    """One table cell as text: `mean ± sd` when several seeds ran."""
+    value, spread = row.get(key), row.get(f"{key}_std")
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return value
+    spec = {"mase": ".3f", "mape": ".2f", "dm_pvalue": ".3f", "directional_accuracy": ".1%",
+            "train_seconds": ".1f", "epochs_run": ".0f", "parameters": ",.0f", "rank": "d"}.get(key, ",.2f")
+    text = format(value, spec)
+    return f"{text} ± {format(spread, spec)}" if spread is not None else text
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    """The comparison as a Markdown document (also what `--format markdown` prints)."""
+    evaluation, data = report["evaluation"], report["data"]
+    lines = [
+        "# Model comparison", "",
+        f"Data: `{Path(data['path']).name}` ({data['layout']}, {data['rows']} days, "
+        f"{data['first_date']} → {data['last_date']}). Evaluated one step ahead on "
+        f"{evaluation['days']} days never used for training or early stopping: "
+        f"{evaluation['first']} → {evaluation['last']}.", "",
+        "| " + " | ".join(title for _, title in TABLE_COLUMNS) + " |",
+        "|" + "|".join(" --- " for _ in TABLE_COLUMNS) + "|",
+    ]
+    lines += ["| " + " | ".join(format_cell(row, key) for key, _ in TABLE_COLUMNS) + " |" for row in report["rows"]]
+    lines += [
+        "", "MASE is MAE divided by persistence's MAE on the same days (below 1 beats "
+        "\"tomorrow = today\"). DM p is the two-sided Diebold–Mariano p-value against persistence "
+        "(absolute-error loss). \"copies yesterday\": the forecast lines up better with the previous "
+        "close than with the actual one, or cannot be told apart from persistence (DM p ≥ 0.05) "
+        "without beating it.", "",
+        "Plots: `overlay.png`, `overlay_last90.png`, `loss_curves.png`, `error_distribution.png`, "
+        "`rolling_mae.png`.", "",
+    ]
+    return "\n".join(lines)

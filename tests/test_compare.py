@@ -1,0 +1,119 @@
+"""compare: baselines and the DM test by hand, the copies-yesterday flag, and the command end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from forecast.cli import app
+from forecast.evaluate import baselines, compare_to_naive, diebold_mariano
+from tests.conftest import tiny_train_args
+
+runner = CliRunner()
+TINY = ["--window", "8", "--units", "4", "--epochs", "2", "--batch-size", "32", "--quiet"]
+
+
+def test_diebold_mariano_by_hand() -> None:
+    # d = |e_a| - |e_b| = [0, 1, 2, 0, 1]: mean 0.8, gamma0 = 2.8 / 5 = 0.56, var(mean) = 0.112,
+    # DM = 0.8 / sqrt(0.112) = 2.3905; HLN factor sqrt((5 + 1 - 2) / 5) → 2.1381; t(4), two-sided.
+    e_a, e_b = np.array([1.0, -2.0, 3.0, -1.0, 2.0]), np.ones(5)
+    assert diebold_mariano(e_a, e_b) == pytest.approx(0.099300683, rel=1e-6)
+    # squared loss: d = [0, 3, 8, 0, 3], statistic 1.9140 → p 0.12815
+    assert diebold_mariano(e_a, e_b, power=2) == pytest.approx(0.128147949, rel=1e-6)
+    assert diebold_mariano(e_b, e_b) == 1.0
+    assert diebold_mariano(-e_a, e_a) == 1.0  # same absolute errors
+
+
+def test_dm_separates_a_clearly_better_forecast() -> None:
+    rng = np.random.default_rng(0)
+    noise = rng.normal(0, 1, 400)
+    assert diebold_mariano(0.2 * noise, noise) < 1e-6
+
+
+def test_baselines_by_hand() -> None:
+    values = np.array([10.0, 12, 11, 13, 15, 14, 16, 18, 17, 19])
+    out = baselines(values, 8, 10)
+    assert out["persistence"].tolist() == [18.0, 17.0]
+    # drift: previous + (previous - first) / (t - 1): 18 + 8/7, 17 + 7/8
+    assert out["drift"] == pytest.approx([18 + 8 / 7, 17 + 7 / 8])
+    assert out["moving average (7 d)"] == pytest.approx([np.mean(values[1:8]), np.mean(values[2:9])])
+
+
+def test_lag_check_flags_the_previous_close_not_the_true_next_close() -> None:
+    rng = np.random.default_rng(3)
+    prices = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 500)))
+    actual, previous = prices[1:], prices[:-1]
+    assert compare_to_naive(actual, previous.copy(), previous).copies_yesterday
+    oracle = compare_to_naive(actual, actual.copy(), previous)
+    assert not oracle.copies_yesterday and oracle.dm_pvalue < 1e-6
+
+
+@pytest.mark.slow
+def test_compare_end_to_end(price_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["compare", str(price_csv), "--models", "gru,lstm", "--seeds", "2",
+                                 "--out", str(out), "--format", "json", *TINY])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    names = [row["model"] for row in payload["rows"]]
+    assert sorted(names) == sorted(["GRU", "LSTM", "persistence", "drift", "moving average (7 d)"])
+    maes = [row["mae"] for row in payload["rows"]]
+    assert maes == sorted(maes) and [row["rank"] for row in payload["rows"]] == [1, 2, 3, 4, 5]
+    gru = next(row for row in payload["rows"] if row["model"] == "GRU")
+    assert gru["runs"] == 2 and gru["mae_std"] is not None and gru["parameters"] > 0
+    persistence = next(row for row in payload["rows"] if row["model"] == "persistence")
+    assert persistence["mase"] == pytest.approx(1.0) and persistence["verdict"] == "the bar to clear"
+    for name in ("report.json", "report.md", "overlay.png", "overlay_last90.png", "loss_curves.png",
+                 "error_distribution.png", "rolling_mae.png"):
+        assert (out / name).stat().st_size > 0, name
+    assert sorted(p.name for p in (out / "models").iterdir()) == [
+        "gru-seed42", "gru-seed43", "lstm-seed42", "lstm-seed43"]
+    report = json.loads((out / "report.json").read_text())
+    assert report["evaluation"]["days"] == 60 and report["setup"]["seeds"] == 2
+    assert "| persistence |" in (out / "report.md").read_text()
+    again = runner.invoke(app, ["compare", str(price_csv), "--out", str(out), *TINY])
+    assert again.exit_code == 1 and "--force" in again.stderr
+
+
+@pytest.mark.slow
+def test_compare_from_folders(price_csv: Path, tmp_path: Path) -> None:
+    folders = []
+    for kind in ("gru", "lstm"):
+        folders.append(tmp_path / kind)
+        assert runner.invoke(app, tiny_train_args(price_csv, folders[-1], kind)).exit_code == 0
+    out = tmp_path / "cmp"
+    result = runner.invoke(app, ["compare", "--from", *map(str, folders), "--out", str(out),
+                                 "--format", "markdown"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("# Model comparison")
+    assert "| gru |" in result.stdout and "| lstm |" in result.stdout
+    assert (out / "overlay.png").exists()
+
+
+@pytest.mark.slow
+def test_compare_from_refuses_a_folder_whose_window_does_not_fit(tiny_model: Path, tmp_path: Path) -> None:
+    short = tmp_path / "short.csv"
+    short.write_text("Date,Close\n" + "\n".join(f"2024-01-{d:02d},{100 + d}" for d in range(1, 8)))
+    result = runner.invoke(app, ["compare", "--from", str(tiny_model), "--data", str(short),
+                                 "--out", str(tmp_path / "c")])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and "needs 8 days of history" in result.stderr
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.slow
+def test_compare_from_refuses_another_close_column(tiny_model: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other.csv"
+    other.write_text("date,price\n" + "\n".join(f"2030-01-{d:02d},{100 + d}" for d in range(1, 31)))
+    result = runner.invoke(app, ["compare", "--from", str(tiny_model), "--data", str(other),
+                                 "--out", str(tmp_path / "c")])
+    assert result.exit_code == 1 and "trained on column 'Close'" in result.stderr
+
+
+def test_compare_rejects_unknown_models(price_csv: Path) -> None:
+    result = runner.invoke(app, ["compare", str(price_csv), "--models", "gru,transformer"])
+    assert result.exit_code == 1 and "--models takes gru and/or lstm" in result.stderr
