@@ -26,7 +26,7 @@ from typing import Any
 
 from forecast.config import Frequency, RunConfig
 from forecast.errors import ArtifactError, ConfigError
-from forecast.windows import MinMaxScaler
+from forecast.targets import Target
 
 FORMAT_VERSION = 1
 RUN_FILE = "run.json"
@@ -41,7 +41,7 @@ class RunRecord:
     """The parts of run.json that code relies on; `raw` keeps the rest for people and reports."""
 
     config: RunConfig
-    scaler: MinMaxScaler
+    target: Target
     frequency: Frequency
     data_path: str
     data_sha256: str
@@ -138,7 +138,7 @@ def _record(raw: Any, path: Path) -> RunRecord:
     try:
         return RunRecord(
             config=RunConfig.from_dict(raw["config"]),
-            scaler=MinMaxScaler.from_dict(raw["scaler"]),
+            target=Target.from_dict(raw["target"]),
             frequency=raw["data"]["frequency"],
             data_path=str(raw["data"]["path"]),
             data_sha256=str(raw["data"]["sha256"]),

@@ -24,6 +24,7 @@ from forecast.config import (
     DEFAULT_EPOCHS,
     DEFAULT_PATIENCE,
     DEFAULT_SEED,
+    DEFAULT_TARGET,
     DEFAULT_TEST_SIZE,
     DEFAULT_UNITS,
     DEFAULT_VAL_SIZE,
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress
 
     from forecast.config import ModelKind as ModelKindName
-    from forecast.config import RunConfig
+    from forecast.config import Multistep, RunConfig, TargetKind
     from forecast.data import LoadOptions, Step
 
 app = typer.Typer(
@@ -54,6 +55,17 @@ app.add_typer(data_app, name="data")
 class ModelKind(str, Enum):
     gru = "gru"
     lstm = "lstm"
+
+
+class TargetChoice(str, Enum):
+    price = "price"
+    delta = "delta"
+    return_ = "return"
+
+
+class MultistepChoice(str, Enum):
+    recursive = "recursive"
+    direct = "direct"
 
 
 class TableJson(str, Enum):
@@ -110,6 +122,10 @@ ValSizeOpt = Annotated[float, typer.Option(help="Tail of the training part for e
 PatienceOpt = Annotated[int, typer.Option(min=0, help="Epochs without val_loss improvement before stopping.",
                                           rich_help_panel=_TRAIN_PANEL)]
 SeedOpt = Annotated[int, typer.Option(help="Random seed (weights, dropout, shuffling).", rich_help_panel=_TRAIN_PANEL)]
+TargetOpt = Annotated[TargetChoice, typer.Option(
+    help="What the network learns: the scaled price, the scaled change from the last close, or the "
+         "standardised log-return.", rich_help_panel=_TRAIN_PANEL)]
+DEFAULT_TARGET_CHOICE = TargetChoice(DEFAULT_TARGET)
 ForceOpt = Annotated[bool, typer.Option(help="Replace an existing output folder.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or data notes on stderr.")]
 DEFAULT_UNITS_TEXT = ",".join(map(str, DEFAULT_UNITS))
@@ -156,6 +172,12 @@ def train(
                                         "Binance, CoinGecko, Bitstamp, CryptoDataDownload…).")
                    ] = Path(DEFAULT_DATA),
     model: Annotated[ModelKind, typer.Option(help="Recurrent layer type.")] = ModelKind.gru,
+    target: TargetOpt = DEFAULT_TARGET_CHOICE,
+    multistep: Annotated[MultistepChoice, typer.Option(
+        help="Beyond one day: feed forecasts back (recursive), or train --horizon outputs at once (direct).",
+        rich_help_panel=_TRAIN_PANEL)] = MultistepChoice.recursive,
+    horizon: Annotated[int, typer.Option(min=1, max=365, help="Days a direct model forecasts at once.",
+                                         rich_help_panel=_TRAIN_PANEL)] = 1,
     window: WindowOpt = DEFAULT_WINDOW, units: UnitsOpt = DEFAULT_UNITS_TEXT, dropout: DropoutOpt = DEFAULT_DROPOUT,
     epochs: EpochsOpt = DEFAULT_EPOCHS, batch_size: BatchOpt = DEFAULT_BATCH_SIZE,
     test_size: TestSizeOpt = DEFAULT_TEST_SIZE, val_size: ValSizeOpt = DEFAULT_VAL_SIZE,
@@ -177,11 +199,11 @@ def train(
 
     with _user_errors():
         config = _run_config(model.value, window, units, dropout, epochs, batch_size, test_size, val_size,
-                             patience, seed)
-        target = out or pipeline.default_out(model.value, csv)
+                             patience, seed, target.value, multistep.value, horizon)
+        folder = out or pipeline.default_out(model.value, csv)
         options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps)
         with _TrainingProgress(epochs, quiet) as progress:
-            outcome = pipeline.train(csv, config, target, force=force, load_options=options,
+            outcome = pipeline.train(csv, config, folder, force=force, load_options=options,
                                      on_epoch=progress.task("training"))
         if not quiet:
             _say_cleaning(outcome.series.steps, outcome.series.warnings)
@@ -189,12 +211,15 @@ def train(
 
 
 def _run_config(kind: str, window: int, units: str, dropout: float, epochs: int, batch_size: int,
-                test_size: float, val_size: float, patience: int, seed: int) -> RunConfig:
+                test_size: float, val_size: float, patience: int, seed: int, target: str,
+                multistep: str = "recursive", horizon: int = 1) -> RunConfig:
     from forecast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig, parse_units
 
     return RunConfig(
         window=WindowConfig(window=window, test_size=test_size, val_size=val_size),
-        model=ModelConfig(kind=cast("ModelKindName", kind), units=parse_units(units), dropout=dropout),
+        model=ModelConfig(kind=cast("ModelKindName", kind), units=parse_units(units), dropout=dropout,
+                          target=cast("TargetKind", target), multistep=cast("Multistep", multistep),
+                          horizon=horizon),
         train=TrainConfig(epochs=epochs, batch_size=batch_size, patience=patience, seed=seed),
     )
 
@@ -210,6 +235,10 @@ def compare(
                                               "first folder's training file].")] = None,
     models: Annotated[str, typer.Option(help="Models to train, comma-separated.")] = "gru,lstm",
     seeds: Annotated[int, typer.Option(min=1, help="Seeds per model; mean ± sd over seeds is reported.")] = 1,
+    targets: Annotated[str, typer.Option(help="Targets to train, comma-separated (price, delta, return).")
+                       ] = DEFAULT_TARGET,
+    horizon: Annotated[int, typer.Option(min=1, max=365, help="Also score forecasts 1…N days ahead "
+                                         "(MASE per step against persistence from the same origin).")] = 1,
     window: WindowOpt = DEFAULT_WINDOW, units: UnitsOpt = DEFAULT_UNITS_TEXT, dropout: DropoutOpt = DEFAULT_DROPOUT,
     epochs: EpochsOpt = DEFAULT_EPOCHS, batch_size: BatchOpt = DEFAULT_BATCH_SIZE,
     test_size: TestSizeOpt = DEFAULT_TEST_SIZE, val_size: ValSizeOpt = DEFAULT_VAL_SIZE,
@@ -238,16 +267,19 @@ def compare(
         options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps)
         if from_folders:
             target = out or Path("reports") / "compare"
-            outcome = use_case.compare_folders(paths or [], data, target, force=force, load_options=options)
+            outcome = use_case.compare_folders(paths or [], data, target, horizon=horizon, force=force,
+                                               load_options=options)
         else:
             csv = _single_csv(paths)
             kinds = _model_kinds(models)
+            target_kinds = _target_kinds(targets)
             config = _run_config(kinds[0], window, units, dropout, epochs, batch_size, test_size, val_size,
-                                 patience, seed)
+                                 patience, seed, target_kinds[0])
             target = out or Path("reports") / f"compare-{csv.stem}"
             with _TrainingProgress(epochs, quiet) as progress:
-                outcome = use_case.compare(csv, kinds, seeds, config, target, force=force,
-                                           load_options=options, progress=progress.task)
+                outcome = use_case.compare(csv, kinds, seeds, config, target, targets=target_kinds,
+                                           horizon=horizon, force=force, load_options=options,
+                                           progress=progress.task)
         report.compare_output(outcome, fmt.value)
 
 
@@ -258,6 +290,14 @@ def _single_csv(paths: list[Path] | None) -> Path:
         raise ConfigError(f"compare trains on one CSV but got {len(paths)} paths; to compare model "
                           "folders, add --from")
     return paths[0]
+
+
+def _target_kinds(text: str) -> list[TargetKind]:
+    kinds = [part.strip().lower() for part in text.split(",") if part.strip()]
+    unknown = [k for k in kinds if k not in ("price", "delta", "return")]
+    if not kinds or unknown:
+        raise ConfigError(f"--targets takes price, delta and/or return, comma-separated; got {text!r}")
+    return [cast("TargetKind", kind) for kind in dict.fromkeys(kinds)]
 
 
 def _model_kinds(text: str) -> list[ModelKindName]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +22,11 @@ import pandas as pd
 
 from forecast import __version__
 from forecast.artifacts import HISTORY_FILE, RunRecord, check_target, read_run, staged_folder, write_json
-from forecast.config import ModelKind, RunConfig
+from forecast.config import ModelKind, RunConfig, TargetKind
 from forecast.data import LoadOptions, PriceSeries, load_prices
 from forecast.errors import ConfigError, DataError
 from forecast.pipeline import EpochCallback, fit, load_predictor, prepare, series_for
+from forecast.predict import forecast_origins
 
 ProgressFactory = Callable[[str], EpochCallback | None]
 METRICS = ("mae", "rmse", "mape", "mase", "directional_accuracy")
@@ -53,40 +55,43 @@ class CompareOutcome:
 
 
 def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfig, out: Path, *,
-            force: bool = False, load_options: LoadOptions | None = None,
-            progress: ProgressFactory | None = None) -> CompareOutcome:
-    """Train every kind × seed on one split and compare them with the baselines on its test days.
+            targets: list[TargetKind] | None = None, horizon: int = 1, force: bool = False,
+            load_options: LoadOptions | None = None, progress: ProgressFactory | None = None) -> CompareOutcome:
+    """Train every kind × target × seed on one split and compare them with the baselines on its test days.
 
     Raises:
         ConfigError: no model kinds, or fewer than one seed.
         DataError: unreadable data or too little of it.
         ArtifactError: `out` exists and `force` is not set.
     """
+    targets = targets or [config.model.target]
     if not kinds or seeds < 1:
         raise ConfigError(f"compare needs at least one model and one seed, got {kinds} × {seeds}")
-    prepared = prepare(load_prices(csv_path, load_options), config.window)
+    series = load_prices(csv_path, load_options)
     check_target(out, force)
-    first, end = prepared.split.part("test")
     with staged_folder(out, force) as staging:
         runs: dict[str, list[ModelRun]] = {}
-        for kind in kinds:
-            for seed in range(config.train.seed, config.train.seed + seeds):
-                name = f"{kind}-seed{seed}"
+        first = end = 0
+        for target in targets:
+            prepared = prepare(series, config.window, target, config.model.outputs)
+            first, end = prepared.split.part("test")
+            for kind, seed in itertools.product(kinds, range(config.train.seed, config.train.seed + seeds)):
+                name = f"{kind}-{target}-seed{seed}" if len(targets) > 1 else f"{kind}-seed{seed}"
                 run_config = dataclasses.replace(
-                    config, model=dataclasses.replace(config.model, kind=kind),
+                    config, model=dataclasses.replace(config.model, kind=kind, target=target),
                     train=dataclasses.replace(config.train, seed=seed))
-                trained = fit(prepared, run_config, staging / "models" / name,
-                              on_epoch=progress(name) if progress else None)
-                runs.setdefault(kind.upper(), []).append(ModelRun(
-                    name=name, predicted=trained.frame["predicted"].to_numpy(), history=trained.history,
-                    parameters=trained.parameters, seconds=trained.seconds, epochs_run=trained.epochs_run))
-        outcome = _evaluate_and_write(staging, prepared.series, first, end, runs,
-                                      {"mode": "train", "seeds": seeds, "config": config.to_dict()})
+                folder = staging / "models" / name
+                fit(prepared, run_config, folder, on_epoch=progress(name) if progress else None)
+                label = kind.upper() if len(targets) == 1 else f"{kind.upper()} ({target})"
+                runs.setdefault(label, []).append(_folder_run(folder, read_run(folder), series, first, end, horizon))
+        setup = {"mode": "train", "seeds": seeds, "targets": targets, "horizon": horizon,
+                 "config": config.to_dict()}
+        outcome = _evaluate_and_write(staging, series, first, end, runs, setup, horizon)
     return dataclasses.replace(outcome, out=out)
 
 
-def compare_folders(folders: list[Path], data: Path | None, out: Path, *, force: bool = False,
-                    load_options: LoadOptions | None = None) -> CompareOutcome:
+def compare_folders(folders: list[Path], data: Path | None, out: Path, *, horizon: int = 1,
+                    force: bool = False, load_options: LoadOptions | None = None) -> CompareOutcome:
     """Compare trained model folders on one dataset, over days none of them has seen.
 
     Raises:
@@ -102,11 +107,12 @@ def compare_folders(folders: list[Path], data: Path | None, out: Path, *, force:
         _check_fits(folder, record, series, load_options)
     first, end = _unseen_days(folders, records, series)
     check_target(out, force)
-    runs = {folder.name: [_folder_run(folder, record, series, first, end)]
+    runs = {folder.name: [_folder_run(folder, record, series, first, end, horizon)]
             for folder, record in zip(folders, records, strict=True)}
     with staged_folder(out, force) as staging:
         outcome = _evaluate_and_write(staging, series, first, end, runs,
-                                      {"mode": "from", "folders": [str(f) for f in folders]})
+                                      {"mode": "from", "folders": [str(f) for f in folders], "horizon": horizon},
+                                      horizon)
     return dataclasses.replace(outcome, out=out)
 
 
@@ -135,12 +141,12 @@ def _unseen_days(folders: list[Path], records: list[RunRecord], series: PriceSer
     return first, len(series.close)
 
 
-def _folder_run(folder: Path, record: RunRecord, series: PriceSeries, first: int, end: int) -> ModelRun:
-    from forecast.predict import one_step
-
+def _folder_run(folder: Path, record: RunRecord, series: PriceSeries, first: int, end: int,
+                horizon: int) -> ModelRun:
+    """A model folder's forecasts for origins [first, end - horizon + 1), steps 1…horizon."""
     window = record.config.window.window
-    scaled = record.scaler.transform(series.close.to_numpy())
-    predicted = record.scaler.inverse(one_step(load_predictor(folder, window), scaled, window, first, end))
+    predicted = forecast_origins(load_predictor(folder, window), record.target, series.close.to_numpy(),
+                                 window, first, end - horizon + 1, horizon, record.config.model.outputs)
     history = pd.read_csv(folder / HISTORY_FILE) if (folder / HISTORY_FILE).is_file() else None
     training = record.raw.get("training", {})
     return ModelRun(name=folder.name, predicted=predicted, history=history,
@@ -149,22 +155,29 @@ def _folder_run(folder: Path, record: RunRecord, series: PriceSeries, first: int
 
 
 def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
-                        runs: dict[str, list[ModelRun]], setup: dict[str, Any]) -> CompareOutcome:
+                        runs: dict[str, list[ModelRun]], setup: dict[str, Any], horizon: int) -> CompareOutcome:
     from forecast import plot
-    from forecast.evaluate import baselines, compare_to_naive
+    from forecast.evaluate import baselines, by_step, compare_to_naive
 
     values = series.close.to_numpy()
-    actual, previous = values[first:end], values[first - 1:end - 1]
+    last_origin = end - horizon + 1  # every step of every origin lies in the evaluated days
+    if last_origin <= first:
+        raise DataError(f"--horizon {horizon} is longer than the {end - first} evaluated days; lower it")
+    actual, previous = values[first:last_origin], values[first - 1:last_origin - 1]
     rows = [_model_row(name, group, actual, previous) for name, group in runs.items()]
-    naive = baselines(values, first, end)
-    rows += [_baseline_row(name, compare_to_naive(actual, forecast, previous))
-             for name, forecast in naive.items()]
+    naive = baselines(values, first, last_origin)
+    rows += [_baseline_row(name, compare_to_naive(actual, forecast, previous)) for name, forecast in naive.items()]
+    if horizon > 1:
+        for row in rows:
+            paths = [run.predicted for run in runs[row["model"]]] if row["model"] in runs else None
+            row["by_step"] = by_step(values, first, paths, horizon) if paths else None
     rows.sort(key=lambda row: row["mae"])
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
-    dates = series.close.index[first:end]
-    evaluation = {"first": f"{dates[0]:%Y-%m-%d}", "last": f"{dates[-1]:%Y-%m-%d}", "days": end - first}
-    forecasts = {name: group[0].predicted for name, group in runs.items()}
+    dates = series.close.index[first:last_origin]
+    evaluation = {"first": f"{dates[0]:%Y-%m-%d}", "last": f"{dates[-1]:%Y-%m-%d}",
+                  "days": last_origin - first, "horizon": horizon}
+    forecasts = {name: group[0].predicted[:, 0] for name, group in runs.items()}
     frame = pd.DataFrame({"actual": actual, **forecasts, "persistence": previous}, index=dates)
     plot.compare_figures(frame, {name: group[0].history for name, group in runs.items()}, folder)
     report = _report(series, evaluation, rows, setup)
@@ -176,7 +189,7 @@ def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
 def _model_row(name: str, group: list[ModelRun], actual: np.ndarray, previous: np.ndarray) -> dict[str, Any]:
     from forecast.evaluate import compare_to_naive
 
-    scores = [compare_to_naive(actual, run.predicted, previous) for run in group]
+    scores = [compare_to_naive(actual, run.predicted[:, 0], previous) for run in group]
     row: dict[str, Any] = {"model": name, "kind": "model", "runs": len(group)}
     for metric, values in _metric_values(scores).items():
         finite = [v for v in values if v is not None]
@@ -284,4 +297,13 @@ def markdown_report(report: dict[str, Any]) -> str:
         "Plots: `overlay.png`, `overlay_last90.png`, `loss_curves.png`, `error_distribution.png`, "
         "`rolling_mae.png`.", "",
     ]
+    stepped = [row for row in report["rows"] if row.get("by_step")]
+    if stepped:
+        steps = len(stepped[0]["by_step"])
+        lines += [f"## MASE by horizon step (against persistence from the same origin; {steps} steps)", "",
+                  "| model | " + " | ".join(f"day {h}" for h in range(1, steps + 1)) + " |",
+                  "|" + "|".join(" --- " for _ in range(steps + 1)) + "|"]
+        lines += ["| " + row["model"] + " | " + " | ".join(f"{s['mase']:.3f}" for s in row["by_step"]) + " |"
+                  for row in stepped]
+        lines.append("")
     return "\n".join(lines)

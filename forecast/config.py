@@ -8,9 +8,12 @@ from typing import Any, Literal
 from forecast.errors import ConfigError
 
 ModelKind = Literal["gru", "lstm"]
+TargetKind = Literal["price", "delta", "return"]
+Multistep = Literal["recursive", "direct"]
 Frequency = Literal["D", "B"]
 
 DEFAULT_MODEL: ModelKind = "gru"
+DEFAULT_TARGET: TargetKind = "price"
 DEFAULT_WINDOW = 60
 DEFAULT_UNITS = (50, 100)
 DEFAULT_DROPOUT = 0.2
@@ -53,15 +56,35 @@ class WindowConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """The network: stacked recurrent layers with dropout and a linear head."""
+    """The network: stacked recurrent layers with dropout and a linear head.
+
+    `target` is what it learns (see forecast.targets); `multistep` says how it reaches beyond one
+    day: "recursive" (one output, fed back) or "direct" (`horizon` outputs at once).
+    """
 
     kind: ModelKind = DEFAULT_MODEL
     units: tuple[int, ...] = DEFAULT_UNITS
     dropout: float = DEFAULT_DROPOUT
+    target: TargetKind = DEFAULT_TARGET
+    multistep: Multistep = "recursive"
+    horizon: int = 1
+
+    @property
+    def outputs(self) -> int:
+        """Width of the Dense head: 1, or `horizon` for a direct multi-step model."""
+        return self.horizon if self.multistep == "direct" else 1
 
     def __post_init__(self) -> None:
         if self.kind not in ("gru", "lstm"):
             raise ConfigError(f"model must be 'gru' or 'lstm', got {self.kind!r}")
+        if self.target not in ("price", "delta", "return"):
+            raise ConfigError(f"target must be price, delta or return, got {self.target!r}")
+        if self.multistep not in ("recursive", "direct") or self.horizon < 1:
+            raise ConfigError(f"multistep must be recursive or direct with horizon >= 1, got "
+                              f"{self.multistep!r} / {self.horizon}")
+        if self.multistep == "recursive" and self.horizon != 1:
+            raise ConfigError("--horizon at training time needs --multistep direct; recursive models "
+                              "forecast any horizon by feeding forecasts back")
         if not self.units or any(u < 1 for u in self.units):
             raise ConfigError(f"units must be positive numbers, one per layer, got {self.units}")
         if not 0 <= self.dropout < 1:

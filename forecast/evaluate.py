@@ -146,3 +146,26 @@ def baselines(values: np.ndarray, first: int, end: int) -> dict[str, np.ndarray]
     cumulative = np.concatenate([[0.0], np.cumsum(values)])
     moving = (cumulative[days] - cumulative[days - MOVING_AVERAGE_DAYS]) / MOVING_AVERAGE_DAYS
     return dict(zip(BASELINES, (previous, drift, moving), strict=True))
+
+
+def by_step(values: np.ndarray, first: int, paths: list[np.ndarray], horizon: int) -> list[dict[str, float]]:
+    """MAE and MASE per horizon step, against persistence from the same origin.
+
+    Args:
+        values: all closes.
+        first: the first origin (its first forecast day).
+        paths: forecasts (origins, horizon), one array per seed/run; results are averaged.
+        horizon: steps.
+
+    Returns:
+        One dict per step: step, mae, naive_mae, mase.
+    """
+    origins = np.arange(first, first + len(paths[0]))
+    last = values[origins - 1]
+    out = []
+    for step in range(horizon):
+        actual = values[origins + step]
+        mae = float(np.mean([np.mean(np.abs(path[:, step] - actual)) for path in paths]))
+        naive = float(np.mean(np.abs(last - actual)))
+        out.append({"step": step + 1, "mae": mae, "naive_mae": naive, "mase": mae / naive if naive else float("inf")})
+    return out

@@ -63,7 +63,7 @@ def build_model(window: int, config: ModelConfig) -> keras.Model:
         last = i == len(config.units) - 1
         model.add(layer(units, return_sequences=not last, name=f"{config.kind}_{i + 1}"))
         model.add(keras.layers.Dropout(config.dropout, name=f"dropout_{i + 1}"))
-    model.add(keras.layers.Dense(1, name="next_close"))
+    model.add(keras.layers.Dense(config.outputs, name="next_close" if config.outputs == 1 else "next_closes"))
     return model
 
 
@@ -140,7 +140,7 @@ def load_model(path: Path, window: int) -> keras.Model:
 
 
 def fast_predictor(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
-    """A compiled inference function: (batch, window, 1) float32 → (batch,) float64.
+    """A compiled inference function: (batch, window, 1) float32 → (batch, outputs) float64.
 
     One traced `tf.function` call costs a few milliseconds, against ~60 ms for
     `model.predict` and ~300 ms for an eager `model(x)` call on this kind of machine.
@@ -150,7 +150,8 @@ def fast_predictor(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
     call = tf.function(lambda x: model(x, training=False), input_signature=[spec])
 
     def predict(x: np.ndarray) -> np.ndarray:
-        return np.asarray(call(np.asarray(x, dtype="float32")), dtype="float64").reshape(-1)
+        out = np.asarray(call(np.asarray(x, dtype="float32")), dtype="float64")
+        return out.reshape(len(out), -1)
 
     return predict
 

@@ -30,10 +30,12 @@ from forecast.artifacts import (
     staged_folder,
     write_json,
 )
-from forecast.config import DEFAULT_MODELS_DIR, RunConfig, WindowConfig
+from forecast.config import DEFAULT_MODELS_DIR, RunConfig, TargetKind, WindowConfig
 from forecast.data import LoadOptions, PriceSeries, file_sha256, load_prices
 from forecast.errors import ArtifactError, DataError
-from forecast.windows import MinMaxScaler, Split, Windows, last_window, make_windows, split_days
+from forecast.predict import forecast_origins, future_dates
+from forecast.targets import Target, fit_target
+from forecast.windows import Split, Windows, make_windows, split_days
 
 if TYPE_CHECKING:
     from forecast.evaluate import Comparison
@@ -96,23 +98,29 @@ class Prepared:
 
     series: PriceSeries
     split: Split
-    scaler: MinMaxScaler
+    target: Target
     parts: dict[str, Windows]
 
 
-def prepare(series: PriceSeries, config: WindowConfig) -> Prepared:
-    """Split by time, fit the scaler on the training part only, and build the windows.
+def prepare(series: PriceSeries, config: WindowConfig, target_kind: TargetKind = "price",
+            outputs: int = 1) -> Prepared:
+    """Split by time, fit the target's statistics on the training part only, build the windows.
+
+    With `outputs` > 1 (a direct multi-step model) each part keeps only origins whose every
+    step lies inside that part.
 
     Raises:
         DataError: too little data for the window and split.
     """
     values = series.close.to_numpy()
     split = split_days(len(values), config)
-    scaler = MinMaxScaler.fit(values[: split.train_end])
-    scaled = scaler.transform(values)
-    parts = {name: make_windows(scaled, split.window, *split.part(name))
-             for name in ("train", "val", "test")}
-    return Prepared(series=series, split=split, scaler=scaler, parts=parts)
+    target = fit_target(target_kind, values[: split.train_end])
+    inputs, targets = target.inputs(values), target.targets(values, outputs)
+    parts = {}
+    for name in ("train", "val", "test"):
+        first, end = split.part(name)
+        parts[name] = make_windows(inputs, split.window, first, end - (outputs - 1), targets)
+    return Prepared(series=series, split=split, target=target, parts=parts)
 
 
 def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
@@ -124,7 +132,8 @@ def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
         DataError: unreadable data or too little of it for the window and split.
         ArtifactError: `out` exists and `force` is not set.
     """
-    prepared = prepare(load_prices(csv_path, load_options), config.window)
+    prepared = prepare(load_prices(csv_path, load_options), config.window, config.model.target,
+                       config.model.outputs)
     check_target(out, force)  # fail before minutes of training, not after
     return fit(prepared, config, out, force=force, on_epoch=on_epoch)
 
@@ -142,8 +151,10 @@ def fit(prepared: Prepared, config: RunConfig, out: Path, *, force: bool = False
                                          staging / "best.weights.h5", progress=on_epoch)
         (staging / "best.weights.h5").unlink(missing_ok=True)
         predictor = keras_model.fast_predictor(network)
-        predicted = prepared.scaler.inverse(predictor(np.ascontiguousarray(parts["test"].x)))
-        frame = _test_frame(series.close, predicted, *split.part("test"))
+        first, end = split.part("test")
+        predicted = forecast_origins(predictor, prepared.target, series.close.to_numpy(), split.window,
+                                     first, end, outputs=config.model.outputs)[:, 0]
+        frame = _test_frame(series.close, predicted, first, end)
         comparison = _compare(frame)
         keras_model.save_model(network, staging / MODEL_FILE)
         frame.to_csv(staging / TEST_PREDICTIONS_FILE, index_label="date", float_format="%.6f")
@@ -151,7 +162,7 @@ def fit(prepared: Prepared, config: RunConfig, out: Path, *, force: bool = False
         split_dates = _split_dates(pd.DatetimeIndex(series.close.index), split)
         parameters = keras_model.parameter_count(network)
         write_json(staging / RUN_FILE, _run_json(
-            config, prepared.scaler, series, split_dates, comparison, result.epochs_run,
+            config, prepared.target, series, split_dates, comparison, result.epochs_run,
             result.best_epoch, parameters, result.seconds, keras_model.versions()))
         _plot_frame(frame, _title(config, comparison), staging / PLOT_FILE)
     return TrainOutcome(folder=out, series=series, comparison=comparison, frame=frame, history=history,
@@ -181,7 +192,7 @@ def _split_dates(index: pd.DatetimeIndex, split: Split) -> dict[str, dict[str, A
         first, end = split.part(name)
         out[name] = {"first": f"{index[first]:%Y-%m-%d}", "last": f"{index[end - 1]:%Y-%m-%d}",
                      "days": end - first}
-    out["train"]["scaler_fitted_on"] = {"first": f"{index[0]:%Y-%m-%d}",
+    out["train"]["target_fitted_on"] = {"first": f"{index[0]:%Y-%m-%d}",
                                         "last": f"{index[split.train_end - 1]:%Y-%m-%d}"}
     return out
 
@@ -193,7 +204,7 @@ def _write_history(path: Path, history: dict[str, list[float]]) -> pd.DataFrame:
     return frame
 
 
-def _run_json(config: RunConfig, scaler: MinMaxScaler, series: PriceSeries,
+def _run_json(config: RunConfig, target: Target, series: PriceSeries,
               split: dict[str, Any], comparison: Comparison, epochs_run: int, best_epoch: int,
               parameters: int, seconds: float, versions: dict[str, Any]) -> dict[str, Any]:
     return {
@@ -201,8 +212,7 @@ def _run_json(config: RunConfig, scaler: MinMaxScaler, series: PriceSeries,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "model": f"{config.model.kind}-{','.join(map(str, config.model.units))}",
         "config": config.to_dict(),
-        "target": "price",
-        "scaler": scaler.to_dict(),
+        "target": target.to_dict(),
         "data": {
             "path": str(series.path.resolve()), "name": series.path.name, "sha256": series.sha256,
             "layout": series.layout, "date_column": series.date_column,
@@ -252,19 +262,18 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1,
     record = read_run(folder)
     series = series_for(record, data, load_options)
     window = record.config.window.window
-    scaled = record.scaler.transform(series.close.to_numpy())
-    x = last_window(scaled, window)
-    predictor = load_predictor(folder, window)
-
-    from forecast.predict import future_dates, recursive
-
-    values = record.scaler.inverse(recursive(predictor, x, horizon))
+    closes = series.close.to_numpy()
+    if len(closes) < window:
+        raise DataError(f"the model needs the last {window} closes but {series.path.name} has only "
+                        f"{len(closes)}; pass a CSV with more history")
+    values = forecast_origins(load_predictor(folder, window), record.target, closes, window, len(closes),
+                              len(closes) + 1, horizon, record.config.model.outputs)[0]
     dates = future_dates(series.close.index[-1], horizon, record.frequency)
     rows = [{"date": f"{d:%Y-%m-%d}", "close": float(v)} for d, v in zip(dates, values, strict=True)]
     return ForecastOutcome(
         model=str(record.raw.get("model", folder.name)), last_date=series.last_date,
-        last_close=float(series.close.iloc[-1]), forecast=rows, data=str(series.path),
-        notes=_range_notes(record, series.close.to_numpy()[-window:]),
+        last_close=float(closes[-1]), forecast=rows, data=str(series.path),
+        notes=_range_notes(record, closes[-window:]),
     )
 
 
@@ -286,12 +295,13 @@ def load_predictor(folder: Path, window: int) -> Predictor:
 
 
 def _range_notes(record: RunRecord, recent: np.ndarray) -> list[str]:
+    seen = record.target.training_range()
     top = float(np.max(recent))
-    if top <= record.scaler.high:
+    if seen is None or top <= seen[1]:
         return []
-    return [f"the last {len(recent)} closes reach {top:,.2f}, {top / record.scaler.high:.1f}x the "
-            f"highest close the model was trained on ({record.scaler.high:,.2f}); a model trained "
-            "on price levels extrapolates poorly there"]
+    return [f"the last {len(recent)} closes reach {top:,.2f}, {top / seen[1]:.1f}x the highest close "
+            f"the model was trained on ({seen[1]:,.2f}); a model scaled on price levels extrapolates "
+            "poorly there (--target return does not)"]
 
 
 # ---------------------------------------------------------------- plot
@@ -335,13 +345,9 @@ def _unseen_frame(folder: Path, record: RunRecord, data: Path | None,
         raise DataError(f"{series.path.name} ends on {series.last_date}, before the model's test "
                         f"period starts ({record.test_start}) with {window} days of history; "
                         "pass --data with later closes")
-    scaled = record.scaler.transform(series.close.to_numpy())
-
-    from forecast.predict import one_step
-
-    predicted = record.scaler.inverse(
-        one_step(load_predictor(folder, window), scaled, window, first, len(scaled)))
-    return _test_frame(series.close, predicted, first, len(scaled))
+    predicted = forecast_origins(load_predictor(folder, window), record.target, series.close.to_numpy(),
+                                 window, first, len(series.close), outputs=record.config.model.outputs)[:, 0]
+    return _test_frame(series.close, predicted, first, len(series.close))
 
 
 # ---------------------------------------------------------------- data

@@ -1,7 +1,8 @@
 """One-step and multi-step forecasts from any model-like callable.
 
-Everything here depends only on "a function from windows (batch, window, 1) to next values
-(batch,)", so tests can pass a fake and the engine behind it can change.
+Everything here depends only on "a function from windows (batch, window, 1) to outputs
+(batch, outputs)", so tests can pass a fake and the engine behind it can change. Forecasts are
+for *origins*: an origin t forecasts days t, t+1, … from the closes up to day t-1.
 """
 
 from __future__ import annotations
@@ -13,38 +14,60 @@ import pandas as pd
 
 from forecast.config import Frequency
 from forecast.errors import ConfigError
+from forecast.targets import Target
 from forecast.windows import make_windows
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
 
-def one_step(predict: Predictor, scaled: np.ndarray, window: int, first_target: int,
-             end_target: int) -> np.ndarray:
-    """Next-day forecasts (scaled) for target days [first_target, end_target), in one batch."""
-    windows = make_windows(scaled, window, first_target, end_target)
-    return np.asarray(predict(np.ascontiguousarray(windows.x)), dtype="float64").reshape(-1)
+def forecast_origins(predict: Predictor, target: Target, closes: np.ndarray, window: int,
+                     first: int, end: int, horizon: int = 1, outputs: int = 1) -> np.ndarray:
+    """Price forecasts for origins [first, end) and steps 1…horizon: shape (origins, horizon).
 
+    A model with `outputs` ≥ horizon (direct) answers in one batched call; a one-output model
+    rolls forward recursively, one batched call per step. `end` may be len(closes) + 1 to
+    forecast from the end of the data.
 
-def recursive(predict: Predictor, last_window: np.ndarray, horizon: int) -> np.ndarray:
-    """Roll forward `horizon` days, feeding each forecast back in as the newest input.
-
-    Args:
-        predict: the model function.
-        last_window: the most recent scaled closes, shape (1, window, 1).
-        horizon: days ahead (>= 1).
-
-    Returns:
-        Scaled forecasts, shape (horizon,).
+    Raises:
+        ConfigError: horizon < 1, or a direct model asked for more steps than it has.
     """
     if horizon < 1:
         raise ConfigError(f"horizon must be at least 1 day, got {horizon}")
-    window = np.array(last_window, dtype="float32", copy=True)
-    out = np.empty(horizon)
+    inputs = target.inputs(closes)
+    x = np.ascontiguousarray(make_windows(inputs, window, first, end).x)
+    last = np.asarray(closes[first - 1:end - 1], dtype="float64")
+    if outputs >= horizon:
+        return target.to_prices(np.asarray(predict(x))[:, :horizon], last)
+    if outputs != 1:
+        raise ConfigError(f"this model forecasts {outputs} days at once (direct); ask for --horizon "
+                          f"{outputs} or less, or train with a longer --horizon")
+    return recursive_paths(predict, target, x, last, horizon)
+
+
+def recursive_paths(predict: Predictor, target: Target, x: np.ndarray, last: np.ndarray,
+                    horizon: int) -> np.ndarray:
+    """Roll a one-output model forward `horizon` steps for a batch of origins at once.
+
+    Args:
+        predict: the model function.
+        target: how outputs become prices and prices become inputs.
+        x: the origins' input windows, (batch, window, 1).
+        last: each origin's last known close, (batch,).
+        horizon: steps ahead.
+
+    Returns:
+        Forecast closes, (batch, horizon).
+    """
+    window = np.array(x, dtype="float32", copy=True)
+    previous = np.asarray(last, dtype="float64").copy()
+    prices = np.empty((len(window), horizon))
     for step in range(horizon):  # a loop over forecast steps, not over price rows
-        out[step] = float(predict(window)[0])
-        window[0, :-1, 0] = window[0, 1:, 0]
-        window[0, -1, 0] = out[step]
-    return out
+        output = np.asarray(predict(window))[:, :1]
+        prices[:, step] = target.to_prices(output, previous)[:, 0]
+        window[:, :-1, 0] = window[:, 1:, 0]
+        window[:, -1, 0] = target.next_input(previous, prices[:, step])
+        previous = prices[:, step]
+    return prices
 
 
 def future_dates(last_date: pd.Timestamp, horizon: int, frequency: Frequency) -> pd.DatetimeIndex:

@@ -70,11 +70,11 @@ class Split:
 
 @dataclass(frozen=True)
 class Windows:
-    """Model-ready arrays: inputs (samples, window, 1) float32, targets (samples,) float32."""
+    """Model-ready arrays: inputs (samples, window, 1) float32 and targets (samples, outputs)."""
 
     x: np.ndarray
     y: np.ndarray
-    target_days: np.ndarray  # index of each sample's target day in the series
+    target_days: np.ndarray  # index of each sample's first forecast day in the series
 
 
 def _size(value: float, total: int) -> int:
@@ -103,23 +103,28 @@ def split_days(n: int, config: WindowConfig) -> Split:
     return Split(window=window, train_end=train_end, val_end=train_and_val, n=n)
 
 
-def make_windows(scaled: np.ndarray, window: int, first_target: int, end_target: int) -> Windows:
-    """Windows whose target days are [first_target, end_target), as views where possible.
+def make_windows(inputs: np.ndarray, window: int, first_target: int, end_target: int,
+                 targets: np.ndarray | None = None) -> Windows:
+    """Windows for forecast days [first_target, end_target); inputs are views, not copies.
 
     Args:
-        scaled: the whole scaled series (1-D).
+        inputs: the per-day input series (1-D), e.g. scaled closes.
         window: history length.
-        first_target: first target day (>= window).
-        end_target: one past the last target day (<= len(scaled)).
+        first_target: first forecast day (>= window).
+        end_target: one past the last forecast day; may be len(inputs) + 1 to forecast the
+            day after the data (then `targets` must be None).
+        targets: per-day targets, 1-D or (days, steps); defaults to `inputs` itself.
     """
-    if first_target < window or end_target > len(scaled) or end_target <= first_target:
-        raise DataError(f"no windows with targets in [{first_target}, {end_target}) for a series "
-                        f"of {len(scaled)} days and window {window}")
-    values = np.asarray(scaled, dtype="float32")
-    segment = values[first_target - window:end_target]
-    view = sliding_window_view(segment, window + 1)
-    x = view[:, :window, np.newaxis]
-    y = view[:, window]
+    limit = len(inputs) + (1 if targets is None else 0)
+    if first_target < window or end_target > limit or end_target <= first_target:
+        raise DataError(f"no windows with forecast days in [{first_target}, {end_target}) for a series "
+                        f"of {len(inputs)} days and window {window}")
+    values = np.asarray(inputs, dtype="float32")
+    x = sliding_window_view(values[first_target - window:end_target - 1], window)[:, :, np.newaxis]
+    source = values if targets is None else np.asarray(targets, dtype="float32")
+    y = source[first_target:end_target].reshape(-1, 1 if source.ndim == 1 else source.shape[1])
+    if len(y) < len(x):  # forecasting the day after the data: its target is unknown
+        y = np.concatenate([y, np.full((len(x) - len(y), y.shape[1]), np.nan, dtype="float32")])
     return Windows(x=x, y=y, target_days=np.arange(first_target, end_target))
 
 

@@ -115,10 +115,13 @@ def test_train_writes_a_complete_folder(tiny_model: Path) -> None:
                      "test_predictions.csv"]
     run = json.loads((tiny_model / "run.json").read_text())
     assert run["config"]["window"]["window"] == 8
-    assert run["config"]["model"] == {"kind": "gru", "units": [4, 4], "dropout": 0.2}
+    assert run["config"]["model"] == {"kind": "gru", "units": [4, 4], "dropout": 0.2, "target": "price",
+                                      "multistep": "recursive", "horizon": 1}
     assert run["data"]["rows"] == 300 and len(run["data"]["sha256"]) == 64
     assert run["split"]["test"]["days"] == 60
-    assert run["scaler"]["kind"] == "minmax" and run["scaler"]["low"] < run["scaler"]["high"]
+    assert run["target"]["kind"] == "price"
+    assert run["target"]["scaler"]["kind"] == "minmax"
+    assert run["target"]["scaler"]["low"] < run["target"]["scaler"]["high"]
     assert run["seed"] == 42 and run["training"]["epochs_run"] == 2
     assert set(run["metrics"]["test"]) >= {"model", "naive", "mae_ratio", "copies_yesterday"}
     assert {"tensorflow", "keras", "numpy"} <= set(run["versions"])
@@ -175,11 +178,11 @@ def test_save_load_gives_identical_predictions(tiny_model: Path) -> None:
     run = json.loads((tiny_model / "run.json").read_text())
     saved = pd.read_csv(tiny_model / "test_predictions.csv")
     network = keras_model.load_model(tiny_model / "model.keras", 8)
-    low, high = run["scaler"]["low"], run["scaler"]["high"]
+    low, high = run["target"]["scaler"]["low"], run["target"]["scaler"]["high"]
     closes = pd.read_csv(run["data"]["path"])["Close"].to_numpy()
     scaled = ((closes - low) / (high - low)).astype("float32")
     x = np.lib.stride_tricks.sliding_window_view(scaled, 8)[-61:-1, :, None]
-    predicted = keras_model.fast_predictor(network)(x) * (high - low) + low
+    predicted = keras_model.fast_predictor(network)(x)[:, 0] * (high - low) + low
     np.testing.assert_allclose(predicted, saved["predicted"].to_numpy(), rtol=1e-5)
 
 

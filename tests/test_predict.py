@@ -1,4 +1,4 @@
-"""Forecast mechanics with a fake model: recursion, batching, dates."""
+"""Forecast mechanics with fake models: recursion, direct outputs, batching, dates."""
 
 from __future__ import annotations
 
@@ -7,42 +7,74 @@ import pandas as pd
 import pytest
 
 from forecast.errors import ConfigError
-from forecast.predict import future_dates, one_step, recursive
+from forecast.predict import forecast_origins, future_dates, recursive_paths
+from forecast.targets import Target, fit_target
+from forecast.windows import MinMaxScaler
+
+IDENTITY = Target(kind="price", scaler=MinMaxScaler(0.0, 1.0))  # inputs are the closes themselves
 
 
 def last_plus_one(x: np.ndarray) -> np.ndarray:
-    return x[:, -1, 0] + 1.0
+    return x[:, -1, :] + 1.0
 
 
 def test_recursive_feeds_forecasts_back() -> None:
     window = np.array([1.0, 2.0, 3.0], dtype="float32").reshape(1, 3, 1)
-    assert recursive(last_plus_one, window, 4).tolist() == [4.0, 5.0, 6.0, 7.0]
+    paths = recursive_paths(last_plus_one, IDENTITY, window, np.array([3.0]), 4)
+    assert paths.tolist() == [[4.0, 5.0, 6.0, 7.0]]
     assert window[0, :, 0].tolist() == [1.0, 2.0, 3.0]  # input untouched
 
 
-def test_recursive_uses_the_whole_window() -> None:
+def test_recursive_uses_the_whole_window_for_every_origin() -> None:
     def mean(x: np.ndarray) -> np.ndarray:
-        return x[:, :, 0].mean(axis=1)
+        return x.mean(axis=1)
 
-    window = np.array([0.0, 3.0, 6.0], dtype="float32").reshape(1, 3, 1)
-    assert recursive(mean, window, 2).tolist() == pytest.approx([3.0, 4.0])
-
-
-def test_recursive_rejects_zero_horizon() -> None:
-    with pytest.raises(ConfigError):
-        recursive(last_plus_one, np.zeros((1, 3, 1), dtype="float32"), 0)
+    windows = np.array([[0.0, 3.0, 6.0], [1.0, 1.0, 1.0]], dtype="float32")[:, :, None]
+    paths = recursive_paths(mean, IDENTITY, windows, np.array([6.0, 1.0]), 2)
+    np.testing.assert_allclose(paths, [[3.0, 4.0], [1.0, 1.0]])
 
 
-def test_one_step_is_one_batched_call() -> None:
+def test_forecast_origins_one_batched_call_for_one_step() -> None:
     calls: list[tuple[int, ...]] = []
 
     def fake(x: np.ndarray) -> np.ndarray:
         calls.append(x.shape)
         return last_plus_one(x)
 
-    out = one_step(fake, np.arange(10.0), 3, 5, 10)
+    out = forecast_origins(fake, IDENTITY, np.arange(10.0), 3, 5, 10)
     assert calls == [(5, 3, 1)]
-    assert out.tolist() == [5.0, 6.0, 7.0, 8.0, 9.0]
+    assert out[:, 0].tolist() == [5.0, 6.0, 7.0, 8.0, 9.0]
+
+
+def test_forecast_from_the_end_of_the_data() -> None:
+    out = forecast_origins(last_plus_one, IDENTITY, np.arange(10.0), 3, 10, 11, horizon=3)
+    assert out.tolist() == [[10.0, 11.0, 12.0]]
+
+
+def test_direct_model_answers_all_steps_at_once_and_refuses_more() -> None:
+    def direct(x: np.ndarray) -> np.ndarray:
+        return x[:, -1, :] + np.arange(1.0, 4.0)
+
+    out = forecast_origins(direct, IDENTITY, np.arange(10.0), 3, 10, 11, horizon=2, outputs=3)
+    assert out.tolist() == [[10.0, 11.0]]
+    with pytest.raises(ConfigError, match="forecasts 3 days at once"):
+        forecast_origins(direct, IDENTITY, np.arange(10.0), 3, 10, 11, horizon=5, outputs=3)
+
+
+def test_zero_horizon_is_refused() -> None:
+    with pytest.raises(ConfigError):
+        forecast_origins(last_plus_one, IDENTITY, np.arange(10.0), 3, 10, 11, horizon=0)
+
+
+def test_return_target_recursion_compounds() -> None:
+    closes = 100 * np.exp(np.cumsum(np.full(30, 0.01)))
+    target = fit_target("return", closes)  # constant returns: mean 0.01, std -> 1 (guard)
+
+    def zero(x: np.ndarray) -> np.ndarray:  # predicts the average return
+        return np.zeros((len(x), 1))
+
+    out = forecast_origins(zero, target, closes, 5, 30, 31, horizon=3)
+    np.testing.assert_allclose(out[0], closes[-1] * np.exp(0.01 * np.arange(1, 4)))
 
 
 def test_future_dates_calendar_and_business_days() -> None:

@@ -37,8 +37,11 @@ def test_windows_are_the_right_values() -> None:
     windows = make_windows(series, 3, 5, 8)
     assert windows.x.shape == (3, 3, 1)
     assert windows.x[:, :, 0].tolist() == [[2, 3, 4], [3, 4, 5], [4, 5, 6]]
-    assert windows.y.tolist() == [5, 6, 7]
+    assert windows.y.tolist() == [[5], [6], [7]]
     assert windows.target_days.tolist() == [5, 6, 7]
+    two_steps = make_windows(series, 3, 5, 7, targets=np.stack([series, series + 1], axis=1))
+    assert two_steps.y.tolist() == [[5, 6], [6, 7]]
+    assert make_windows(series, 3, 20, 21).x[0, :, 0].tolist() == [17, 18, 19]  # after the data
 
 
 def test_windows_are_views_not_copies() -> None:

@@ -1,0 +1,57 @@
+"""Targets: fitted on training closes only, and round-tripping to prices exactly."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forecast.errors import ConfigError
+from forecast.targets import Target, fit_target
+
+CLOSES = 100 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.03, 200)))
+
+
+@pytest.mark.parametrize("kind", ["price", "delta", "return"])
+def test_true_targets_round_trip_to_the_true_prices(kind: str) -> None:
+    target = fit_target(kind, CLOSES[:120])  # type: ignore[arg-type]
+    horizon = 5
+    ys = target.targets(CLOSES, horizon)
+    origins = np.arange(60, 190)
+    prices = target.to_prices(ys[origins], CLOSES[origins - 1])
+    expected = np.stack([CLOSES[origins + h] for h in range(horizon)], axis=1)
+    np.testing.assert_allclose(prices, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("kind", ["price", "delta", "return"])
+def test_next_input_matches_inputs(kind: str) -> None:
+    target = fit_target(kind, CLOSES[:120])  # type: ignore[arg-type]
+    inputs = target.inputs(CLOSES)
+    np.testing.assert_allclose(target.next_input(CLOSES[:-1], CLOSES[1:]), inputs[1:], rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["price", "delta", "return"])
+def test_json_round_trip(kind: str) -> None:
+    target = fit_target(kind, CLOSES[:120])  # type: ignore[arg-type]
+    assert Target.from_dict(target.to_dict()) == target
+
+
+def test_statistics_come_from_training_closes_only() -> None:
+    altered = CLOSES.copy()
+    altered[120:] *= 50
+    for kind in ("price", "delta", "return"):
+        assert fit_target(kind, CLOSES[:120]) == fit_target(kind, altered[:120])  # type: ignore[arg-type]
+
+
+def test_return_target_is_scale_free_and_standardised() -> None:
+    target = fit_target("return", CLOSES[:120])
+    z = target.inputs(CLOSES)[1:120]
+    assert abs(z.mean()) < 1e-9 and z.std() == pytest.approx(1.0)
+    assert target.training_range() is None
+    np.testing.assert_allclose(fit_target("return", 10 * CLOSES[:120]).inputs(10 * CLOSES), target.inputs(CLOSES))
+
+
+def test_bad_target_inputs() -> None:
+    with pytest.raises(ConfigError, match="positive closes"):
+        fit_target("return", np.array([1.0, 0.0, 2.0]))
+    with pytest.raises(ConfigError, match="unknown target"):
+        Target.from_dict({"kind": "volatility"})
