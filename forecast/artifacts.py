@@ -6,6 +6,7 @@ A model folder holds:
     run.json               everything `predict` needs and a person wants to know (plain JSON)
     history.csv            loss and val_loss per epoch
     test_predictions.csv   date, actual, predicted, naive over the test period
+    calibration.json       conformal scores per horizon step, for prediction intervals
     prediction.png         predicted vs actual over the test period
 
 A folder is built under a hidden staging name beside the target and renamed into place only
@@ -26,6 +27,7 @@ from typing import Any
 
 from forecast.config import Frequency, RunConfig
 from forecast.errors import ArtifactError, ConfigError
+from forecast.intervals import Calibration
 from forecast.targets import Target
 
 FORMAT_VERSION = 1
@@ -34,6 +36,7 @@ HISTORY_FILE = "history.csv"
 TEST_PREDICTIONS_FILE = "test_predictions.csv"
 PLOT_FILE = "prediction.png"
 MODEL_FILE = "model.keras"
+CALIBRATION_FILE = "calibration.json"
 
 
 @dataclass(frozen=True)
@@ -149,3 +152,19 @@ def _record(raw: Any, path: Path) -> RunRecord:
     except (KeyError, TypeError, ConfigError) as exc:
         raise ArtifactError(f"{path} is missing or has a malformed field ({exc}); retrain the "
                             "model with `forecast train --force`") from None
+
+
+def read_calibration(folder: Path) -> Calibration:
+    """Read the interval calibration of a model folder.
+
+    Raises:
+        ArtifactError: the file is missing or malformed.
+    """
+    path = folder / CALIBRATION_FILE
+    if not path.is_file():
+        raise ArtifactError(f"{folder} has no {CALIBRATION_FILE}, so it cannot give intervals; retrain it "
+                            "with this version of forecast")
+    try:
+        return Calibration.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise ArtifactError(f"{path} is corrupt ({exc}); retrain the model with --force") from None

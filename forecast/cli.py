@@ -313,20 +313,23 @@ def predict(
     model_dir: Annotated[Path, typer.Argument(help="Model folder written by `forecast train`.")],
     data: Annotated[Path | None, typer.Option(help="CSV with recent closes [default: the training file].")
                     ] = None,
-    horizon: Annotated[int, typer.Option(min=1, max=3650, help="Days ahead (recursive beyond one).")] = 1,
+    horizon: Annotated[int, typer.Option(min=1, max=3650, help="Days ahead.")] = 1,
+    interval: Annotated[float | None, typer.Option(
+        min=0.0, max=1.0, help="Add a prediction interval at this level, e.g. 0.9 (calibrated MC dropout).",
+        show_default=False)] = None,
     fmt: Annotated[TableJsonCsv, typer.Option("--format", help="Output format.")] = TableJsonCsv.table,
     date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
     date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
 ) -> None:
     """Forecast the next close(s) after the last date in the data.
 
-    Example: forecast predict models/gru-btc-synthetic --horizon 7 --format json
+    Example: forecast predict models/gru-btc-synthetic --horizon 7 --interval 0.9 --format json
     """
     from forecast import pipeline, report
 
     with _user_errors():
         options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps)
-        outcome = pipeline.predict(model_dir, data=data, horizon=horizon, load_options=options)
+        outcome = pipeline.predict(model_dir, data=data, horizon=horizon, interval=interval, load_options=options)
         for note in outcome.notes:
             typer.echo(f"Note: {note}", err=True)
         report.forecast_output(outcome, fmt.value)

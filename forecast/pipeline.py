@@ -18,6 +18,7 @@ import pandas as pd
 
 from forecast import __version__
 from forecast.artifacts import (
+    CALIBRATION_FILE,
     FORMAT_VERSION,
     HISTORY_FILE,
     MODEL_FILE,
@@ -26,6 +27,7 @@ from forecast.artifacts import (
     TEST_PREDICTIONS_FILE,
     RunRecord,
     check_target,
+    read_calibration,
     read_run,
     staged_folder,
     write_json,
@@ -39,6 +41,7 @@ from forecast.windows import Split, Windows, make_windows, split_days
 
 if TYPE_CHECKING:
     from forecast.evaluate import Comparison
+    from forecast.intervals import Calibration
     from forecast.predict import Predictor
 
 EpochCallback = Callable[[int, dict[str, float]], None]
@@ -156,6 +159,8 @@ def fit(prepared: Prepared, config: RunConfig, out: Path, *, force: bool = False
                                      first, end, outputs=config.model.outputs)[:, 0]
         frame = _test_frame(series.close, predicted, first, end)
         comparison = _compare(frame)
+        calibration, interval_test = _calibrate(prepared, config, predictor, keras_model.mc_predictor(network))
+        write_json(staging / CALIBRATION_FILE, calibration.to_dict())
         keras_model.save_model(network, staging / MODEL_FILE)
         frame.to_csv(staging / TEST_PREDICTIONS_FILE, index_label="date", float_format="%.6f")
         history = _write_history(staging / HISTORY_FILE, result.history)
@@ -163,12 +168,42 @@ def fit(prepared: Prepared, config: RunConfig, out: Path, *, force: bool = False
         parameters = keras_model.parameter_count(network)
         write_json(staging / RUN_FILE, _run_json(
             config, prepared.target, series, split_dates, comparison, result.epochs_run,
-            result.best_epoch, parameters, result.seconds, keras_model.versions()))
+            result.best_epoch, parameters, result.seconds, keras_model.versions(), interval_test))
         _plot_frame(frame, _title(config, comparison), staging / PLOT_FILE)
     return TrainOutcome(folder=out, series=series, comparison=comparison, frame=frame, history=history,
                         epochs_run=result.epochs_run, best_epoch=result.best_epoch, seconds=result.seconds,
                         windows_per_second=result.windows_per_second, parameters=parameters,
                         split=split_dates)
+
+
+def _calibrate(prepared: Prepared, config: RunConfig, predictor: Predictor, sampler: Predictor,
+               ) -> tuple[Calibration, dict[str, Any]]:
+    """Conformal scores on the validation part; interval coverage and per-step MASE on the test part."""
+    from forecast import intervals
+    from forecast.evaluate import by_step
+    from forecast.model import set_seed
+
+    closes, window, outputs = prepared.series.close.to_numpy(), prepared.split.window, config.model.outputs
+    val_first, val_end = prepared.split.part("val")
+    steps = intervals.calibrated_steps(outputs, val_end - val_first)
+
+    def point_and_paths(first: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        point = forecast_origins(predictor, prepared.target, closes, window, first, end, steps, outputs)
+        paths = intervals.sample_paths(sampler, prepared.target, closes, window, first, end, steps, outputs,
+                                       intervals.SAMPLES)
+        return point, paths, intervals.stacked_actual(closes, first, end, steps)
+
+    set_seed(config.train.seed)
+    point, paths, actual = point_and_paths(val_first, val_end - steps + 1)
+    calibration = intervals.calibrate(point, paths, actual, config.train.seed)
+    test_first, test_end = prepared.split.part("test")
+    point, paths, actual = point_and_paths(test_first, test_end - steps + 1)
+    lower, upper = intervals.bounds(point, paths, calibration, 0.9)
+    return calibration, {
+        "interval_level": 0.9, "interval_samples": intervals.SAMPLES,
+        "interval_coverage_by_step": [round(c, 4) for c in intervals.coverage(actual, lower, upper)],
+        "by_step": by_step(closes, test_first, [point], steps),
+    }
 
 
 def _test_frame(close: pd.Series, predicted: np.ndarray, first: int, end: int) -> pd.DataFrame:
@@ -206,7 +241,8 @@ def _write_history(path: Path, history: dict[str, list[float]]) -> pd.DataFrame:
 
 def _run_json(config: RunConfig, target: Target, series: PriceSeries,
               split: dict[str, Any], comparison: Comparison, epochs_run: int, best_epoch: int,
-              parameters: int, seconds: float, versions: dict[str, Any]) -> dict[str, Any]:
+              parameters: int, seconds: float, versions: dict[str, Any],
+              multi_step: dict[str, Any]) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -224,7 +260,7 @@ def _run_json(config: RunConfig, target: Target, series: PriceSeries,
         "seed": config.train.seed,
         "training": {"epochs_run": epochs_run, "best_epoch": best_epoch, "seconds": seconds,
                      "parameters": parameters},
-        "metrics": {"test": comparison.to_dict()},
+        "metrics": {"test": comparison.to_dict(), "test_multi_step": multi_step},
         "versions": {"forecast": __version__, "python": platform.python_version(), **versions},
     }
 
@@ -246,35 +282,57 @@ def _plot_frame(frame: pd.DataFrame, title: str, out: Path) -> Path:
 # ---------------------------------------------------------------- predict
 
 
-def predict(folder: Path, data: Path | None = None, horizon: int = 1,
+def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: float | None = None,
             load_options: LoadOptions | None = None) -> ForecastOutcome:
     """Forecast the `horizon` closes after the last date of the data.
 
     Args:
         folder: a model folder written by `train`.
         data: the CSV to forecast from; defaults to the file recorded at training.
-        horizon: days ahead; beyond one day each forecast is fed back as an input.
+        horizon: days ahead; a recursive model feeds each forecast back as an input.
+        interval: a level in (0, 1) adds `lower` and `upper` bounds (calibrated MC dropout).
 
     Raises:
         ArtifactError: missing or corrupt model folder, or the recorded data is gone.
         DataError: the data is unreadable or shorter than the window.
+        ConfigError: a horizon or interval the model cannot give.
     """
     record = read_run(folder)
+    calibration = read_calibration(folder) if interval is not None else None
     series = series_for(record, data, load_options)
-    window = record.config.window.window
+    window, outputs = record.config.window.window, record.config.model.outputs
     closes = series.close.to_numpy()
     if len(closes) < window:
         raise DataError(f"the model needs the last {window} closes but {series.path.name} has only "
                         f"{len(closes)}; pass a CSV with more history")
-    values = forecast_origins(load_predictor(folder, window), record.target, closes, window, len(closes),
-                              len(closes) + 1, horizon, record.config.model.outputs)[0]
+    if calibration is not None and interval is not None:
+        calibration.quantile(interval, horizon)  # refuse a bad level or horizon before loading Keras
+    predictor, sampler = load_predictors(folder, window)
+    n = len(closes)
+    point = forecast_origins(predictor, record.target, closes, window, n, n + 1, horizon, outputs)
     dates = future_dates(series.close.index[-1], horizon, record.frequency)
-    rows = [{"date": f"{d:%Y-%m-%d}", "close": float(v)} for d, v in zip(dates, values, strict=True)]
+    rows = [{"date": f"{d:%Y-%m-%d}", "close": float(v)} for d, v in zip(dates, point[0], strict=True)]
+    if calibration is not None and interval is not None:
+        _add_bounds(rows, point, sampler, record, closes, calibration, interval)
     return ForecastOutcome(
         model=str(record.raw.get("model", folder.name)), last_date=series.last_date,
         last_close=float(closes[-1]), forecast=rows, data=str(series.path),
         notes=_range_notes(record, closes[-window:]),
     )
+
+
+def _add_bounds(rows: list[dict[str, Any]], point: np.ndarray, sampler: Predictor, record: RunRecord,
+                closes: np.ndarray, calibration: Calibration, level: float) -> None:
+    from forecast import intervals
+    from forecast.model import set_seed
+
+    set_seed(calibration.seed)
+    n, horizon = len(closes), point.shape[1]
+    paths = intervals.sample_paths(sampler, record.target, closes, record.config.window.window, n, n + 1,
+                                   horizon, record.config.model.outputs, calibration.samples)
+    lower, upper = intervals.bounds(point, paths, calibration, level)
+    for row, low, high in zip(rows, lower[0], upper[0], strict=True):
+        row.update({"lower": float(low), "upper": float(high)})
 
 
 def series_for(record: RunRecord, data: Path | None, options: LoadOptions | None) -> PriceSeries:
@@ -288,10 +346,16 @@ def series_for(record: RunRecord, data: Path | None, options: LoadOptions | None
 
 
 def load_predictor(folder: Path, window: int) -> Predictor:
+    """The deterministic model function of a model folder."""
+    return load_predictors(folder, window)[0]
+
+
+def load_predictors(folder: Path, window: int) -> tuple[Predictor, Predictor]:
+    """The deterministic and the dropout-on (MC sampling) model functions of a model folder."""
     from forecast import model as keras_model
 
     network = keras_model.load_model(folder / MODEL_FILE, window)
-    return keras_model.fast_predictor(network)
+    return keras_model.fast_predictor(network), keras_model.mc_predictor(network)
 
 
 def _range_notes(record: RunRecord, recent: np.ndarray) -> list[str]:

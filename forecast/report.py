@@ -110,9 +110,15 @@ def forecast_output(outcome: ForecastOutcome, fmt: OutputFormat) -> None:
     table.add_column("date")
     table.add_column("forecast close", justify="right")
     table.add_column("change vs last close", justify="right")
+    bounded = "lower" in outcome.forecast[0]
+    if bounded:
+        table.add_column("interval", justify="right")
     for row in outcome.forecast:
         change = 100 * (row["close"] / outcome.last_close - 1)
-        table.add_row(row["date"], f"{row['close']:,.2f}", f"{change:+.2f}%")
+        cells = [row["date"], f"{row['close']:,.2f}", f"{change:+.2f}%"]
+        if bounded:
+            cells.append(f"{row['lower']:,.2f} – {row['upper']:,.2f}")
+        table.add_row(*cells)
     console.print(table)
 
 

@@ -232,3 +232,36 @@ def test_readme_names_every_command() -> None:
     for command in ("forecast train", "forecast predict", "forecast plot", "forecast compare", "forecast data synth",
                     "forecast data inspect", "make demo", "make test", "make bench"):
         assert command in readme, command
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["delta", "return"])
+def test_train_and_predict_other_targets(price_csv: Path, tmp_path: Path, target: str) -> None:
+    out = tmp_path / target
+    trained = runner.invoke(app, [*tiny_train_args(price_csv, out), "--target", target])
+    assert trained.exit_code == 0, trained.output
+    run = json.loads((out / "run.json").read_text())
+    assert run["target"]["kind"] == target and run["config"]["model"]["target"] == target
+    predicted = runner.invoke(app, ["predict", str(out), "--horizon", "4", "--format", "json"])
+    assert predicted.exit_code == 0, predicted.output
+    closes = [row["close"] for row in json.loads(predicted.stdout)["forecast"]]
+    assert len(closes) == 4 and all(np.isfinite(closes))
+    if target == "return":  # a return model cannot forecast a non-positive price
+        assert min(closes) > 0
+
+
+@pytest.mark.slow
+def test_direct_multistep_model(price_csv: Path, tmp_path: Path) -> None:
+    out = tmp_path / "direct"
+    trained = runner.invoke(app, [*tiny_train_args(price_csv, out), "--multistep", "direct", "--horizon", "3"])
+    assert trained.exit_code == 0, trained.output
+    run = json.loads((out / "run.json").read_text())
+    assert len(run["metrics"]["test_multi_step"]["by_step"]) == 3
+    ok = runner.invoke(app, ["predict", str(out), "--horizon", "3", "--format", "json"])
+    assert ok.exit_code == 0 and len(json.loads(ok.stdout)["forecast"]) == 3
+    assert "forecasts 3 days at once" in one_error_line(runner.invoke(app, ["predict", str(out), "--horizon", "5"]))
+
+
+def test_recursive_training_horizon_is_a_config_error(price_csv: Path) -> None:
+    line = one_error_line(runner.invoke(app, ["train", str(price_csv), "--horizon", "3"]))
+    assert "--multistep direct" in line
