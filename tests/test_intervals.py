@@ -38,7 +38,7 @@ def test_coverage_lands_near_nominal_per_step(level: float) -> None:
 
 def test_uncalibrated_mc_spread_would_undercover() -> None:
     rng = np.random.default_rng(1)
-    point, paths, actual = noisy_world(rng, 4000, 3)
+    _, paths, actual = noisy_world(rng, 4000, 3)
     raw = 1.645 * paths.std(axis=0)  # what MC dropout alone would claim as 90%
     assert np.mean(np.abs(actual) <= raw) < 0.5
 
