@@ -142,13 +142,19 @@ def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
 
 
 def fit(prepared: Prepared, config: RunConfig, out: Path, *, force: bool = False,
-        on_epoch: EpochCallback | None = None) -> TrainOutcome:
-    """Train one network on prepared windows and write its model folder atomically."""
+        on_epoch: EpochCallback | None = None, warm_start: Path | None = None) -> TrainOutcome:
+    """Train one network on prepared windows and write its model folder atomically.
+
+    Args:
+        warm_start: a model folder of the same architecture whose weights training starts from.
+    """
     from forecast import model as keras_model
 
     series, split, parts = prepared.series, prepared.split, prepared.parts
     keras_model.set_seed(config.train.seed)
     network = keras_model.build_model(split.window, config.model)
+    if warm_start is not None:
+        network.set_weights(keras_model.load_model(warm_start / MODEL_FILE, split.window).get_weights())
     with staged_folder(out, force) as staging:
         result = keras_model.train_model(network, parts["train"], parts["val"], config.train,
                                          staging / "best.weights.h5", progress=on_epoch)
@@ -185,7 +191,8 @@ def _calibrate(prepared: Prepared, config: RunConfig, predictor: Predictor, samp
 
     closes, window, outputs = prepared.series.close.to_numpy(), prepared.split.window, config.model.outputs
     val_first, val_end = prepared.split.part("val")
-    steps = intervals.calibrated_steps(outputs, val_end - val_first)
+    test_first, test_end = prepared.split.part("test")
+    steps = intervals.calibrated_steps(outputs, min(val_end - val_first, test_end - test_first))
 
     def point_and_paths(first: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         point = forecast_origins(predictor, prepared.target, closes, window, first, end, steps, outputs)
@@ -196,7 +203,6 @@ def _calibrate(prepared: Prepared, config: RunConfig, predictor: Predictor, samp
     set_seed(config.train.seed)
     point, paths, actual = point_and_paths(val_first, val_end - steps + 1)
     calibration = intervals.calibrate(point, paths, actual, config.train.seed)
-    test_first, test_end = prepared.split.part("test")
     point, paths, actual = point_and_paths(test_first, test_end - steps + 1)
     lower, upper = intervals.bounds(point, paths, calibration, 0.9)
     return calibration, {

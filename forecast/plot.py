@@ -150,3 +150,31 @@ def _rolling_mae(errors: pd.DataFrame, out: Path, days: int = 30) -> None:
     _date_axis(ax)
     ax.legend(loc="upper left")
     fig.savefig(out, dpi=100)
+
+
+def backtest_figure(rows: pd.DataFrame, origins: list[pd.Timestamp], overall: dict[str, Any], out: Path) -> Path:
+    """All out-of-sample one-step forecasts against actual closes, fold boundaries marked.
+
+    Args:
+        rows: DatetimeIndex; columns actual, predicted, naive, lower, upper.
+        origins: the first day of each fold.
+        overall: the overall scores (for the title).
+        out: the image file.
+    """
+    fig = Figure(figsize=(12, 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.fill_between(rows.index, rows["lower"], rows["upper"], color="tab:blue", alpha=0.15,
+                    label=f"{overall['interval_level']:.0%} interval (coverage {overall['interval_coverage']:.0%})")
+    ax.plot(rows.index, rows["actual"], color="black", linewidth=1.4, label="actual close")
+    ax.plot(rows.index, rows["naive"], color="tab:gray", linewidth=1.0, linestyle="--", label="persistence")
+    ax.plot(rows.index, rows["predicted"], color="tab:blue", linewidth=1.2, label="model, one step ahead")
+    for origin in origins:
+        ax.axvline(mdates.date2num(origin), color="tab:red", linewidth=0.8, linestyle=":")
+    ax.set_title(f"Walk-forward backtest, {len(origins)} folds (red: refit origins) — MASE "
+                 f"{overall['mase']:.3f} against persistence over {overall['days']} days", fontsize=11)
+    ax.set_ylabel("close")
+    _date_axis(ax)
+    ax.legend(loc="upper left")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    return out

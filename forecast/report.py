@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from forecast.backtest import BacktestOutcome
     from forecast.compare import CompareOutcome
     from forecast.evaluate import Comparison, Metrics
     from forecast.pipeline import ForecastOutcome, PlotOutcome, TrainOutcome
@@ -165,3 +166,25 @@ def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv",
             table.add_row(*(format_cell(row, key) for key, _ in TABLE_COLUMNS), style=style)
         _stdout().print(table)
     Console(stderr=True).print(f"Report, plots and model folders: {outcome.out}")
+
+
+def backtest_output(outcome: BacktestOutcome, fmt: Literal["table", "json"]) -> None:
+    """Per-fold and overall backtest scores on stdout."""
+    if fmt == "json":
+        print_json({"out": str(outcome.out), "folds": outcome.folds, "overall": outcome.overall})
+        return
+    table = Table(title="Walk-forward backtest: one-step forecasts on days after each origin", title_justify="left")
+    for title in ("fold", "origin", "days", "trained through", "MAE", "naive MAE", "MASE", "direction",
+                  "DM p", "interval coverage"):
+        table.add_column(title, justify="left" if title in ("origin", "trained through") else "right")
+    for fold in [*outcome.folds, {**outcome.overall, "fold": "all", "origin": "", "trained_on": {"last": ""}}]:
+        direction = fold["directional_accuracy"]
+        table.add_row(str(fold["fold"]), fold["origin"], str(fold["days"]), fold["trained_on"]["last"],
+                      f"{fold['mae']:,.2f}", f"{fold['naive_mae']:,.2f}", f"{fold['mase']:.3f}",
+                      "n/a" if direction is None else f"{direction:.1%}", f"{fold['dm_pvalue']:.3f}",
+                      f"{fold['interval_coverage']:.0%}")
+    console = _stdout()
+    console.print(table)
+    level = outcome.overall["interval_level"]
+    console.print(f"Overall MASE {outcome.overall['mase']:.3f} against persistence; {level:.0%} intervals "
+                  f"covered {outcome.overall['interval_coverage']:.0%} of actual closes. Files: {outcome.out}")

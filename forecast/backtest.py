@@ -1,0 +1,152 @@
+"""Walk-forward (rolling-origin) backtests: would the model have worked last year too?
+
+The last `folds × step` days are cut into `folds` blocks of `step` days. For each block, the
+series is truncated at the block's end and split train | validation | block, so everything
+fitted — target statistics, scaler, network — sees only days before the block's first day
+(its origin). The model then forecasts each day of the block one step ahead from actual
+history (and `horizon` steps ahead when asked), and the origin moves on. With `refit` every
+fold trains from scratch; without, it starts from the previous fold's weights.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from forecast.artifacts import check_target, read_calibration, read_run, staged_folder, write_json
+from forecast.config import RunConfig, TargetKind, WindowConfig
+from forecast.data import LoadOptions, PriceSeries, load_prices
+from forecast.errors import ConfigError
+from forecast.pipeline import EpochCallback, Prepared, fit, load_predictors, prepare
+from forecast.predict import forecast_origins
+
+ProgressFactory = Callable[[str], EpochCallback | None]
+
+
+@dataclass(frozen=True)
+class BacktestOutcome:
+    out: Path
+    folds: list[dict[str, Any]]
+    overall: dict[str, Any]
+
+
+def fold_origins(days: int, folds: int, step: int) -> list[int]:
+    """First forecast day of each fold: the last folds × step days, in blocks of step.
+
+    Raises:
+        ConfigError: folds or step below 1, or more backtest days than the series holds.
+    """
+    if folds < 1 or step < 1:
+        raise ConfigError(f"--folds and --step must be at least 1, got {folds} and {step}")
+    first = days - folds * step
+    if first < 1:
+        raise ConfigError(f"{folds} folds of {step} days need more than {folds * step} days; the data has {days}")
+    return [first + k * step for k in range(folds)]
+
+
+def prepare_fold(series: PriceSeries, config: WindowConfig, origin: int, step: int, target: TargetKind,
+                 outputs: int) -> Prepared:
+    """The fold at `origin`: the series cut at origin + step, its last `step` days held out.
+
+    Everything fitted here depends only on closes before `origin`.
+    """
+    cut = dataclasses.replace(series, close=series.close.iloc[: origin + step])
+    return prepare(cut, dataclasses.replace(config, test_size=step), target, outputs)
+
+
+def backtest(csv_path: Path, config: RunConfig, out: Path, *, folds: int = 5, step: int = 30,
+             refit: bool = True, horizon: int = 1, interval: float = 0.9, force: bool = False,
+             load_options: LoadOptions | None = None, progress: ProgressFactory | None = None) -> BacktestOutcome:
+    """Run a walk-forward backtest and write backtest.json, backtest.csv and backtest.png into `out`.
+
+    Raises:
+        ConfigError: bad folds/step/horizon.
+        DataError: too little history before the first origin.
+        ArtifactError: `out` exists and `force` is not set.
+    """
+    series = load_prices(csv_path, load_options)
+    origins = fold_origins(len(series.close), folds, step)
+    if horizon > step:
+        raise ConfigError(f"--horizon ({horizon}) cannot exceed --step ({step}): forecasts stay inside their fold")
+    check_target(out, force)
+    with staged_folder(out, force) as staging:
+        results, previous = [], None
+        for k, origin in enumerate(origins, start=1):
+            prepared = prepare_fold(series, config.window, origin, step, config.model.target, config.model.outputs)
+            folder = staging / "folds" / f"fold-{k}"
+            fit(prepared, config, folder, on_epoch=progress(f"fold {k}/{folds}") if progress else None,
+                warm_start=None if refit or previous is None else previous)
+            results.append(_score_fold(k, folder, series, origin, step, horizon, interval))
+            previous = folder
+        outcome = _write(staging, series, results, horizon, interval,
+                         {"folds": folds, "step": step, "refit": refit, "config": config.to_dict()})
+    return dataclasses.replace(outcome, out=out)
+
+
+def _score_fold(k: int, folder: Path, series: PriceSeries, origin: int, step: int, horizon: int,
+                level: float) -> dict[str, Any]:
+    from forecast import intervals
+    from forecast.evaluate import by_step, compare_to_naive
+    from forecast.model import set_seed
+
+    record, calibration = read_run(folder), read_calibration(folder)
+    window, outputs = record.config.window.window, record.config.model.outputs
+    closes = series.close.to_numpy()[: origin + step]
+    predictor, sampler = load_predictors(folder, window)
+    point = forecast_origins(predictor, record.target, closes, window, origin, origin + step, 1, outputs)
+    set_seed(calibration.seed)
+    paths = intervals.sample_paths(sampler, record.target, closes, window, origin, origin + step, 1, outputs,
+                                   calibration.samples)
+    lower, upper = intervals.bounds(point, paths, calibration, level)
+    actual, previous = closes[origin:], closes[origin - 1:-1]
+    score = compare_to_naive(actual, point[:, 0], previous)
+    fold: dict[str, Any] = {
+        "fold": k, "origin": f"{series.close.index[origin]:%Y-%m-%d}", "days": step,
+        "trained_on": {"first": record.raw["split"]["train"]["first"],
+                       "last": record.raw["split"]["val"]["last"]},
+        "epochs_run": record.raw["training"]["epochs_run"],
+        "mae": score.model.mae, "naive_mae": score.naive.mae, "mase": score.mae_ratio,
+        "directional_accuracy": score.model.directional_accuracy, "dm_pvalue": score.dm_pvalue,
+        "interval_coverage": intervals.coverage(actual[:, None], lower, upper)[0],
+        "rows": pd.DataFrame({"fold": k, "actual": actual, "predicted": point[:, 0], "naive": previous,
+                              "lower": lower[:, 0], "upper": upper[:, 0]},
+                             index=series.close.index[origin:origin + step]),
+    }
+    if horizon > 1:
+        paths_h = forecast_origins(predictor, record.target, closes, window, origin, origin + step - horizon + 1,
+                                   horizon, outputs)
+        fold["by_step"] = by_step(closes, origin, [paths_h], horizon)
+    return fold
+
+
+def _write(folder: Path, series: PriceSeries, results: list[dict[str, Any]], horizon: int, level: float,
+           setup: dict[str, Any]) -> BacktestOutcome:
+    from forecast import intervals
+    from forecast.evaluate import compare_to_naive
+    from forecast.plot import backtest_figure
+
+    rows = pd.concat([fold.pop("rows") for fold in results])
+    rows.to_csv(folder / "backtest.csv", index_label="date", float_format="%.6f")
+    score = compare_to_naive(rows["actual"].to_numpy(), rows["predicted"].to_numpy(), rows["naive"].to_numpy())
+    overall: dict[str, Any] = {
+        "days": len(rows), "mae": score.model.mae, "naive_mae": score.naive.mae, "mase": score.mae_ratio,
+        "directional_accuracy": score.model.directional_accuracy, "dm_pvalue": score.dm_pvalue,
+        "copies_yesterday": score.copies_yesterday, "interval_level": level,
+        "interval_coverage": intervals.coverage(rows[["actual"]].to_numpy(), rows[["lower"]].to_numpy(),
+                                                rows[["upper"]].to_numpy())[0],
+    }
+    if horizon > 1:
+        steps = [fold["by_step"] for fold in results]
+        overall["by_step"] = [{"step": h + 1, "mase": float(np.mean([s[h]["mase"] for s in steps]))}
+                              for h in range(horizon)]
+    write_json(folder / "backtest.json", {"data": str(series.path.resolve()), "setup": setup,
+                                          "folds": results, "overall": overall})
+    backtest_figure(rows, [pd.Timestamp(f["origin"]) for f in results], overall, folder / "backtest.png")
+    return BacktestOutcome(out=folder, folds=results, overall=overall)
+
