@@ -387,18 +387,23 @@ def plot(
     out: Annotated[Path | None, typer.Option(help="Image file (.png, .svg, .pdf) [default: MODEL_DIR/prediction.png].")
                    ] = None,
     last: Annotated[int | None, typer.Option(min=1, help="Only the last N forecast days.")] = None,
+    horizon: Annotated[int, typer.Option(min=1, max=365, help="Plot N-day-ahead forecasts, and a fan of "
+                                         "the next N days.")] = 1,
+    interval: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Draw the calibrated interval "
+                                                   "band at this level, e.g. 0.9.", show_default=False)] = None,
     date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
     date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
 ) -> None:
     """Plot predicted vs actual closes (and the naive line) on days the model never saw.
 
-    Example: forecast plot models/gru-btc-synthetic --last 120 --out gru-last120.svg
+    Example: forecast plot models/gru-btc-synthetic --last 120 --horizon 7 --interval 0.9 --out gru.svg
     """
     from forecast import pipeline, report
 
     with _user_errors():
         options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps)
-        outcome = pipeline.plot(model_dir, data=data, out=out, last=last, load_options=options)
+        outcome = pipeline.plot(model_dir, data=data, out=out, last=last, horizon=horizon, interval=interval,
+                                load_options=options)
         report.plot_output(outcome)
 
 

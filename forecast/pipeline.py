@@ -378,46 +378,83 @@ def _range_notes(record: RunRecord, recent: np.ndarray) -> list[str]:
 
 
 def plot(folder: Path, data: Path | None = None, out: Path | None = None, last: int | None = None,
-         load_options: LoadOptions | None = None) -> PlotOutcome:
+         horizon: int = 1, interval: float | None = None, load_options: LoadOptions | None = None) -> PlotOutcome:
     """Plot predicted vs actual closes on days the model never trained or validated on.
 
-    Without `data`, the test predictions saved at training are drawn (no model load needed).
-    With `data`, the model forecasts every day of it from the recorded test start on.
+    Without `data`, `horizon` or `interval`, the test predictions saved at training are drawn
+    (no model load). Otherwise the model forecasts every day from the recorded test start on:
+    each day's forecast made `horizon` days earlier, with persistence from that same origin,
+    the calibrated interval band when asked, and a fan of the next `horizon` days at the end.
 
     Raises:
         DataError: the data has no days in or after the model's test period.
     """
     record = read_run(folder)
-    frame = _unseen_frame(folder, record, data, load_options)
+    saved = folder / TEST_PREDICTIONS_FILE
+    fan = None
+    if data is None and horizon == 1 and interval is None and saved.is_file():
+        frame = _saved_frame(saved)
+    else:
+        frame, fan = _unseen_frame(folder, record, data, load_options, horizon, interval)
     if last is not None:
         frame = frame.tail(last)
     if frame.empty:
         raise DataError("nothing to plot: no forecast days are left after --last")
     comparison = _compare(frame)
     out = out or folder / PLOT_FILE
-    _plot_frame(frame, _title(record.config, comparison), out)
+    title = _title(record.config, comparison)
+    if horizon > 1:
+        title = f"Each day's forecast made {horizon} days earlier; naive = the close on that day\n" + title
+    from forecast.plot import predicted_vs_actual
+
+    predicted_vs_actual(frame, title, out, fan=fan)
     return PlotOutcome(path=out, days=len(frame), comparison=comparison)
 
 
-def _unseen_frame(folder: Path, record: RunRecord, data: Path | None,
-                  options: LoadOptions | None) -> pd.DataFrame:
-    saved = folder / TEST_PREDICTIONS_FILE
-    if data is None and saved.is_file():
-        frame = pd.read_csv(saved, index_col="date", parse_dates=["date"])
-        if not {"actual", "predicted", "naive"} <= set(frame.columns):
-            raise ArtifactError(f"{saved} lacks the columns actual, predicted, naive; retrain")
-        return frame
+def _saved_frame(saved: Path) -> pd.DataFrame:
+    frame = pd.read_csv(saved, index_col="date", parse_dates=["date"])
+    if not {"actual", "predicted", "naive"} <= set(frame.columns):
+        raise ArtifactError(f"{saved} lacks the columns actual, predicted, naive; retrain")
+    return frame
+
+
+def _unseen_frame(folder: Path, record: RunRecord, data: Path | None, options: LoadOptions | None,
+                  horizon: int, interval: float | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    calibration = read_calibration(folder) if interval is not None else None
+    if calibration is not None and interval is not None:
+        calibration.quantile(interval, horizon)
     series = series_for(record, data, options)
-    window = record.config.window.window
-    start = int(series.close.index.searchsorted(pd.Timestamp(record.test_start)))
-    first = max(start, window)
-    if first >= len(series.close):
+    window, outputs = record.config.window.window, record.config.model.outputs
+    closes, index = series.close.to_numpy(), series.close.index
+    first = max(int(index.searchsorted(pd.Timestamp(record.test_start))), window)
+    end = len(closes) - horizon + 1  # origins whose last step is inside the data
+    if first >= end:
         raise DataError(f"{series.path.name} ends on {series.last_date}, before the model's test "
-                        f"period starts ({record.test_start}) with {window} days of history; "
-                        "pass --data with later closes")
-    predicted = forecast_origins(load_predictor(folder, window), record.target, series.close.to_numpy(),
-                                 window, first, len(series.close), outputs=record.config.model.outputs)[:, 0]
-    return _test_frame(series.close, predicted, first, len(series.close))
+                        f"period starts ({record.test_start}) with {window} days of history and "
+                        f"{horizon} days ahead; pass --data with later closes")
+    predictor, sampler = load_predictors(folder, window)
+    paths = forecast_origins(predictor, record.target, closes, window, first, end, horizon, outputs)
+    frame = pd.DataFrame({"actual": closes[first + horizon - 1:], "predicted": paths[:, -1],
+                          "naive": closes[first - 1:end - 1]}, index=index[first + horizon - 1:])
+    future = forecast_origins(predictor, record.target, closes, window, len(closes), len(closes) + 1,
+                              horizon, outputs)
+    fan = pd.DataFrame({"predicted": future[0]}, index=future_dates(index[-1], horizon, record.frequency))
+    if calibration is not None and interval is not None:
+        from forecast import intervals
+        from forecast.model import set_seed
+
+        def band(point: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+            mc = intervals.sample_paths(sampler, record.target, closes, window, lo, hi, horizon, outputs,
+                                        calibration.samples)
+            return intervals.bounds(point, mc, calibration, interval)
+
+        set_seed(calibration.seed)
+        lower, upper = band(paths, first, end)
+        frame["lower"], frame["upper"] = lower[:, -1], upper[:, -1]
+        lower, upper = band(future, len(closes), len(closes) + 1)
+        fan["lower"], fan["upper"] = lower[0], upper[0]
+        frame.attrs["interval"] = fan.attrs["interval"] = interval
+    return frame, (fan if horizon > 1 or interval is not None else None)
 
 
 # ---------------------------------------------------------------- data

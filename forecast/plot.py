@@ -20,13 +20,14 @@ from forecast.errors import ConfigError
 FORMATS = (".png", ".svg", ".pdf")
 
 
-def predicted_vs_actual(frame: pd.DataFrame, title: str, out: Path) -> Path:
+def predicted_vs_actual(frame: pd.DataFrame, title: str, out: Path, fan: pd.DataFrame | None = None) -> Path:
     """Plot actual, predicted and naive closes over a date index and save the figure.
 
     Args:
-        frame: DatetimeIndex with columns actual, predicted, naive.
+        frame: DatetimeIndex with columns actual, predicted, naive (and lower, upper for a band).
         title: the figure title (name the model and its metrics).
         out: the file; its extension (.png, .svg, .pdf) picks the format.
+        fan: optional future forecast after the data: predicted (and lower, upper), drawn as a fan.
 
     Raises:
         ConfigError: the extension is not supported.
@@ -35,18 +36,24 @@ def predicted_vs_actual(frame: pd.DataFrame, title: str, out: Path) -> Path:
         raise ConfigError(f"cannot write {out.name}: use a file ending in {', '.join(FORMATS)}")
     fig = Figure(figsize=(11, 5.5), layout="constrained")
     ax = fig.add_subplot()
+    level = frame.attrs.get("interval")
+    if "lower" in frame:
+        ax.fill_between(frame.index, frame["lower"], frame["upper"], color="tab:blue", alpha=0.15,
+                        label=f"{level:.0%} interval" if level else "interval")
     ax.plot(frame.index, frame["actual"], color="black", linewidth=1.4, label="actual close")
     ax.plot(frame.index, frame["naive"], color="tab:gray", linewidth=1.0, linestyle="--",
             label="naive (tomorrow = today)")
     ax.plot(frame.index, frame["predicted"], color="tab:blue", linewidth=1.2, label="model forecast")
+    if fan is not None:
+        if "lower" in fan:
+            ax.fill_between(fan.index, fan["lower"], fan["upper"], color="tab:orange", alpha=0.25,
+                            label="future interval (fan)")
+        ax.plot(fan.index, fan["predicted"], color="tab:orange", linewidth=1.6, marker=".",
+                label=f"next {len(fan)} day(s)")
     ax.set_title(title, fontsize=11)
     ax.set_ylabel("close")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.0f}"))
-    ax.grid(alpha=0.3)
+    _date_axis(ax)
     ax.legend(loc="upper left")
-    locator = mdates.AutoDateLocator()
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     return out

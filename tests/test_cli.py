@@ -265,3 +265,12 @@ def test_direct_multistep_model(price_csv: Path, tmp_path: Path) -> None:
 def test_recursive_training_horizon_is_a_config_error(price_csv: Path) -> None:
     line = one_error_line(runner.invoke(app, ["train", str(price_csv), "--horizon", "3"]))
     assert "--multistep direct" in line
+
+
+@pytest.mark.slow
+def test_plot_horizon_band_and_fan(tiny_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fan.png"
+    result = runner.invoke(app, ["plot", str(tiny_model), "--horizon", "3", "--interval", "0.8", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "(58 unseen days)" in result.stdout  # 60 test days, the last origin 3 days before the end
+    assert out.stat().st_size > 10_000
