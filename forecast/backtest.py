@@ -23,7 +23,7 @@ from forecast.artifacts import check_target, read_calibration, read_run, staged_
 from forecast.config import RunConfig, TargetKind, WindowConfig
 from forecast.data import LoadOptions, PriceSeries, load_prices
 from forecast.errors import ConfigError
-from forecast.pipeline import EpochCallback, Prepared, fit, load_predictors, prepare
+from forecast.pipeline import EpochCallback, Prepared, fit, load_engine, prepare
 from forecast.predict import forecast_origins
 
 ProgressFactory = Callable[[str], EpochCallback | None]
@@ -93,14 +93,12 @@ def _score_fold(k: int, folder: Path, series: PriceSeries, origin: int, step: in
                 level: float) -> dict[str, Any]:
     from forecast import intervals
     from forecast.evaluate import by_step, compare_to_naive
-    from forecast.model import set_seed
-
     record, calibration = read_run(folder), read_calibration(folder)
     window, outputs = record.config.window.window, record.config.model.outputs
     closes = series.close.to_numpy()[: origin + step]
-    predictor, sampler = load_predictors(folder, window)
+    model = load_engine(folder, window)
+    predictor, sampler = model.predict, model.sampler(calibration.seed)
     point = forecast_origins(predictor, record.target, closes, window, origin, origin + step, 1, outputs)
-    set_seed(calibration.seed)
     paths = intervals.sample_paths(sampler, record.target, closes, window, origin, origin + step, 1, outputs,
                                    calibration.samples)
     lower, upper = intervals.bounds(point, paths, calibration, level)

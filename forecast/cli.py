@@ -68,6 +68,12 @@ class MultistepChoice(str, Enum):
     direct = "direct"
 
 
+class EngineOpt(str, Enum):
+    auto = "auto"
+    numpy = "numpy"
+    keras = "keras"
+
+
 class TableJson(str, Enum):
     table = "table"
     json = "json"
@@ -362,6 +368,9 @@ def predict(
         min=0.0, max=1.0, help="Add a prediction interval at this level, e.g. 0.9 (calibrated MC dropout).",
         show_default=False)] = None,
     fmt: Annotated[TableJsonCsv, typer.Option("--format", help="Output format.")] = TableJsonCsv.table,
+    engine: Annotated[EngineOpt, typer.Option(help="numpy needs no TensorFlow (fast start); auto uses it "
+                                              "when it supports every layer, else Keras.")] = EngineOpt.auto,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say which engine ran, on stderr.")] = False,
     date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
     date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
 ) -> None:
@@ -373,7 +382,11 @@ def predict(
 
     with _user_errors():
         options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps)
-        outcome = pipeline.predict(model_dir, data=data, horizon=horizon, interval=interval, load_options=options)
+        outcome = pipeline.predict(model_dir, data=data, horizon=horizon, interval=interval, load_options=options,
+                                   engine=engine.value)
+        if verbose:
+            typer.echo(f"engine: {outcome.engine}" + (" (TensorFlow not imported)" if outcome.engine == "numpy"
+                                                     else ""), err=True)
         for note in outcome.notes:
             typer.echo(f"Note: {note}", err=True)
         report.forecast_output(outcome, fmt.value)

@@ -25,7 +25,7 @@ from forecast.artifacts import HISTORY_FILE, RunRecord, check_target, read_run, 
 from forecast.config import ModelKind, RunConfig, TargetKind
 from forecast.data import LoadOptions, PriceSeries, load_prices
 from forecast.errors import ConfigError, DataError
-from forecast.pipeline import EpochCallback, fit, load_predictor, prepare, series_for
+from forecast.pipeline import EpochCallback, fit, load_engine, prepare, series_for
 from forecast.predict import forecast_origins
 
 ProgressFactory = Callable[[str], EpochCallback | None]
@@ -145,7 +145,7 @@ def _folder_run(folder: Path, record: RunRecord, series: PriceSeries, first: int
                 horizon: int) -> ModelRun:
     """A model folder's forecasts for origins [first, end - horizon + 1), steps 1…horizon."""
     window = record.config.window.window
-    predicted = forecast_origins(load_predictor(folder, window), record.target, series.close.to_numpy(),
+    predicted = forecast_origins(load_engine(folder, window).predict, record.target, series.close.to_numpy(),
                                  window, first, end - horizon + 1, horizon, record.config.model.outputs)
     history = pd.read_csv(folder / HISTORY_FILE) if (folder / HISTORY_FILE).is_file() else None
     training = record.raw.get("training", {})

@@ -11,7 +11,7 @@ import platform
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ from forecast.artifacts import (
 )
 from forecast.config import DEFAULT_MODELS_DIR, RunConfig, TargetKind, WindowConfig
 from forecast.data import LoadOptions, PriceSeries, file_sha256, load_prices
-from forecast.errors import ArtifactError, DataError
+from forecast.errors import ArtifactError, ConfigError, DataError
 from forecast.predict import forecast_origins, future_dates
 from forecast.targets import Target, fit_target
 from forecast.windows import Split, Windows, make_windows, split_days
@@ -74,10 +74,11 @@ class ForecastOutcome:
     forecast: list[dict[str, Any]]
     data: str
     notes: list[str] = field(default_factory=list)
+    engine: str = "keras"
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "last_date": self.last_date, "last_close": self.last_close,
-                "forecast": self.forecast, "data": self.data, "notes": self.notes}
+                "forecast": self.forecast, "data": self.data, "notes": self.notes, "engine": self.engine}
 
 
 @dataclass(frozen=True)
@@ -289,7 +290,7 @@ def _plot_frame(frame: pd.DataFrame, title: str, out: Path) -> Path:
 
 
 def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: float | None = None,
-            load_options: LoadOptions | None = None) -> ForecastOutcome:
+            load_options: LoadOptions | None = None, engine: EngineChoice = "auto") -> ForecastOutcome:
     """Forecast the `horizon` closes after the last date of the data.
 
     Args:
@@ -297,6 +298,7 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: 
         data: the CSV to forecast from; defaults to the file recorded at training.
         horizon: days ahead; a recursive model feeds each forecast back as an input.
         interval: a level in (0, 1) adds `lower` and `upper` bounds (calibrated MC dropout).
+        engine: "numpy" (no TensorFlow), "keras", or "auto" (numpy when it supports the network).
 
     Raises:
         ArtifactError: missing or corrupt model folder, or the recorded data is gone.
@@ -313,26 +315,24 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: 
                         f"{len(closes)}; pass a CSV with more history")
     if calibration is not None and interval is not None:
         calibration.quantile(interval, horizon)  # refuse a bad level or horizon before loading Keras
-    predictor, sampler = load_predictors(folder, window)
+    model = load_engine(folder, window, engine)
     n = len(closes)
-    point = forecast_origins(predictor, record.target, closes, window, n, n + 1, horizon, outputs)
+    point = forecast_origins(model.predict, record.target, closes, window, n, n + 1, horizon, outputs)
     dates = future_dates(series.close.index[-1], horizon, record.frequency)
     rows = [{"date": f"{d:%Y-%m-%d}", "close": float(v)} for d, v in zip(dates, point[0], strict=True)]
     if calibration is not None and interval is not None:
-        _add_bounds(rows, point, sampler, record, closes, calibration, interval)
+        _add_bounds(rows, point, model.sampler(calibration.seed), record, closes, calibration, interval)
     return ForecastOutcome(
         model=str(record.raw.get("model", folder.name)), last_date=series.last_date,
         last_close=float(closes[-1]), forecast=rows, data=str(series.path),
-        notes=_range_notes(record, closes[-window:]),
+        notes=_range_notes(record, closes[-window:]), engine=model.name,
     )
 
 
 def _add_bounds(rows: list[dict[str, Any]], point: np.ndarray, sampler: Predictor, record: RunRecord,
                 closes: np.ndarray, calibration: Calibration, level: float) -> None:
     from forecast import intervals
-    from forecast.model import set_seed
 
-    set_seed(calibration.seed)
     n, horizon = len(closes), point.shape[1]
     paths = intervals.sample_paths(sampler, record.target, closes, record.config.window.window, n, n + 1,
                                    horizon, record.config.model.outputs, calibration.samples)
@@ -351,17 +351,55 @@ def series_for(record: RunRecord, data: Path | None, options: LoadOptions | None
     return load_prices(data, options)
 
 
-def load_predictor(folder: Path, window: int) -> Predictor:
-    """The deterministic model function of a model folder."""
-    return load_predictors(folder, window)[0]
+EngineChoice = Literal["auto", "numpy", "keras"]
 
 
-def load_predictors(folder: Path, window: int) -> tuple[Predictor, Predictor]:
-    """The deterministic and the dropout-on (MC sampling) model functions of a model folder."""
+@dataclass(frozen=True)
+class Engine:
+    """The model functions of a model folder, from one engine.
+
+    `predict` is deterministic; `sampler(seed)` returns a dropout-on function for MC sampling.
+    """
+
+    name: Literal["numpy", "keras"]
+    predict: Predictor
+    sampler: Callable[[int], Predictor]
+
+
+def load_engine(folder: Path, window: int, choice: EngineChoice = "auto") -> Engine:
+    """Load a model folder's network with the NumPy engine (no TensorFlow import) when it
+    supports every layer and `choice` allows it, else with Keras.
+
+    Raises:
+        ArtifactError: the model file is missing, corrupt, or does not take `window` days.
+        ConfigError: `choice` is "numpy" but the network has a layer the engine lacks.
+    """
+    if choice != "keras":
+        from forecast.engine import UnsupportedModel, load_numpy_model
+
+        path = folder / MODEL_FILE
+        if not path.is_file():
+            raise ArtifactError(f"{folder} has no {MODEL_FILE}; retrain with `forecast train --force`")
+        try:
+            network = load_numpy_model(path)
+        except UnsupportedModel as exc:
+            if choice == "numpy":
+                raise ConfigError(f"the numpy engine cannot run {path} ({exc}); use --engine keras") from None
+        else:
+            if network.window != window:
+                raise ArtifactError(f"{path} takes {network.window}-day inputs, but run.json says window "
+                                    f"{window}; the folder is mismatched — retrain it")
+            return Engine("numpy", network, network.sampler)
     from forecast import model as keras_model
 
-    network = keras_model.load_model(folder / MODEL_FILE, window)
-    return keras_model.fast_predictor(network), keras_model.mc_predictor(network)
+    keras_network = keras_model.load_model(folder / MODEL_FILE, window)
+    mc = keras_model.mc_predictor(keras_network)
+
+    def sampler(seed: int) -> Predictor:
+        keras_model.set_seed(seed)
+        return mc
+
+    return Engine("keras", keras_model.fast_predictor(keras_network), sampler)
 
 
 def _range_notes(record: RunRecord, recent: np.ndarray) -> list[str]:
@@ -432,23 +470,23 @@ def _unseen_frame(folder: Path, record: RunRecord, data: Path | None, options: L
         raise DataError(f"{series.path.name} ends on {series.last_date}, before the model's test "
                         f"period starts ({record.test_start}) with {window} days of history and "
                         f"{horizon} days ahead; pass --data with later closes")
-    predictor, sampler = load_predictors(folder, window)
-    paths = forecast_origins(predictor, record.target, closes, window, first, end, horizon, outputs)
+    model = load_engine(folder, window)
+    paths = forecast_origins(model.predict, record.target, closes, window, first, end, horizon, outputs)
     frame = pd.DataFrame({"actual": closes[first + horizon - 1:], "predicted": paths[:, -1],
                           "naive": closes[first - 1:end - 1]}, index=index[first + horizon - 1:])
-    future = forecast_origins(predictor, record.target, closes, window, len(closes), len(closes) + 1,
+    future = forecast_origins(model.predict, record.target, closes, window, len(closes), len(closes) + 1,
                               horizon, outputs)
     fan = pd.DataFrame({"predicted": future[0]}, index=future_dates(index[-1], horizon, record.frequency))
     if calibration is not None and interval is not None:
         from forecast import intervals
-        from forecast.model import set_seed
+
+        sampler = model.sampler(calibration.seed)
 
         def band(point: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
             mc = intervals.sample_paths(sampler, record.target, closes, window, lo, hi, horizon, outputs,
                                         calibration.samples)
             return intervals.bounds(point, mc, calibration, interval)
 
-        set_seed(calibration.seed)
         lower, upper = band(paths, first, end)
         frame["lower"], frame["upper"] = lower[:, -1], upper[:, -1]
         lower, upper = band(future, len(closes), len(closes) + 1)

@@ -1,0 +1,184 @@
+"""A TensorFlow-free inference engine for the networks `forecast` trains.
+
+`forecast predict` runs daily from cron jobs and scripts; importing TensorFlow costs ~5 s for a
+few milliseconds of arithmetic. This module reads a `.keras` archive directly — its
+`config.json` with the zipfile module and `model.weights.h5` with h5py — and runs the forward
+pass in NumPy for the layers forecast builds:
+
+* GRU (Keras 3 default: reset_after=True, tanh / sigmoid), LSTM (tanh / sigmoid),
+* Dropout — identity at inference; with `mc=True`, Keras-style inverted dropout masks drawn
+  from a seeded NumPy generator, for MC-dropout sampling of a whole tiled batch at once,
+* Dense with a linear activation.
+
+Anything else (other activations, recurrent dropout, stateful or backwards layers…) raises
+`UnsupportedModel`, and callers fall back to Keras. The forward pass matches Keras to ~1e-7.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from forecast.errors import ArtifactError
+
+_SUPPORTED = {"InputLayer", "GRU", "LSTM", "Dropout", "Dense"}
+
+
+class UnsupportedModel(Exception):
+    """The archive holds a layer or option this engine does not implement (use Keras)."""
+
+
+@dataclass(frozen=True)
+class _Layer:
+    kind: str
+    weights: tuple[np.ndarray, ...] = ()
+    return_sequences: bool = False
+    rate: float = 0.0
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)  # overflow-free logistic
+
+
+class NumpyModel:
+    """The forward pass of a saved forecast network, in NumPy (float32 like Keras)."""
+
+    def __init__(self, layers: list[_Layer], window: int, outputs: int) -> None:
+        self.layers, self.window, self.outputs = layers, window, outputs
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """Deterministic forecasts: (batch, window, 1) → (batch, outputs) float64."""
+        return self.run(np.asarray(x, dtype="float32"), None)
+
+    def sampler(self, seed: int) -> Callable[[np.ndarray], np.ndarray]:
+        """An MC-dropout model function: dropout on, masks from a generator seeded once."""
+        rng = np.random.default_rng(seed)
+        return lambda x: self.run(np.asarray(x, dtype="float32"), rng)
+
+    def run(self, x: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        out = x
+        for layer in self.layers:
+            if layer.kind in ("GRU", "LSTM"):
+                kernel, recurrent, bias = layer.weights
+                cell = _gru if layer.kind == "GRU" else _lstm
+                out = cell(out, kernel, recurrent, bias, layer.return_sequences)
+            elif layer.kind == "Dense":
+                out = out @ layer.weights[0] + layer.weights[1]
+            elif layer.kind == "Dropout" and rng is not None and layer.rate > 0:
+                keep = rng.random(out.shape, dtype="float32") >= layer.rate
+                out = out * keep / np.float32(1.0 - layer.rate)
+        return np.asarray(out, dtype="float64").reshape(len(x), -1)
+
+
+def _gru(x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray,
+         return_sequences: bool) -> np.ndarray:
+    batch, steps, _ = x.shape
+    units = recurrent.shape[0]
+    projected = x @ kernel + bias[0]  # all input projections in one matmul
+    h = np.zeros((batch, units), dtype="float32")
+    sequence = np.empty((batch, steps, units), dtype="float32") if return_sequences else None
+    for t in range(steps):  # the recurrence itself is sequential
+        inner = h @ recurrent + bias[1]
+        z = _sigmoid(projected[:, t, :units] + inner[:, :units])
+        r = _sigmoid(projected[:, t, units:2 * units] + inner[:, units:2 * units])
+        candidate = np.tanh(projected[:, t, 2 * units:] + r * inner[:, 2 * units:])
+        h = z * h + (1.0 - z) * candidate
+        if sequence is not None:
+            sequence[:, t] = h
+    return sequence if sequence is not None else h
+
+
+def _lstm(x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray,
+          return_sequences: bool) -> np.ndarray:
+    batch, steps, _ = x.shape
+    units = recurrent.shape[0]
+    projected = x @ kernel + bias
+    h = np.zeros((batch, units), dtype="float32")
+    c = np.zeros((batch, units), dtype="float32")
+    sequence = np.empty((batch, steps, units), dtype="float32") if return_sequences else None
+    for t in range(steps):
+        gates = projected[:, t] + h @ recurrent
+        i = _sigmoid(gates[:, :units])
+        f = _sigmoid(gates[:, units:2 * units])
+        c = f * c + i * np.tanh(gates[:, 2 * units:3 * units])
+        h = _sigmoid(gates[:, 3 * units:]) * np.tanh(c)
+        if sequence is not None:
+            sequence[:, t] = h
+    return sequence if sequence is not None else h
+
+
+def load_numpy_model(path: Path) -> NumpyModel:
+    """Read a `.keras` archive into a NumpyModel.
+
+    Raises:
+        UnsupportedModel: a layer or option outside what this engine implements.
+        ArtifactError: the archive is unreadable.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+            weights = _read_weights(archive)
+    except (zipfile.BadZipFile, KeyError, OSError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path} could not be read ({exc}); retrain with `forecast train --force`") from None
+    layers_config = config.get("config", {}).get("layers", [])
+    if config.get("class_name") != "Sequential" or not layers_config:
+        raise UnsupportedModel("not a Sequential model")
+    counts: dict[str, int] = {}
+    layers, window = [], None
+    for entry in layers_config:
+        kind, options = entry["class_name"], entry["config"]
+        if kind not in _SUPPORTED:
+            raise UnsupportedModel(f"layer {kind}")
+        key = _weights_key(kind, counts)
+        if kind == "InputLayer":
+            window = int(options["batch_shape"][1])
+            continue
+        layers.append(_layer(kind, options, weights.get(key, {})))
+    if window is None or not layers or layers[-1].kind != "Dense":
+        raise UnsupportedModel("expected Input … Dense")
+    return NumpyModel(layers, window, int(layers[-1].weights[0].shape[1]))
+
+
+def _weights_key(kind: str, counts: dict[str, int]) -> str:
+    """Keras 3 stores layer weights under snake_case class names, numbered per class in order."""
+    base = re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower() if kind not in ("GRU", "LSTM") else kind.lower()
+    index = counts.get(base, 0)
+    counts[base] = index + 1
+    return base if index == 0 else f"{base}_{index}"
+
+
+def _read_weights(archive: zipfile.ZipFile) -> dict[str, dict[str, np.ndarray]]:
+    import io
+
+    import h5py
+
+    out: dict[str, dict[str, np.ndarray]] = {}
+    with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as handle:
+        for name, group in handle["layers"].items():
+            variables = group["cell"]["vars"] if "cell" in group else group["vars"]
+            out[name] = {key: np.asarray(variables[key], dtype="float32") for key in variables}
+    return out
+
+
+def _layer(kind: str, options: dict[str, Any], variables: dict[str, np.ndarray]) -> _Layer:
+    ordered = tuple(variables[str(i)] for i in range(len(variables)))
+    if kind == "Dropout":
+        return _Layer(kind, rate=float(options.get("rate", 0.0)))
+    if kind == "Dense":
+        if options.get("activation") != "linear" or not options.get("use_bias", True):
+            raise UnsupportedModel("Dense with an activation or without bias")
+        return _Layer(kind, ordered)
+    recurrent_ok = (options.get("activation") == "tanh" and options.get("recurrent_activation") == "sigmoid"
+                    and options.get("use_bias", True) and not options.get("go_backwards")
+                    and not options.get("stateful") and not options.get("dropout")
+                    and not options.get("recurrent_dropout"))
+    if not recurrent_ok or (kind == "GRU" and not options.get("reset_after", True)) or len(ordered) != 3:
+        raise UnsupportedModel(f"{kind} options")
+    return _Layer(kind, ordered, return_sequences=bool(options.get("return_sequences")))

@@ -1,0 +1,89 @@
+"""The NumPy engine: same numbers as Keras, and `forecast predict` with TensorFlow unimportable."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from forecast.config import ModelConfig
+from forecast.engine import UnsupportedModel, load_numpy_model
+from forecast.predict import forecast_origins
+from forecast.targets import fit_target
+
+pytestmark = pytest.mark.slow
+CLOSES = 100 * np.exp(np.cumsum(np.random.default_rng(5).normal(0, 0.03, 120)))
+
+
+@pytest.mark.parametrize(
+    ("kind", "units", "outputs"),
+    [("gru", (4,), 1), ("gru", (16, 8), 1), ("gru", (5, 7, 3), 3), ("lstm", (6,), 1), ("lstm", (12, 4), 2)],
+)
+def test_numpy_matches_keras(tmp_path: Path, kind: str, units: tuple[int, ...], outputs: int) -> None:
+    from forecast import model as keras_model
+
+    config = ModelConfig(kind=kind, units=units, multistep="direct" if outputs > 1 else "recursive",  # type: ignore[arg-type]
+                         horizon=outputs)
+    keras_model.set_seed(0)
+    network = keras_model.build_model(10, config)
+    rng = np.random.default_rng(1)
+    network.set_weights([w + rng.normal(0, 0.3, w.shape).astype("float32") for w in network.get_weights()])
+    keras_model.save_model(network, tmp_path / "model.keras")
+    engine = load_numpy_model(tmp_path / "model.keras")
+    x = rng.random((50, 10, 1), dtype="float32")
+    expected = keras_model.fast_predictor(network)(x)
+    np.testing.assert_allclose(engine(x), expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+    target = fit_target("return", CLOSES[:80])
+    for horizon in (1, 5) if outputs == 1 else (outputs,):
+        ours = forecast_origins(engine, target, CLOSES, 10, 100, 121, horizon, outputs)
+        theirs = forecast_origins(keras_model.fast_predictor(network), target, CLOSES, 10, 100, 121, horizon, outputs)
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+
+
+def test_mc_sampler_is_seeded_and_varies(tiny_model: Path) -> None:
+    engine = load_numpy_model(tiny_model / "model.keras")
+    x = np.random.default_rng(0).random((20, 8, 1), dtype="float32")
+    a, b = engine.sampler(7)(x), engine.sampler(7)(x)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, engine(x))
+
+
+def test_unsupported_layers_are_refused(tmp_path: Path) -> None:
+    import keras
+
+    model = keras.Sequential([keras.Input((5, 1)), keras.layers.SimpleRNN(3), keras.layers.Dense(1)])
+    model.save(tmp_path / "model.keras")
+    with pytest.raises(UnsupportedModel, match="SimpleRNN"):
+        load_numpy_model(tmp_path / "model.keras")
+
+
+def test_predict_runs_with_tensorflow_unimportable(tiny_model: Path) -> None:
+    code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
+            "from forecast.cli import main\n"
+            f"sys.argv = ['forecast', 'predict', {str(tiny_model)!r}, '--format', 'json', '--horizon', '2',"
+            " '--interval', '0.9', '--engine', 'numpy']\n"
+            "main()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["engine"] == "numpy" and len(payload["forecast"]) == 2
+    assert all(row["lower"] <= row["close"] <= row["upper"] for row in payload["forecast"])
+
+
+def test_numpy_and_keras_predict_the_same_close(tiny_model: Path) -> None:
+    from typer.testing import CliRunner
+
+    from forecast.cli import app
+
+    runner = CliRunner()
+    closes = {}
+    for engine in ("numpy", "keras"):
+        result = runner.invoke(app, ["predict", str(tiny_model), "--engine", engine, "--horizon", "3",
+                                     "--format", "json"])
+        assert result.exit_code == 0, result.output
+        closes[engine] = [row["close"] for row in json.loads(result.stdout)["forecast"]]
+    np.testing.assert_allclose(closes["numpy"], closes["keras"], rtol=1e-5)
