@@ -126,7 +126,8 @@ def load_numpy_model(path: Path) -> NumpyModel:
             config = json.loads(archive.read("config.json"))
             weights = _read_weights(archive)
     except (zipfile.BadZipFile, KeyError, OSError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path} could not be read ({exc}); retrain with `forecast train --force`") from None
+        raise ArtifactError(f"{path} could not be loaded ({exc}); the file is corrupt — retrain with "
+                            "`forecast train --force`") from None
     layers_config = config.get("config", {}).get("layers", [])
     if config.get("class_name") != "Sequential" or not layers_config:
         raise UnsupportedModel("not a Sequential model")

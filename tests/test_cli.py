@@ -111,7 +111,7 @@ def test_data_synth_refuses_to_overwrite(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_train_writes_a_complete_folder(tiny_model: Path) -> None:
     names = sorted(p.name for p in tiny_model.iterdir())
-    assert names == ["history.csv", "model.keras", "prediction.png", "run.json",
+    assert names == ["calibration.json", "history.csv", "model.keras", "prediction.png", "run.json",
                      "test_predictions.csv"]
     run = json.loads((tiny_model / "run.json").read_text())
     assert run["config"]["window"]["window"] == 8
