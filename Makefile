@@ -28,9 +28,9 @@ demo: $(STAMP)
 	@echo "Comparison: reports/demo/report.md and its plots (overlay.png, overlay_last90.png,"
 	@echo "  loss_curves.png, error_distribution.png, rolling_mae.png)"
 
-## test: the whole suite, slow and real-data tests included
+## test: the whole suite, slow and real-data tests included (two workers)
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2
 
 ## test-fast: skip the tests that train networks
 test-fast: $(STAMP)

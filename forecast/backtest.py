@@ -62,7 +62,8 @@ def prepare_fold(series: PriceSeries, config: WindowConfig, origin: int, step: i
 
 def backtest(csv_path: Path, config: RunConfig, out: Path, *, folds: int = 5, step: int = 30,
              refit: bool = True, horizon: int = 1, interval: float = 0.9, force: bool = False,
-             load_options: LoadOptions | None = None, progress: ProgressFactory | None = None) -> BacktestOutcome:
+             load_options: LoadOptions | None = None, progress: ProgressFactory | None = None,
+             tensorboard: Path | None = None) -> BacktestOutcome:
     """Run a walk-forward backtest and write backtest.json, backtest.csv and backtest.png into `out`.
 
     Raises:
@@ -81,7 +82,8 @@ def backtest(csv_path: Path, config: RunConfig, out: Path, *, folds: int = 5, st
             prepared = prepare_fold(series, config.window, origin, step, config.model.target, config.model.outputs)
             folder = staging / "folds" / f"fold-{k}"
             fit(prepared, config, folder, on_epoch=progress(f"fold {k}/{folds}") if progress else None,
-                warm_start=None if refit or previous is None else previous)
+                warm_start=None if refit or previous is None else previous,
+                tensorboard=tensorboard / f"fold-{k}" if tensorboard else None)
             results.append(_score_fold(k, folder, series, origin, step, horizon, interval))
             previous = folder
         outcome = _write(staging, series, results, horizon, interval,

@@ -133,6 +133,9 @@ TargetOpt = Annotated[TargetChoice, typer.Option(
          "standardised log-return.", rich_help_panel=_TRAIN_PANEL)]
 DEFAULT_TARGET_CHOICE = TargetChoice(DEFAULT_TARGET)
 ForceOpt = Annotated[bool, typer.Option(help="Replace an existing output folder.")]
+TensorboardOpt = Annotated[Path | None, typer.Option(
+    help="Log loss curves and the run configuration for TensorBoard under this folder.",
+    rich_help_panel=_TRAIN_PANEL, show_default=False)]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or data notes on stderr.")]
 DEFAULT_UNITS_TEXT = ",".join(map(str, DEFAULT_UNITS))
 
@@ -189,7 +192,7 @@ def train(
     test_size: TestSizeOpt = DEFAULT_TEST_SIZE, val_size: ValSizeOpt = DEFAULT_VAL_SIZE,
     patience: PatienceOpt = DEFAULT_PATIENCE, seed: SeedOpt = DEFAULT_SEED,
     out: Annotated[Path | None, typer.Option(help="Model folder [default: models/<model>-<csv stem>].")] = None,
-    force: ForceOpt = False, quiet: QuietOpt = False,
+    force: ForceOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
     fmt: Annotated[TableJson, typer.Option("--format", help="Summary format.")] = TableJson.table,
     date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
     date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
@@ -210,7 +213,7 @@ def train(
         options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps)
         with _TrainingProgress(epochs, quiet) as progress:
             outcome = pipeline.train(csv, config, folder, force=force, load_options=options,
-                                     on_epoch=progress.task("training"))
+                                     on_epoch=progress.task("training"), tensorboard=tensorboard)
         if not quiet:
             _say_cleaning(outcome.series.steps, outcome.series.warnings)
         report.train_summary(outcome, fmt.value)
@@ -250,7 +253,7 @@ def compare(
     test_size: TestSizeOpt = DEFAULT_TEST_SIZE, val_size: ValSizeOpt = DEFAULT_VAL_SIZE,
     patience: PatienceOpt = DEFAULT_PATIENCE, seed: SeedOpt = DEFAULT_SEED,
     out: Annotated[Path | None, typer.Option(help="Report folder [default: reports/compare-<csv stem>].")] = None,
-    force: ForceOpt = False, quiet: QuietOpt = False,
+    force: ForceOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
     fmt: Annotated[Report, typer.Option("--format", help="Table format on stdout.")] = Report.table,
     date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
     date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
@@ -285,7 +288,7 @@ def compare(
             with _TrainingProgress(epochs, quiet) as progress:
                 outcome = use_case.compare(csv, kinds, seeds, config, target, targets=target_kinds,
                                            horizon=horizon, force=force, load_options=options,
-                                           progress=progress.task)
+                                           progress=progress.task, tensorboard=tensorboard)
         report.compare_output(outcome, fmt.value)
 
 
@@ -305,7 +308,7 @@ def backtest(
     epochs: EpochsOpt = DEFAULT_EPOCHS, batch_size: BatchOpt = DEFAULT_BATCH_SIZE,
     val_size: ValSizeOpt = DEFAULT_VAL_SIZE, patience: PatienceOpt = DEFAULT_PATIENCE, seed: SeedOpt = DEFAULT_SEED,
     out: Annotated[Path | None, typer.Option(help="Report folder [default: reports/backtest-<csv stem>].")] = None,
-    force: ForceOpt = False, quiet: QuietOpt = False,
+    force: ForceOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
     fmt: Annotated[TableJson, typer.Option("--format", help="Summary format.")] = TableJson.table,
     date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
     date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
@@ -329,7 +332,7 @@ def backtest(
         with _TrainingProgress(epochs, quiet) as progress:
             outcome = use_case.backtest(csv, config, folder, folds=folds, step=step, refit=refit, horizon=horizon,
                                         interval=interval, force=force, load_options=options,
-                                        progress=progress.task)
+                                        progress=progress.task, tensorboard=tensorboard)
         report.backtest_output(outcome, fmt.value)
 
 

@@ -56,7 +56,8 @@ class CompareOutcome:
 
 def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfig, out: Path, *,
             targets: list[TargetKind] | None = None, horizon: int = 1, force: bool = False,
-            load_options: LoadOptions | None = None, progress: ProgressFactory | None = None) -> CompareOutcome:
+            load_options: LoadOptions | None = None, progress: ProgressFactory | None = None,
+            tensorboard: Path | None = None) -> CompareOutcome:
     """Train every kind × target × seed on one split and compare them with the baselines on its test days.
 
     Raises:
@@ -81,7 +82,8 @@ def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfi
                     config, model=dataclasses.replace(config.model, kind=kind, target=target),
                     train=dataclasses.replace(config.train, seed=seed))
                 folder = staging / "models" / name
-                fit(prepared, run_config, folder, on_epoch=progress(name) if progress else None)
+                fit(prepared, run_config, folder, on_epoch=progress(name) if progress else None,
+                    tensorboard=tensorboard / name if tensorboard else None)
                 label = kind.upper() if len(targets) == 1 else f"{kind.upper()} ({target})"
                 runs.setdefault(label, []).append(_folder_run(folder, read_run(folder), series, first, end, horizon))
         setup = {"mode": "train", "seeds": seeds, "targets": targets, "horizon": horizon,

@@ -39,7 +39,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from forecast.config import ModelConfig, TrainConfig  # noqa: E402
-from forecast.errors import ArtifactError  # noqa: E402
+from forecast.errors import ArtifactError, ConfigError  # noqa: E402
 from forecast.windows import Windows  # noqa: E402
 
 
@@ -69,6 +69,7 @@ def build_model(window: int, config: ModelConfig) -> keras.Model:
 
 def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainConfig,
                 checkpoint: Path, progress: Callable[[int, dict[str, float]], None] | None = None,
+                tensorboard: Path | None = None, run_config: dict[str, Any] | None = None,
                 ) -> TrainResult:
     """Fit with Adam + MSE, early stopping on validation loss, and a best-weights checkpoint.
 
@@ -80,6 +81,9 @@ def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainC
         checkpoint: where the best weights are written during training (`*.weights.h5`);
             they are loaded back into `model` at the end.
         progress: called after each epoch with (epoch number, logs).
+        tensorboard: a log folder for Keras' TensorBoard callback (scalars per epoch); the run
+            configuration is logged there as text too.
+        run_config: what to log as the run's configuration.
     """
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
     callbacks: list[keras.callbacks.Callback] = [
@@ -90,6 +94,11 @@ def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainC
     if progress is not None:
         callbacks.append(keras.callbacks.LambdaCallback(
             on_epoch_end=lambda epoch, logs: progress(epoch + 1, dict(logs or {}))))
+    if tensorboard is not None:
+        _require_tensorboard()
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard), histogram_freq=0,
+                                                     write_graph=False))
+        _log_config(tensorboard, run_config or {})
     started = time.perf_counter()
     fitted = model.fit(
         np.ascontiguousarray(train.x), np.ascontiguousarray(train.y),
@@ -106,6 +115,22 @@ def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainC
         history=history, epochs_run=epochs_run, best_epoch=int(np.argmin(val_loss)) + 1,
         seconds=seconds, windows_per_second=epochs_run * len(train.y) / max(seconds, 1e-9),
     )
+
+
+def _require_tensorboard() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("--tensorboard needs the tensorboard package: pip install 'forecast[tensorboard]'")
+
+
+def _log_config(folder: Path, run_config: dict[str, Any]) -> None:
+    import json
+
+    writer = tf.summary.create_file_writer(str(folder / "config"))
+    with writer.as_default():
+        tf.summary.text("run_config", "```\n" + json.dumps(run_config, indent=2) + "\n```", step=0)
+    writer.flush()
 
 
 def set_seed(seed: int) -> None:

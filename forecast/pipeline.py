@@ -129,7 +129,7 @@ def prepare(series: PriceSeries, config: WindowConfig, target_kind: TargetKind =
 
 def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
           load_options: LoadOptions | None = None, on_epoch: EpochCallback | None = None,
-          ) -> TrainOutcome:
+          tensorboard: Path | None = None) -> TrainOutcome:
     """Load, split, scale, window, fit, evaluate on the test part, and write a model folder.
 
     Raises:
@@ -139,15 +139,18 @@ def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
     prepared = prepare(load_prices(csv_path, load_options), config.window, config.model.target,
                        config.model.outputs)
     check_target(out, force)  # fail before minutes of training, not after
-    return fit(prepared, config, out, force=force, on_epoch=on_epoch)
+    return fit(prepared, config, out, force=force, on_epoch=on_epoch,
+               tensorboard=tensorboard / out.name if tensorboard else None)
 
 
 def fit(prepared: Prepared, config: RunConfig, out: Path, *, force: bool = False,
-        on_epoch: EpochCallback | None = None, warm_start: Path | None = None) -> TrainOutcome:
+        on_epoch: EpochCallback | None = None, warm_start: Path | None = None,
+        tensorboard: Path | None = None) -> TrainOutcome:
     """Train one network on prepared windows and write its model folder atomically.
 
     Args:
         warm_start: a model folder of the same architecture whose weights training starts from.
+        tensorboard: a TensorBoard log folder for this run.
     """
     from forecast import model as keras_model
 
@@ -158,7 +161,8 @@ def fit(prepared: Prepared, config: RunConfig, out: Path, *, force: bool = False
         network.set_weights(keras_model.load_model(warm_start / MODEL_FILE, split.window).get_weights())
     with staged_folder(out, force) as staging:
         result = keras_model.train_model(network, parts["train"], parts["val"], config.train,
-                                         staging / "best.weights.h5", progress=on_epoch)
+                                         staging / "best.weights.h5", progress=on_epoch,
+                                         tensorboard=tensorboard, run_config=config.to_dict())
         (staging / "best.weights.h5").unlink(missing_ok=True)
         predictor = keras_model.fast_predictor(network)
         first, end = split.part("test")

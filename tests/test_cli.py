@@ -274,3 +274,12 @@ def test_plot_horizon_band_and_fan(tiny_model: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "(58 unseen days)" in result.stdout  # 60 test days, the last origin 3 days before the end
     assert out.stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_tensorboard_logs(price_csv: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "tb"
+    result = runner.invoke(app, [*tiny_train_args(price_csv, tmp_path / "m"), "--tensorboard", str(logs)])
+    assert result.exit_code == 0, result.output
+    for part in ("train", "validation", "config"):
+        assert list((logs / "m" / part).glob("events.out.tfevents.*")), part
