@@ -68,6 +68,13 @@ class MultistepChoice(str, Enum):
     direct = "direct"
 
 
+class DistributeOpt(str, Enum):
+    auto = "auto"
+    off = "off"
+    mirrored = "mirrored"
+    multi_worker = "multi-worker"
+
+
 class EngineOpt(str, Enum):
     auto = "auto"
     numpy = "numpy"
@@ -194,6 +201,10 @@ def train(
     out: Annotated[Path | None, typer.Option(help="Model folder [default: models/<model>-<csv stem>].")] = None,
     force: ForceOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
     fmt: Annotated[TableJson, typer.Option("--format", help="Summary format.")] = TableJson.table,
+    distribute: Annotated[DistributeOpt, typer.Option(
+        help="tf.distribute strategy: auto (mirrored over >1 GPU, else one device), off, mirrored (all GPUs "
+             "or logical CPUs), multi-worker (machines described by TF_CONFIG).",
+        rich_help_panel=_TRAIN_PANEL)] = DistributeOpt.auto,
     date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
     date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
 ) -> None:
@@ -213,7 +224,8 @@ def train(
         options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps)
         with _TrainingProgress(epochs, quiet) as progress:
             outcome = pipeline.train(csv, config, folder, force=force, load_options=options,
-                                     on_epoch=progress.task("training"), tensorboard=tensorboard)
+                                     on_epoch=progress.task("training"), tensorboard=tensorboard,
+                                     distribute=distribute.value)
         if not quiet:
             _say_cleaning(outcome.series.steps, outcome.series.warnings)
         report.train_summary(outcome, fmt.value)

@@ -11,6 +11,7 @@ ModelKind = Literal["gru", "lstm"]
 TargetKind = Literal["price", "delta", "return"]
 Multistep = Literal["recursive", "direct"]
 Frequency = Literal["D", "B"]
+DistributeChoice = Literal["auto", "off", "mirrored", "multi-worker"]
 
 DEFAULT_MODEL: ModelKind = "gru"
 DEFAULT_TARGET: TargetKind = "price"

@@ -33,12 +33,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 with _native_stderr_silenced():
     import tensorflow as tf
 
-    tf.config.list_physical_devices()  # the CUDA probe logs here, once
+    tf.config.list_physical_devices()  # the CUDA probe logs here, once (does not start the runtime)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from forecast.config import ModelConfig, TrainConfig  # noqa: E402
+from forecast.config import DistributeChoice, ModelConfig, TrainConfig  # noqa: E402
 from forecast.errors import ArtifactError, ConfigError  # noqa: E402
 from forecast.windows import Windows  # noqa: E402
 
@@ -117,6 +117,72 @@ def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainC
     )
 
 
+def train_model_multi_worker(model: keras.Model, train: Windows, val: Windows, config: TrainConfig,
+                             strategy: Any, progress: Callable[[int, dict[str, float]], None] | None = None,
+                             ) -> TrainResult:
+    """Train under MultiWorkerMirroredStrategy with a custom loop.
+
+    Keras 3's `model.fit` fails under this strategy (keras-team/keras#20585), so each step runs
+    through `strategy.run` with the loss averaged over the global batch; early stopping keeps
+    the best weights in memory. Every worker takes the same decisions, since the reduced
+    losses are identical everywhere. `config.batch_size` is the global batch.
+    """
+    with strategy.scope():
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
+        model.optimizer.build(model.trainable_variables)
+    batch = config.batch_size
+
+    def batches(windows: Windows, seed: int | None) -> Any:
+        data = tf.data.Dataset.from_tensor_slices((np.ascontiguousarray(windows.x), np.ascontiguousarray(windows.y)))
+        if seed is not None:
+            data = data.shuffle(len(windows.y), seed=seed)
+        return strategy.experimental_distribute_dataset(data.batch(batch, drop_remainder=True))
+
+    def replica_loss(x: Any, y: Any, training: bool) -> Any:
+        per_example = tf.reduce_mean(tf.square(model(x, training=training) - y), axis=-1)
+        return tf.nn.compute_average_loss(per_example, global_batch_size=batch)
+
+    def train_step(inputs: Any) -> Any:
+        with tf.GradientTape() as tape:
+            loss = replica_loss(inputs[0], inputs[1], training=True)
+        grads = tape.gradient(loss, model.trainable_variables)
+        model.optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    @tf.function
+    def run_train(inputs: Any) -> Any:
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(train_step, args=(inputs,)), axis=None)
+
+    @tf.function
+    def run_val(inputs: Any) -> Any:
+        losses = strategy.run(lambda i: replica_loss(i[0], i[1], training=False), args=(inputs,))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+
+    def mean_loss(step: Any, data: Any) -> float:
+        values = [float(step(inputs)) for inputs in data]
+        return float(np.mean(values)) if values else float("nan")
+
+    history: dict[str, list[float]] = {"loss": [], "val_loss": []}
+    best, best_weights, waited = float("inf"), model.get_weights(), 0
+    started = time.perf_counter()
+    for epoch in range(config.epochs):
+        history["loss"].append(mean_loss(run_train, batches(train, config.seed + epoch)))
+        history["val_loss"].append(mean_loss(run_val, batches(val, None)))
+        if progress is not None:
+            progress(epoch + 1, {"loss": history["loss"][-1], "val_loss": history["val_loss"][-1]})
+        if history["val_loss"][-1] < best:
+            best, best_weights, waited = history["val_loss"][-1], model.get_weights(), 0
+        else:
+            waited += 1
+            if waited > config.patience:
+                break
+    seconds = time.perf_counter() - started
+    model.set_weights(best_weights)
+    epochs_run = len(history["loss"])
+    return TrainResult(history=history, epochs_run=epochs_run, best_epoch=int(np.argmin(history["val_loss"])) + 1,
+                       seconds=seconds, windows_per_second=epochs_run * len(train.y) / max(seconds, 1e-9))
+
+
 def _require_tensorboard() -> None:
     import importlib.util
 
@@ -131,6 +197,50 @@ def _log_config(folder: Path, run_config: dict[str, Any]) -> None:
     with writer.as_default():
         tf.summary.text("run_config", "```\n" + json.dumps(run_config, indent=2) + "\n```", step=0)
     writer.flush()
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A tf.distribute strategy and what it means for this process."""
+
+    name: str
+    strategy: Any
+    replicas: int
+    chief: bool  # only the chief writes the model folder
+
+
+def distribution(choice: DistributeChoice) -> Distribution:
+    """Pick a tf.distribute strategy.
+
+    auto: MirroredStrategy over all GPUs when more than one is visible, else one device.
+    mirrored: MirroredStrategy over all GPUs, or over all (logical) CPU devices without GPUs.
+    multi-worker: MultiWorkerMirroredStrategy configured by the TF_CONFIG environment variable.
+    off: TensorFlow's default strategy.
+
+    Raises:
+        ConfigError: multi-worker without TF_CONFIG, or an unknown choice.
+    """
+    if choice == "multi-worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ConfigError("--distribute multi-worker needs the TF_CONFIG environment variable describing "
+                              "the cluster and this task (see the README)")
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        resolver = strategy.cluster_resolver
+        cluster = resolver.cluster_spec().as_dict()
+        chief = resolver.task_type == "chief" or (
+            resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster)
+        return Distribution("multi-worker", strategy, strategy.num_replicas_in_sync, chief)
+    if choice == "off":
+        return Distribution("off", tf.distribute.get_strategy(), 1, True)
+    gpus = tf.config.list_logical_devices("GPU")
+    if choice == "mirrored" or (choice == "auto" and len(gpus) > 1):
+        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+        strategy = tf.distribute.MirroredStrategy(devices=devices)
+        return Distribution("mirrored", strategy, strategy.num_replicas_in_sync, True)
+    if choice == "auto":
+        device = gpus[0].name if gpus else "/cpu:0"
+        return Distribution("one-device", tf.distribute.OneDeviceStrategy(device), 1, True)
+    raise ConfigError(f"--distribute must be auto, off, mirrored or multi-worker, got {choice!r}")
 
 
 def set_seed(seed: int) -> None:

@@ -6,8 +6,11 @@ need them, so importing this module — and the CLI — stays fast.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import platform
+import shutil
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +35,7 @@ from forecast.artifacts import (
     staged_folder,
     write_json,
 )
-from forecast.config import DEFAULT_MODELS_DIR, RunConfig, TargetKind, WindowConfig
+from forecast.config import DEFAULT_MODELS_DIR, DistributeChoice, RunConfig, TargetKind, WindowConfig
 from forecast.data import LoadOptions, PriceSeries, file_sha256, load_prices
 from forecast.errors import ArtifactError, ConfigError, DataError
 from forecast.predict import forecast_origins, future_dates
@@ -45,8 +48,6 @@ if TYPE_CHECKING:
     from forecast.predict import Predictor
 
 EpochCallback = Callable[[int, dict[str, float]], None]
-
-
 @dataclass(frozen=True)
 class TrainOutcome:
     """What `train` made: where, how long, and how good on unseen days."""
@@ -62,6 +63,7 @@ class TrainOutcome:
     windows_per_second: float
     parameters: int
     split: dict[str, dict[str, Any]]
+    distribution: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ def prepare(series: PriceSeries, config: WindowConfig, target_kind: TargetKind =
 
 def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
           load_options: LoadOptions | None = None, on_epoch: EpochCallback | None = None,
-          tensorboard: Path | None = None) -> TrainOutcome:
+          tensorboard: Path | None = None, distribute: DistributeChoice = "auto") -> TrainOutcome:
     """Load, split, scale, window, fit, evaluate on the test part, and write a model folder.
 
     Raises:
@@ -138,31 +140,45 @@ def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
     """
     prepared = prepare(load_prices(csv_path, load_options), config.window, config.model.target,
                        config.model.outputs)
-    check_target(out, force)  # fail before minutes of training, not after
+    if distribute != "multi-worker":  # other workers write to temporary folders
+        check_target(out, force)  # fail before minutes of training, not after
     return fit(prepared, config, out, force=force, on_epoch=on_epoch,
-               tensorboard=tensorboard / out.name if tensorboard else None)
+               tensorboard=tensorboard / out.name if tensorboard else None, distribute=distribute)
 
 
 def fit(prepared: Prepared, config: RunConfig, out: Path, *, force: bool = False,
         on_epoch: EpochCallback | None = None, warm_start: Path | None = None,
-        tensorboard: Path | None = None) -> TrainOutcome:
+        tensorboard: Path | None = None, distribute: DistributeChoice = "auto") -> TrainOutcome:
     """Train one network on prepared windows and write its model folder atomically.
 
     Args:
         warm_start: a model folder of the same architecture whose weights training starts from.
         tensorboard: a TensorBoard log folder for this run.
+        distribute: the tf.distribute strategy (see forecast.model.distribution). The global
+            batch is --batch-size × replicas; only the chief writes `out` (other workers write
+            to a temporary folder that is removed).
     """
     from forecast import model as keras_model
 
     series, split, parts = prepared.series, prepared.split, prepared.parts
     keras_model.set_seed(config.train.seed)
-    network = keras_model.build_model(split.window, config.model)
-    if warm_start is not None:
-        network.set_weights(keras_model.load_model(warm_start / MODEL_FILE, split.window).get_weights())
-    with staged_folder(out, force) as staging:
-        result = keras_model.train_model(network, parts["train"], parts["val"], config.train,
-                                         staging / "best.weights.h5", progress=on_epoch,
-                                         tensorboard=tensorboard, run_config=config.to_dict())
+    plan = keras_model.distribution(distribute)
+    train_config = dataclasses.replace(config.train, batch_size=config.train.batch_size * plan.replicas)
+    with plan.strategy.scope():
+        network = keras_model.build_model(split.window, config.model)
+        if warm_start is not None:
+            network.set_weights(keras_model.load_model(warm_start / MODEL_FILE, split.window).get_weights())
+    target = out if plan.chief else Path(tempfile.mkdtemp(prefix="forecast-worker-")) / out.name
+    with staged_folder(target, force or not plan.chief) as staging:
+        if plan.name == "multi-worker":
+            result = keras_model.train_model_multi_worker(network, parts["train"], parts["val"], train_config,
+                                                          plan.strategy, progress=on_epoch)
+        else:
+            with plan.strategy.scope():
+                result = keras_model.train_model(network, parts["train"], parts["val"], train_config,
+                                                 staging / "best.weights.h5", progress=on_epoch,
+                                                 tensorboard=tensorboard if plan.chief else None,
+                                                 run_config=config.to_dict())
         (staging / "best.weights.h5").unlink(missing_ok=True)
         predictor = keras_model.fast_predictor(network)
         first, end = split.part("test")
@@ -181,10 +197,14 @@ def fit(prepared: Prepared, config: RunConfig, out: Path, *, force: bool = False
             config, prepared.target, series, split_dates, comparison, result.epochs_run,
             result.best_epoch, parameters, result.seconds, keras_model.versions(), interval_test))
         _plot_frame(frame, _title(config, comparison), staging / PLOT_FILE)
+    if not plan.chief:
+        shutil.rmtree(target.parent, ignore_errors=True)
     return TrainOutcome(folder=out, series=series, comparison=comparison, frame=frame, history=history,
                         epochs_run=result.epochs_run, best_epoch=result.best_epoch, seconds=result.seconds,
                         windows_per_second=result.windows_per_second, parameters=parameters,
-                        split=split_dates)
+                        split=split_dates, distribution={"strategy": plan.name, "replicas": plan.replicas,
+                                                         "global_batch_size": train_config.batch_size,
+                                                         "chief": plan.chief})
 
 
 def _calibrate(prepared: Prepared, config: RunConfig, predictor: Predictor, sampler: Predictor,

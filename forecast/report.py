@@ -84,7 +84,7 @@ def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
             "folder": str(outcome.folder), "epochs_run": outcome.epochs_run,
             "best_epoch": outcome.best_epoch, "seconds": round(outcome.seconds, 2),
             "parameters": outcome.parameters, "split": outcome.split,
-            "test": outcome.comparison.to_dict(),
+            "distribution": outcome.distribution, "test": outcome.comparison.to_dict(),
         })
         return
     console = _stdout()
@@ -95,7 +95,14 @@ def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
     console.print(verdict(outcome.comparison))
     console.print(f"Trained {outcome.epochs_run} epochs (best {outcome.best_epoch}) in "
                   f"{outcome.seconds:.1f} s; {outcome.parameters:,} parameters.")
-    console.print(f"Model folder: {outcome.folder}")
+    plan = outcome.distribution
+    if plan.get("replicas", 1) > 1 or plan.get("strategy") == "multi-worker":
+        console.print(f"Distributed ({plan['strategy']}) over {plan['replicas']} replicas: global batch "
+                      f"{plan['global_batch_size']} ({plan['global_batch_size'] // plan['replicas']} per replica).")
+    if plan.get("chief", True):
+        console.print(f"Model folder: {outcome.folder}")
+    else:
+        console.print("This worker is not the chief: the chief writes the model folder.")
 
 
 def forecast_output(outcome: ForecastOutcome, fmt: OutputFormat) -> None:
