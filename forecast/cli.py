@@ -453,6 +453,42 @@ def data_synth(
         report.print_json(pipeline.synth(out, days=days, seed=seed, start=start, force=force))
 
 
+@data_app.command("fetch")
+def data_fetch(
+    out: Annotated[Path, typer.Option(help="CSV to write (Yahoo Finance layout).")],
+    exchange: Annotated[str, typer.Option(help="ccxt exchange id.")] = "binance",
+    symbol: Annotated[str, typer.Option(help="Market symbol on that exchange.")] = "BTC/USDT",
+    since: Annotated[str | None, typer.Option(help="First date, YYYY-MM-DD [default: all history].",
+                                              show_default=False)] = None,
+    timeframe: Annotated[str, typer.Option(help="Candle length (ccxt timeframe).")] = "1d",
+    append: Annotated[bool, typer.Option(help="Extend an existing file from its last date.")] = False,
+    limit: Annotated[int | None, typer.Option(min=1, help="Candles per request [default: the exchange's].",
+                                              show_default=False)] = None,
+    api_url: Annotated[str | None, typer.Option(help="Send requests to this base URL (a mirror or proxy).",
+                                                hidden=True)] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Download daily candles through ccxt (optional extra: pip install 'forecast[fetch]').
+
+    Pages through the whole history within the exchange's rate limits and writes a CSV every
+    other command reads; --append adds only the days after the file's last date.
+
+    Example: forecast data fetch --exchange binance --symbol BTC/USDT --since 2017-01-01 --out data/btc.csv
+    """
+    from forecast import fetch, report
+
+    with _user_errors():
+        def on_page(pages: int, candles: int) -> None:
+            if not quiet:
+                typer.echo(f"\rfetched {candles} candles in {pages} request(s)", err=True, nl=False)
+
+        outcome = fetch.fetch(exchange, symbol, out, timeframe=timeframe, since=since, append=append, limit=limit,
+                              api_url=api_url, on_page=on_page)
+        if not quiet:
+            typer.echo("", err=True)
+        report.print_json(outcome.to_dict())
+
+
 @data_app.command("inspect")
 def data_inspect(
     csv: Annotated[Path, typer.Argument(help="Price CSV to read.")],

@@ -16,7 +16,8 @@ from forecast.cli import app
 from tests.conftest import tiny_train_args
 
 runner = CliRunner()
-COMMANDS = [[], ["train"], ["predict"], ["plot"], ["compare"], ["data"], ["data", "synth"], ["data", "inspect"]]
+COMMANDS = [[], ["train"], ["predict"], ["plot"], ["compare"], ["backtest"], ["data"], ["data", "synth"],
+            ["data", "inspect"], ["data", "fetch"]]
 HEAVY = ("tensorflow", "keras", "matplotlib", "sklearn", "scipy")
 
 
@@ -229,8 +230,9 @@ def test_plot_saved_and_recomputed(tiny_model: Path, tmp_path: Path) -> None:
 
 def test_readme_names_every_command() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    for command in ("forecast train", "forecast predict", "forecast plot", "forecast compare", "forecast data synth",
-                    "forecast data inspect", "make demo", "make test", "make bench"):
+    for command in ("forecast train", "forecast predict", "forecast plot", "forecast compare", "forecast backtest",
+                    "forecast data synth", "forecast data inspect", "forecast data fetch", "make demo", "make test",
+                    "make bench"):
         assert command in readme, command
 
 
