@@ -81,7 +81,8 @@ def fetch(exchange_id: str, symbol: str, out: Path, *, timeframe: str = "1d", si
     _write(merged, out)
     return FetchOutcome(file=out, exchange=exchange_id, symbol=symbol, timeframe=timeframe, pages=pages,
                         fetched=len(frame), added=len(merged) - (0 if existing is None else len(existing)),
-                        rows=len(merged), first_date=str(merged["Date"].iloc[0]), last_date=str(merged["Date"].iloc[-1]))
+                        rows=len(merged), first_date=str(merged["Date"].iloc[0]),
+                        last_date=str(merged["Date"].iloc[-1]))
 
 
 def _ccxt() -> Any:
