@@ -14,7 +14,7 @@ Frequency = Literal["D", "B"]
 DistributeChoice = Literal["auto", "off", "mirrored", "multi-worker"]
 
 DEFAULT_MODEL: ModelKind = "gru"
-DEFAULT_TARGET: TargetKind = "price"
+DEFAULT_TARGET: TargetKind = "return"  # chosen by evidence: benchmarks/targets.md
 DEFAULT_WINDOW = 60
 DEFAULT_UNITS = (50, 100)
 DEFAULT_DROPOUT = 0.2

@@ -116,13 +116,12 @@ def test_train_writes_a_complete_folder(tiny_model: Path) -> None:
                      "test_predictions.csv"]
     run = json.loads((tiny_model / "run.json").read_text())
     assert run["config"]["window"]["window"] == 8
-    assert run["config"]["model"] == {"kind": "gru", "units": [4, 4], "dropout": 0.2, "target": "price",
+    assert run["config"]["model"] == {"kind": "gru", "units": [4, 4], "dropout": 0.2, "target": "return",
                                       "multistep": "recursive", "horizon": 1}
     assert run["data"]["rows"] == 300 and len(run["data"]["sha256"]) == 64
     assert run["split"]["test"]["days"] == 60
-    assert run["target"]["kind"] == "price"
-    assert run["target"]["scaler"]["kind"] == "minmax"
-    assert run["target"]["scaler"]["low"] < run["target"]["scaler"]["high"]
+    assert run["target"]["kind"] == "return"  # the default, chosen by evidence
+    assert run["target"]["std"] > 0 and abs(run["target"]["mean"]) < 0.1
     assert run["seed"] == 42 and run["training"]["epochs_run"] == 2
     assert set(run["metrics"]["test"]) >= {"model", "naive", "mae_ratio", "copies_yesterday"}
     assert {"tensorflow", "keras", "numpy"} <= set(run["versions"])
@@ -165,7 +164,7 @@ def test_predict_formats_and_dates(tiny_model: Path) -> None:
     last = pd.Timestamp(payload["last_date"])
     assert [row["date"] for row in payload["forecast"]] == [
         f"{last + pd.Timedelta(days=i):%Y-%m-%d}" for i in (1, 2, 3)]
-    assert all(np.isfinite(row["close"]) for row in payload["forecast"])
+    assert all(np.isfinite(row["close"]) and row["close"] > 0 for row in payload["forecast"])  # returns: > 0
     csv = runner.invoke(app, ["predict", str(tiny_model), "--horizon", "2", "--format", "csv"])
     assert csv.stdout.splitlines()[0] == "date,close" and len(csv.stdout.splitlines()) == 3
     table = runner.invoke(app, ["predict", str(tiny_model)])
@@ -179,11 +178,11 @@ def test_save_load_gives_identical_predictions(tiny_model: Path) -> None:
     run = json.loads((tiny_model / "run.json").read_text())
     saved = pd.read_csv(tiny_model / "test_predictions.csv")
     network = keras_model.load_model(tiny_model / "model.keras", 8)
-    low, high = run["target"]["scaler"]["low"], run["target"]["scaler"]["high"]
+    mean, std = run["target"]["mean"], run["target"]["std"]
     closes = pd.read_csv(run["data"]["path"])["Close"].to_numpy()
-    scaled = ((closes - low) / (high - low)).astype("float32")
-    x = np.lib.stride_tricks.sliding_window_view(scaled, 8)[-61:-1, :, None]
-    predicted = keras_model.fast_predictor(network)(x)[:, 0] * (high - low) + low
+    z = ((np.diff(np.log(closes)) - mean) / std).astype("float32")  # by hand, not through forecast
+    x = np.lib.stride_tricks.sliding_window_view(z, 8)[-61:-1, :, None]
+    predicted = closes[-61:-1] * np.exp(keras_model.fast_predictor(network)(x)[:, 0] * std + mean)
     np.testing.assert_allclose(predicted, saved["predicted"].to_numpy(), rtol=1e-5)
 
 
@@ -237,7 +236,7 @@ def test_readme_names_every_command() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", ["delta", "return"])
+@pytest.mark.parametrize("target", ["delta", "price"])
 def test_train_and_predict_other_targets(price_csv: Path, tmp_path: Path, target: str) -> None:
     out = tmp_path / target
     trained = runner.invoke(app, [*tiny_train_args(price_csv, out), "--target", target])
@@ -248,8 +247,7 @@ def test_train_and_predict_other_targets(price_csv: Path, tmp_path: Path, target
     assert predicted.exit_code == 0, predicted.output
     closes = [row["close"] for row in json.loads(predicted.stdout)["forecast"]]
     assert len(closes) == 4 and all(np.isfinite(closes))
-    if target == "return":  # a return model cannot forecast a non-positive price
-        assert min(closes) > 0
+    assert len(set(closes)) == 4  # a recursive forecast moves
 
 
 @pytest.mark.slow
