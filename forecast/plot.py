@@ -50,6 +50,11 @@ def predicted_vs_actual(frame: pd.DataFrame, title: str, out: Path, fan: pd.Data
                             label="future interval (fan)")
         ax.plot(fan.index, fan["predicted"], color="tab:orange", linewidth=1.6, marker=".",
                 label=f"next {len(fan)} day(s)")
+    return _finish(fig, ax, title, out)
+
+
+def _finish(fig: Figure, ax: Any, title: str, out: Path) -> Path:
+    """Title, price axis, legend, and save: the common end of the price-over-time figures."""
     ax.set_title(title, fontsize=11)
     ax.set_ylabel("close")
     _date_axis(ax)
@@ -177,11 +182,5 @@ def backtest_figure(rows: pd.DataFrame, origins: list[pd.Timestamp], overall: di
     ax.plot(rows.index, rows["predicted"], color="tab:blue", linewidth=1.2, label="model, one step ahead")
     for origin in origins:
         ax.axvline(mdates.date2num(origin), color="tab:red", linewidth=0.8, linestyle=":")
-    ax.set_title(f"Walk-forward backtest, {len(origins)} folds (red: refit origins) — MASE "
-                 f"{overall['mase']:.3f} against persistence over {overall['days']} days", fontsize=11)
-    ax.set_ylabel("close")
-    _date_axis(ax)
-    ax.legend(loc="upper left")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    return out
+    return _finish(fig, ax, f"Walk-forward backtest, {len(origins)} folds (red: refit origins) — MASE "
+                   f"{overall['mase']:.3f} against persistence over {overall['days']} days", out)
