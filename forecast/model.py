@@ -153,10 +153,12 @@ def train_model_multi_worker(model: keras.Model, train: Windows, val: Windows, c
     def run_train(inputs: Any) -> Any:
         return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(train_step, args=(inputs,)), axis=None)
 
+    def val_step(inputs: Any) -> Any:
+        return replica_loss(inputs[0], inputs[1], training=False)
+
     @tf.function
     def run_val(inputs: Any) -> Any:
-        losses = strategy.run(lambda i: replica_loss(i[0], i[1], training=False), args=(inputs,))
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, losses, axis=None)
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(val_step, args=(inputs,)), axis=None)
 
     def mean_loss(step: Any, data: Any) -> float:
         values = [float(step(inputs)) for inputs in data]
@@ -291,7 +293,10 @@ def mc_predictor(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
 
 def _compiled(model: keras.Model, training: bool) -> Callable[[np.ndarray], np.ndarray]:
     spec = tf.TensorSpec(shape=(None, int(model.input_shape[1]), 1), dtype=tf.float32)
-    call = tf.function(lambda x: model(x, training=training), input_signature=[spec])
+
+    @tf.function(input_signature=[spec], autograph=False)  # straight-line code: nothing to convert
+    def call(x: Any) -> Any:
+        return model(x, training=training)
 
     def predict(x: np.ndarray) -> np.ndarray:
         out = np.asarray(call(np.asarray(x, dtype="float32")), dtype="float64")
