@@ -33,15 +33,19 @@ from forecast.cli import main
 sys.argv = ["forecast", "data", "inspect", sys.argv[1], "--format", "json"]
 main()
 """
+# Peak memory is VmHWM of the process itself: ru_maxrss would carry over the parent's peak
+# across fork + exec when the benchmark runs after TensorFlow was loaded.
 WRAPPER = """
-import resource, runpy, sys
+import sys
 code, sys.argv = sys.argv[1], sys.argv[1:]
 try:
     exec(compile(code, "<bench>", "exec"), {"__name__": "__main__"})
 except SystemExit:
     pass
 finally:
-    print("MAXRSS_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM"))
+    print("MAXRSS_KB", peak, file=sys.stderr)
 """
 
 
