@@ -242,9 +242,13 @@ def _verdict(row: dict[str, Any]) -> str:
 
 def _report(series: PriceSeries, evaluation: dict[str, Any], rows: list[dict[str, Any]],
             setup: dict[str, Any]) -> dict[str, Any]:
-    import keras
-    import sklearn
-    import tensorflow as tf
+    from importlib.metadata import PackageNotFoundError, version
+
+    def installed(package: str) -> str | None:
+        try:
+            return version(package)  # reads metadata: importing TensorFlow would cost seconds
+        except PackageNotFoundError:
+            return None
 
     return {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -253,8 +257,8 @@ def _report(series: PriceSeries, evaluation: dict[str, Any], rows: list[dict[str
                  "first_date": series.first_date, "last_date": series.last_date,
                  "frequency": series.frequency},
         "evaluation": evaluation, "setup": setup, "rows": rows,
-        "versions": {"forecast": __version__, "tensorflow": tf.__version__, "keras": keras.__version__,
-                     "numpy": np.__version__, "pandas": pd.__version__, "scikit-learn": sklearn.__version__},
+        "versions": {"forecast": __version__, "numpy": np.__version__, "pandas": pd.__version__,
+                     **{name: installed(name) for name in ("tensorflow", "keras", "scikit-learn")}},
     }
 
 
