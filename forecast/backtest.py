@@ -121,7 +121,7 @@ def _score_fold(k: int, folder: Path, series: PriceSeries, origin: int, step: in
     if horizon > 1:
         paths_h = forecast_origins(predictor, record.target, closes, window, origin, origin + step - horizon + 1,
                                    horizon, outputs)
-        fold["by_step"] = by_step(closes, origin, [paths_h], horizon)
+        fold["by_step"] = by_step(closes, np.arange(origin, origin + len(paths_h)), [paths_h], horizon)
     return fold
 
 

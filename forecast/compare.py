@@ -172,7 +172,7 @@ def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
     if horizon > 1:
         for row in rows:
             paths = [run.predicted for run in runs[row["model"]]] if row["model"] in runs else None
-            row["by_step"] = by_step(values, first, paths, horizon) if paths else None
+            row["by_step"] = by_step(values, np.arange(first, last_origin), paths, horizon) if paths else None
     rows.sort(key=lambda row: row["mae"])
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank

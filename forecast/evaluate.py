@@ -148,19 +148,18 @@ def baselines(values: np.ndarray, first: int, end: int) -> dict[str, np.ndarray]
     return dict(zip(BASELINES, (previous, drift, moving), strict=True))
 
 
-def by_step(values: np.ndarray, first: int, paths: list[np.ndarray], horizon: int) -> list[dict[str, float]]:
+def by_step(values: np.ndarray, origins: np.ndarray, paths: list[np.ndarray], horizon: int) -> list[dict[str, float]]:
     """MAE and MASE per horizon step, against persistence from the same origin.
 
     Args:
         values: all closes.
-        first: the first origin (its first forecast day).
+        origins: each row's first forecast day.
         paths: forecasts (origins, horizon), one array per seed/run; results are averaged.
         horizon: steps.
 
     Returns:
         One dict per step: step, mae, naive_mae, mase.
     """
-    origins = np.arange(first, first + len(paths[0]))
     last = values[origins - 1]
     out = []
     for step in range(horizon):

@@ -21,8 +21,10 @@ from forecast.predict import Predictor, recursive_paths
 from forecast.targets import Target
 from forecast.windows import make_windows
 
-SAMPLES = 30
-MAX_CALIBRATED_STEPS = 30
+SAMPLES = 20
+MAX_CALIBRATED_STEPS = 14
+MAX_CALIBRATION_ORIGINS = 300  # validation origins scored (evenly spaced beyond this)
+MAX_COVERAGE_ORIGINS = 150  # test origins whose coverage train reports
 _TINY = 1e-12
 
 
@@ -66,13 +68,13 @@ class Calibration:
 
 
 def sample_paths(sampler: Predictor, target: Target, closes: np.ndarray, window: int, first: int, end: int,
-                 horizon: int, outputs: int, samples: int) -> np.ndarray:
-    """MC-dropout price paths for origins [first, end): shape (samples, origins, horizon).
+                 horizon: int, outputs: int, samples: int, stride: int = 1) -> np.ndarray:
+    """MC-dropout price paths for origins [first, end) (every stride-th): (samples, origins, horizon).
 
     `sampler` is a dropout-on model function; every sample and origin goes through it together.
     """
-    x = np.ascontiguousarray(make_windows(target.inputs(closes), window, first, end).x)
-    last = np.asarray(closes[first - 1:end - 1], dtype="float64")
+    x = np.ascontiguousarray(make_windows(target.inputs(closes), window, first, end).x[::stride])
+    last = np.asarray(closes[first - 1:end - 1:stride], dtype="float64")
     tiled_x = np.tile(x, (samples, 1, 1))
     tiled_last = np.tile(last, samples)
     if outputs >= horizon:
@@ -107,12 +109,16 @@ def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> list[f
 
 
 def calibrated_steps(outputs: int, val_days: int) -> int:
-    """How many steps to calibrate: all of a direct model's, else up to 30, leaving origins to score."""
+    """How many steps to calibrate: all of a direct model's, else up to 14, leaving origins to score."""
     room = max(1, val_days // 2)
     return min(outputs if outputs > 1 else MAX_CALIBRATED_STEPS, room)
 
 
-def stacked_actual(closes: np.ndarray, first: int, end: int, steps: int) -> np.ndarray:
-    """Actual closes for origins [first, end) and steps 1…steps: (origins, steps)."""
-    origins = np.arange(first, end)
+def stacked_actual(closes: np.ndarray, origins: np.ndarray, steps: int) -> np.ndarray:
+    """Actual closes for the given origins and steps 1…steps: (origins, steps)."""
     return np.stack([closes[origins + h] for h in range(steps)], axis=1)
+
+
+def stride_for(origins: int, cap: int) -> int:
+    """The stride that keeps at most `cap` of `origins` evenly spaced ones."""
+    return max(1, -(-origins // cap))

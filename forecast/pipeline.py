@@ -219,21 +219,23 @@ def _calibrate(prepared: Prepared, config: RunConfig, predictor: Predictor, samp
     test_first, test_end = prepared.split.part("test")
     steps = intervals.calibrated_steps(outputs, min(val_end - val_first, test_end - test_first))
 
-    def point_and_paths(first: int, end: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        point = forecast_origins(predictor, prepared.target, closes, window, first, end, steps, outputs)
+    def point_and_paths(first: int, end: int, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        stride = intervals.stride_for(end - first, cap)  # MC sampling is the cost: keep ≤ cap origins
+        point = forecast_origins(predictor, prepared.target, closes, window, first, end, steps, outputs, stride)
         paths = intervals.sample_paths(sampler, prepared.target, closes, window, first, end, steps, outputs,
-                                       intervals.SAMPLES)
-        return point, paths, intervals.stacked_actual(closes, first, end, steps)
+                                       intervals.SAMPLES, stride)
+        origins = np.arange(first, end, stride)
+        return point, paths, intervals.stacked_actual(closes, origins, steps), origins
 
     set_seed(config.train.seed)
-    point, paths, actual = point_and_paths(val_first, val_end - steps + 1)
+    point, paths, actual, _ = point_and_paths(val_first, val_end - steps + 1, intervals.MAX_CALIBRATION_ORIGINS)
     calibration = intervals.calibrate(point, paths, actual, config.train.seed)
-    point, paths, actual = point_and_paths(test_first, test_end - steps + 1)
+    point, paths, actual, origins = point_and_paths(test_first, test_end - steps + 1, intervals.MAX_COVERAGE_ORIGINS)
     lower, upper = intervals.bounds(point, paths, calibration, 0.9)
     return calibration, {
-        "interval_level": 0.9, "interval_samples": intervals.SAMPLES,
+        "interval_level": 0.9, "interval_samples": intervals.SAMPLES, "origins": len(origins),
         "interval_coverage_by_step": [round(c, 4) for c in intervals.coverage(actual, lower, upper)],
-        "by_step": by_step(closes, test_first, [point], steps),
+        "by_step": by_step(closes, origins, [point], steps),
     }
 
 

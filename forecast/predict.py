@@ -21,12 +21,12 @@ Predictor = Callable[[np.ndarray], np.ndarray]
 
 
 def forecast_origins(predict: Predictor, target: Target, closes: np.ndarray, window: int,
-                     first: int, end: int, horizon: int = 1, outputs: int = 1) -> np.ndarray:
+                     first: int, end: int, horizon: int = 1, outputs: int = 1, stride: int = 1) -> np.ndarray:
     """Price forecasts for origins [first, end) and steps 1…horizon: shape (origins, horizon).
 
     A model with `outputs` ≥ horizon (direct) answers in one batched call; a one-output model
     rolls forward recursively, one batched call per step. `end` may be len(closes) + 1 to
-    forecast from the end of the data.
+    forecast from the end of the data; `stride` keeps every stride-th origin only.
 
     Raises:
         ConfigError: horizon < 1, or a direct model asked for more steps than it has.
@@ -34,8 +34,8 @@ def forecast_origins(predict: Predictor, target: Target, closes: np.ndarray, win
     if horizon < 1:
         raise ConfigError(f"horizon must be at least 1 day, got {horizon}")
     inputs = target.inputs(closes)
-    x = np.ascontiguousarray(make_windows(inputs, window, first, end).x)
-    last = np.asarray(closes[first - 1:end - 1], dtype="float64")
+    x = np.ascontiguousarray(make_windows(inputs, window, first, end).x[::stride])
+    last = np.asarray(closes[first - 1:end - 1:stride], dtype="float64")
     if outputs >= horizon:
         return target.to_prices(np.asarray(predict(x))[:, :horizon], last)
     if outputs != 1:
