@@ -86,5 +86,7 @@ def write_synth(out: Path, days: int = 2600, seed: int = 42, start: str = "2018-
     """Generate a series and write it as CSV (6 decimals, like Yahoo). Returns the frame."""
     frame = synth_prices(days=days, seed=seed, start=start)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False, float_format="%.6f")
+    partial = out.with_name(f".{out.name}.partial")  # an interrupted run never leaves half a file
+    frame.to_csv(partial, index=False, float_format="%.6f")
+    partial.replace(out)
     return frame
