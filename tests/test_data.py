@@ -316,3 +316,20 @@ def test_file_too_large_for_memory_is_refused(tmp_path: Path, monkeypatch: pytes
 def test_all_nan_prices(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no row with both a date and a numeric"):
         load_prices(write(tmp_path, "date,close\n2024-01-01,NaN\n2024-01-02,\n2024-01-03,NULL\n"))
+
+
+def test_coinmarketcap_comma_separated_copy(tmp_path: Path) -> None:
+    text = ("timeOpen,timeClose,timeHigh,timeLow,name,open,high,low,close,volume,marketCap,timestamp\n"
+            '"2025-05-30T00:00:00.000Z","2025-05-30T23:59:59.999Z","x","x","2781",1,2,0.5,103998.57,1,1,"x"\n'
+            '"2025-05-31T00:00:00.000Z","2025-05-31T23:59:59.999Z","x","x","2781",1,2,0.5,104638.09,1,1,"x"\n')
+    series = load_prices(write(tmp_path, text))
+    assert series.layout == "coinmarketcap" and list(series.close) == [103998.57, 104638.09]
+
+
+def test_yfinance_single_header_lowercase_alphabetical_with_extras(tmp_path: Path) -> None:
+    text = ("datetime,adj close,close,dividends,high,low,open,stock splits,ticker,volume\n"
+            "2024-01-01 00:00:00+00:00,42280.2,42280.2,0.0,1,1,1,0.0,BTC-USD,5\n"
+            "2024-01-02 00:00:00+00:00,44187.1,44187.1,0.0,1,1,1,0.0,BTC-USD,5\n")
+    series = load_prices(write(tmp_path, text))
+    assert series.close_column == "close" and series.date_column == "datetime"
+    assert list(series.close) == [42280.2, 44187.1] and series.first_date == "2024-01-01"
