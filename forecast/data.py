@@ -56,7 +56,7 @@ _CLOSE_NAMES = ("close", "close_price", "closing_price", "price_close", "adj_clo
 _BINANCE_KLINE_NAMES = ("open_time", "open", "high", "low", "close", "volume", "close_time",
                         "quote_asset_volume", "number_of_trades", "taker_buy_base_asset_volume",
                         "taker_buy_quote_asset_volume", "ignore")
-_DATE_FORMATS = ("%m/%d/%Y", "%d/%m/%Y", "%b %d, %Y", "%B %d, %Y", "%d.%m.%Y", "%Y/%m/%d",
+_DATE_FORMATS = ("%m/%d/%Y", "%d/%m/%Y", "%b %d, %Y", "%B %d, %Y", "%d.%m.%Y", "%Y/%m/%d", "%Y-%m-%d %I-%p",
                  "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d-%b-%Y", "%d %b %Y",
                  "%b %d %Y", "%Y%m%d", "%m/%d/%y", "%d/%m/%y")
 _DATE_LIKE = re.compile(
@@ -186,7 +186,7 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
     if rows_read == 0:
         raise DataError(f"{path.name} has a header but no data rows; export a longer history")
     stamps = _parse_dates(raw[date_col], options, path, date_col)
-    close = _parse_numbers(raw[close_col], log, close_col, layout.sep)
+    close = _parse_numbers(raw[close_col], log, close_col)
     daily, frequency = _to_daily(stamps, close, options.gaps, log, path, close_col)
     _add_warnings(daily, log)
     return PriceSeries(
@@ -426,7 +426,7 @@ def _read_columns(path: Path, layout: _Layout, date_col: str, close_col: str) ->
                         "first or use a smaller export") from None
 
 
-def _parse_numbers(column: pd.Series, log: _Log, name: str, sep: str) -> pd.Series:
+def _parse_numbers(column: pd.Series, log: _Log, name: str) -> pd.Series:
     """Turn a price column into float64; unparseable cells become NaN (dropped later)."""
     if pd.api.types.is_numeric_dtype(column):
         return column.astype("float64")
@@ -434,7 +434,7 @@ def _parse_numbers(column: pd.Series, log: _Log, name: str, sep: str) -> pd.Seri
     suffix = text.str[-1].str.upper()
     multiplier = suffix.map({"K": 1e3, "M": 1e6, "B": 1e9}).fillna(1.0).astype("float64")
     text = text.str.replace(r"[KkMmBb%$€£\s]+$", "", regex=True).str.replace(r"^[$€£]", "", regex=True)
-    if sep != "," and _uses_decimal_comma(text):
+    if _uses_decimal_comma(text):
         text = text.str.replace(".", "", regex=False).str.replace(",", ".", regex=False)
         log.step("decimal_comma", int(text.notna().sum()), f"read {name!r} with decimal commas")
     else:

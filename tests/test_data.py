@@ -333,3 +333,20 @@ def test_yfinance_single_header_lowercase_alphabetical_with_extras(tmp_path: Pat
     series = load_prices(write(tmp_path, text))
     assert series.close_column == "close" and series.date_column == "datetime"
     assert list(series.close) == [42280.2, 44187.1] and series.first_date == "2024-01-01"
+
+
+def test_german_investing_export_with_quoted_decimal_commas(tmp_path: Path) -> None:
+    text = ('"Datum","Zuletzt","Eröffn.","Hoch","Tief","Vol.","+/- %"\n'
+            '"31.12.2024","93.557,2","92.777,2","96.163,4","92.036,2","74,85K","0,84%"\n'
+            '"30.12.2024","92.779,8","93.718,7","94.936,4","91.522,3","112,43K","-1,00%"\n')
+    series = load_prices(write(tmp_path, text), LoadOptions(close_column="Zuletzt"))
+    assert list(series.close) == [92779.8, 93557.2]
+    assert series.first_date == "2024-12-30"
+
+
+def test_old_cryptodatadownload_hour_format(tmp_path: Path) -> None:
+    text = ("https://www.CryptoDataDownload.com\nDate,Symbol,Open,High,Low,Close,Volume BTC\n"
+            "2020-03-11 11-PM,BTCUSD,1,1,1,7900,1\n2020-03-11 10-PM,BTCUSD,1,1,1,7800,1\n"
+            "2020-03-10 11-PM,BTCUSD,1,1,1,7700,1\n")
+    series = load_prices(write(tmp_path, text))
+    assert list(series.close) == [7700.0, 7900.0]
