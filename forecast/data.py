@@ -28,6 +28,7 @@ import hashlib
 import io
 import os
 import re
+import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,7 +53,10 @@ _DATE_NAMES = ("date", "datetime", "open_time", "timeopen", "time_open", "snappe
                "timestamp", "time", "day", "date_utc", "unix", "unix_timestamp", "close_time",
                "timeclose", "time_close")
 _CLOSE_NAMES = ("close", "close_price", "closing_price", "price_close", "adj_close", "last",
-                "last_price", "price", "close_usd", "rate", "value")
+                "last_price", "price", "close_usd", "rate", "value",
+                # localised Investing.com and bank exports: German, French, Spanish, Italian, Portuguese
+                "zuletzt", "schluss", "schlusskurs", "dernier", "cloture", "ultimo", "cierre", "chiusura",
+                "fechamento")
 _BINANCE_KLINE_NAMES = ("open_time", "open", "high", "low", "close", "volume", "close_time",
                         "quote_asset_volume", "number_of_trades", "taker_buy_base_asset_volume",
                         "taker_buy_quote_asset_volume", "ignore")
@@ -340,7 +344,8 @@ def _epoch_like(cell: str) -> bool:
 
 
 def _normalise(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", name.strip().lower()).strip("_")
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()  # Último → Ultimo
+    return re.sub(r"[^a-z0-9]+", "_", ascii_name.strip().lower()).strip("_")
 
 
 def _layout_name(names: list[str]) -> str:

@@ -339,7 +339,8 @@ def test_german_investing_export_with_quoted_decimal_commas(tmp_path: Path) -> N
     text = ('"Datum","Zuletzt","Eröffn.","Hoch","Tief","Vol.","+/- %"\n'
             '"31.12.2024","93.557,2","92.777,2","96.163,4","92.036,2","74,85K","0,84%"\n'
             '"30.12.2024","92.779,8","93.718,7","94.936,4","91.522,3","112,43K","-1,00%"\n')
-    series = load_prices(write(tmp_path, text), LoadOptions(close_column="Zuletzt"))
+    series = load_prices(write(tmp_path, text))
+    assert series.close_column == "Zuletzt" and series.date_column == "Datum"
     assert list(series.close) == [92779.8, 93557.2]
     assert series.first_date == "2024-12-30"
 
@@ -350,3 +351,8 @@ def test_old_cryptodatadownload_hour_format(tmp_path: Path) -> None:
             "2020-03-10 11-PM,BTCUSD,1,1,1,7700,1\n")
     series = load_prices(write(tmp_path, text))
     assert list(series.close) == [7700.0, 7900.0]
+
+
+def test_accented_column_names(tmp_path: Path) -> None:
+    series = load_prices(write(tmp_path, "Fecha,Último,Apertura\n01.01.2024,\"1,5\",1\n02.01.2024,\"2,5\",1\n"))
+    assert series.close_column == "Último" and list(series.close) == [1.5, 2.5]
