@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -65,6 +66,30 @@ def build_model(window: int, config: ModelConfig) -> keras.Model:
         model.add(keras.layers.Dropout(config.dropout, name=f"dropout_{i + 1}"))
     model.add(keras.layers.Dense(config.outputs, name="next_close" if config.outputs == 1 else "next_closes"))
     return model
+
+
+def fit_network(plan: Distribution, window: int, model_config: ModelConfig, train_config: TrainConfig,
+                train: Windows, val: Windows, checkpoint: Path, *, warm_start: Path | None = None,
+                progress: Callable[[int, dict[str, float]], None] | None = None, tensorboard: Path | None = None,
+                run_config: dict[str, Any] | None = None) -> tuple[keras.Model, TrainResult]:
+    """Build (inside the strategy's scope), optionally warm-start, and train one network.
+
+    The global batch is `train_config.batch_size` × replicas; TensorBoard logs only on the chief;
+    multi-worker training goes through `train_model_multi_worker`.
+    """
+    config = dataclasses.replace(train_config, batch_size=train_config.batch_size * plan.replicas)
+    with plan.strategy.scope():
+        network = build_model(window, model_config)
+        if warm_start is not None:
+            network.set_weights(load_model(warm_start, window).get_weights())
+    if plan.name == "multi-worker":
+        result = train_model_multi_worker(network, train, val, config, plan.strategy, progress=progress)
+    else:
+        with plan.strategy.scope():
+            result = train_model(network, train, val, config, checkpoint, progress=progress,
+                                 tensorboard=tensorboard if plan.chief else None, run_config=run_config)
+    checkpoint.unlink(missing_ok=True)
+    return network, result
 
 
 def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainConfig,
@@ -209,6 +234,11 @@ class Distribution:
     strategy: Any
     replicas: int
     chief: bool  # only the chief writes the model folder
+
+    def describe(self, batch_size: int) -> dict[str, Any]:
+        """What a summary says: strategy, replicas, global batch, chief or not."""
+        return {"strategy": self.name, "replicas": self.replicas, "global_batch_size": batch_size * self.replicas,
+                "chief": self.chief}
 
 
 def distribution(choice: DistributeChoice) -> Distribution:

@@ -6,7 +6,6 @@ need them, so importing this module — and the CLI — stays fast.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import platform
 import shutil
@@ -163,23 +162,12 @@ def fit(prepared: Prepared, config: RunConfig, out: Path, *, force: bool = False
     series, split, parts = prepared.series, prepared.split, prepared.parts
     keras_model.set_seed(config.train.seed)
     plan = keras_model.distribution(distribute)
-    train_config = dataclasses.replace(config.train, batch_size=config.train.batch_size * plan.replicas)
-    with plan.strategy.scope():
-        network = keras_model.build_model(split.window, config.model)
-        if warm_start is not None:
-            network.set_weights(keras_model.load_model(warm_start / MODEL_FILE, split.window).get_weights())
     target = out if plan.chief else Path(tempfile.mkdtemp(prefix="forecast-worker-")) / out.name
     with staged_folder(target, force or not plan.chief) as staging:
-        if plan.name == "multi-worker":
-            result = keras_model.train_model_multi_worker(network, parts["train"], parts["val"], train_config,
-                                                          plan.strategy, progress=on_epoch)
-        else:
-            with plan.strategy.scope():
-                result = keras_model.train_model(network, parts["train"], parts["val"], train_config,
-                                                 staging / "best.weights.h5", progress=on_epoch,
-                                                 tensorboard=tensorboard if plan.chief else None,
-                                                 run_config=config.to_dict())
-        (staging / "best.weights.h5").unlink(missing_ok=True)
+        network, result = keras_model.fit_network(
+            plan, split.window, config.model, config.train, parts["train"], parts["val"],
+            staging / "best.weights.h5", warm_start=warm_start / MODEL_FILE if warm_start else None,
+            progress=on_epoch, tensorboard=tensorboard, run_config=config.to_dict())
         predictor = keras_model.fast_predictor(network)
         first, end = split.part("test")
         predicted = forecast_origins(predictor, prepared.target, series.close.to_numpy(), split.window,
@@ -202,9 +190,7 @@ def fit(prepared: Prepared, config: RunConfig, out: Path, *, force: bool = False
     return TrainOutcome(folder=out, series=series, comparison=comparison, frame=frame, history=history,
                         epochs_run=result.epochs_run, best_epoch=result.best_epoch, seconds=result.seconds,
                         windows_per_second=result.windows_per_second, parameters=parameters,
-                        split=split_dates, distribution={"strategy": plan.name, "replicas": plan.replicas,
-                                                         "global_batch_size": train_config.batch_size,
-                                                         "chief": plan.chief})
+                        split=split_dates, distribution=plan.describe(config.train.batch_size))
 
 
 def _calibrate(prepared: Prepared, config: RunConfig, predictor: Predictor, sampler: Predictor,
