@@ -101,9 +101,8 @@ def _score_fold(k: int, folder: Path, series: PriceSeries, origin: int, step: in
     model = load_engine(folder, window)
     predictor, sampler = model.predict, model.sampler(calibration.seed)
     point = forecast_origins(predictor, record.target, closes, window, origin, origin + step, 1, outputs)
-    paths = intervals.sample_paths(sampler, record.target, closes, window, origin, origin + step, 1, outputs,
-                                   calibration.samples)
-    lower, upper = intervals.bounds(point, paths, calibration, level)
+    lower, upper = intervals.band(sampler, record.target, closes, window, origin, origin + step, point, outputs,
+                                  calibration, level)
     actual, previous = closes[origin:], closes[origin - 1:-1]
     score = compare_to_naive(actual, point[:, 0], previous)
     fold: dict[str, Any] = {

@@ -82,10 +82,15 @@ def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfi
                     config, model=dataclasses.replace(config.model, kind=kind, target=target),
                     train=dataclasses.replace(config.train, seed=seed))
                 folder = staging / "models" / name
-                fit(prepared, run_config, folder, on_epoch=progress(name) if progress else None,
-                    tensorboard=tensorboard / name if tensorboard else None)
+                trained = fit(prepared, run_config, folder, on_epoch=progress(name) if progress else None,
+                              tensorboard=tensorboard / name if tensorboard else None)
                 label = kind.upper() if len(targets) == 1 else f"{kind.upper()} ({target})"
-                runs.setdefault(label, []).append(_folder_run(folder, read_run(folder), series, first, end, horizon))
+                # One step ahead, training already forecast every test day; longer horizons reload the folder.
+                run = (ModelRun(name=name, predicted=trained.frame["predicted"].to_numpy()[:, None],
+                                history=trained.history, parameters=trained.parameters, seconds=trained.seconds,
+                                epochs_run=trained.epochs_run) if horizon == 1
+                       else _folder_run(folder, read_run(folder), series, first, end, horizon))
+                runs.setdefault(label, []).append(run)
         setup = {"mode": "train", "seeds": seeds, "targets": targets, "horizon": horizon,
                  "config": config.to_dict()}
         outcome = _evaluate_and_write(staging, series, first, end, runs, setup, horizon)
@@ -232,12 +237,9 @@ def _mean(values: list[Any]) -> float | None:
 
 
 def _verdict(row: dict[str, Any]) -> str:
-    if row["copies_yesterday"]:
-        return "copies yesterday"
-    significant = row["dm_pvalue"] is not None and row["dm_pvalue"] < 0.05
-    if row["mase"] < 1:
-        return "beats persistence" if significant else "beats persistence (not significant)"
-    return "worse than persistence" if significant else "no better than persistence"
+    from forecast.evaluate import verdict
+
+    return verdict(row["mase"], row["dm_pvalue"], row["copies_yesterday"])
 
 
 def _report(series: PriceSeries, evaluation: dict[str, Any], rows: list[dict[str, Any]],

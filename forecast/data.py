@@ -234,7 +234,7 @@ def _read_head(path: Path) -> list[str]:
     lines = text.splitlines()
     if size > _HEAD_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the last line of a partial read may be cut mid-row
-    lines = [line for line in lines[:_SNIFF_LINES]]
+    lines = lines[:_SNIFF_LINES]
     if not any(line.strip() for line in lines):
         raise DataError(f"{path} holds no text rows; export the price history again")
     return lines
@@ -475,9 +475,9 @@ def _parse_dates(column: pd.Series, options: LoadOptions, path: Path, name: str)
     if pd.api.types.is_numeric_dtype(column):
         return _from_epoch(column.astype("float64"))
     text = _clean_text(column)
-    numeric = pd.to_numeric(text, errors="coerce")
-    if numeric.notna().sum() > 0.9 * text.notna().sum() and text.notna().any():
-        return _from_epoch(numeric.astype("float64"))
+    sample = text.dropna().head(500)
+    if len(sample) and pd.to_numeric(sample, errors="coerce").notna().mean() > 0.9:  # epochs stored as text
+        return _from_epoch(pd.to_numeric(text, errors="coerce").astype("float64"))
     text = text.str.replace(r"\s+(UTC|GMT)$", "", regex=True)
     fmt = options.date_format or _guess_format(text, options.dayfirst)
     if fmt is None:

@@ -102,6 +102,13 @@ def bounds(point: np.ndarray, paths: np.ndarray, calibration: Calibration, level
     return point - half, point + half
 
 
+def band(sampler: Predictor, target: Target, closes: np.ndarray, window: int, first: int, end: int,
+         point: np.ndarray, outputs: int, calibration: Calibration, level: float) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated bounds around `point` (origins [first, end) × steps): MC sampling + conformal scaling."""
+    paths = sample_paths(sampler, target, closes, window, first, end, point.shape[1], outputs, calibration.samples)
+    return bounds(point, paths, calibration, level)
+
+
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> list[float]:
     """Share of actual closes inside their interval, per step."""
     inside = (actual >= lower) & (actual <= upper)

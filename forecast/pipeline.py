@@ -292,10 +292,10 @@ def _title(config: RunConfig, comparison: Comparison) -> str:
             f"(ratio {comparison.mae_ratio:.3f}: {verdict} persistence)")
 
 
-def _plot_frame(frame: pd.DataFrame, title: str, out: Path) -> Path:
-    from forecast.plot import predicted_vs_actual
+def _plot_frame(frame: pd.DataFrame, title: str, out: Path, fan: pd.DataFrame | None = None) -> Path:
+    from forecast.plot import predicted_vs_actual  # matplotlib only when a figure is drawn
 
-    return predicted_vs_actual(frame, title, out)
+    return predicted_vs_actual(frame, title, out, fan=fan)
 
 
 # ---------------------------------------------------------------- predict
@@ -345,10 +345,9 @@ def _add_bounds(rows: list[dict[str, Any]], point: np.ndarray, sampler: Predicto
                 closes: np.ndarray, calibration: Calibration, level: float) -> None:
     from forecast import intervals
 
-    n, horizon = len(closes), point.shape[1]
-    paths = intervals.sample_paths(sampler, record.target, closes, record.config.window.window, n, n + 1,
-                                   horizon, record.config.model.outputs, calibration.samples)
-    lower, upper = intervals.bounds(point, paths, calibration, level)
+    n = len(closes)
+    lower, upper = intervals.band(sampler, record.target, closes, record.config.window.window, n, n + 1, point,
+                                  record.config.model.outputs, calibration, level)
     for row, low, high in zip(rows, lower[0], upper[0], strict=True):
         row.update({"lower": float(low), "upper": float(high)})
 
@@ -455,9 +454,7 @@ def plot(folder: Path, data: Path | None = None, out: Path | None = None, last: 
     title = _title(record.config, comparison)
     if horizon > 1:
         title = f"Each day's forecast made {horizon} days earlier; naive = the close on that day\n" + title
-    from forecast.plot import predicted_vs_actual
-
-    predicted_vs_actual(frame, title, out, fan=fan)
+    _plot_frame(frame, title, out, fan)
     return PlotOutcome(path=out, days=len(frame), comparison=comparison)
 
 
@@ -493,15 +490,11 @@ def _unseen_frame(folder: Path, record: RunRecord, data: Path | None, options: L
         from forecast import intervals
 
         sampler = model.sampler(calibration.seed)
-
-        def band(point: np.ndarray, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-            mc = intervals.sample_paths(sampler, record.target, closes, window, lo, hi, horizon, outputs,
-                                        calibration.samples)
-            return intervals.bounds(point, mc, calibration, interval)
-
-        lower, upper = band(paths, first, end)
+        lower, upper = intervals.band(sampler, record.target, closes, window, first, end, paths, outputs,
+                                      calibration, interval)
         frame["lower"], frame["upper"] = lower[:, -1], upper[:, -1]
-        lower, upper = band(future, len(closes), len(closes) + 1)
+        lower, upper = intervals.band(sampler, record.target, closes, window, len(closes), len(closes) + 1,
+                                      future, outputs, calibration, interval)
         fan["lower"], fan["upper"] = lower[0], upper[0]
         frame.attrs["interval"] = fan.attrs["interval"] = interval
     return frame, (fan if horizon > 1 or interval is not None else None)

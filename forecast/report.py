@@ -63,18 +63,17 @@ def _percent(metrics: Metrics) -> str:
 
 
 def verdict(comparison: Comparison) -> str:
-    """One honest sentence about the model against persistence."""
+    """One honest sentence about the model against persistence (the label is evaluate.verdict's)."""
+    from forecast.evaluate import verdict as label
+
     ratio = comparison.mae_ratio
-    if ratio < 0.98:
-        head = f"MAE / naive MAE = {ratio:.3f}: the model beats tomorrow = today by {100 * (1 - ratio):.1f}%."
-    elif ratio <= 1.02:
-        head = f"MAE / naive MAE = {ratio:.3f}: no better than tomorrow = today."
-    else:
-        head = f"MAE / naive MAE = {ratio:.3f}: WORSE than tomorrow = today by {100 * (ratio - 1):.1f}%."
-    head += f" Diebold–Mariano p = {comparison.dm_pvalue:.3f}."
+    change = f"{100 * abs(1 - ratio):.1f}% {'lower' if ratio < 1 else 'higher'} MAE"
+    head = (f"MAE / naive MAE = {ratio:.3f} ({change} than tomorrow = today): "
+            f"{label(ratio, comparison.dm_pvalue, comparison.copies_yesterday).upper()}, "
+            f"Diebold–Mariano p = {comparison.dm_pvalue:.3f}.")
     if comparison.copies_yesterday:
-        head += (" It mostly copies yesterday: its forecasts sit "
-                 f"{comparison.lag1_mae:,.2f} from the previous close on average, and it does not beat it.")
+        head += (f" Its forecasts sit {comparison.lag1_mae:,.2f} from the previous close on average, closer "
+                 "than the price moves in a day: it mostly repeats yesterday's close.")
     return head
 
 
