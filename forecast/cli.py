@@ -22,6 +22,7 @@ from forecast.config import (
     DEFAULT_DATA,
     DEFAULT_DROPOUT,
     DEFAULT_EPOCHS,
+    DEFAULT_MAX_GAP,
     DEFAULT_PATIENCE,
     DEFAULT_SEED,
     DEFAULT_TARGET,
@@ -119,6 +120,9 @@ Dayfirst = Annotated[bool, typer.Option(help="Read ambiguous dates like 03/04/20
                                         rich_help_panel=_CSV_PANEL)]
 GapsOpt = Annotated[Gaps, typer.Option(help="Missing days in a daily series: fill forward, drop, or error.",
                                        rich_help_panel=_CSV_PANEL)]
+MaxGapOpt = Annotated[int, typer.Option(
+    min=1, help="Longest run of missing days filled without a warning; ten times this is refused.",
+    rich_help_panel=_CSV_PANEL)]
 
 
 _TRAIN_PANEL = "Training"
@@ -148,11 +152,11 @@ DEFAULT_UNITS_TEXT = ",".join(map(str, DEFAULT_UNITS))
 
 
 def _load_options(date_column: str | None, close_column: str | None, sep: str | None,
-                  date_format: str | None, dayfirst: bool, gaps: Gaps) -> LoadOptions:
+                  date_format: str | None, dayfirst: bool, gaps: Gaps, max_gap: int) -> LoadOptions:
     from forecast.data import LoadOptions
 
     return LoadOptions(date_column=date_column, close_column=close_column, sep=sep,
-                       date_format=date_format, dayfirst=dayfirst, gaps=gaps.value)
+                       date_format=date_format, dayfirst=dayfirst, gaps=gaps.value, max_gap=max_gap)
 
 
 @contextlib.contextmanager
@@ -207,6 +211,7 @@ def train(
         rich_help_panel=_TRAIN_PANEL)] = DistributeOpt.auto,
     date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
     date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
+    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
 ) -> None:
     """Train a GRU or LSTM on daily closes and write a model folder.
 
@@ -221,7 +226,7 @@ def train(
         config = _run_config(model.value, window, units, dropout, epochs, batch_size, test_size, val_size,
                              patience, seed, target.value, multistep.value, horizon)
         folder = out or pipeline.default_out(model.value, csv)
-        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps)
+        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps, max_gap)
         with _TrainingProgress(epochs, quiet) as progress:
             outcome = pipeline.train(csv, config, folder, force=force, load_options=options,
                                      on_epoch=progress.task("training"), tensorboard=tensorboard,
@@ -269,6 +274,7 @@ def compare(
     fmt: Annotated[Report, typer.Option("--format", help="Table format on stdout.")] = Report.table,
     date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
     date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
+    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
 ) -> None:
     """Compare GRU, LSTM and naive baselines (persistence, drift, moving average) on unseen days.
 
@@ -285,7 +291,7 @@ def compare(
     from forecast import report
 
     with _user_errors():
-        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps)
+        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps, max_gap)
         if from_folders:
             target = out or Path("reports") / "compare"
             outcome = use_case.compare_folders(paths or [], data, target, horizon=horizon, force=force,
@@ -324,6 +330,7 @@ def backtest(
     fmt: Annotated[TableJson, typer.Option("--format", help="Summary format.")] = TableJson.table,
     date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
     date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
+    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
 ) -> None:
     """Walk-forward backtest: refit before each fold, forecast its days, move the origin on.
 
@@ -339,7 +346,7 @@ def backtest(
     with _user_errors():
         config = _run_config(model.value, window, units, dropout, epochs, batch_size, DEFAULT_TEST_SIZE,
                              val_size, patience, seed, target.value)
-        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps)
+        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps, max_gap)
         folder = out or Path("reports") / f"backtest-{csv.stem}"
         with _TrainingProgress(epochs, quiet) as progress:
             outcome = use_case.backtest(csv, config, folder, folds=folds, step=step, refit=refit, horizon=horizon,
@@ -388,6 +395,7 @@ def predict(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say which engine ran, on stderr.")] = False,
     date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
     date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
+    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
 ) -> None:
     """Forecast the next close(s) after the last date in the data.
 
@@ -396,7 +404,7 @@ def predict(
     from forecast import pipeline, report
 
     with _user_errors():
-        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps)
+        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps, max_gap)
         outcome = pipeline.predict(model_dir, data=data, horizon=horizon, interval=interval, load_options=options,
                                    engine=engine.value)
         if verbose:
@@ -421,6 +429,7 @@ def plot(
                                                    "band at this level, e.g. 0.9.", show_default=False)] = None,
     date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
     date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
+    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
 ) -> None:
     """Plot predicted vs actual closes (and the naive line) on days the model never saw.
 
@@ -429,7 +438,7 @@ def plot(
     from forecast import pipeline, report
 
     with _user_errors():
-        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps)
+        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps, max_gap)
         outcome = pipeline.plot(model_dir, data=data, out=out, last=last, horizon=horizon, interval=interval,
                                 load_options=options)
         report.plot_output(outcome)
@@ -495,6 +504,7 @@ def data_inspect(
     fmt: Annotated[TableJson, typer.Option("--format", help="Output format.")] = TableJson.table,
     date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
     date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
+    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
 ) -> None:
     """Show how a CSV is read: layout, columns, rows kept, dates, cleaning steps, warnings.
 
@@ -503,7 +513,7 @@ def data_inspect(
     from forecast import pipeline, report
 
     with _user_errors():
-        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps)
+        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps, max_gap)
         report.inspect_output(pipeline.inspect(csv, options), fmt.value)
 
 

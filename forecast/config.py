@@ -27,6 +27,7 @@ DEFAULT_SEED = 42
 DEFAULT_LEARNING_RATE = 1e-3
 DEFAULT_DATA = "data/btc-synthetic.csv"
 DEFAULT_MODELS_DIR = "models"
+DEFAULT_MAX_GAP = 7  # missing days forward-filled without a warning (crypto trades every day)
 
 
 @dataclass(frozen=True)

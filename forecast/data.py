@@ -17,7 +17,11 @@ Rules, applied in this order (each one that changes something is counted in `ste
 7. intraday data is resampled to the last price of each UTC day; several rows on one day keep
    the last one (latest timestamp, then later in the file); weekly or monthly files are refused;
 8. gaps: a calendar-daily series (crypto) has missing days filled forward (or dropped, or
-   refused, by `gaps`); a business-day series (no weekends) keeps its calendar.
+   refused, by `gaps`); a business-day series (no weekends) keeps its calendar. A gap longer
+   than `max_gap` days is filled with a warning; one over ten times that is refused.
+
+Nothing is invented: dates outside 1800–2200 and non-finite prices (`inf`, `1e400`) are rows
+dropped and counted, never wrapped or kept.
 """
 
 from __future__ import annotations
@@ -37,12 +41,20 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from forecast.config import Frequency
+from forecast.config import DEFAULT_MAX_GAP, Frequency
 from forecast.errors import DataError
 
 GapPolicy = Literal["fill", "drop", "error"]
 
 _HEAD_BYTES = 64 * 1024
+# Reading costs ~1.5x the file in memory; past this size a file is refused (not read to many GiB).
+MAX_FILE_BYTES = 1 << 30
+# Cells longer than any date are not dates (dateutil's cost grows faster than the cell).
+_MAX_DATE_CHARS = 64
+# Dates outside these bounds are not prices anyone recorded: dropped and counted, never wrapped.
+_EARLIEST = np.datetime64("1800-01-01")
+_LATEST = np.datetime64("2200-01-01")
+_GAP_ERROR_FACTOR = 10  # a gap this many times --max-gap is refused, not filled
 _SNIFF_LINES = 40
 _SEPARATORS = (",", ";", "\t", "|")
 _NA_STRINGS = ["", "-", "--", "null", "NULL", "Null", "nan", "NaN", "NAN", "None", "none", "N/A",
@@ -79,6 +91,7 @@ class LoadOptions:
     date_format: str | None = None
     dayfirst: bool = False
     gaps: GapPolicy = "fill"
+    max_gap: int = DEFAULT_MAX_GAP
 
 
 @dataclass(frozen=True)
@@ -191,7 +204,7 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
         raise DataError(f"{path.name} has a header but no data rows; export a longer history")
     stamps = _parse_dates(raw[date_col], options, path, date_col)
     close = _parse_numbers(raw[close_col], log, close_col)
-    daily, frequency = _to_daily(stamps, close, options.gaps, log, path, close_col)
+    daily, frequency = _to_daily(stamps, close, options.gaps, options.max_gap, log, path, close_col)
     _add_warnings(daily, log)
     return PriceSeries(
         close=daily, path=path, layout=layout.layout, date_column=date_col, close_column=close_col,
@@ -221,6 +234,10 @@ def _read_head(path: Path) -> list[str]:
     size = path.stat().st_size
     if size == 0:
         raise DataError(f"{path} is empty; export the price history again")
+    if size > MAX_FILE_BYTES:
+        raise DataError(f"{path} is {size / 2**30:.1f} GiB; forecast reads price files up to "
+                        f"{MAX_FILE_BYTES / 2**30:.0f} GiB — resample it to daily closes first or use a "
+                        "smaller export")
     available = _available_memory()
     if available is not None and size > available // 2:
         raise DataError(f"{path} is {size / 2**30:.1f} GiB, more than half the free memory "
@@ -478,6 +495,7 @@ def _parse_dates(column: pd.Series, options: LoadOptions, path: Path, name: str)
     sample = text.dropna().head(500)
     if len(sample) and pd.to_numeric(sample, errors="coerce").notna().mean() > 0.9:  # epochs stored as text
         return _from_epoch(pd.to_numeric(text, errors="coerce").astype("float64"))
+    text = text.mask(text.str.len() > _MAX_DATE_CHARS)
     text = text.str.replace(r"\s+(UTC|GMT)$", "", regex=True)
     fmt = options.date_format or _guess_format(text, options.dayfirst)
     if fmt is None:
@@ -584,12 +602,12 @@ def _unit_factor(magnitude: int) -> int | None:
 _DAY_NS = 86_400 * 10**9
 
 
-def _to_daily(stamps: pd.Series, close: pd.Series, gaps: GapPolicy, log: _Log, path: Path,
+def _to_daily(stamps: pd.Series, close: pd.Series, gaps: GapPolicy, max_gap: int, log: _Log, path: Path,
               close_name: str) -> tuple[pd.Series, Frequency]:
     """Rows → one close per UTC day, in NumPy (sorted int64 nanoseconds; no group-by)."""
-    nanos = stamps.to_numpy(dtype="datetime64[ns]").view("int64")
+    nanos, impossible = _bounded_nanos(stamps)
     values = close.to_numpy(dtype="float64")
-    nanos, values = _drop_missing(nanos, values, log, close_name)
+    nanos, values = _drop_missing(nanos, values, impossible, log, close_name)
     if len(nanos) == 0:
         raise DataError(f"{path.name} has no row with both a date and a numeric {close_name!r}; "
                         "check the columns, or pass --close-column")
@@ -619,20 +637,41 @@ def _to_daily(stamps: pd.Series, close: pd.Series, gaps: GapPolicy, log: _Log, p
     series = pd.Series(values[last_of_day], index=index, name="close")
     frequency: Frequency = "B" if _is_business_daily(index) else "D"
     if frequency == "D":
-        series = _fill_gaps(series, gaps, log, path)
+        series = _fill_gaps(series, gaps, max_gap, log, path)
     return series, frequency
 
 
-def _drop_missing(nanos: np.ndarray, values: np.ndarray, log: _Log,
+def _bounded_nanos(stamps: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Timestamps (any resolution) → int64 nanoseconds, NaT for dates outside 1800–2200, and
+    the mask of those impossible dates.
+
+    Comparing before converting matters: pandas keeps `9999-12-31` or `0001-01-01` at
+    microsecond resolution, and a cast to nanoseconds would wrap them into other centuries."""
+    values = stamps.to_numpy()
+    if values.dtype.kind != "M":
+        values = pd.to_datetime(stamps, errors="coerce").to_numpy()
+    known = ~np.isnat(values)
+    inside = known & (values >= _EARLIEST) & (values < _LATEST)
+    nanos = np.full(len(values), np.iinfo("int64").min, dtype="int64")
+    nanos[inside] = values[inside].astype("datetime64[ns]").view("int64")
+    return nanos, known & ~inside
+
+
+def _drop_missing(nanos: np.ndarray, values: np.ndarray, impossible: np.ndarray, log: _Log,
                   close_name: str) -> tuple[np.ndarray, np.ndarray]:
     no_date = nanos == np.iinfo("int64").min  # NaT
     no_close = ~no_date & np.isnan(values)
-    log.step("missing_date", int(no_date.sum()),
-             f"dropped {int(no_date.sum())} row(s) with no readable date")
+    infinite = ~no_date & np.isinf(values)
+    unreadable = int((no_date & ~impossible).sum())
+    log.step("missing_date", unreadable, f"dropped {unreadable} row(s) with no readable date")
+    log.step("date_out_of_range", int(impossible.sum()), f"dropped {int(impossible.sum())} row(s) dated "
+             f"before {_EARLIEST} or from {_LATEST} on (impossible dates)")
     log.step("missing_close", int(no_close.sum()),
              f"dropped {int(no_close.sum())} row(s) with no {close_name!r} value")
-    if no_date.any() or no_close.any():
-        keep = ~(no_date | no_close)
+    log.step("non_finite_close", int(infinite.sum()),
+             f"dropped {int(infinite.sum())} row(s) whose {close_name!r} is infinite or overflows (e.g. 1e400)")
+    if no_date.any() or no_close.any() or infinite.any():
+        keep = ~(no_date | no_close | infinite)
         return nanos[keep], values[keep]
     return nanos, values
 
@@ -650,11 +689,13 @@ def _is_business_daily(index: pd.DatetimeIndex) -> bool:
     return bool(weekend.mean() < 0.02)
 
 
-def _fill_gaps(series: pd.Series, gaps: GapPolicy, log: _Log, path: Path) -> pd.Series:
+def _fill_gaps(series: pd.Series, gaps: GapPolicy, max_gap: int, log: _Log, path: Path) -> pd.Series:
     full = pd.date_range(series.index[0], series.index[-1], freq="D", name="date")
     missing = len(full) - len(series)
     if not missing:
         return series
+    if gaps == "fill":
+        _check_gap_lengths(pd.DatetimeIndex(series.index), max_gap, log, path)
     if gaps == "error":
         first_gap = full.difference(pd.DatetimeIndex(series.index))[0].strftime("%Y-%m-%d")
         raise DataError(f"{path.name} is missing {missing} day(s), the first on {first_gap}; "
@@ -664,6 +705,22 @@ def _fill_gaps(series: pd.Series, gaps: GapPolicy, log: _Log, path: Path) -> pd.
         return series
     log.step("gaps_filled", missing, f"filled {missing} missing day(s) with the previous close")
     return series.reindex(full).ffill()
+
+
+def _check_gap_lengths(index: pd.DatetimeIndex, max_gap: int, log: _Log, path: Path) -> None:
+    """Warn about gaps longer than `max_gap` days; refuse one longer than ten times that."""
+    missing_days = np.diff(index.asi8) // _DAY_NS - 1
+    longest = int(missing_days.max())
+    if longest <= max_gap:
+        return
+    at = int(np.argmax(missing_days))
+    where = f"{index[at] + pd.Timedelta(days=1):%Y-%m-%d} to {index[at + 1] - pd.Timedelta(days=1):%Y-%m-%d}"
+    if longest > _GAP_ERROR_FACTOR * max_gap:
+        raise DataError(f"{path.name} has no prices for {longest} days in a row ({where}); filling that would "
+                        "invent them — cut the file to one side of the gap, use --gaps drop, or raise --max-gap")
+    long_gaps = int((missing_days > max_gap).sum())
+    log.warnings.append(f"{long_gaps} gap(s) longer than {max_gap} days were filled with the previous close "
+                        f"(longest {longest} days, {where}); pass --gaps drop to leave them out")
 
 
 def _add_warnings(series: pd.Series, log: _Log) -> None:

@@ -356,3 +356,88 @@ def test_old_cryptodatadownload_hour_format(tmp_path: Path) -> None:
 def test_accented_column_names(tmp_path: Path) -> None:
     series = load_prices(write(tmp_path, "Fecha,Último,Apertura\n01.01.2024,\"1,5\",1\n02.01.2024,\"2,5\",1\n"))
     assert series.close_column == "Último" and list(series.close) == [1.5, 2.5]
+
+
+# ---------------------------------------------------------------- nothing invented
+
+
+def _daily_file(path: Path, dates: list[str], closes: list[object]) -> Path:
+    path.write_text("date,close\n" + "\n".join(f"{d},{c}" for d, c in zip(dates, closes, strict=True)) + "\n")
+    return path
+
+
+DAYS = [f"{d:%Y-%m-%d}" for d in pd.date_range("2024-01-01", periods=100)]
+
+
+@pytest.mark.parametrize("bad_date", ["9999-12-31", "0001-01-01", "1700-06-01", "2262-04-12", "-1"])
+def test_out_of_range_dates_are_dropped_and_counted_never_wrapped(tmp_path: Path, bad_date: str) -> None:
+    path = _daily_file(tmp_path / "f.csv", [*DAYS[:50], bad_date, *DAYS[50:]], [*range(100, 150), 5, *range(150, 200)])
+    series = load_prices(path)
+    assert len(series.close) == 100  # was 74,522 invented days starting in 1816 for 9999-12-31
+    assert (series.first_date, series.last_date) == ("2024-01-01", "2024-04-09")
+    steps = {step.name: step.count for step in series.steps}
+    assert steps.get("date_out_of_range", 0) + steps.get("missing_date", 0) == 1
+    assert 5.0 not in series.close.to_numpy()
+
+
+def test_epoch_far_outside_the_calendar_is_not_wrapped(tmp_path: Path) -> None:
+    epochs = [1704067200 + 86_400 * i for i in range(30)]
+    path = _daily_file(tmp_path / "f.csv", [str(e) for e in [*epochs, 10**19, -(10**19)]], [*range(30), 1, 1])
+    series = load_prices(path)
+    assert len(series.close) == 30 and series.first_date == "2024-01-01"
+
+
+@pytest.mark.parametrize("bad_close", ["inf", "-inf", "1e400", "Infinity"])
+def test_non_finite_prices_are_dropped_and_counted(tmp_path: Path, bad_close: str) -> None:
+    path = _daily_file(tmp_path / "f.csv", DAYS, [bad_close, *range(101, 200)])
+    series = load_prices(path)
+    assert np.isfinite(series.close.to_numpy()).all() and len(series.close) == 99
+    assert {step.name: step.count for step in series.steps}["non_finite_close"] == 1
+
+
+def test_inspect_json_never_holds_infinity_or_nan(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from forecast.cli import app
+
+    path = _daily_file(tmp_path / "f.csv", DAYS, [*range(100, 199), "1e400"])
+    result = CliRunner().invoke(app, ["data", "inspect", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert "Infinity" not in result.stdout and "NaN" not in result.stdout
+    import json
+
+    assert json.loads(result.stdout)["last_close"] == 198.0
+
+
+def test_a_megabyte_cell_is_not_a_date(tmp_path: Path) -> None:
+    path = _daily_file(tmp_path / "f.csv", [*DAYS, "2" * 2_000_000], [*range(100, 200), 1])
+    series = load_prices(path)  # dateutil took 83 s on this cell before cells were bounded
+    assert len(series.close) == 100
+    assert {step.name: step.count for step in series.steps}["missing_date"] == 1
+
+
+def test_a_long_gap_is_filled_with_a_warning(tmp_path: Path) -> None:
+    path = _daily_file(tmp_path / "f.csv", DAYS[:40] + DAYS[70:], [*range(40), *range(70, 100)])
+    series = load_prices(path)
+    assert len(series.close) == 100
+    assert any("longer than 7 days" in w and "30 days, 2024-02-10 to 2024-03-10" in w for w in series.warnings)
+    quiet = load_prices(path, LoadOptions(max_gap=30))
+    assert not any("longer than" in w for w in quiet.warnings)
+
+
+def test_a_gap_far_past_the_limit_is_refused_not_invented(tmp_path: Path) -> None:
+    days = [f"{d:%Y-%m-%d}" for d in pd.date_range("2020-01-01", periods=400)]
+    path = _daily_file(tmp_path / "f.csv", days[:100] + days[200:], [*range(100), *range(200, 400)])
+    with pytest.raises(DataError, match="no prices for 100 days in a row"):
+        load_prices(path)
+    assert len(load_prices(path, LoadOptions(gaps="drop")).close) == 300
+    assert len(load_prices(path, LoadOptions(max_gap=10)).close) == 400  # the user's call: 10x10 days allowed
+
+
+def test_files_past_the_size_cap_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from forecast import data
+
+    path = _daily_file(tmp_path / "f.csv", DAYS, list(range(100)))
+    monkeypatch.setattr(data, "MAX_FILE_BYTES", 1000)
+    with pytest.raises(DataError, match="resample it to daily closes first"):
+        load_prices(path)
