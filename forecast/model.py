@@ -112,6 +112,7 @@ def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainC
     """
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
     callbacks: list[keras.callbacks.Callback] = [
+        ValidationLoss(val),  # first: the callbacks below read the val_loss it adds
         keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True,
                                         save_weights_only=True),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
@@ -127,7 +128,6 @@ def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainC
     started = time.perf_counter()
     fitted = model.fit(
         np.ascontiguousarray(train.x), np.ascontiguousarray(train.y),
-        validation_data=(np.ascontiguousarray(val.x), np.ascontiguousarray(val.y)),
         epochs=config.epochs, batch_size=config.batch_size, shuffle=True, verbose=0,
         callbacks=callbacks,
     )
@@ -140,6 +140,37 @@ def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainC
         history=history, epochs_run=epochs_run, best_epoch=int(np.argmin(val_loss)) + 1,
         seconds=seconds, windows_per_second=epochs_run * len(train.y) / max(seconds, 1e-9),
     )
+
+
+class ValidationLoss(keras.callbacks.Callback):
+    """Adds `val_loss` to each epoch's logs: the mean squared error over all validation windows,
+    from a compiled forward pass of our own.
+
+    This replaces `fit(validation_data=…)`. That path runs `evaluate` every epoch, which tears
+    down the previous epoch's tf.data iterator (`epoch_iterator.py` `reset`); with Keras 3.15 /
+    TensorFlow 2.21 it crashed natively — a tf_Compute thread jumping to address 1, SIGSEGV —
+    when two trainings shared this 2-core machine (benchmarks/crash_repro.py). The value is the
+    one Keras reports (its loss is the sample-weighted mean over batches), so early stopping,
+    the best-weights checkpoint and the loss curves are unchanged.
+    """
+
+    _CHUNK = 4096  # windows per forward pass: bounds memory on long validation parts
+
+    def __init__(self, val: Windows) -> None:
+        super().__init__()
+        self._x = np.ascontiguousarray(val.x, dtype="float32")
+        self._y = np.asarray(val.y, dtype="float64").reshape(len(val.y), -1)
+        self._predict: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._predict = _compiled(self.model, training=False)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is None or self._predict is None or not len(self._y):
+            return
+        squared = [np.square(self._predict(self._x[i:i + self._CHUNK]) - self._y[i:i + self._CHUNK])
+                   for i in range(0, len(self._y), self._CHUNK)]
+        logs["val_loss"] = float(np.mean(np.concatenate(squared)))
 
 
 def train_model_multi_worker(model: keras.Model, train: Windows, val: Windows, config: TrainConfig,
@@ -244,7 +275,8 @@ class Distribution:
 def distribution(choice: DistributeChoice) -> Distribution:
     """Pick a tf.distribute strategy.
 
-    auto: MirroredStrategy over all GPUs when more than one is visible, else one device.
+    auto: MirroredStrategy over all GPUs when more than one is visible, else TensorFlow's
+        default strategy (one device: the GPU if there is one).
     mirrored: MirroredStrategy over all GPUs, or over all (logical) CPU devices without GPUs.
     multi-worker: MultiWorkerMirroredStrategy configured by the TF_CONFIG environment variable.
     off: TensorFlow's default strategy.
@@ -270,8 +302,12 @@ def distribution(choice: DistributeChoice) -> Distribution:
         strategy = tf.distribute.MirroredStrategy(devices=devices)
         return Distribution("mirrored", strategy, strategy.num_replicas_in_sync, True)
     if choice == "auto":
-        device = gpus[0].name if gpus else "/cpu:0"
-        return Distribution("one-device", tf.distribute.OneDeviceStrategy(device), 1, True)
+        # One device needs no strategy. OneDeviceStrategy would wrap every dataset Keras builds
+        # in a MultiDeviceIterator whose prefetch thread outlives the iterator Keras drops at
+        # each epoch's reset: the SIGSEGV in MultiDeviceBuffer::BackgroundThread → GetNext seen
+        # with two trainings at once (benchmarks/crash_repro.py). TensorFlow still places the
+        # work on the GPU when there is one.
+        return Distribution("default", tf.distribute.get_strategy(), 1, True)
     raise ConfigError(f"--distribute must be auto, off, mirrored or multi-worker, got {choice!r}")
 
 

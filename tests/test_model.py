@@ -1,0 +1,31 @@
+"""The Keras wrapper: the validation loss we compute ourselves equals the one Keras reports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def test_validation_loss_callback_matches_keras_evaluate() -> None:
+    import keras
+
+    from forecast.config import ModelConfig
+    from forecast.model import ValidationLoss, build_model, set_seed
+    from forecast.windows import Windows
+
+    set_seed(3)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(150, 8, 1)).astype("float32")
+    y = rng.normal(size=(150, 1)).astype("float32")
+    model = build_model(8, ModelConfig(units=(4,), dropout=0.5))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    callback = ValidationLoss(Windows(x=x, y=y, target_days=np.arange(150)))
+    callback.set_model(model)
+    callback.on_train_begin()
+    logs: dict[str, float] = {"loss": 1.0}
+    callback.on_epoch_end(0, logs)
+    expected = model.evaluate(x, y, batch_size=32, verbose=0)  # dropout off, like Keras' validation pass
+    assert logs["val_loss"] == pytest.approx(expected, rel=1e-5)
+    assert list(logs) == ["loss", "val_loss"]
