@@ -98,7 +98,7 @@ def _score_fold(k: int, folder: Path, series: PriceSeries, origin: int, step: in
     record, calibration = read_run(folder), read_calibration(folder)
     window, outputs = record.config.window.window, record.config.model.outputs
     closes = series.close.to_numpy()[: origin + step]
-    model = load_engine(folder, window)
+    model = load_engine(folder, record)
     predictor, sampler = model.predict, model.sampler(calibration.seed)
     point = forecast_origins(predictor, record.target, closes, window, origin, origin + step, 1, outputs)
     lower, upper = intervals.band(sampler, record.target, closes, window, origin, origin + step, point, outputs,

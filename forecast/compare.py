@@ -152,7 +152,7 @@ def _folder_run(folder: Path, record: RunRecord, series: PriceSeries, first: int
                 horizon: int) -> ModelRun:
     """A model folder's forecasts for origins [first, end - horizon + 1), steps 1…horizon."""
     window = record.config.window.window
-    predicted = forecast_origins(load_engine(folder, window).predict, record.target, series.close.to_numpy(),
+    predicted = forecast_origins(load_engine(folder, record).predict, record.target, series.close.to_numpy(),
                                  window, first, end - horizon + 1, horizon, record.config.model.outputs)
     history = pd.read_csv(folder / HISTORY_FILE) if (folder / HISTORY_FILE).is_file() else None
     training = record.raw.get("training", {})

@@ -2,7 +2,7 @@
 
 `forecast predict` runs daily from cron jobs and scripts; importing TensorFlow costs ~5 s for a
 few milliseconds of arithmetic. This module reads a `.keras` archive directly — its
-`config.json` with the zipfile module and `model.weights.h5` with h5py — and runs the forward
+`config.json` and `model.weights.h5`, checked by `forecast.archive` — and runs the forward
 pass in NumPy for the layers forecast builds:
 
 * GRU (Keras 3 default: reset_after=True, tanh / sigmoid), LSTM (tanh / sigmoid),
@@ -16,9 +16,7 @@ Anything else (other activations, recurrent dropout, stateful or backwards layer
 
 from __future__ import annotations
 
-import json
 import re
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,9 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from forecast.errors import ArtifactError
-
-_SUPPORTED = {"InputLayer", "GRU", "LSTM", "Dropout", "Dense"}
+from forecast.archive import Architecture, read_archive
 
 
 class UnsupportedModel(Exception):
@@ -114,37 +110,23 @@ def _lstm(x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np.nda
     return sequence if sequence is not None else h
 
 
-def load_numpy_model(path: Path) -> NumpyModel:
-    """Read a `.keras` archive into a NumpyModel.
+def load_numpy_model(path: Path, expected: Architecture, sha256: str | None) -> NumpyModel:
+    """Read a `.keras` archive into a NumpyModel, after `read_archive` has checked it against
+    run.json (checksum, sizes, layers, weight shapes, finite weights).
 
     Raises:
-        UnsupportedModel: a layer or option outside what this engine implements.
-        ArtifactError: the archive is unreadable.
+        UnsupportedModel: a layer option outside what this engine implements.
+        ArtifactError: the archive is unreadable or does not match run.json.
     """
-    try:
-        with zipfile.ZipFile(path) as archive:
-            config = json.loads(archive.read("config.json"))
-            weights = _read_weights(archive)
-    except (zipfile.BadZipFile, KeyError, OSError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path} could not be loaded ({exc}); the file is corrupt — retrain with "
-                            "`forecast train --force`") from None
-    layers_config = config.get("config", {}).get("layers", [])
-    if config.get("class_name") != "Sequential" or not layers_config:
-        raise UnsupportedModel("not a Sequential model")
+    archive = read_archive(path, expected, sha256)
     counts: dict[str, int] = {}
-    layers, window = [], None
-    for entry in layers_config:
+    layers = []
+    for entry in archive.config["config"]["layers"]:
         kind, options = entry["class_name"], entry["config"]
-        if kind not in _SUPPORTED:
-            raise UnsupportedModel(f"layer {kind}")
         key = _weights_key(kind, counts)
-        if kind == "InputLayer":
-            window = int(options["batch_shape"][1])
-            continue
-        layers.append(_layer(kind, options, weights.get(key, {})))
-    if window is None or not layers or layers[-1].kind != "Dense":
-        raise UnsupportedModel("expected Input … Dense")
-    return NumpyModel(layers, window, int(layers[-1].weights[0].shape[1]))
+        if kind != "InputLayer":
+            layers.append(_layer(kind, options, archive.weights.get(key, ())))
+    return NumpyModel(layers, expected.window, expected.outputs)
 
 
 def _weights_key(kind: str, counts: dict[str, int]) -> str:
@@ -155,21 +137,7 @@ def _weights_key(kind: str, counts: dict[str, int]) -> str:
     return base if index == 0 else f"{base}_{index}"
 
 
-def _read_weights(archive: zipfile.ZipFile) -> dict[str, dict[str, np.ndarray]]:
-    import io
-
-    import h5py
-
-    out: dict[str, dict[str, np.ndarray]] = {}
-    with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as handle:
-        for name, group in handle["layers"].items():
-            variables = group["cell"]["vars"] if "cell" in group else group["vars"]
-            out[name] = {key: np.asarray(variables[key], dtype="float32") for key in variables}
-    return out
-
-
-def _layer(kind: str, options: dict[str, Any], variables: dict[str, np.ndarray]) -> _Layer:
-    ordered = tuple(variables[str(i)] for i in range(len(variables)))
+def _layer(kind: str, options: dict[str, Any], ordered: tuple[np.ndarray, ...]) -> _Layer:
     if kind == "Dropout":
         return _Layer(kind, rate=float(options.get("rate", 0.0)))
     if kind == "Dense":

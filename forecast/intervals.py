@@ -53,8 +53,9 @@ class Calibration:
                               "or drop --interval")
         n = len(self.scores)
         rank = math.ceil((n + 1) * level)
-        if rank > n:
-            return np.full(steps, np.inf)
+        if rank > n:  # the band would be unbounded: say so rather than print infinite bounds
+            raise ConfigError(f"--interval {level} needs more than the {n} calibration origins this model has; "
+                              f"use a level of at most {math.floor(n / (n + 1) * 1000) / 1000}")
         return np.sort(self.scores[:, :steps], axis=0)[rank - 1]
 
     def to_dict(self) -> dict[str, Any]:

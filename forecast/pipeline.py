@@ -7,6 +7,7 @@ need them, so importing this module — and the CLI — stays fast.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import platform
 import shutil
 import tempfile
@@ -183,7 +184,8 @@ def fit(prepared: Prepared, config: RunConfig, out: Path, *, force: bool = False
         parameters = keras_model.parameter_count(network)
         write_json(staging / RUN_FILE, _run_json(
             config, prepared.target, series, split_dates, comparison, result.epochs_run,
-            result.best_epoch, parameters, result.seconds, keras_model.versions(), interval_test))
+            result.best_epoch, parameters, result.seconds, keras_model.versions(), interval_test,
+            file_sha256(staging / MODEL_FILE)))
         _plot_frame(frame, _title(config, comparison), staging / PLOT_FILE)
     if not plan.chief:
         shutil.rmtree(target.parent, ignore_errors=True)
@@ -261,11 +263,12 @@ def _write_history(path: Path, history: dict[str, list[float]]) -> pd.DataFrame:
 def _run_json(config: RunConfig, target: Target, series: PriceSeries,
               split: dict[str, Any], comparison: Comparison, epochs_run: int, best_epoch: int,
               parameters: int, seconds: float, versions: dict[str, Any],
-              multi_step: dict[str, Any]) -> dict[str, Any]:
+              multi_step: dict[str, Any], model_sha256: str) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "model": f"{config.model.kind}-{','.join(map(str, config.model.units))}",
+        "model_sha256": model_sha256,
         "config": config.to_dict(),
         "target": target.to_dict(),
         "data": {
@@ -327,13 +330,16 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: 
                         f"{len(closes)}; pass a CSV with more history")
     if calibration is not None and interval is not None:
         calibration.quantile(interval, horizon)  # refuse a bad level or horizon before loading Keras
-    model = load_engine(folder, window, engine)
+    model = load_engine(folder, record, engine)
     n = len(closes)
     point = forecast_origins(model.predict, record.target, closes, window, n, n + 1, horizon, outputs)
     dates = future_dates(series.close.index[-1], horizon, record.frequency)
     rows = [{"date": f"{d:%Y-%m-%d}", "close": float(v)} for d, v in zip(dates, point[0], strict=True)]
     if calibration is not None and interval is not None:
         _add_bounds(rows, point, model.sampler(calibration.seed), record, closes, calibration, interval)
+    if not all(math.isfinite(value) for row in rows for key, value in row.items() if isinstance(value, float)):
+        raise ArtifactError(f"{folder} gives a forecast that is not a finite number from these closes; the "
+                            "model or its run.json is broken — retrain it with `forecast train --force`")
     return ForecastOutcome(
         model=str(record.raw.get("model", folder.name)), last_date=series.last_date,
         last_close=float(closes[-1]), forecast=rows, data=str(series.path),
@@ -377,40 +383,53 @@ class Engine:
     sampler: Callable[[int], Predictor]
 
 
-def load_engine(folder: Path, window: int, choice: EngineChoice = "auto") -> Engine:
+def load_engine(folder: Path, record: RunRecord, choice: EngineChoice = "auto") -> Engine:
     """Load a model folder's network with the NumPy engine (no TensorFlow import) when it
     supports every layer and `choice` allows it, else with Keras.
 
+    Either way the model file is first checked against run.json (`forecast.archive`): its
+    sha256, sizes, layers and weight shapes. Every forecast either engine makes is checked to
+    be finite.
+
     Raises:
-        ArtifactError: the model file is missing, corrupt, or does not take `window` days.
+        ArtifactError: the model file is missing, corrupt, or does not match run.json.
         ConfigError: `choice` is "numpy" but the network has a layer the engine lacks.
     """
+    path, expected = folder / MODEL_FILE, record.architecture()
     if choice != "keras":
         from forecast.engine import UnsupportedModel, load_numpy_model
 
-        path = folder / MODEL_FILE
-        if not path.is_file():
-            raise ArtifactError(f"{folder} has no {MODEL_FILE}; retrain with `forecast train --force`")
         try:
-            network = load_numpy_model(path)
+            network = load_numpy_model(path, expected, record.model_sha256)
         except UnsupportedModel as exc:
             if choice == "numpy":
                 raise ConfigError(f"the numpy engine cannot run {path} ({exc}); use --engine keras") from None
         else:
-            if network.window != window:
-                raise ArtifactError(f"{path} takes {network.window}-day inputs, but run.json says window "
-                                    f"{window}; the folder is mismatched — retrain it")
-            return Engine("numpy", network, network.sampler)
+            return Engine("numpy", _finite(network, path), lambda seed: _finite(network.sampler(seed), path))
     from forecast import model as keras_model
+    from forecast.archive import read_archive
 
-    keras_network = keras_model.load_model(folder / MODEL_FILE, window)
-    mc = keras_model.mc_predictor(keras_network)
+    read_archive(path, expected, record.model_sha256)  # before Keras builds anything from it
+    keras_network = keras_model.load_model(path, expected.window)
+    mc = _finite(keras_model.mc_predictor(keras_network), path)
 
     def sampler(seed: int) -> Predictor:
         keras_model.set_seed(seed)
         return mc
 
-    return Engine("keras", keras_model.fast_predictor(keras_network), sampler)
+    return Engine("keras", _finite(keras_model.fast_predictor(keras_network), path), sampler)
+
+
+def _finite(predictor: Predictor, path: Path) -> Predictor:
+    """The same model function, refusing to return NaN or infinite forecasts."""
+    def checked(x: np.ndarray) -> np.ndarray:
+        out = predictor(x)
+        if not np.isfinite(out).all():
+            raise ArtifactError(f"{path} gives non-finite outputs (NaN or infinity) for these closes; the "
+                                "model is broken — retrain it with `forecast train --force`")
+        return out
+
+    return checked
 
 
 def _range_notes(record: RunRecord, recent: np.ndarray) -> list[str]:
@@ -479,7 +498,7 @@ def _unseen_frame(folder: Path, record: RunRecord, data: Path | None, options: L
         raise DataError(f"{series.path.name} ends on {series.last_date}, before the model's test "
                         f"period starts ({record.test_start}) with {window} days of history and "
                         f"{horizon} days ahead; pass --data with later closes")
-    model = load_engine(folder, window)
+    model = load_engine(folder, record)
     paths = forecast_origins(model.predict, record.target, closes, window, first, end, horizon, outputs)
     frame = pd.DataFrame({"actual": closes[first + horizon - 1:], "predicted": paths[:, -1],
                           "naive": closes[first - 1:end - 1]}, index=index[first + horizon - 1:])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,7 +24,9 @@ def _stdout() -> Console:
 
 
 def print_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    from forecast.artifacts import json_text
+
+    sys.stdout.write(json_text(payload) + "\n")
 
 
 def print_csv(rows: list[dict[str, Any]]) -> None:

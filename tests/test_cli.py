@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -206,6 +207,9 @@ def test_mismatched_model_folder(tiny_model: Path, tmp_path: Path) -> None:
     assert "mismatched" in one_error_line(runner.invoke(app, ["predict", str(broken)]))
     (broken / "model.keras").write_bytes(b"not a zip")
     run["config"]["window"]["window"] = 8
+    (broken / "run.json").write_text(json.dumps(run))
+    assert "sha256 differs" in one_error_line(runner.invoke(app, ["predict", str(broken)]))
+    run["model_sha256"] = hashlib.sha256(b"not a zip").hexdigest()
     (broken / "run.json").write_text(json.dumps(run))
     assert "could not be loaded" in one_error_line(runner.invoke(app, ["predict", str(broken)]))
 

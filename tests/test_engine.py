@@ -10,8 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from forecast.archive import Architecture
+from forecast.artifacts import read_run
 from forecast.config import ModelConfig
 from forecast.engine import UnsupportedModel, load_numpy_model
+from forecast.errors import ArtifactError
 from forecast.predict import forecast_origins
 from forecast.targets import fit_target
 
@@ -33,7 +36,7 @@ def test_numpy_matches_keras(tmp_path: Path, kind: str, units: tuple[int, ...], 
     rng = np.random.default_rng(1)
     network.set_weights([w + rng.normal(0, 0.3, w.shape).astype("float32") for w in network.get_weights()])
     keras_model.save_model(network, tmp_path / "model.keras")
-    engine = load_numpy_model(tmp_path / "model.keras")
+    engine = load_numpy_model(tmp_path / "model.keras", Architecture(kind, units, 10, outputs), None)
     x = rng.random((50, 10, 1), dtype="float32")
     expected = keras_model.fast_predictor(network)(x)
     np.testing.assert_allclose(engine(x), expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
@@ -45,20 +48,31 @@ def test_numpy_matches_keras(tmp_path: Path, kind: str, units: tuple[int, ...], 
 
 
 def test_mc_sampler_is_seeded_and_varies(tiny_model: Path) -> None:
-    engine = load_numpy_model(tiny_model / "model.keras")
+    record = read_run(tiny_model)
+    engine = load_numpy_model(tiny_model / "model.keras", record.architecture(), record.model_sha256)
     x = np.random.default_rng(0).random((20, 8, 1), dtype="float32")
     a, b = engine.sampler(7)(x), engine.sampler(7)(x)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, engine(x))
 
 
-def test_unsupported_layers_are_refused(tmp_path: Path) -> None:
+def test_unsupported_layer_options_are_refused(tmp_path: Path) -> None:
+    import keras
+
+    model = keras.Sequential([keras.Input((5, 1)), keras.layers.GRU(3, activation="relu"),
+                              keras.layers.Dropout(0.1), keras.layers.Dense(1)])
+    model.save(tmp_path / "model.keras")
+    with pytest.raises(UnsupportedModel, match="GRU options"):
+        load_numpy_model(tmp_path / "model.keras", Architecture("gru", (3,), 5, 1), None)
+
+
+def test_a_network_other_than_run_json_describes_is_refused(tmp_path: Path) -> None:
     import keras
 
     model = keras.Sequential([keras.Input((5, 1)), keras.layers.SimpleRNN(3), keras.layers.Dense(1)])
     model.save(tmp_path / "model.keras")
-    with pytest.raises(UnsupportedModel, match="SimpleRNN"):
-        load_numpy_model(tmp_path / "model.keras")
+    with pytest.raises(ArtifactError, match=r"does not match its run\.json"):
+        load_numpy_model(tmp_path / "model.keras", Architecture("gru", (3,), 5, 1), None)
 
 
 def test_predict_runs_with_tensorflow_unimportable(tiny_model: Path) -> None:

@@ -47,7 +47,8 @@ def test_calibration_round_trip_and_refusals() -> None:
     calibration = Calibration(scores=np.arange(20.0).reshape(10, 2), samples=5, seed=3)
     again = Calibration.from_dict(json.loads(json.dumps(calibration.to_dict())))
     np.testing.assert_allclose(again.scores, calibration.scores)
-    assert np.isinf(calibration.quantile(0.99, 1)).all()  # 10 scores cannot back a 99% interval
+    with pytest.raises(ConfigError, match=r"at most 0\.909"):  # 10 scores cannot back a 99% interval
+        calibration.quantile(0.99, 1)
     with pytest.raises(ConfigError, match="up to 2 days"):
         calibration.quantile(0.9, 3)
     with pytest.raises(ConfigError, match="between 0 and 1"):
