@@ -11,8 +11,8 @@ fold trains from scratch; without, it starts from the previous fold's weights.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +22,9 @@ import pandas as pd
 from forecast.artifacts import check_target, read_calibration, read_run, staged_folder, write_json
 from forecast.config import RunConfig, TargetKind, WindowConfig
 from forecast.data import LoadOptions, PriceSeries, load_prices
-from forecast.errors import ConfigError
-from forecast.pipeline import EpochCallback, Prepared, fit, load_engine, prepare
+from forecast.errors import ConfigError, TrainingFailed
+from forecast.jobs import Failed, Job, run_jobs
+from forecast.pipeline import EpochCallback, Prepared, load_engine, prepare
 from forecast.predict import forecast_origins
 
 ProgressFactory = Callable[[str], EpochCallback | None]
@@ -34,6 +35,7 @@ class BacktestOutcome:
     out: Path
     folds: list[dict[str, Any]]
     overall: dict[str, Any]
+    failed: list[dict[str, Any]] = field(default_factory=list)  # folds whose training died
 
 
 def fold_origins(days: int, folds: int, step: int) -> list[int]:
@@ -77,17 +79,31 @@ def backtest(csv_path: Path, config: RunConfig, out: Path, *, folds: int = 5, st
         raise ConfigError(f"--horizon ({horizon}) cannot exceed --step ({step}): forecasts stay inside their fold")
     check_target(out, force)
     with staged_folder(out, force) as staging:
-        results, previous = [], None
-        for k, origin in enumerate(origins, start=1):
-            prepared = prepare_fold(series, config.window, origin, step, config.model.target, config.model.outputs)
+        results: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
+        previous: list[Path] = []  # the last fold that finished: warm starts go on from it
+
+        def fold_jobs() -> Iterator[Job]:  # made lazily, after the previous fold has finished
+            for k, origin in enumerate(origins, start=1):
+                prepared = prepare_fold(series, config.window, origin, step, config.model.target,
+                                        config.model.outputs)
+                yield Job(f"fold {k}/{folds}", prepared, config, staging / "folds" / f"fold-{k}",
+                          warm_start=None if refit or not previous else previous[-1],
+                          tensorboard=tensorboard / f"fold-{k}" if tensorboard else None)
+
+        for k, (origin, result) in enumerate(zip(origins, run_jobs(fold_jobs(), progress), strict=True), start=1):
+            if isinstance(result, Failed):
+                failed.append({"fold": k, "reason": result.reason})
+                continue
             folder = staging / "folds" / f"fold-{k}"
-            fit(prepared, config, folder, on_epoch=progress(f"fold {k}/{folds}") if progress else None,
-                warm_start=None if refit or previous is None else previous,
-                tensorboard=tensorboard / f"fold-{k}" if tensorboard else None)
             results.append(_score_fold(k, folder, series, origin, step, horizon, interval))
-            previous = folder
+            previous.append(folder)
+        if not results:
+            raise TrainingFailed("every fold's training died: " + "; ".join(
+                f"fold {f['fold']}: {f['reason']}" for f in failed) + " — run the backtest again")
         outcome = _write(staging, series, results, horizon, interval,
-                         {"folds": folds, "step": step, "refit": refit, "config": config.to_dict()})
+                         {"folds": folds, "step": step, "refit": refit, "config": config.to_dict(),
+                          "failed_folds": failed})
     return dataclasses.replace(outcome, out=out)
 
 
@@ -147,5 +163,5 @@ def _write(folder: Path, series: PriceSeries, results: list[dict[str, Any]], hor
     write_json(folder / "backtest.json", {"data": str(series.path.resolve()), "setup": setup,
                                           "folds": results, "overall": overall})
     backtest_figure(rows, [pd.Timestamp(f["origin"]) for f in results], overall, folder / "backtest.png")
-    return BacktestOutcome(out=folder, folds=results, overall=overall)
+    return BacktestOutcome(out=folder, folds=results, overall=overall, failed=setup.get("failed_folds", []))
 

@@ -24,8 +24,9 @@ from forecast import __version__
 from forecast.artifacts import HISTORY_FILE, RunRecord, check_target, read_run, staged_folder, write_json
 from forecast.config import ModelKind, RunConfig, TargetKind
 from forecast.data import LoadOptions, PriceSeries, load_prices
-from forecast.errors import ConfigError, DataError
-from forecast.pipeline import EpochCallback, fit, load_engine, prepare, series_for
+from forecast.errors import ConfigError, DataError, TrainingFailed
+from forecast.jobs import Failed, Job, run_jobs
+from forecast.pipeline import EpochCallback, load_engine, prepare, series_for
 from forecast.predict import forecast_origins
 
 ProgressFactory = Callable[[str], EpochCallback | None]
@@ -71,28 +72,36 @@ def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfi
     series = load_prices(csv_path, load_options)
     check_target(out, force)
     with staged_folder(out, force) as staging:
-        runs: dict[str, list[ModelRun]] = {}
-        first = end = 0
+        jobs, labels, prepared_by_target = [], {}, {}
         for target in targets:
-            prepared = prepare(series, config.window, target, config.model.outputs)
-            first, end = prepared.split.part("test")
+            prepared = prepared_by_target[target] = prepare(series, config.window, target, config.model.outputs)
             for kind, seed in itertools.product(kinds, range(config.train.seed, config.train.seed + seeds)):
                 name = f"{kind}-{target}-seed{seed}" if len(targets) > 1 else f"{kind}-seed{seed}"
                 run_config = dataclasses.replace(
                     config, model=dataclasses.replace(config.model, kind=kind, target=target),
                     train=dataclasses.replace(config.train, seed=seed))
-                folder = staging / "models" / name
-                trained = fit(prepared, run_config, folder, on_epoch=progress(name) if progress else None,
-                              tensorboard=tensorboard / name if tensorboard else None)
-                label = kind.upper() if len(targets) == 1 else f"{kind.upper()} ({target})"
-                # One step ahead, training already forecast every test day; longer horizons reload the folder.
-                run = (ModelRun(name=name, predicted=trained.frame["predicted"].to_numpy()[:, None],
-                                history=trained.history, parameters=trained.parameters, seconds=trained.seconds,
-                                epochs_run=trained.epochs_run) if horizon == 1
-                       else _folder_run(folder, read_run(folder), series, first, end, horizon))
-                runs.setdefault(label, []).append(run)
+                jobs.append(Job(name, prepared, run_config, staging / "models" / name,
+                                tensorboard=tensorboard / name if tensorboard else None))
+                labels[name] = kind.upper() if len(targets) == 1 else f"{kind.upper()} ({target})"
+        first, end = next(iter(prepared_by_target.values())).split.part("test")
+        runs: dict[str, list[ModelRun]] = {}
+        failed: list[dict[str, str]] = []
+        for result in run_jobs(jobs, progress):
+            if isinstance(result, Failed):
+                failed.append({"model": result.name, "reason": result.reason})
+                continue
+            # One step ahead, training already forecast every test day; longer horizons reload the folder.
+            folder = staging / "models" / result.name
+            run = (ModelRun(name=result.name, predicted=result.predicted[:, None],
+                            history=pd.DataFrame(result.history), parameters=result.parameters,
+                            seconds=result.seconds, epochs_run=result.epochs_run) if horizon == 1
+                   else _folder_run(folder, read_run(folder), series, first, end, horizon))
+            runs.setdefault(labels[result.name], []).append(run)
+        if not runs:
+            raise TrainingFailed("every training in this comparison died: " + "; ".join(
+                f"{f['model']}: {f['reason']}" for f in failed) + " — run it again, or with fewer at once")
         setup = {"mode": "train", "seeds": seeds, "targets": targets, "horizon": horizon,
-                 "config": config.to_dict()}
+                 "config": config.to_dict(), "failed": failed}
         outcome = _evaluate_and_write(staging, series, first, end, runs, setup, horizon)
     return dataclasses.replace(outcome, out=out)
 
@@ -296,6 +305,10 @@ def markdown_report(report: dict[str, Any]) -> str:
         "|" + "|".join(" --- " for _ in TABLE_COLUMNS) + "|",
     ]
     lines += ["| " + " | ".join(format_cell(row, key) for key, _ in TABLE_COLUMNS) + " |" for row in report["rows"]]
+    failed = report["setup"].get("failed") or []
+    if failed:
+        lines += ["", "**Did not finish** (left out of the table): " + "; ".join(
+            f"{f['model']} — {f['reason']}" for f in failed) + "."]
     lines += [
         "", "MASE is MAE divided by persistence's MAE on the same days (below 1 beats "
         "\"tomorrow = today\"). DM p is the two-sided Diebold–Mariano p-value against persistence "

@@ -15,3 +15,7 @@ class ConfigError(ForecastError):
 
 class ArtifactError(ForecastError):
     """A model folder is missing, incomplete, corrupt, or from an incompatible version."""
+
+
+class TrainingFailed(ForecastError):
+    """Every training of a multi-model run died (each one's reason is in the message)."""

@@ -156,8 +156,10 @@ def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv",
     """The ranked comparison on stdout; where the files went on stderr."""
     from forecast.compare import TABLE_COLUMNS, format_cell, markdown_report
 
+    failed = outcome.report["setup"].get("failed") or []
     if fmt == "json":
-        print_json({"out": str(outcome.out), "evaluation": outcome.evaluation, "rows": outcome.rows})
+        print_json({"out": str(outcome.out), "evaluation": outcome.evaluation, "rows": outcome.rows,
+                    "failed": failed})
     elif fmt == "csv":
         print_csv(outcome.rows)
     elif fmt == "markdown":
@@ -172,13 +174,20 @@ def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv",
             style = "bold red" if row["verdict"] == "copies yesterday" else None
             table.add_row(*(format_cell(row, key) for key, _ in TABLE_COLUMNS), style=style)
         _stdout().print(table)
+    for run in failed:
+        Console(stderr=True).print(f"Warning: {run['model']} did not finish ({run['reason']}); the report "
+                                   "covers the models that did", style="yellow")
     Console(stderr=True).print(f"Report, plots and model folders: {outcome.out}")
 
 
 def backtest_output(outcome: BacktestOutcome, fmt: Literal["table", "json"]) -> None:
     """Per-fold and overall backtest scores on stdout."""
+    for fold in outcome.failed:
+        Console(stderr=True).print(f"Warning: fold {fold['fold']} did not finish ({fold['reason']}); the scores "
+                                   "cover the folds that did", style="yellow")
     if fmt == "json":
-        print_json({"out": str(outcome.out), "folds": outcome.folds, "overall": outcome.overall})
+        print_json({"out": str(outcome.out), "folds": outcome.folds, "overall": outcome.overall,
+                    "failed": outcome.failed})
         return
     table = Table(title="Walk-forward backtest: one-step forecasts on days after each origin", title_justify="left")
     for title in ("fold", "origin", "days", "trained through", "MAE", "naive MAE", "MASE", "direction",

@@ -1,0 +1,56 @@
+"""A training whose process dies costs only itself: compare and backtest keep what finished."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from forecast.cli import app
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+TINY = ["--window", "8", "--units", "4", "--epochs", "2", "--batch-size", "32", "--quiet"]
+
+
+def test_compare_keeps_the_models_that_finished(price_csv: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORECAST_TEST_CRASH_JOB", "lstm-seed42")  # the worker segfaults on this one
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["compare", str(price_csv), "--models", "gru,lstm", "--seeds", "2",
+                                 "--out", str(out), "--format", "json", *TINY])
+    assert result.exit_code == 0, result.output
+    assert "lstm-seed42 did not finish (the training process died (SIGSEGV))" in result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["failed"] == [{"model": "lstm-seed42", "reason": "the training process died (SIGSEGV)"}]
+    runs = {row["model"]: row["runs"] for row in payload["rows"] if row["kind"] == "model"}
+    assert runs == {"GRU": 2, "LSTM": 1}  # the job after the crash ran in a fresh worker
+    assert sorted(p.name for p in (out / "models").iterdir()) == ["gru-seed42", "gru-seed43", "lstm-seed43"]
+    assert "Did not finish" in (out / "report.md").read_text()
+
+
+def test_compare_where_every_training_dies_is_one_error(price_csv: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORECAST_TEST_CRASH_JOB", "gru-seed42")
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["compare", str(price_csv), "--models", "gru", "--out", str(out), *TINY])
+    assert result.exit_code == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: every training in this comparison died")
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["prices.csv"]
+
+
+def test_backtest_keeps_the_folds_that_finished(price_csv: Path, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORECAST_TEST_CRASH_JOB", "fold 2/3")
+    out = tmp_path / "bt"
+    result = runner.invoke(app, ["backtest", str(price_csv), "--folds", "3", "--step", "10", "--no-refit",
+                                 "--out", str(out), "--format", "json", *TINY])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert [fold["fold"] for fold in payload["folds"]] == [1, 3]
+    assert payload["failed"] == [{"fold": 2, "reason": "the training process died (SIGSEGV)"}]
+    assert payload["overall"]["days"] == 20
+    assert sorted(p.name for p in (out / "folds").iterdir()) == ["fold-1", "fold-3"]
