@@ -65,6 +65,8 @@ def run_one(i: int, kind: str, csv: Path, work: Path, extra: list[str], gdb: boo
     seconds = time.perf_counter() - started
     text = done.stdout + done.stderr
     outcome = _outcome(done.returncode, text, gdb)
+    if outcome == "exit 0" and "did not finish (the training process died" in text:
+        outcome = "exit 0, a worker died"  # compare and backtest survive a crashed training: count it
     text += _native_backtrace(cwd)
     shutil.rmtree(cwd, ignore_errors=True)
     keep = text if outcome.startswith("signal") else text[-3000:] if outcome != "exit 0" else ""

@@ -185,14 +185,17 @@ def _restore_interrupted_swap(target: Path) -> None:
         recover(target)
 
 
+# Folders this process has put in place, so an interrupt can say truthfully what changed.
+WRITTEN: list[Path] = []
+
+
 def _swap_in(staging: Path, target: Path, force: bool) -> None:
     check_target(target, force)  # it may have appeared while we trained
-    if not target.exists():
+    if not target.exists() or not any(target.iterdir()):
+        if target.exists():
+            target.rmdir()
         staging.rename(target)
-        return
-    if not any(target.iterdir()):
-        target.rmdir()
-        staging.rename(target)
+        WRITTEN.append(target)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
     target.replace(old)  # an empty directory is replaced atomically
@@ -202,6 +205,7 @@ def _swap_in(staging: Path, target: Path, force: bool) -> None:
     except BaseException:
         old.rename(target)
         raise
+    WRITTEN.append(target)
     shutil.rmtree(old, ignore_errors=True)
 
 

@@ -168,7 +168,11 @@ def _user_errors() -> Iterator[None]:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
-        typer.echo("Interrupted; no model folder was changed.", err=True)
+        from forecast.artifacts import WRITTEN
+
+        written = ", ".join(str(path) for path in WRITTEN)
+        typer.echo(f"Interrupted after {written} was written in full." if written else
+                   "Interrupted; no model folder was changed.", err=True)
         raise typer.Exit(130) from None
 
 
