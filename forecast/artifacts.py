@@ -213,16 +213,26 @@ def _between_renames() -> None:
     """A seam for tests that inject a failure between the two renames of a swap."""
 
 
-def write_json(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON atomically (a unique temporary file beside it, then rename)."""
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Yield a unique temporary path beside `path`; on normal exit it replaces `path` in one
+    rename, on any exception or interrupt it is removed — readers see the old file or the new
+    one, never half of one. The one way forecast writes a single file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(handle)
+    tmp = Path(name)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(json_text(payload) + "\n")
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON atomically (see `atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json_text(payload) + "\n", encoding="utf-8")
 
 
 def json_text(payload: Any) -> str:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 
+from forecast.artifacts import atomic_path
 from forecast.errors import ConfigError, DataError
 
 MAX_PAGES = 100_000
@@ -186,10 +187,8 @@ def _frame(candles: list[list[Any]], timeframe: str, step_ms: int) -> pd.DataFra
 
 
 def _write(frame: pd.DataFrame, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.partial")
-    frame.to_csv(tmp, index=False)
-    tmp.replace(out)
+    with atomic_path(out) as tmp:
+        frame.to_csv(tmp, index=False)
 
 
 def _first_line(exc: BaseException) -> str:

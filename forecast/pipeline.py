@@ -343,7 +343,7 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: 
     return ForecastOutcome(
         model=str(record.raw.get("model", folder.name)), last_date=series.last_date,
         last_close=float(closes[-1]), forecast=rows, data=str(series.path),
-        notes=_range_notes(record, closes[-window:]), engine=model.name,
+        notes=_data_notes(record, series) + _range_notes(record, closes[-window:]), engine=model.name,
     )
 
 
@@ -430,6 +430,14 @@ def _finite(predictor: Predictor, path: Path) -> Predictor:
         return out
 
     return checked
+
+
+def _data_notes(record: RunRecord, series: PriceSeries) -> list[str]:
+    """Say so when the training file itself has changed since training (its sha256 differs)."""
+    if series.path.resolve() != Path(record.data_path) or series.sha256 == record.data_sha256:
+        return []
+    return [f"{series.path.name} has changed since this model was trained (sha256 differs); forecasting from "
+            "its current contents — retrain if earlier closes were corrected"]
 
 
 def _range_notes(record: RunRecord, recent: np.ndarray) -> list[str]:

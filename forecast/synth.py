@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy.signal import lfilter
 
+from forecast.artifacts import atomic_path
 from forecast.errors import ConfigError
 
 
@@ -85,8 +86,6 @@ def _ohlcv(rng: np.random.Generator, close: np.ndarray, vol: np.ndarray,
 def write_synth(out: Path, days: int = 2600, seed: int = 42, start: str = "2018-01-01") -> pd.DataFrame:
     """Generate a series and write it as CSV (6 decimals, like Yahoo). Returns the frame."""
     frame = synth_prices(days=days, seed=seed, start=start)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial")  # an interrupted run never leaves half a file
-    frame.to_csv(partial, index=False, float_format="%.6f")
-    partial.replace(out)
+    with atomic_path(out) as partial:  # an interrupted run never leaves half a file
+        frame.to_csv(partial, index=False, float_format="%.6f")
     return frame

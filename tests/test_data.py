@@ -447,5 +447,5 @@ def test_a_2_gib_file_that_starts_like_a_csv_is_refused_without_reading_it(tmp_p
     path = _daily_file(tmp_path / "big.csv", DAYS, list(range(100)))
     with path.open("r+b") as handle:
         handle.truncate(2 << 30)  # sparse: no disk used, but 2 GiB to any reader
-    with pytest.raises(DataError, match="2.0 GiB; forecast reads price files up to 1 GiB"):
+    with pytest.raises(DataError, match=r"2\.0 GiB; forecast reads price files up to 1 GiB"):
         load_prices(path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -81,3 +83,27 @@ def test_future_dates_calendar_and_business_days() -> None:
     friday = pd.Timestamp("2024-01-05")
     assert list(future_dates(friday, 3, "D").strftime("%a %d")) == ["Sat 06", "Sun 07", "Mon 08"]
     assert list(future_dates(friday, 2, "B").strftime("%a %d")) == ["Mon 08", "Tue 09"]
+
+
+@pytest.mark.slow
+def test_predict_notes_a_training_file_changed_since_training(tiny_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from forecast.cli import app
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model, folder)
+    runner = CliRunner()
+    quiet = runner.invoke(app, ["predict", str(folder), "--format", "json"])
+    assert quiet.exit_code == 0 and "has changed since" not in quiet.stderr
+    csv = tiny_model.parent / "prices.csv"
+    original = csv.read_bytes()
+    try:
+        csv.write_bytes(original.replace(b"\n", b"\r\n"))  # same closes, different bytes
+        result = runner.invoke(app, ["predict", str(folder), "--format", "json"])
+    finally:
+        csv.write_bytes(original)
+    assert result.exit_code == 0, result.output
+    assert "Note: prices.csv has changed since this model was trained (sha256 differs)" in result.stderr
