@@ -65,7 +65,8 @@ def prepare_fold(series: PriceSeries, config: WindowConfig, origin: int, step: i
 def backtest(csv_path: Path, config: RunConfig, out: Path, *, folds: int = 5, step: int = 30,
              refit: bool = True, horizon: int = 1, interval: float = 0.9, force: bool = False,
              load_options: LoadOptions | None = None, progress: ProgressFactory | None = None,
-             tensorboard: Path | None = None) -> BacktestOutcome:
+             tensorboard: Path | None = None,
+            on_loaded: Callable[[PriceSeries], None] | None = None) -> BacktestOutcome:
     """Run a walk-forward backtest and write backtest.json, backtest.csv and backtest.png into `out`.
 
     Raises:
@@ -74,6 +75,8 @@ def backtest(csv_path: Path, config: RunConfig, out: Path, *, folds: int = 5, st
         ArtifactError: `out` exists and `force` is not set.
     """
     series = load_prices(csv_path, load_options)
+    if on_loaded is not None:
+        on_loaded(series)
     origins = fold_origins(len(series.close), folds, step)
     if horizon > step:
         raise ConfigError(f"--horizon ({horizon}) cannot exceed --step ({step}): forecasts stay inside their fold")

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
     from forecast.config import ModelKind as ModelKindName
     from forecast.config import Multistep, RunConfig, TargetKind
-    from forecast.data import LoadOptions, Step
+    from forecast.data import LoadOptions, PriceSeries, Step
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -234,9 +234,7 @@ def train(
         with _TrainingProgress(epochs, quiet) as progress:
             outcome = pipeline.train(csv, config, folder, force=force, load_options=options,
                                      on_epoch=progress.task("training"), tensorboard=tensorboard,
-                                     distribute=distribute.value)
-        if not quiet:
-            _say_cleaning(outcome.series.steps, outcome.series.warnings)
+                                     distribute=distribute.value, on_loaded=_data_notes(quiet))
         report.train_summary(outcome, fmt.value)
 
 
@@ -310,7 +308,8 @@ def compare(
             with _TrainingProgress(epochs, quiet) as progress:
                 outcome = use_case.compare(csv, kinds, seeds, config, target, targets=target_kinds,
                                            horizon=horizon, force=force, load_options=options,
-                                           progress=progress.task, tensorboard=tensorboard)
+                                           progress=progress.task, tensorboard=tensorboard,
+                                           on_loaded=_data_notes(quiet))
         report.compare_output(outcome, fmt.value)
 
 
@@ -355,7 +354,8 @@ def backtest(
         with _TrainingProgress(epochs, quiet) as progress:
             outcome = use_case.backtest(csv, config, folder, folds=folds, step=step, refit=refit, horizon=horizon,
                                         interval=interval, force=force, load_options=options,
-                                        progress=progress.task, tensorboard=tensorboard)
+                                        progress=progress.task, tensorboard=tensorboard,
+                                        on_loaded=_data_notes(quiet))
         report.backtest_output(outcome, fmt.value)
 
 
@@ -556,6 +556,13 @@ class _TrainingProgress:
             bars.update(task_id, completed=epoch, losses=losses, visible=True)
 
         return on_epoch
+
+
+def _data_notes(quiet: bool) -> Callable[[PriceSeries], None] | None:
+    """What the loader cleaned, on stderr as soon as the file is read (before minutes of training)."""
+    if quiet:
+        return None
+    return lambda series: _say_cleaning(series.steps, series.warnings)
 
 
 def _say_cleaning(steps: Iterable[Step], warnings: Iterable[str]) -> None:

@@ -58,7 +58,8 @@ class CompareOutcome:
 def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfig, out: Path, *,
             targets: list[TargetKind] | None = None, horizon: int = 1, force: bool = False,
             load_options: LoadOptions | None = None, progress: ProgressFactory | None = None,
-            tensorboard: Path | None = None) -> CompareOutcome:
+            tensorboard: Path | None = None,
+            on_loaded: Callable[[PriceSeries], None] | None = None) -> CompareOutcome:
     """Train every kind × target × seed on one split and compare them with the baselines on its test days.
 
     Raises:
@@ -70,6 +71,8 @@ def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfi
     if not kinds or seeds < 1:
         raise ConfigError(f"compare needs at least one model and one seed, got {kinds} × {seeds}")
     series = load_prices(csv_path, load_options)
+    if on_loaded is not None:
+        on_loaded(series)
     check_target(out, force)
     with staged_folder(out, force) as staging:
         jobs, labels, prepared_by_target = [], {}, {}

@@ -131,15 +131,20 @@ def prepare(series: PriceSeries, config: WindowConfig, target_kind: TargetKind =
 
 def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
           load_options: LoadOptions | None = None, on_epoch: EpochCallback | None = None,
-          tensorboard: Path | None = None, distribute: DistributeChoice = "auto") -> TrainOutcome:
+          tensorboard: Path | None = None, distribute: DistributeChoice = "auto",
+          on_loaded: Callable[[PriceSeries], None] | None = None) -> TrainOutcome:
     """Load, split, scale, window, fit, evaluate on the test part, and write a model folder.
+
+    `on_loaded` is called with the cleaned series as soon as the file is read.
 
     Raises:
         DataError: unreadable data or too little of it for the window and split.
         ArtifactError: `out` exists and `force` is not set.
     """
-    prepared = prepare(load_prices(csv_path, load_options), config.window, config.model.target,
-                       config.model.outputs)
+    series = load_prices(csv_path, load_options)
+    if on_loaded is not None:
+        on_loaded(series)
+    prepared = prepare(series, config.window, config.model.target, config.model.outputs)
     if distribute != "multi-worker":  # other workers write to temporary folders
         check_target(out, force)  # fail before minutes of training, not after
     return fit(prepared, config, out, force=force, on_epoch=on_epoch,

@@ -287,3 +287,16 @@ def test_tensorboard_logs(price_csv: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     for part in ("train", "validation", "config"):
         assert list((logs / "m" / part).glob("events.out.tfevents.*")), part
+
+
+@pytest.mark.slow
+def test_train_says_what_the_loader_cleaned_before_training(price_csv: Path, tmp_path: Path) -> None:
+    lines = price_csv.read_text().splitlines()
+    newest_first = tmp_path / "newest-first.csv"
+    newest_first.write_text("\n".join([lines[0], *reversed(lines[1:])]) + "\n")
+    args = [arg for arg in tiny_train_args(newest_first, tmp_path / "m") if arg != "--quiet"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    stderr = result.stderr
+    note = stderr.index("data: reversed newest-first rows to oldest first")
+    assert note < stderr.index("training")  # the note comes before the first progress bar
