@@ -63,25 +63,6 @@ def test_constant_series_scales_finitely() -> None:
     assert np.isfinite(scaler.transform(np.array([42.0, 43.0]))).all()
 
 
-def test_changing_test_prices_changes_neither_scaler_nor_training_windows() -> None:
-    rng = np.random.default_rng(0)
-    prices = np.exp(np.cumsum(rng.normal(0, 0.02, 500))) * 100
-    split = split_days(len(prices), WindowConfig(window=20))
-    altered = prices.copy()
-    altered[split.val_end:] *= 10  # a wild test period
-    altered[split.train_end:split.val_end] += 1e6  # and a wild validation period
-
-    def fitted(values: np.ndarray) -> tuple[MinMaxScaler, np.ndarray, np.ndarray]:
-        scaler = MinMaxScaler.fit(values[: split.train_end])
-        windows = make_windows(scaler.transform(values), 20, *split.part("train"))
-        return scaler, windows.x.copy(), windows.y.copy()
-
-    base, altered_fit = fitted(prices), fitted(altered)
-    assert base[0] == altered_fit[0]
-    np.testing.assert_array_equal(base[1], altered_fit[1])
-    np.testing.assert_array_equal(base[2], altered_fit[2])
-
-
 def test_last_window_shape_and_error() -> None:
     assert last_window(np.arange(10.0), 4)[0, :, 0].tolist() == [6, 7, 8, 9]
     with pytest.raises(DataError, match="needs the last 4 closes"):
