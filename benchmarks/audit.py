@@ -257,10 +257,10 @@ def _snapshot(folder: Path) -> dict[str, str]:
 def _complete_model(folder: Path) -> bool:
     from forecast.artifacts import read_run
     from forecast.errors import ForecastError
-    from forecast.pipeline import load_engine
+    from forecast.forecaster import load_network
 
     try:
-        load_engine(folder, read_run(folder), "numpy")
+        load_network(folder, read_run(folder), "numpy")
     except ForecastError:
         return False
     return True

@@ -106,8 +106,9 @@ def bench_ours(epochs: int, workdir: Path) -> dict[str, Any]:
     config = RunConfig(train=TrainConfig(epochs=epochs))
     out = workdir / "gru"
     outcome = pipeline.train(DATA, config, out, force=True)
-    return {"folder": out, "batch_size": config.train.batch_size, "epochs_run": outcome.epochs_run,
-            "best_epoch": outcome.best_epoch, "seconds": outcome.seconds,
+    training = outcome.record.training
+    return {"folder": out, "batch_size": config.train.batch_size, "epochs_run": training.epochs_run,
+            "best_epoch": training.best_epoch, "seconds": training.seconds,
             "windows_per_second": outcome.windows_per_second,
             "test_mae_ratio": outcome.comparison.mae_ratio,
             "copies_yesterday": outcome.comparison.copies_yesterday}
@@ -115,13 +116,13 @@ def bench_ours(epochs: int, workdir: Path) -> dict[str, Any]:
 
 def bench_latency(folder: Path) -> dict[str, Any]:
     """In-process and end-to-end forecast latency, NumPy engine and Keras side by side."""
-    from forecast.pipeline import load_engine
+    from forecast.forecaster import Forecaster
 
     one = np.random.default_rng(0).random((1, 60, 1), dtype="float32")
     batch = np.random.default_rng(1).random((500, 60, 1), dtype="float32")
     out: dict[str, Any] = {}
     for name in ("numpy", "keras"):
-        predict = load_engine(folder, 60, name).predict  # type: ignore[arg-type]
+        predict = Forecaster.load(folder, name).network.predict  # type: ignore[arg-type]
         predict(one)
         predict(batch)
         out[name] = {

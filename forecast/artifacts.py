@@ -16,52 +16,32 @@ when complete, so an interrupted run leaves the previous folder (or nothing) at 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import json
 import math
 import os
-import re
 import shutil
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from forecast.archive import Architecture
-from forecast.config import Frequency, RunConfig
-from forecast.errors import ArtifactError, ConfigError
+from forecast.errors import ArtifactError
 from forecast.intervals import Calibration
-from forecast.targets import Target
+from forecast.record import FORMAT_VERSION, RunRecord, check_calibration
 
-FORMAT_VERSION = 2  # 2: run.json records model_sha256; version-1 folders are still read
-READABLE_VERSIONS = (1, 2)
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["FORMAT_VERSION", "RunRecord"]  # re-exported: the folder's record, read by read_run
+
 RUN_FILE = "run.json"
 HISTORY_FILE = "history.csv"
 TEST_PREDICTIONS_FILE = "test_predictions.csv"
 PLOT_FILE = "prediction.png"
 MODEL_FILE = "model.keras"
 CALIBRATION_FILE = "calibration.json"
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """The parts of run.json that code relies on; `raw` keeps the rest for people and reports."""
-
-    config: RunConfig
-    target: Target
-    frequency: Frequency
-    data_path: str
-    data_sha256: str
-    close_column: str
-    test_start: str
-    raw: dict[str, Any]
-    model_sha256: str | None = None  # None in version-1 folders: the model file is then not tied
-
-    def architecture(self) -> Architecture:
-        """The network run.json describes, for checking the model file against it."""
-        return Architecture(kind=self.config.model.kind, units=self.config.model.units,
-                            window=self.config.window.window, outputs=self.config.model.outputs)
 
 
 # What each kind of forecast folder may hold: a folder is ours to replace only when it has its
@@ -254,9 +234,26 @@ def _finite_only(value: Any) -> Any:
 
 
 _MAX_JSON_BYTES = 4 << 20  # run.json and calibration.json are a few KB; never read a huge one
-_MAX_UNITS, _MAX_LAYERS, _MAX_WINDOW, _MAX_HORIZON = 4096, 8, 10_000, 365
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def write_model_folder(folder: Path, record: RunRecord, *, save_model: Callable[[Path], None],
+                       calibration: Calibration, history: pd.DataFrame, test_frame: pd.DataFrame,
+                       title: str) -> RunRecord:
+    """Write every file of a model folder into `folder` (a staging folder: see `staged_folder`).
+
+    run.json is written last, with the sha256 of the model file just saved, and returned.
+    """
+    from forecast.data import file_sha256
+    from forecast.plot import predicted_vs_actual  # matplotlib only when a figure is drawn
+
+    write_json(folder / CALIBRATION_FILE, calibration.to_dict())
+    save_model(folder / MODEL_FILE)
+    test_frame.to_csv(folder / TEST_PREDICTIONS_FILE, index_label="date", float_format="%.6f")
+    history.to_csv(folder / HISTORY_FILE, float_format="%.8g")
+    record = dataclasses.replace(record, model_sha256=file_sha256(folder / MODEL_FILE))
+    write_json(folder / RUN_FILE, record.to_dict())
+    predicted_vs_actual(test_frame, title, folder / PLOT_FILE)
+    return record
 
 
 def read_run(folder: Path) -> RunRecord:
@@ -281,7 +278,10 @@ def read_run(folder: Path) -> RunRecord:
     if not path.is_file():
         raise ArtifactError(f"{folder} has no {RUN_FILE}, so it is not a complete model folder; "
                             "retrain with `forecast train --force`")
-    return _record(read_json(path), path)
+    try:
+        return RunRecord.from_dict(read_json(path))
+    except ValueError as exc:
+        raise ArtifactError(f"{path} {exc}") from None
 
 
 def read_json(path: Path) -> Any:
@@ -305,98 +305,6 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number forecast writes")
 
 
-def _record(raw: Any, path: Path) -> RunRecord:
-    if not isinstance(raw, dict):
-        raise ArtifactError(f"{path} does not hold a JSON object; retrain the model")
-    version = raw.get("format_version")
-    if type(version) is not int or version not in READABLE_VERSIONS:
-        raise ArtifactError(f"{path} has format_version {version!r}, this forecast reads "
-                            f"{', '.join(map(str, READABLE_VERSIONS))}; retrain the model with this version "
-                            "(or install the forecast version that wrote it)")
-    try:
-        _check_run_fields(raw, version)
-        return RunRecord(
-            config=RunConfig.from_dict(raw["config"]),
-            target=Target.from_dict(raw["target"]),
-            frequency=raw["data"]["frequency"],
-            data_path=raw["data"]["path"],
-            data_sha256=raw["data"]["sha256"],
-            close_column=raw["data"]["close_column"],
-            test_start=raw["split"]["test"]["first"],
-            raw=raw,
-            model_sha256=raw.get("model_sha256"),
-        )
-    except (KeyError, TypeError, ConfigError) as exc:
-        raise ArtifactError(f"{path} is missing or has a malformed field ({exc}); retrain the "
-                            "model with `forecast train --force`") from None
-
-
-def _check_run_fields(raw: dict[str, Any], version: int) -> None:
-    """Types, ranges and finiteness of every run.json field code reads (TypeError names the bad one)."""
-    config = _get(raw, "config", dict)
-    window, model, train = (_get(config, key, dict) for key in ("window", "model", "train"))
-    _get(window, "window", int, 2, _MAX_WINDOW)
-    for key in ("test_size", "val_size"):
-        _get(window, key, float, 0.0, 1e9)
-    _choice(model, "kind", ("gru", "lstm"))
-    units = _get(model, "units", list)
-    if not 1 <= len(units) <= _MAX_LAYERS or any(type(u) is not int or not 1 <= u <= _MAX_UNITS for u in units):
-        raise TypeError(f"model.units must be 1–{_MAX_LAYERS} whole numbers in 1–{_MAX_UNITS}, got {units!r}"[:200])
-    _get(model, "dropout", float, 0.0, 0.999)
-    _choice(model, "target", ("price", "delta", "return"))
-    _choice(model, "multistep", ("recursive", "direct"))
-    _get(model, "horizon", int, 1, _MAX_HORIZON)
-    for key, low, high in (("epochs", 1, 10**6), ("batch_size", 1, 10**7), ("patience", 0, 10**6),
-                           ("seed", -(2**63), 2**63 - 1)):
-        _get(train, key, int, low, high)
-    _get(train, "learning_rate", float, 1e-12, 1e3)
-    target = _get(raw, "target", dict)
-    kind = _choice(target, "kind", ("price", "delta", "return"))
-    if kind == "return":
-        _get(target, "mean", float, -1e6, 1e6)
-        _get(target, "std", float, 1e-12, 1e6)
-    else:
-        scaler = _get(target, "scaler", dict)
-        low, high = _get(scaler, "low", float, -1e300, 1e300), _get(scaler, "high", float, -1e300, 1e300)
-        if not high > low:
-            raise TypeError(f"target.scaler.high ({high}) must be above low ({low})")
-    data = _get(raw, "data", dict)
-    _choice(data, "frequency", ("D", "B"))
-    for key in ("path", "sha256", "close_column"):
-        _get(data, key, str)
-    split = _get(raw, "split", dict)
-    for part in ("train", "val", "test"):
-        for end in ("first", "last"):
-            if not _DATE.match(_get(_get(split, part, dict), end, str)):
-                raise TypeError(f"split.{part}.{end} is not a YYYY-MM-DD date")
-    if "model" in raw:
-        _get(raw, "model", str)
-    if version >= 2 and not _SHA256.match(_get(raw, "model_sha256", str)):
-        raise TypeError("model_sha256 is not a sha256 hex digest")
-
-
-def _get(parent: dict[str, Any], key: str, kind: type, low: float | None = None, high: float | None = None) -> Any:
-    """parent[key], checked to be of `kind` (ints count as floats; bools as neither) and in [low, high]."""
-    if key not in parent:
-        raise KeyError(key)
-    value = parent[key]
-    numeric = kind in (int, float)
-    ok = (type(value) is int or (kind is float and type(value) is float)) if numeric else isinstance(value, kind)
-    if not ok:
-        raise TypeError(f"{key} must be {kind.__name__}, got {type(value).__name__}")
-    if numeric and (not math.isfinite(value) or (low is not None and value < low)
-                    or (high is not None and value > high)):
-        raise TypeError(f"{key} = {value!r} is outside [{low}, {high}]")
-    return value
-
-
-def _choice(parent: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str:
-    value = _get(parent, key, str)
-    if value not in allowed:
-        raise TypeError(f"{key} must be one of {', '.join(allowed)}, got {value[:40]!r}")
-    return str(value)
-
-
 def read_calibration(folder: Path) -> Calibration:
     """Read the interval calibration of a model folder.
 
@@ -409,23 +317,7 @@ def read_calibration(folder: Path) -> Calibration:
                             "with this version of forecast")
     raw = read_json(path)
     try:
-        _check_calibration(raw)
+        check_calibration(raw)
         return Calibration.from_dict(raw)
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{path} is corrupt ({exc}); retrain the model with --force") from None
-
-
-def _check_calibration(raw: Any) -> None:
-    if not isinstance(raw, dict):
-        raise TypeError("not a JSON object")
-    _get(raw, "samples", int, 1, 100_000)
-    _get(raw, "seed", int, -(2**63), 2**63 - 1)
-    scores = _get(raw, "scores", list)
-    if not 1 <= len(scores) <= _MAX_HORIZON or not all(isinstance(step, list) for step in scores):
-        raise TypeError(f"scores must be 1–{_MAX_HORIZON} lists, one per horizon step")
-    lengths = {len(step) for step in scores}
-    if len(lengths) != 1 or not 1 <= lengths.pop() <= 1_000_000:
-        raise TypeError("scores must hold the same number of origins for every step")
-    for step in scores:
-        if not all(type(v) in (int, float) and math.isfinite(v) and v >= 0 for v in step):
-            raise TypeError("scores must be finite, non-negative numbers")

@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecast.artifacts import check_target, read_calibration, read_run, staged_folder, write_json
+from forecast.artifacts import check_target, staged_folder, write_json
 from forecast.config import RunConfig, TargetKind, WindowConfig
 from forecast.data import LoadOptions, PriceSeries, load_prices
 from forecast.errors import ConfigError, TrainingFailed
+from forecast.forecaster import Forecaster
 from forecast.jobs import Failed, Job, run_jobs
-from forecast.pipeline import EpochCallback, Prepared, load_engine, prepare
-from forecast.predict import forecast_origins
+from forecast.training import EpochCallback, Prepared, prepare
 
 ProgressFactory = Callable[[str], EpochCallback | None]
 
@@ -114,21 +114,18 @@ def _score_fold(k: int, folder: Path, series: PriceSeries, origin: int, step: in
                 level: float) -> dict[str, Any]:
     from forecast import intervals
     from forecast.evaluate import by_step, compare_to_naive
-    record, calibration = read_run(folder), read_calibration(folder)
-    window, outputs = record.config.window.window, record.config.model.outputs
-    closes = series.close.to_numpy()[: origin + step]
-    model = load_engine(folder, record)
-    predictor, sampler = model.predict, model.sampler(calibration.seed)
-    point = forecast_origins(predictor, record.target, closes, window, origin, origin + step, 1, outputs)
-    lower, upper = intervals.band(sampler, record.target, closes, window, origin, origin + step, point, outputs,
-                                  calibration, level)
+
+    forecaster = Forecaster.load(folder, calibrated=True)
+    record = forecaster.run
+    closes = series.closes[: origin + step]
+    point = forecaster.forecast(closes, origin, origin + step)
+    lower, upper = forecaster.band(closes, origin, origin + step, point, level)
     actual, previous = closes[origin:], closes[origin - 1:-1]
     score = compare_to_naive(actual, point[:, 0], previous)
     fold: dict[str, Any] = {
         "fold": k, "origin": f"{series.close.index[origin]:%Y-%m-%d}", "days": step,
-        "trained_on": {"first": record.raw["split"]["train"]["first"],
-                       "last": record.raw["split"]["val"]["last"]},
-        "epochs_run": record.raw["training"]["epochs_run"],
+        "trained_on": {"first": record.split["train"].first, "last": record.split["val"].last},
+        "epochs_run": record.training.epochs_run,
         "mae": score.model.mae, "naive_mae": score.naive.mae, "mase": score.mae_ratio,
         "directional_accuracy": score.model.directional_accuracy, "dm_pvalue": score.dm_pvalue,
         "interval_coverage": intervals.coverage(actual[:, None], lower, upper)[0],
@@ -137,8 +134,7 @@ def _score_fold(k: int, folder: Path, series: PriceSeries, origin: int, step: in
                              index=series.close.index[origin:origin + step]),
     }
     if horizon > 1:
-        paths_h = forecast_origins(predictor, record.target, closes, window, origin, origin + step - horizon + 1,
-                                   horizon, outputs)
+        paths_h = forecaster.forecast(closes, origin, origin + step - horizon + 1, horizon)
         fold["by_step"] = by_step(closes, np.arange(origin, origin + len(paths_h)), [paths_h], horizon)
     return fold
 

@@ -21,13 +21,15 @@ import numpy as np
 import pandas as pd
 
 from forecast import __version__
-from forecast.artifacts import HISTORY_FILE, RunRecord, check_target, read_run, staged_folder, write_json
+from forecast.artifacts import HISTORY_FILE, check_target, staged_folder, write_json
 from forecast.config import ModelKind, RunConfig, TargetKind
 from forecast.data import LoadOptions, PriceSeries, load_prices
 from forecast.errors import ConfigError, DataError, TrainingFailed
+from forecast.forecaster import Forecaster
 from forecast.jobs import Failed, Job, run_jobs
-from forecast.pipeline import EpochCallback, load_engine, prepare, series_for
-from forecast.predict import forecast_origins
+from forecast.pipeline import EpochCallback, series_for
+from forecast.record import RunRecord
+from forecast.training import prepare
 
 ProgressFactory = Callable[[str], EpochCallback | None]
 METRICS = ("mae", "rmse", "mape", "mase", "directional_accuracy")
@@ -98,7 +100,7 @@ def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfi
             run = (ModelRun(name=result.name, predicted=result.predicted[:, None],
                             history=pd.DataFrame(result.history), parameters=result.parameters,
                             seconds=result.seconds, epochs_run=result.epochs_run) if horizon == 1
-                   else _folder_run(folder, read_run(folder), series, first, end, horizon))
+                   else _folder_run(folder, Forecaster.load(folder), series, first, end, horizon))
             runs.setdefault(labels[result.name], []).append(run)
         if not runs:
             raise TrainingFailed("every training in this comparison died: " + "; ".join(
@@ -120,14 +122,15 @@ def compare_folders(folders: list[Path], data: Path | None, out: Path, *, horizo
     """
     if not folders:
         raise ConfigError("compare --from needs at least one model folder")
-    records = [read_run(folder) for folder in folders]
+    forecasters = [Forecaster.load(folder) for folder in folders]
+    records = [forecaster.run for forecaster in forecasters]
     series = series_for(records[0], data, load_options)
     for folder, record in zip(folders, records, strict=True):
         _check_fits(folder, record, series, load_options)
     first, end = _unseen_days(folders, records, series)
     check_target(out, force)
-    runs = {folder.name: [_folder_run(folder, record, series, first, end, horizon)]
-            for folder, record in zip(folders, records, strict=True)}
+    runs = {folder.name: [_folder_run(folder, forecaster, series, first, end, horizon)]
+            for folder, forecaster in zip(folders, forecasters, strict=True)}
     with staged_folder(out, force) as staging:
         outcome = _evaluate_and_write(staging, series, first, end, runs,
                                       {"mode": "from", "folders": [str(f) for f in folders], "horizon": horizon},
@@ -137,8 +140,8 @@ def compare_folders(folders: list[Path], data: Path | None, out: Path, *, horizo
 
 def _check_fits(folder: Path, record: RunRecord, series: PriceSeries, options: LoadOptions | None) -> None:
     overridden = options is not None and options.close_column is not None
-    if not overridden and record.close_column != series.close_column:
-        raise DataError(f"model folder {folder} was trained on column {record.close_column!r}, but "
+    if not overridden and record.data.close_column != series.close_column:
+        raise DataError(f"model folder {folder} was trained on column {record.data.close_column!r}, but "
                         f"{series.path.name} gives {series.close_column!r}; pass --close-column to use "
                         "it anyway, or compare on matching data")
     window = record.config.window.window
@@ -150,7 +153,7 @@ def _check_fits(folder: Path, record: RunRecord, series: PriceSeries, options: L
 def _unseen_days(folders: list[Path], records: list[RunRecord], series: PriceSeries) -> tuple[int, int]:
     from forecast.evaluate import MOVING_AVERAGE_DAYS
 
-    latest = max(pd.Timestamp(r.test_start) for r in records)
+    latest = max(pd.Timestamp(r.split["test"].first) for r in records)
     windows = max(r.config.window.window for r in records)
     first = max(int(series.close.index.searchsorted(latest)), windows, MOVING_AVERAGE_DAYS)
     if first >= len(series.close) - 1:
@@ -160,17 +163,14 @@ def _unseen_days(folders: list[Path], records: list[RunRecord], series: PriceSer
     return first, len(series.close)
 
 
-def _folder_run(folder: Path, record: RunRecord, series: PriceSeries, first: int, end: int,
+def _folder_run(folder: Path, forecaster: Forecaster, series: PriceSeries, first: int, end: int,
                 horizon: int) -> ModelRun:
     """A model folder's forecasts for origins [first, end - horizon + 1), steps 1…horizon."""
-    window = record.config.window.window
-    predicted = forecast_origins(load_engine(folder, record).predict, record.target, series.close.to_numpy(),
-                                 window, first, end - horizon + 1, horizon, record.config.model.outputs)
+    predicted = forecaster.forecast(series.closes, first, end - horizon + 1, horizon)
     history = pd.read_csv(folder / HISTORY_FILE) if (folder / HISTORY_FILE).is_file() else None
-    training = record.raw.get("training", {})
-    return ModelRun(name=folder.name, predicted=predicted, history=history,
-                    parameters=training.get("parameters"), seconds=training.get("seconds"),
-                    epochs_run=training.get("epochs_run"))
+    training = forecaster.run.training
+    return ModelRun(name=folder.name, predicted=predicted, history=history, parameters=training.parameters,
+                    seconds=training.seconds, epochs_run=training.epochs_run)
 
 
 def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,

@@ -118,6 +118,11 @@ class PriceSeries:
     warnings: tuple[str, ...] = ()
 
     @functools.cached_property
+    def closes(self) -> np.ndarray:
+        """The closes as a float64 array, made once."""
+        return self.close.to_numpy(dtype="float64")
+
+    @functools.cached_property
     def sha256(self) -> str:
         """The file's sha256, computed on first use (it reads the whole file again)."""
         return file_sha256(self.path)

@@ -27,7 +27,7 @@ from forecast.errors import ForecastError
 
 if TYPE_CHECKING:
     from forecast.config import RunConfig
-    from forecast.pipeline import Prepared
+    from forecast.training import Prepared
 
 EpochCallback = Callable[[int, dict[str, float]], None]
 ProgressFactory = Callable[[str], EpochCallback | None]
@@ -37,7 +37,7 @@ _CRASH_ENV = "FORECAST_TEST_CRASH_JOB"
 
 @dataclass(frozen=True)
 class Job:
-    """One training: `fit(prepared, config, folder, warm_start=…, tensorboard=…)`."""
+    """One training: `train_prepared(prepared, config, folder, warm_start=…, tensorboard=…)`."""
 
     name: str
     prepared: Prepared
@@ -141,7 +141,7 @@ def _death(exitcode: int | None) -> str:
 def _serve(connection: Connection) -> None:
     """The worker's loop: receive a job, train it, send epochs and the result back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends us
-    from forecast.pipeline import fit
+    from forecast.training import train_prepared
 
     while True:
         try:
@@ -151,9 +151,9 @@ def _serve(connection: Connection) -> None:
         if os.environ.get(_CRASH_ENV) == job.name:
             os.kill(os.getpid(), signal.SIGSEGV)
         try:
-            outcome = fit(job.prepared, job.config, job.folder, warm_start=job.warm_start,
-                          tensorboard=job.tensorboard,
-                          on_epoch=lambda epoch, logs: connection.send(("epoch", epoch, dict(logs))))
+            outcome = train_prepared(job.prepared, job.config, job.folder, warm_start=job.warm_start,
+                                     tensorboard=job.tensorboard,
+                                     on_epoch=lambda epoch, logs: connection.send(("epoch", epoch, dict(logs))))
         except ForecastError as exc:
             connection.send(("error", exc))
             continue
@@ -161,5 +161,6 @@ def _serve(connection: Connection) -> None:
             connection.send(("bug", traceback.format_exc()))
             continue
         history = {str(key): [float(v) for v in values] for key, values in outcome.history.items()}
+        training = outcome.record.training
         connection.send(("done", Trained(job.name, outcome.frame["predicted"].to_numpy(), history,
-                                         outcome.parameters, outcome.seconds, outcome.epochs_run)))
+                                         training.parameters, training.seconds, training.epochs_run)))

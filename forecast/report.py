@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from forecast.backtest import BacktestOutcome
     from forecast.compare import CompareOutcome
     from forecast.evaluate import Comparison, Metrics
-    from forecast.pipeline import ForecastOutcome, PlotOutcome, TrainOutcome
+    from forecast.pipeline import ForecastOutcome, PlotOutcome
+    from forecast.training import TrainOutcome
 
 OutputFormat = Literal["table", "json", "csv"]
 
@@ -79,22 +80,23 @@ def verdict(comparison: Comparison) -> str:
 
 
 def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
+    training = outcome.record.training
     if fmt == "json":
         print_json({
-            "folder": str(outcome.folder), "epochs_run": outcome.epochs_run,
-            "best_epoch": outcome.best_epoch, "seconds": round(outcome.seconds, 2),
-            "parameters": outcome.parameters, "split": outcome.split,
+            "folder": str(outcome.folder), "epochs_run": training.epochs_run,
+            "best_epoch": training.best_epoch, "seconds": round(training.seconds, 2),
+            "parameters": training.parameters, "split": outcome.record.to_dict()["split"],
             "distribution": outcome.distribution, "test": outcome.comparison.to_dict(),
         })
         return
     console = _stdout()
-    test = outcome.split["test"]
+    test = outcome.record.split["test"]
     console.print(comparison_table(
         outcome.comparison,
-        f"Test period {test['first']} → {test['last']} ({test['days']} days, never seen in training)"))
+        f"Test period {test.first} → {test.last} ({test.days} days, never seen in training)"))
     console.print(verdict(outcome.comparison))
-    console.print(f"Trained {outcome.epochs_run} epochs (best {outcome.best_epoch}) in "
-                  f"{outcome.seconds:.1f} s; {outcome.parameters:,} parameters.")
+    console.print(f"Trained {training.epochs_run} epochs (best {training.best_epoch}) in "
+                  f"{training.seconds:.1f} s; {training.parameters:,} parameters.")
     plan = outcome.distribution
     if plan.get("replicas", 1) > 1 or plan.get("strategy") == "multi-worker":
         console.print(f"Distributed ({plan['strategy']}) over {plan['replicas']} replicas: global batch "

@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from forecast.artifacts import read_run
 from forecast.cli import app
 from forecast.errors import ArtifactError, ConfigError
-from forecast.pipeline import load_engine
+from forecast.forecaster import load_network
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -202,7 +202,7 @@ def _load(folder: Path) -> None:
     """What predict does with a folder before forecasting; only forecast's own errors may escape."""
     try:
         record = read_run(folder)
-        load_engine(folder, record, "numpy").predict(np.zeros((2, record.config.window.window, 1), "float32"))
+        load_network(folder, record, "numpy").predict(np.zeros((2, record.config.window.window, 1), "float32"))
     except (ArtifactError, ConfigError) as exc:
         assert str(exc) and "\n" not in str(exc)
 

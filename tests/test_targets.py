@@ -43,7 +43,7 @@ def test_prepare_fits_statistics_on_the_training_part_only(price_csv: Path, kind
     """Through the code that chooses the slice: validation and test prices change nothing fitted."""
     from forecast.config import WindowConfig
     from forecast.data import load_prices
-    from forecast.pipeline import prepare
+    from forecast.training import prepare
 
     series = load_prices(price_csv)
     config = WindowConfig(window=20)

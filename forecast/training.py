@@ -1,0 +1,224 @@
+"""Training as one-way stages: `prepare` → `fit` → `evaluate` → `artifacts.write_model_folder`.
+
+* prepare: split by time, fit the target's statistics on the training part only, cut windows;
+* fit: Keras only — build and train the network (forecast.model);
+* evaluate: point metrics on the test part beside persistence, interval calibration on the
+  validation part, interval coverage and per-step MASE on the test part;
+* write: everything on disk, atomically (forecast.artifacts).
+
+`train_prepared` chains them for `train`, and for each model of `compare` and each fold of
+`backtest` (which run it in a worker process, see forecast.jobs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from forecast import __version__
+from forecast.artifacts import staged_folder, write_model_folder
+from forecast.config import DistributeChoice, RunConfig, TargetKind, WindowConfig
+from forecast.data import PriceSeries
+from forecast.forecaster import Forecaster, keras_network
+from forecast.record import DataInfo, Part, RunRecord, TrainingInfo
+from forecast.targets import Target, fit_target
+from forecast.windows import Split, Windows, make_windows, split_days
+
+if TYPE_CHECKING:
+    from forecast.evaluate import Comparison
+    from forecast.intervals import Calibration
+
+EpochCallback = Callable[[int, dict[str, float]], None]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A series split, scaled (on its training part) and cut into windows: ready to fit."""
+
+    series: PriceSeries
+    split: Split
+    target: Target
+    parts: dict[str, Windows]  # train and val windows (the test part is forecast from the closes)
+
+    @property
+    def closes(self) -> np.ndarray:
+        return self.series.closes
+
+
+def prepare(series: PriceSeries, config: WindowConfig, target_kind: TargetKind = "price",
+            outputs: int = 1) -> Prepared:
+    """Split by time, fit the target's statistics on the training part only, build the windows.
+
+    With `outputs` > 1 (a direct multi-step model) each part keeps only origins whose every
+    step lies inside that part.
+
+    Raises:
+        DataError: too little data for the window and split.
+    """
+    values = series.closes
+    split = split_days(len(values), config)
+    target = fit_target(target_kind, values[: split.train_end])
+    inputs, targets = target.inputs(values), target.targets(values, outputs)
+    parts = {}
+    for name in ("train", "val"):
+        first, end = split.part(name)
+        parts[name] = make_windows(inputs, split.window, first, end - (outputs - 1), targets)
+    return Prepared(series=series, split=split, target=target, parts=parts)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """How a trained network does on days it never fitted on."""
+
+    frame: pd.DataFrame  # test days: actual, predicted, naive
+    comparison: Comparison
+    calibration: Calibration
+    multi_step: dict[str, Any]  # test interval coverage and MASE per horizon step
+
+
+def evaluate(prepared: Prepared, forecaster: Forecaster, seed: int) -> Evaluation:
+    """Point metrics on the test part; conformal calibration on the validation part; interval
+    coverage and per-step MASE on the test part."""
+    from forecast.evaluate import compare_to_naive
+
+    first, end = prepared.split.part("test")
+    closes = prepared.closes
+    predicted = forecaster.forecast(closes, first, end)[:, 0]
+    frame = pd.DataFrame({"actual": closes[first:end], "predicted": predicted, "naive": closes[first - 1:end - 1]},
+                         index=prepared.series.close.index[first:end])
+    comparison = compare_to_naive(frame["actual"].to_numpy(), frame["predicted"].to_numpy(),
+                                  frame["naive"].to_numpy())
+    calibration, multi_step = _calibrate(prepared, forecaster, seed)
+    return Evaluation(frame=frame, comparison=comparison, calibration=calibration, multi_step=multi_step)
+
+
+def _calibrate(prepared: Prepared, forecaster: Forecaster, seed: int) -> tuple[Calibration, dict[str, Any]]:
+    from forecast import intervals
+    from forecast.evaluate import by_step
+
+    closes, split = prepared.closes, prepared.split
+    val_first, val_end = split.part("val")
+    test_first, test_end = split.part("test")
+    steps = intervals.calibrated_steps(forecaster.outputs, min(val_end - val_first, test_end - test_first))
+    sampler = forecaster.sampler(seed)  # one random stream: validation first, then test
+
+    def point_and_paths(first: int, end: int, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        stride = intervals.stride_for(end - first, cap)  # MC sampling is the cost: keep ≤ cap origins
+        point = forecaster.forecast(closes, first, end, steps, stride)
+        paths = forecaster.sample_paths(closes, first, end, steps, intervals.SAMPLES, sampler, stride)
+        origins = np.arange(first, end, stride)
+        return point, paths, intervals.stacked_actual(closes, origins, steps), origins
+
+    point, paths, actual, _ = point_and_paths(val_first, val_end - steps + 1, intervals.MAX_CALIBRATION_ORIGINS)
+    calibration = intervals.calibrate(point, paths, actual, seed)
+    point, paths, actual, origins = point_and_paths(test_first, test_end - steps + 1, intervals.MAX_COVERAGE_ORIGINS)
+    lower, upper = intervals.bounds(point, paths, calibration, 0.9)
+    return calibration, {
+        "interval_level": 0.9, "interval_samples": intervals.SAMPLES, "origins": len(origins),
+        "interval_coverage_by_step": [round(c, 4) for c in intervals.coverage(actual, lower, upper)],
+        "by_step": by_step(closes, origins, [point], steps),
+    }
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    """What training made: where, how long, and how good on unseen days."""
+
+    folder: Path
+    series: PriceSeries
+    record: RunRecord
+    evaluation: Evaluation
+    forecaster: Forecaster
+    history: pd.DataFrame  # loss and val_loss per epoch
+    windows_per_second: float
+    distribution: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def comparison(self) -> Comparison:
+        return self.evaluation.comparison
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        return self.evaluation.frame
+
+
+def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: bool = False,
+                   on_epoch: EpochCallback | None = None, warm_start: Path | None = None,
+                   tensorboard: Path | None = None, distribute: DistributeChoice = "auto") -> TrainOutcome:
+    """Fit one network on prepared windows, evaluate it, and write its model folder atomically.
+
+    Args:
+        warm_start: a model folder of the same architecture whose weights training starts from.
+        tensorboard: a TensorBoard log folder for this run.
+        distribute: the tf.distribute strategy (see forecast.model.distribution). The global
+            batch is --batch-size × replicas; only the chief writes `out` (other workers write
+            to a temporary folder that is removed).
+    """
+    from forecast import model as keras_model
+    from forecast.artifacts import MODEL_FILE
+
+    keras_model.set_seed(config.train.seed)
+    plan = keras_model.distribution(distribute)
+    target = out if plan.chief else Path(tempfile.mkdtemp(prefix="forecast-worker-")) / out.name
+    with staged_folder(target, force or not plan.chief) as staging:
+        network, result = keras_model.fit_network(
+            plan, prepared.split.window, config.model, config.train, prepared.parts["train"], prepared.parts["val"],
+            staging / "best.weights.h5", warm_start=warm_start / MODEL_FILE if warm_start else None,
+            progress=on_epoch, tensorboard=tensorboard, run_config=config.to_dict())
+        forecaster = Forecaster.from_network(keras_network(network), prepared.target, prepared.split.window,
+                                             config.model.outputs)
+        evaluation = evaluate(prepared, forecaster, config.train.seed)
+        training = TrainingInfo(epochs_run=result.epochs_run, best_epoch=result.best_epoch, seconds=result.seconds,
+                                parameters=keras_model.parameter_count(network))
+        history = _history(result.history)
+        record = write_model_folder(
+            staging, _record(prepared, config, evaluation, training, keras_model.versions()),
+            save_model=lambda path: keras_model.save_model(network, path), calibration=evaluation.calibration,
+            history=history, test_frame=evaluation.frame, title=title(config, evaluation.comparison))
+    if not plan.chief:
+        shutil.rmtree(target.parent, ignore_errors=True)
+    return TrainOutcome(folder=out, series=prepared.series, record=record, evaluation=evaluation,
+                        forecaster=forecaster.with_calibration(evaluation.calibration), history=history,
+                        windows_per_second=result.windows_per_second,
+                        distribution=plan.describe(config.train.batch_size))
+
+
+def _history(history: dict[str, list[float]]) -> pd.DataFrame:
+    frame = pd.DataFrame(history)
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="epoch")
+    return frame
+
+
+def _record(prepared: Prepared, config: RunConfig, evaluation: Evaluation, training: TrainingInfo,
+            versions: dict[str, Any]) -> RunRecord:
+    series, split = prepared.series, prepared.split
+    index = pd.DatetimeIndex(series.close.index)
+    parts = {}
+    for name in ("train", "val", "test"):
+        first, end = split.part(name)
+        parts[name] = Part(first=f"{index[first]:%Y-%m-%d}", last=f"{index[end - 1]:%Y-%m-%d}", days=end - first)
+    return RunRecord(
+        config=config, target=prepared.target, data=DataInfo.of(series), split=parts,
+        target_fitted_on=(f"{index[0]:%Y-%m-%d}", f"{index[split.train_end - 1]:%Y-%m-%d}"), training=training,
+        metrics={"test": evaluation.comparison.to_dict(), "test_multi_step": evaluation.multi_step},
+        versions={"forecast": __version__, "python": platform.python_version(), **versions},
+        created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    )
+
+
+def title(config: RunConfig, comparison: Comparison) -> str:
+    """The headline of a predicted-vs-actual plot."""
+    units = ",".join(map(str, config.model.units))
+    verdict = "beats" if comparison.mae_ratio < 1 else "does not beat"
+    return (f"{config.model.kind.upper()} ({units}) on unseen test days — MAE "
+            f"{comparison.model.mae:,.2f} vs naive {comparison.naive.mae:,.2f} "
+            f"(ratio {comparison.mae_ratio:.3f}: {verdict} persistence)")
