@@ -47,11 +47,26 @@ def examples(work: Path) -> list[tuple[str, list[str]]]:
 
 
 def mask(text: str, work: Path) -> str:
-    text = text.replace(str(work), "WORK").replace(str(ROOT), "ROOT")
+    text = _mask_column(text.replace(str(work), "WORK").replace(str(ROOT), "ROOT"), "train s")
+    text = re.sub(r'"model_sha256": "[0-9a-f]+"', '"model_sha256": X', text)  # the archive records its save time
     text = re.sub(r"\b\d+:\d\d:\d\d\b", "H:MM:SS", text)  # progress-bar clocks
     text = re.sub(r"(in|took) [\d.]+ ?s\b", r"\1 N s", text)
     text = re.sub(r'"(seconds|train_seconds|created|date_saved|wall_seconds)": [^,\n]+', r'"\1": X', text)
     return re.sub(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[^\s\"]*", "TIMESTAMP", text)
+
+
+def _mask_column(text: str, title: str) -> str:
+    """Blank one column of rich or Markdown tables (the header names it)."""
+    lines, column = text.splitlines(keepends=True), None
+    for i, line in enumerate(lines):
+        cells = re.split(r"[┃│|]", line)
+        if any(cell.strip() == title for cell in cells):
+            column = next(k for k, cell in enumerate(cells) if cell.strip() == title)
+        elif column is not None and len(cells) > column + 1 and not set(cells[column].strip()) <= set("-━─"):
+            cells[column] = "X"
+            separators = re.findall(r"[┃│|]", line)
+            lines[i] = "".join(c + (separators[k] if k < len(separators) else "") for k, c in enumerate(cells))
+    return "".join(lines)
 
 
 def main() -> None:
