@@ -1,7 +1,8 @@
-"""The Typer app: parse options → call one pipeline function → print. Nothing heavy here.
+"""The Typer app: parse options → call one use case → print. Nothing heavy here.
 
 `forecast --help` must not import TensorFlow, Keras, matplotlib or scikit-learn: every command
-imports the pipeline inside its body.
+imports the pipeline inside its body. Choices are forecast.config's `Literal` types; the CSV
+and training option groups are declared once, in forecast.cli_options.
 """
 
 from __future__ import annotations
@@ -9,27 +10,32 @@ from __future__ import annotations
 import contextlib
 import signal
 from collections.abc import Callable, Iterable, Iterator
-from enum import Enum
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Literal, cast
 
 import typer
 
 from forecast import __version__
+from forecast.cli_options import (
+    TRAIN_PANEL,
+    ForceOpt,
+    ModelOpt,
+    QuietOpt,
+    TargetOpt,
+    TensorboardOpt,
+    TrainingOptions,
+    csv_options,
+    training_options,
+)
 from forecast.config import (
-    DEFAULT_BATCH_SIZE,
     DEFAULT_DATA,
-    DEFAULT_DROPOUT,
-    DEFAULT_EPOCHS,
-    DEFAULT_MAX_GAP,
-    DEFAULT_PATIENCE,
+    DEFAULT_MODEL,
     DEFAULT_SEED,
     DEFAULT_TARGET,
-    DEFAULT_TEST_SIZE,
-    DEFAULT_UNITS,
-    DEFAULT_VAL_SIZE,
-    DEFAULT_WINDOW,
+    DistributeChoice,
+    EngineChoice,
+    Multistep,
 )
 from forecast.errors import ConfigError, ForecastError
 
@@ -38,8 +44,7 @@ EpochCallback = Callable[[int, dict[str, float]], None]
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from forecast.config import ModelKind as ModelKindName
-    from forecast.config import Multistep, RunConfig, TargetKind
+    from forecast.config import ModelKind, TargetKind
     from forecast.data import LoadOptions, PriceSeries, Step
 
 app = typer.Typer(
@@ -51,112 +56,6 @@ app = typer.Typer(
 )
 data_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown", help="Make and inspect price files.")
 app.add_typer(data_app, name="data")
-
-
-class ModelKind(str, Enum):
-    gru = "gru"
-    lstm = "lstm"
-
-
-class TargetChoice(str, Enum):
-    price = "price"
-    delta = "delta"
-    return_ = "return"
-
-
-class MultistepChoice(str, Enum):
-    recursive = "recursive"
-    direct = "direct"
-
-
-class DistributeOpt(str, Enum):
-    auto = "auto"
-    off = "off"
-    mirrored = "mirrored"
-    multi_worker = "multi-worker"
-
-
-class EngineOpt(str, Enum):
-    auto = "auto"
-    numpy = "numpy"
-    keras = "keras"
-
-
-class TableJson(str, Enum):
-    table = "table"
-    json = "json"
-
-
-class TableJsonCsv(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-
-
-class Report(str, Enum):
-    table = "table"
-    json = "json"
-    csv = "csv"
-    markdown = "markdown"
-
-
-class Gaps(str, Enum):
-    fill = "fill"
-    drop = "drop"
-    error = "error"
-
-
-# Options shared by every command that reads a CSV (the loader's overrides).
-_CSV_PANEL = "Reading the CSV"
-DateColumn = Annotated[str | None, typer.Option(help="Date column, when detection picks the wrong one.",
-                                                rich_help_panel=_CSV_PANEL)]
-CloseColumn = Annotated[str | None, typer.Option(help="Close/price column, when detection picks the wrong one.",
-                                                 rich_help_panel=_CSV_PANEL)]
-Sep = Annotated[str | None, typer.Option(help="Field separator [default: sniffed]; '\\t' for tabs.",
-                                         rich_help_panel=_CSV_PANEL)]
-DateFormat = Annotated[str | None, typer.Option(help="strftime format of the dates, e.g. %d/%m/%Y.",
-                                                rich_help_panel=_CSV_PANEL)]
-Dayfirst = Annotated[bool, typer.Option(help="Read ambiguous dates like 03/04/2024 as 3 April.",
-                                        rich_help_panel=_CSV_PANEL)]
-GapsOpt = Annotated[Gaps, typer.Option(help="Missing days in a daily series: fill forward, drop, or error.",
-                                       rich_help_panel=_CSV_PANEL)]
-MaxGapOpt = Annotated[int, typer.Option(
-    min=1, help="Longest run of missing days filled without a warning; ten times this is refused.",
-    rich_help_panel=_CSV_PANEL)]
-
-
-_TRAIN_PANEL = "Training"
-WindowOpt = Annotated[int, typer.Option(min=2, help="Days of history per input window.", rich_help_panel=_TRAIN_PANEL)]
-UnitsOpt = Annotated[str, typer.Option(help="Units per stacked layer, comma-separated.", rich_help_panel=_TRAIN_PANEL)]
-DropoutOpt = Annotated[float, typer.Option(min=0.0, max=0.95, help="Dropout after each layer.",
-                                           rich_help_panel=_TRAIN_PANEL)]
-EpochsOpt = Annotated[int, typer.Option(min=1, help="Maximum epochs.", rich_help_panel=_TRAIN_PANEL)]
-BatchOpt = Annotated[int, typer.Option(min=1, help="Windows per gradient step.", rich_help_panel=_TRAIN_PANEL)]
-TestSizeOpt = Annotated[float, typer.Option(help="Held-out final part: a fraction (0.2) or days (365).",
-                                            rich_help_panel=_TRAIN_PANEL)]
-ValSizeOpt = Annotated[float, typer.Option(help="Tail of the training part for early stopping: fraction or days.",
-                                           rich_help_panel=_TRAIN_PANEL)]
-PatienceOpt = Annotated[int, typer.Option(min=0, help="Epochs without val_loss improvement before stopping.",
-                                          rich_help_panel=_TRAIN_PANEL)]
-SeedOpt = Annotated[int, typer.Option(help="Random seed (weights, dropout, shuffling).", rich_help_panel=_TRAIN_PANEL)]
-TargetOpt = Annotated[TargetChoice, typer.Option(
-    help="What the network learns: the scaled price, the scaled change from the last close, or the "
-         "standardised log-return.", rich_help_panel=_TRAIN_PANEL)]
-DEFAULT_TARGET_CHOICE = TargetChoice(DEFAULT_TARGET)
-ForceOpt = Annotated[bool, typer.Option(help="Replace an existing output folder.")]
-TensorboardOpt = Annotated[Path | None, typer.Option(
-    help="Log loss curves and the run configuration for TensorBoard under this folder.",
-    rich_help_panel=_TRAIN_PANEL, show_default=False)]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or data notes on stderr.")]
-DEFAULT_UNITS_TEXT = ",".join(map(str, DEFAULT_UNITS))
-
-
-def _load_options(date_column: str | None, close_column: str | None, sep: str | None,
-                  date_format: str | None, dayfirst: bool, gaps: Gaps, max_gap: int) -> LoadOptions:
-    from forecast.data import LoadOptions
-
-    return LoadOptions(date_column=date_column, close_column=close_column, sep=sep,
-                       date_format=date_format, dayfirst=dayfirst, gaps=gaps.value, max_gap=max_gap)
 
 
 @contextlib.contextmanager
@@ -191,31 +90,27 @@ def _root(
 
 
 @app.command()
+@training_options()
+@csv_options
 def train(
     csv: Annotated[Path, typer.Argument(help="Price CSV (Yahoo, CoinMarketCap, Investing.com, "
                                         "Binance, CoinGecko, Bitstamp, CryptoDataDownload…).")
                    ] = Path(DEFAULT_DATA),
-    model: Annotated[ModelKind, typer.Option(help="Recurrent layer type.")] = ModelKind.gru,
-    target: TargetOpt = DEFAULT_TARGET_CHOICE,
-    multistep: Annotated[MultistepChoice, typer.Option(
+    model: ModelOpt = DEFAULT_MODEL,
+    target: TargetOpt = DEFAULT_TARGET,
+    multistep: Annotated[Multistep, typer.Option(
         help="Beyond one day: feed forecasts back (recursive), or train --horizon outputs at once (direct).",
-        rich_help_panel=_TRAIN_PANEL)] = MultistepChoice.recursive,
+        rich_help_panel=TRAIN_PANEL)] = "recursive",
     horizon: Annotated[int, typer.Option(min=1, max=365, help="Days a direct model forecasts at once.",
-                                         rich_help_panel=_TRAIN_PANEL)] = 1,
-    window: WindowOpt = DEFAULT_WINDOW, units: UnitsOpt = DEFAULT_UNITS_TEXT, dropout: DropoutOpt = DEFAULT_DROPOUT,
-    epochs: EpochsOpt = DEFAULT_EPOCHS, batch_size: BatchOpt = DEFAULT_BATCH_SIZE,
-    test_size: TestSizeOpt = DEFAULT_TEST_SIZE, val_size: ValSizeOpt = DEFAULT_VAL_SIZE,
-    patience: PatienceOpt = DEFAULT_PATIENCE, seed: SeedOpt = DEFAULT_SEED,
-    out: Annotated[Path | None, typer.Option(help="Model folder [default: models/<model>-<csv stem>].")] = None,
+                                         rich_help_panel=TRAIN_PANEL)] = 1,
+    out: Annotated[Path | None, typer.Option(help="Model folder [default: `models/<model>-<csv stem>`].")] = None,
     force: ForceOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
-    fmt: Annotated[TableJson, typer.Option("--format", help="Summary format.")] = TableJson.table,
-    distribute: Annotated[DistributeOpt, typer.Option(
+    fmt: Annotated[Literal["table", "json"], typer.Option("--format", help="Summary format.")] = "table",
+    distribute: Annotated[DistributeChoice, typer.Option(
         help="tf.distribute strategy: auto (mirrored over >1 GPU, else one device), off, mirrored (all GPUs "
              "or logical CPUs), multi-worker (machines described by TF_CONFIG).",
-        rich_help_panel=_TRAIN_PANEL)] = DistributeOpt.auto,
-    date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
-    date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
-    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
+        rich_help_panel=TRAIN_PANEL)] = "auto",
+    *, training: TrainingOptions, load_options: LoadOptions,
 ) -> None:
     """Train a GRU or LSTM on daily closes and write a model folder.
 
@@ -227,32 +122,18 @@ def train(
     from forecast import pipeline, report
 
     with _user_errors():
-        config = _run_config(model.value, window, units, dropout, epochs, batch_size, test_size, val_size,
-                             patience, seed, target.value, multistep.value, horizon)
-        folder = out or pipeline.default_out(model.value, csv)
-        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps, max_gap)
-        with _TrainingProgress(epochs, quiet) as progress:
-            outcome = pipeline.train(csv, config, folder, force=force, load_options=options,
+        config = training.config(model, target, multistep, horizon)
+        folder = out or pipeline.default_out(model, csv)
+        with _TrainingProgress(training.epochs, quiet) as progress:
+            outcome = pipeline.train(csv, config, folder, force=force, load_options=load_options,
                                      on_epoch=progress.task("training"), tensorboard=tensorboard,
-                                     distribute=distribute.value, on_loaded=_data_notes(quiet))
-        report.train_summary(outcome, fmt.value)
-
-
-def _run_config(kind: str, window: int, units: str, dropout: float, epochs: int, batch_size: int,
-                test_size: float, val_size: float, patience: int, seed: int, target: str,
-                multistep: str = "recursive", horizon: int = 1) -> RunConfig:
-    from forecast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig, parse_units
-
-    return RunConfig(
-        window=WindowConfig(window=window, test_size=test_size, val_size=val_size),
-        model=ModelConfig(kind=cast("ModelKindName", kind), units=parse_units(units), dropout=dropout,
-                          target=cast("TargetKind", target), multistep=cast("Multistep", multistep),
-                          horizon=horizon),
-        train=TrainConfig(epochs=epochs, batch_size=batch_size, patience=patience, seed=seed),
-    )
+                                     distribute=distribute, on_loaded=_data_notes(quiet))
+        report.train_summary(outcome, fmt)
 
 
 @app.command()
+@training_options()
+@csv_options
 def compare(
     paths: Annotated[list[Path] | None, typer.Argument(
         help="The price CSV to train on [default: the bundled data]; with --from, the model folders.",
@@ -267,16 +148,11 @@ def compare(
                        ] = DEFAULT_TARGET,
     horizon: Annotated[int, typer.Option(min=1, max=365, help="Also score forecasts 1…N days ahead "
                                          "(MASE per step against persistence from the same origin).")] = 1,
-    window: WindowOpt = DEFAULT_WINDOW, units: UnitsOpt = DEFAULT_UNITS_TEXT, dropout: DropoutOpt = DEFAULT_DROPOUT,
-    epochs: EpochsOpt = DEFAULT_EPOCHS, batch_size: BatchOpt = DEFAULT_BATCH_SIZE,
-    test_size: TestSizeOpt = DEFAULT_TEST_SIZE, val_size: ValSizeOpt = DEFAULT_VAL_SIZE,
-    patience: PatienceOpt = DEFAULT_PATIENCE, seed: SeedOpt = DEFAULT_SEED,
-    out: Annotated[Path | None, typer.Option(help="Report folder [default: reports/compare-<csv stem>].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Report folder [default: `reports/compare-<csv stem>`].")] = None,
     force: ForceOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
-    fmt: Annotated[Report, typer.Option("--format", help="Table format on stdout.")] = Report.table,
-    date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
-    date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
-    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
+    fmt: Annotated[Literal["table", "json", "csv", "markdown"], typer.Option(
+        "--format", help="Table format on stdout.")] = "table",
+    *, training: TrainingOptions, load_options: LoadOptions,
 ) -> None:
     """Compare GRU, LSTM and naive baselines (persistence, drift, moving average) on unseen days.
 
@@ -293,27 +169,27 @@ def compare(
     from forecast import report
 
     with _user_errors():
-        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps, max_gap)
         if from_folders:
             target = out or Path("reports") / "compare"
             outcome = use_case.compare_folders(paths or [], data, target, horizon=horizon, force=force,
-                                               load_options=options)
+                                               load_options=load_options)
         else:
             csv = _single_csv(paths)
             kinds = _model_kinds(models)
             target_kinds = _target_kinds(targets)
-            config = _run_config(kinds[0], window, units, dropout, epochs, batch_size, test_size, val_size,
-                                 patience, seed, target_kinds[0])
+            config = training.config(kinds[0], target_kinds[0])
             target = out or Path("reports") / f"compare-{csv.stem}"
-            with _TrainingProgress(epochs, quiet) as progress:
+            with _TrainingProgress(training.epochs, quiet) as progress:
                 outcome = use_case.compare(csv, kinds, seeds, config, target, targets=target_kinds,
-                                           horizon=horizon, force=force, load_options=options,
+                                           horizon=horizon, force=force, load_options=load_options,
                                            progress=progress.task, tensorboard=tensorboard,
                                            on_loaded=_data_notes(quiet))
-        report.compare_output(outcome, fmt.value)
+        report.compare_output(outcome, fmt)
 
 
 @app.command()
+@training_options(test_size=False)
+@csv_options
 def backtest(
     csv: Annotated[Path, typer.Argument(help="Price CSV [default: the bundled data].")] = Path(DEFAULT_DATA),
     folds: Annotated[int, typer.Option(min=1, help="Number of walk-forward folds.")] = 5,
@@ -323,17 +199,12 @@ def backtest(
     horizon: Annotated[int, typer.Option(min=1, help="Also score 1…N-day-ahead forecasts per fold.")] = 1,
     interval: Annotated[float, typer.Option(min=0.01, max=0.99, help="Interval level whose coverage is "
                                             "measured.")] = 0.9,
-    model: Annotated[ModelKind, typer.Option(help="Recurrent layer type.")] = ModelKind.gru,
-    target: TargetOpt = DEFAULT_TARGET_CHOICE,
-    window: WindowOpt = DEFAULT_WINDOW, units: UnitsOpt = DEFAULT_UNITS_TEXT, dropout: DropoutOpt = DEFAULT_DROPOUT,
-    epochs: EpochsOpt = DEFAULT_EPOCHS, batch_size: BatchOpt = DEFAULT_BATCH_SIZE,
-    val_size: ValSizeOpt = DEFAULT_VAL_SIZE, patience: PatienceOpt = DEFAULT_PATIENCE, seed: SeedOpt = DEFAULT_SEED,
-    out: Annotated[Path | None, typer.Option(help="Report folder [default: reports/backtest-<csv stem>].")] = None,
+    model: ModelOpt = DEFAULT_MODEL,
+    target: TargetOpt = DEFAULT_TARGET,
+    out: Annotated[Path | None, typer.Option(help="Report folder [default: `reports/backtest-<csv stem>`].")] = None,
     force: ForceOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
-    fmt: Annotated[TableJson, typer.Option("--format", help="Summary format.")] = TableJson.table,
-    date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
-    date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
-    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
+    fmt: Annotated[Literal["table", "json"], typer.Option("--format", help="Summary format.")] = "table",
+    *, training: TrainingOptions, load_options: LoadOptions,
 ) -> None:
     """Walk-forward backtest: refit before each fold, forecast its days, move the origin on.
 
@@ -347,16 +218,14 @@ def backtest(
     from forecast import report
 
     with _user_errors():
-        config = _run_config(model.value, window, units, dropout, epochs, batch_size, DEFAULT_TEST_SIZE,
-                             val_size, patience, seed, target.value)
-        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps, max_gap)
+        config = training.config(model, target)
         folder = out or Path("reports") / f"backtest-{csv.stem}"
-        with _TrainingProgress(epochs, quiet) as progress:
+        with _TrainingProgress(training.epochs, quiet) as progress:
             outcome = use_case.backtest(csv, config, folder, folds=folds, step=step, refit=refit, horizon=horizon,
-                                        interval=interval, force=force, load_options=options,
+                                        interval=interval, force=force, load_options=load_options,
                                         progress=progress.task, tensorboard=tensorboard,
                                         on_loaded=_data_notes(quiet))
-        report.backtest_output(outcome, fmt.value)
+        report.backtest_output(outcome, fmt)
 
 
 def _single_csv(paths: list[Path] | None) -> Path:
@@ -376,15 +245,16 @@ def _target_kinds(text: str) -> list[TargetKind]:
     return [cast("TargetKind", kind) for kind in dict.fromkeys(kinds)]
 
 
-def _model_kinds(text: str) -> list[ModelKindName]:
+def _model_kinds(text: str) -> list[ModelKind]:
     kinds = [part.strip().lower() for part in text.split(",") if part.strip()]
     unknown = [k for k in kinds if k not in ("gru", "lstm")]
     if not kinds or unknown:
         raise ConfigError(f"--models takes gru and/or lstm, comma-separated; got {text!r}")
-    return [cast("ModelKindName", kind) for kind in dict.fromkeys(kinds)]
+    return [cast("ModelKind", kind) for kind in dict.fromkeys(kinds)]
 
 
 @app.command()
+@csv_options
 def predict(
     model_dir: Annotated[Path, typer.Argument(help="Model folder written by `forecast train`.")],
     data: Annotated[Path | None, typer.Option(help="CSV with recent closes [default: the training file].")
@@ -393,13 +263,11 @@ def predict(
     interval: Annotated[float | None, typer.Option(
         min=0.0, max=1.0, help="Add a prediction interval at this level, e.g. 0.9 (calibrated MC dropout).",
         show_default=False)] = None,
-    fmt: Annotated[TableJsonCsv, typer.Option("--format", help="Output format.")] = TableJsonCsv.table,
-    engine: Annotated[EngineOpt, typer.Option(help="numpy needs no TensorFlow (fast start); auto uses it "
-                                              "when it supports every layer, else Keras.")] = EngineOpt.auto,
+    fmt: Annotated[Literal["table", "json", "csv"], typer.Option("--format", help="Output format.")] = "table",
+    engine: Annotated[EngineChoice, typer.Option(help="numpy needs no TensorFlow (fast start); auto uses it "
+                                                 "when it supports every layer, else Keras.")] = "auto",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say which engine ran, on stderr.")] = False,
-    date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
-    date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
-    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
+    *, load_options: LoadOptions,
 ) -> None:
     """Forecast the next close(s) after the last date in the data.
 
@@ -408,18 +276,18 @@ def predict(
     from forecast import pipeline, report
 
     with _user_errors():
-        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps, max_gap)
-        outcome = pipeline.predict(model_dir, data=data, horizon=horizon, interval=interval, load_options=options,
-                                   engine=engine.value)
+        outcome = pipeline.predict(model_dir, data=data, horizon=horizon, interval=interval,
+                                   load_options=load_options, engine=engine)
         if verbose:
             typer.echo(f"engine: {outcome.engine}" + (" (TensorFlow not imported)" if outcome.engine == "numpy"
                                                      else ""), err=True)
         for note in outcome.notes:
             typer.echo(f"Note: {note}", err=True)
-        report.forecast_output(outcome, fmt.value)
+        report.forecast_output(outcome, fmt)
 
 
 @app.command()
+@csv_options
 def plot(
     model_dir: Annotated[Path, typer.Argument(help="Model folder written by `forecast train`.")],
     data: Annotated[Path | None, typer.Option(help="CSV to forecast over [default: the saved test predictions].")
@@ -431,9 +299,7 @@ def plot(
                                          "the next N days.")] = 1,
     interval: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Draw the calibrated interval "
                                                    "band at this level, e.g. 0.9.", show_default=False)] = None,
-    date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
-    date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
-    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
+    *, load_options: LoadOptions,
 ) -> None:
     """Plot predicted vs actual closes (and the naive line) on days the model never saw.
 
@@ -442,9 +308,8 @@ def plot(
     from forecast import pipeline, report
 
     with _user_errors():
-        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps, max_gap)
         outcome = pipeline.plot(model_dir, data=data, out=out, last=last, horizon=horizon, interval=interval,
-                                load_options=options)
+                                load_options=load_options)
         report.plot_output(outcome)
 
 
@@ -503,12 +368,11 @@ def data_fetch(
 
 
 @data_app.command("inspect")
+@csv_options
 def data_inspect(
     csv: Annotated[Path, typer.Argument(help="Price CSV to read.")],
-    fmt: Annotated[TableJson, typer.Option("--format", help="Output format.")] = TableJson.table,
-    date_column: DateColumn = None, close_column: CloseColumn = None, sep: Sep = None,
-    date_format: DateFormat = None, dayfirst: Dayfirst = False, gaps: GapsOpt = Gaps.fill,
-    max_gap: MaxGapOpt = DEFAULT_MAX_GAP,
+    fmt: Annotated[Literal["table", "json"], typer.Option("--format", help="Output format.")] = "table",
+    *, load_options: LoadOptions,
 ) -> None:
     """Show how a CSV is read: layout, columns, rows kept, dates, cleaning steps, warnings.
 
@@ -517,8 +381,7 @@ def data_inspect(
     from forecast import pipeline, report
 
     with _user_errors():
-        options = _load_options(date_column, close_column, sep, date_format, dayfirst, gaps, max_gap)
-        report.inspect_output(pipeline.inspect(csv, options), fmt.value)
+        report.inspect_output(pipeline.inspect(csv, load_options), fmt)
 
 
 class _TrainingProgress:

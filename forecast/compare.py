@@ -177,6 +177,7 @@ def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
                         runs: dict[str, list[ModelRun]], setup: dict[str, Any], horizon: int) -> CompareOutcome:
     from forecast import plot
     from forecast.evaluate import baselines, by_step, compare_to_naive
+    from forecast.report import markdown_report
 
     values = series.close.to_numpy()
     last_origin = end - horizon + 1  # every step of every origin lies in the evaluated days
@@ -201,7 +202,7 @@ def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
     plot.compare_figures(frame, {name: group[0].history for name, group in runs.items()}, folder)
     report = _report(series, evaluation, rows, setup)
     write_json(folder / "report.json", report)
-    (folder / "report.md").write_text(markdown_report(report), encoding="utf-8")
+    (folder / "report.md").write_text(markdown_report(report), encoding="utf-8")  # rendering is report.py's
     return CompareOutcome(out=folder, rows=rows, evaluation=evaluation, report=report)
 
 
@@ -274,60 +275,3 @@ def _report(series: PriceSeries, evaluation: dict[str, Any], rows: list[dict[str
         "versions": {"forecast": __version__, "numpy": np.__version__, "pandas": pd.__version__,
                      **{name: installed(name) for name in ("tensorflow", "keras", "scikit-learn")}},
     }
-
-
-TABLE_COLUMNS = (("rank", "#"), ("model", "model"), ("mae", "MAE"), ("rmse", "RMSE"), ("mape", "MAPE %"),
-                 ("mase", "MASE"), ("directional_accuracy", "direction"), ("dm_pvalue", "DM p"),
-                 ("parameters", "params"), ("train_seconds", "train s"), ("epochs_run", "epochs"),
-                 ("verdict", "verdict"))
-
-
-def format_cell(row: dict[str, Any], key: str) -> str:
-    """One table cell as text: `mean ± sd` when several seeds ran."""
-    value, spread = row.get(key), row.get(f"{key}_std")
-    if value is None:
-        return "–"
-    if isinstance(value, str):
-        return value
-    spec = {"mase": ".3f", "mape": ".2f", "dm_pvalue": ".3f", "directional_accuracy": ".1%",
-            "train_seconds": ".1f", "epochs_run": ".0f", "parameters": ",.0f", "rank": "d"}.get(key, ",.2f")
-    text = format(value, spec)
-    return f"{text} ± {format(spread, spec)}" if spread is not None else text
-
-
-def markdown_report(report: dict[str, Any]) -> str:
-    """The comparison as a Markdown document (also what `--format markdown` prints)."""
-    evaluation, data = report["evaluation"], report["data"]
-    lines = [
-        "# Model comparison", "",
-        f"Data: `{Path(data['path']).name}` ({data['layout']}, {data['rows']} days, "
-        f"{data['first_date']} → {data['last_date']}). Evaluated one step ahead on "
-        f"{evaluation['days']} days never used for training or early stopping: "
-        f"{evaluation['first']} → {evaluation['last']}.", "",
-        "| " + " | ".join(title for _, title in TABLE_COLUMNS) + " |",
-        "|" + "|".join(" --- " for _ in TABLE_COLUMNS) + "|",
-    ]
-    lines += ["| " + " | ".join(format_cell(row, key) for key, _ in TABLE_COLUMNS) + " |" for row in report["rows"]]
-    failed = report["setup"].get("failed") or []
-    if failed:
-        lines += ["", "**Did not finish** (left out of the table): " + "; ".join(
-            f"{f['model']} — {f['reason']}" for f in failed) + "."]
-    lines += [
-        "", "MASE is MAE divided by persistence's MAE on the same days (below 1 beats "
-        "\"tomorrow = today\"). DM p is the two-sided Diebold–Mariano p-value against persistence "
-        "(absolute-error loss). \"copies yesterday\": the forecast lines up better with the previous "
-        "close than with the actual one, or cannot be told apart from persistence (DM p ≥ 0.05) "
-        "without beating it.", "",
-        "Plots: `overlay.png`, `overlay_last90.png`, `loss_curves.png`, `error_distribution.png`, "
-        "`rolling_mae.png`.", "",
-    ]
-    stepped = [row for row in report["rows"] if row.get("by_step")]
-    if stepped:
-        steps = len(stepped[0]["by_step"])
-        lines += [f"## MASE by horizon step (against persistence from the same origin; {steps} steps)", "",
-                  "| model | " + " | ".join(f"day {h}" for h in range(1, steps + 1)) + " |",
-                  "|" + "|".join(" --- " for _ in range(steps + 1)) + "|"]
-        lines += ["| " + row["model"] + " | " + " | ".join(f"{s['mase']:.3f}" for s in row["by_step"]) + " |"
-                  for row in stepped]
-        lines.append("")
-    return "\n".join(lines)

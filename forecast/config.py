@@ -12,6 +12,8 @@ TargetKind = Literal["price", "delta", "return"]
 Multistep = Literal["recursive", "direct"]
 Frequency = Literal["D", "B"]
 DistributeChoice = Literal["auto", "off", "mirrored", "multi-worker"]
+EngineChoice = Literal["auto", "numpy", "keras"]
+GapPolicy = Literal["fill", "drop", "error"]
 
 DEFAULT_MODEL: ModelKind = "gru"
 DEFAULT_TARGET: TargetKind = "return"  # chosen by evidence: benchmarks/targets.md

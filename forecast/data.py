@@ -36,15 +36,13 @@ import unicodedata
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from forecast.config import DEFAULT_MAX_GAP, Frequency
+from forecast.config import DEFAULT_MAX_GAP, Frequency, GapPolicy
 from forecast.errors import DataError
-
-GapPolicy = Literal["fill", "drop", "error"]
 
 _HEAD_BYTES = 64 * 1024
 # Reading costs ~1.5x the file in memory; past this size a file is refused (not read to many GiB).

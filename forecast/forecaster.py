@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from forecast.config import EngineChoice
 from forecast.errors import ArtifactError, ConfigError
 from forecast.predict import Predictor, forecast_origins
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from forecast.record import RunRecord
     from forecast.targets import Target
 
-EngineChoice = Literal["auto", "numpy", "keras"]
 MODEL_FILE = "model.keras"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from rich.console import Console
@@ -156,7 +157,6 @@ def inspect_output(description: dict[str, Any], fmt: Literal["table", "json"]) -
 
 def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv", "markdown"]) -> None:
     """The ranked comparison on stdout; where the files went on stderr."""
-    from forecast.compare import TABLE_COLUMNS, format_cell, markdown_report
 
     failed = outcome.report["setup"].get("failed") or []
     if fmt == "json":
@@ -206,3 +206,62 @@ def backtest_output(outcome: BacktestOutcome, fmt: Literal["table", "json"]) -> 
     level = outcome.overall["interval_level"]
     console.print(f"Overall MASE {outcome.overall['mase']:.3f} against persistence; {level:.0%} intervals "
                   f"covered {outcome.overall['interval_coverage']:.0%} of actual closes. Files: {outcome.out}")
+
+
+# ---------------------------------------------------------------- compare rendering
+
+TABLE_COLUMNS = (("rank", "#"), ("model", "model"), ("mae", "MAE"), ("rmse", "RMSE"), ("mape", "MAPE %"),
+                 ("mase", "MASE"), ("directional_accuracy", "direction"), ("dm_pvalue", "DM p"),
+                 ("parameters", "params"), ("train_seconds", "train s"), ("epochs_run", "epochs"),
+                 ("verdict", "verdict"))
+
+
+def format_cell(row: dict[str, Any], key: str) -> str:
+    """One table cell as text: `mean ± sd` when several seeds ran."""
+    value, spread = row.get(key), row.get(f"{key}_std")
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return value
+    spec = {"mase": ".3f", "mape": ".2f", "dm_pvalue": ".3f", "directional_accuracy": ".1%",
+            "train_seconds": ".1f", "epochs_run": ".0f", "parameters": ",.0f", "rank": "d"}.get(key, ",.2f")
+    text = format(value, spec)
+    return f"{text} ± {format(spread, spec)}" if spread is not None else text
+
+
+def markdown_report(report: dict[str, Any]) -> str:
+    """The comparison as a Markdown document (also what `--format markdown` prints)."""
+    evaluation, data = report["evaluation"], report["data"]
+    lines = [
+        "# Model comparison", "",
+        f"Data: `{Path(data['path']).name}` ({data['layout']}, {data['rows']} days, "
+        f"{data['first_date']} → {data['last_date']}). Evaluated one step ahead on "
+        f"{evaluation['days']} days never used for training or early stopping: "
+        f"{evaluation['first']} → {evaluation['last']}.", "",
+        "| " + " | ".join(title for _, title in TABLE_COLUMNS) + " |",
+        "|" + "|".join(" --- " for _ in TABLE_COLUMNS) + "|",
+    ]
+    lines += ["| " + " | ".join(format_cell(row, key) for key, _ in TABLE_COLUMNS) + " |" for row in report["rows"]]
+    failed = report["setup"].get("failed") or []
+    if failed:
+        lines += ["", "**Did not finish** (left out of the table): " + "; ".join(
+            f"{f['model']} — {f['reason']}" for f in failed) + "."]
+    lines += [
+        "", "MASE is MAE divided by persistence's MAE on the same days (below 1 beats "
+        "\"tomorrow = today\"). DM p is the two-sided Diebold–Mariano p-value against persistence "
+        "(absolute-error loss). \"copies yesterday\": the forecast lines up better with the previous "
+        "close than with the actual one, or cannot be told apart from persistence (DM p ≥ 0.05) "
+        "without beating it.", "",
+        "Plots: `overlay.png`, `overlay_last90.png`, `loss_curves.png`, `error_distribution.png`, "
+        "`rolling_mae.png`.", "",
+    ]
+    stepped = [row for row in report["rows"] if row.get("by_step")]
+    if stepped:
+        steps = len(stepped[0]["by_step"])
+        lines += [f"## MASE by horizon step (against persistence from the same origin; {steps} steps)", "",
+                  "| model | " + " | ".join(f"day {h}" for h in range(1, steps + 1)) + " |",
+                  "|" + "|".join(" --- " for _ in range(steps + 1)) + "|"]
+        lines += ["| " + row["model"] + " | " + " | ".join(f"{s['mase']:.3f}" for s in row["by_step"]) + " |"
+                  for row in stepped]
+        lines.append("")
+    return "\n".join(lines)
