@@ -181,7 +181,7 @@ def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: b
                                 parameters=keras_model.parameter_count(network))
         history = _history(result.history)
         record = write_model_folder(
-            staging, _record(prepared, config, evaluation, training, keras_model.versions()),
+            staging, record_for(prepared, config, evaluation, training, keras_model.versions()),
             save_model=lambda path: keras_model.save_model(network, path), calibration=evaluation.calibration,
             history=history, test_frame=evaluation.frame, title=title(config, evaluation.comparison))
     if not plan.chief:
@@ -198,8 +198,9 @@ def _history(history: dict[str, list[float]]) -> pd.DataFrame:
     return frame
 
 
-def _record(prepared: Prepared, config: RunConfig, evaluation: Evaluation, training: TrainingInfo,
-            versions: dict[str, Any]) -> RunRecord:
+def record_for(prepared: Prepared, config: RunConfig, evaluation: Evaluation, training: TrainingInfo,
+               versions: dict[str, Any]) -> RunRecord:
+    """The run.json of a model trained on `prepared` (its model checksum is added when written)."""
     series, split = prepared.series, prepared.split
     index = pd.DatetimeIndex(series.close.index)
     parts = {}

@@ -1,0 +1,50 @@
+"""run.json both ways: the typed record round-trips, and folders written by format 1 still work."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from forecast.artifacts import read_run
+from forecast.cli import app
+from forecast.record import RunRecord
+from forecast.synth import write_synth
+
+V1 = Path(__file__).parent / "fixtures" / "v1-gru"
+# What the version that wrote the fixture printed for `predict --horizon 3 --interval 0.9` (NumPy engine).
+V1_FORECAST = [
+    {"date": "2018-10-28", "close": 64389.61599691177, "lower": 59789.46575235913, "upper": 68989.76624146441},
+    {"date": "2018-10-29", "close": 65567.01703541435, "lower": 60295.49938536137, "upper": 70838.53468546733},
+    {"date": "2018-10-30", "close": 66772.45527680224, "lower": 63440.71325221995, "upper": 70104.19730138453},
+]
+
+
+def test_a_version_1_folder_reads_into_the_typed_record() -> None:
+    record = read_run(V1)
+    assert record.format_version == 1 and record.model_sha256 is None
+    assert record.name == "gru-4,4" and record.window == 8 and record.outputs == 1
+    assert record.split["test"].days == 60 and record.data.close_column == "Close"
+    raw = json.loads((V1 / "run.json").read_text())
+    assert record.to_dict() == raw  # a version-1 record writes back exactly what it read
+
+
+@pytest.mark.slow
+def test_a_version_1_folder_forecasts_what_its_version_did(tmp_path: Path) -> None:
+    folder = tmp_path / "v1"
+    shutil.copytree(V1, folder)
+    data = tmp_path / "prices.csv"
+    write_synth(data, days=300, seed=7)
+    result = CliRunner().invoke(app, ["predict", str(folder), "--data", str(data), "--horizon", "3", "--interval",
+                                      "0.9", "--engine", "numpy", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["forecast"] == V1_FORECAST
+
+
+def test_unknown_keys_survive_a_round_trip() -> None:
+    raw = json.loads((V1 / "run.json").read_text())
+    raw["note_from_a_person"] = "kept"
+    assert RunRecord.from_dict(raw).to_dict()["note_from_a_person"] == "kept"
