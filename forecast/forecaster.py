@@ -19,7 +19,8 @@ import numpy as np
 
 from forecast.config import EngineChoice
 from forecast.errors import ArtifactError, ConfigError
-from forecast.predict import Predictor, forecast_origins
+from forecast.predict import Predictor, recursive_paths
+from forecast.windows import make_windows
 
 if TYPE_CHECKING:
     from forecast.intervals import Calibration
@@ -97,14 +98,20 @@ class Forecaster:
         return dataclasses.replace(self, calibration=calibration)
 
     def forecast(self, closes: np.ndarray, first: int, end: int, horizon: int = 1, stride: int = 1) -> np.ndarray:
-        """Price forecasts for origins [first, end) (every stride-th) and steps 1…horizon.
+        """Price forecasts for origins [first, end) (every stride-th) and steps 1…horizon: (origins, horizon).
+
+        An origin t forecasts days t, t+1, … from the closes up to day t-1; `end` may be
+        len(closes) + 1 to forecast from the end of the data. A model with `outputs` ≥ horizon
+        (direct) answers in one batched call; a one-output model rolls forward recursively, one
+        batched call per step.
 
         Raises:
-            ConfigError: a horizon the model cannot give.
+            ConfigError: horizon < 1, or a direct model asked for more steps than it has.
             ArtifactError: the network gives non-finite forecasts.
         """
-        return _finite(forecast_origins(self.network.predict, self.target, closes, self.window, first, end,
-                                        horizon, self.outputs, stride))
+        _check_horizon(horizon)
+        x, last = self._origins(closes, first, end, stride)
+        return _finite(self._roll(self.network.predict, x, last, horizon))
 
     def sampler(self, seed: int) -> Predictor:
         """A dropout-on network function whose randomness starts from `seed`."""
@@ -113,10 +120,10 @@ class Forecaster:
     def sample_paths(self, closes: np.ndarray, first: int, end: int, horizon: int, samples: int,
                      sampler: Predictor, stride: int = 1) -> np.ndarray:
         """MC-dropout price paths: (samples, origins, horizon)."""
-        from forecast.intervals import sample_paths
-
-        return _finite(sample_paths(sampler, self.target, closes, self.window, first, end, horizon, self.outputs,
-                                    samples, stride))
+        _check_horizon(horizon)
+        x, last = self._origins(closes, first, end, stride)
+        paths = self._roll(sampler, np.tile(x, (samples, 1, 1)), np.tile(last, samples), horizon)
+        return _finite(paths.reshape(samples, len(x), horizon))  # every sample and origin in one batch
 
     def check_interval(self, level: float, horizon: int) -> None:
         """Refuse a level or horizon the calibration cannot back, before any network is loaded.
@@ -146,10 +153,28 @@ class Forecaster:
                 "target": self.target.kind, "window": self.window, "outputs": self.outputs,
                 "calibrated_steps": self.calibration.steps if self.calibration else 0}
 
+    def _origins(self, closes: np.ndarray, first: int, end: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+        """Input windows of origins [first, end) (every stride-th) and each one's last close."""
+        x = make_windows(self.target.inputs(closes), self.window, first, end).x[::stride]
+        return np.ascontiguousarray(x), np.asarray(closes[first - 1:end - 1:stride], dtype="float64")
+
+    def _roll(self, predictor: Predictor, x: np.ndarray, last: np.ndarray, horizon: int) -> np.ndarray:
+        if self.outputs >= horizon:
+            return self.target.to_prices(np.asarray(predictor(x))[:, :horizon], last)
+        if self.outputs != 1:
+            raise ConfigError(f"this model forecasts {self.outputs} days at once (direct); ask for --horizon "
+                              f"{self.outputs} or less, or train with a longer --horizon")
+        return recursive_paths(predictor, self.target, x, last, horizon)
+
     def _calibration(self) -> Calibration:
         if self.calibration is None:
             raise ConfigError("this model has no interval calibration loaded; retrain it with this version")
         return self.calibration
+
+
+def _check_horizon(horizon: int) -> None:
+    if horizon < 1:
+        raise ConfigError(f"horizon must be at least 1 day, got {horizon}")
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

@@ -17,9 +17,6 @@ from typing import Any
 import numpy as np
 
 from forecast.errors import ConfigError
-from forecast.predict import Predictor, recursive_paths
-from forecast.targets import Target
-from forecast.windows import make_windows
 
 SAMPLES = 20
 MAX_CALIBRATED_STEPS = 14
@@ -68,23 +65,6 @@ class Calibration:
                    seed=int(raw["seed"]))
 
 
-def sample_paths(sampler: Predictor, target: Target, closes: np.ndarray, window: int, first: int, end: int,
-                 horizon: int, outputs: int, samples: int, stride: int = 1) -> np.ndarray:
-    """MC-dropout price paths for origins [first, end) (every stride-th): (samples, origins, horizon).
-
-    `sampler` is a dropout-on model function; every sample and origin goes through it together.
-    """
-    x = np.ascontiguousarray(make_windows(target.inputs(closes), window, first, end).x[::stride])
-    last = np.asarray(closes[first - 1:end - 1:stride], dtype="float64")
-    tiled_x = np.tile(x, (samples, 1, 1))
-    tiled_last = np.tile(last, samples)
-    if outputs >= horizon:
-        paths = target.to_prices(np.asarray(sampler(tiled_x))[:, :horizon], tiled_last)
-    else:
-        paths = recursive_paths(sampler, target, tiled_x, tiled_last, horizon)
-    return paths.reshape(samples, len(x), horizon)
-
-
 def spread(paths: np.ndarray) -> np.ndarray:
     """σ per origin and step from sample paths (samples, origins, steps)."""
     return np.maximum(paths.std(axis=0), _TINY)
@@ -101,13 +81,6 @@ def bounds(point: np.ndarray, paths: np.ndarray, calibration: Calibration, level
     q = calibration.quantile(level, point.shape[1])
     half = q * spread(paths)
     return point - half, point + half
-
-
-def band(sampler: Predictor, target: Target, closes: np.ndarray, window: int, first: int, end: int,
-         point: np.ndarray, outputs: int, calibration: Calibration, level: float) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrated bounds around `point` (origins [first, end) × steps): MC sampling + conformal scaling."""
-    paths = sample_paths(sampler, target, closes, window, first, end, point.shape[1], outputs, calibration.samples)
-    return bounds(point, paths, calibration, level)
 
 
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> list[float]:

@@ -1,8 +1,8 @@
-"""One-step and multi-step forecasts from any model-like callable.
+"""The recursive roll-forward and the forecast calendar, for any model-like callable.
 
-Everything here depends only on "a function from windows (batch, window, 1) to outputs
-(batch, outputs)", so tests can pass a fake and the engine behind it can change. Forecasts are
-for *origins*: an origin t forecasts days t, t+1, … from the closes up to day t-1.
+`recursive_paths` depends only on "a function from windows (batch, window, 1) to outputs
+(batch, outputs)", so tests can pass a fake and the engine behind it can change; the Forecaster
+(forecast.forecaster) calls it for one-output models.
 """
 
 from __future__ import annotations
@@ -13,35 +13,9 @@ import numpy as np
 import pandas as pd
 
 from forecast.config import Frequency
-from forecast.errors import ConfigError
 from forecast.targets import Target
-from forecast.windows import make_windows
 
 Predictor = Callable[[np.ndarray], np.ndarray]
-
-
-def forecast_origins(predict: Predictor, target: Target, closes: np.ndarray, window: int,
-                     first: int, end: int, horizon: int = 1, outputs: int = 1, stride: int = 1) -> np.ndarray:
-    """Price forecasts for origins [first, end) and steps 1…horizon: shape (origins, horizon).
-
-    A model with `outputs` ≥ horizon (direct) answers in one batched call; a one-output model
-    rolls forward recursively, one batched call per step. `end` may be len(closes) + 1 to
-    forecast from the end of the data; `stride` keeps every stride-th origin only.
-
-    Raises:
-        ConfigError: horizon < 1, or a direct model asked for more steps than it has.
-    """
-    if horizon < 1:
-        raise ConfigError(f"horizon must be at least 1 day, got {horizon}")
-    inputs = target.inputs(closes)
-    x = np.ascontiguousarray(make_windows(inputs, window, first, end).x[::stride])
-    last = np.asarray(closes[first - 1:end - 1:stride], dtype="float64")
-    if outputs >= horizon:
-        return target.to_prices(np.asarray(predict(x))[:, :horizon], last)
-    if outputs != 1:
-        raise ConfigError(f"this model forecasts {outputs} days at once (direct); ask for --horizon "
-                          f"{outputs} or less, or train with a longer --horizon")
-    return recursive_paths(predict, target, x, last, horizon)
 
 
 def recursive_paths(predict: Predictor, target: Target, x: np.ndarray, last: np.ndarray,

@@ -15,7 +15,7 @@ from forecast.artifacts import read_run
 from forecast.config import ModelConfig
 from forecast.engine import UnsupportedModel, load_numpy_model
 from forecast.errors import ArtifactError
-from forecast.predict import forecast_origins
+from forecast.forecaster import Forecaster, Network
 from forecast.targets import fit_target
 
 pytestmark = pytest.mark.slow
@@ -41,10 +41,12 @@ def test_numpy_matches_keras(tmp_path: Path, kind: str, units: tuple[int, ...], 
     expected = keras_model.fast_predictor(network)(x)
     np.testing.assert_allclose(engine(x), expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
     target = fit_target("return", CLOSES[:80])
+    keras = keras_model.fast_predictor(network)
+    ours = Forecaster.from_network(Network("numpy", engine, engine.sampler), target, 10, outputs)
+    theirs = Forecaster.from_network(Network("keras", keras, lambda seed: keras), target, 10, outputs)
     for horizon in (1, 5) if outputs == 1 else (outputs,):
-        ours = forecast_origins(engine, target, CLOSES, 10, 100, 121, horizon, outputs)
-        theirs = forecast_origins(keras_model.fast_predictor(network), target, CLOSES, 10, 100, 121, horizon, outputs)
-        np.testing.assert_allclose(ours, theirs, rtol=1e-5)
+        np.testing.assert_allclose(ours.forecast(CLOSES, 100, 121, horizon), theirs.forecast(CLOSES, 100, 121, horizon),
+                                   rtol=1e-5)
 
 
 def test_mc_sampler_is_seeded_and_varies(tiny_model: Path) -> None:

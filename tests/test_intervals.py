@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from forecast.cli import app
 from forecast.errors import ConfigError
-from forecast.intervals import Calibration, bounds, calibrate, coverage, sample_paths
+from forecast.forecaster import Forecaster, Network
+from forecast.intervals import Calibration, bounds, calibrate, coverage
 from forecast.targets import Target
 from forecast.windows import MinMaxScaler
 
@@ -63,7 +64,8 @@ def test_sample_paths_one_call_per_step_for_all_samples() -> None:
         return x[:, -1, :] + 1.0
 
     target = Target(kind="price", scaler=MinMaxScaler(0.0, 1.0))
-    paths = sample_paths(sampler, target, np.arange(20.0), 4, 10, 13, horizon=2, outputs=1, samples=7)
+    model = Forecaster.from_network(Network("numpy", sampler, lambda seed: sampler), target, window=4, outputs=1)
+    paths = model.sample_paths(np.arange(20.0), 10, 13, horizon=2, samples=7, sampler=sampler)
     assert paths.shape == (7, 3, 2)
     assert calls == [21, 21]
     np.testing.assert_allclose(paths[3, 0], [10.0, 11.0])

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from forecast.errors import ConfigError
-from forecast.predict import forecast_origins, future_dates, recursive_paths
+from forecast.forecaster import Forecaster, Network
+from forecast.predict import Predictor, future_dates, recursive_paths
 from forecast.targets import Target, fit_target
 from forecast.windows import MinMaxScaler
 
@@ -18,6 +19,11 @@ IDENTITY = Target(kind="price", scaler=MinMaxScaler(0.0, 1.0))  # inputs are the
 
 def last_plus_one(x: np.ndarray) -> np.ndarray:
     return x[:, -1, :] + 1.0
+
+
+def forecaster(predict: Predictor, target: Target = IDENTITY, window: int = 3, outputs: int = 1) -> Forecaster:
+    """A Forecaster around a fake network function."""
+    return Forecaster.from_network(Network("numpy", predict, lambda seed: predict), target, window, outputs)
 
 
 def test_recursive_feeds_forecasts_back() -> None:
@@ -36,20 +42,20 @@ def test_recursive_uses_the_whole_window_for_every_origin() -> None:
     np.testing.assert_allclose(paths, [[3.0, 4.0], [1.0, 1.0]])
 
 
-def test_forecast_origins_one_batched_call_for_one_step() -> None:
+def test_forecast_one_batched_call_for_one_step() -> None:
     calls: list[tuple[int, ...]] = []
 
     def fake(x: np.ndarray) -> np.ndarray:
         calls.append(x.shape)
         return last_plus_one(x)
 
-    out = forecast_origins(fake, IDENTITY, np.arange(10.0), 3, 5, 10)
+    out = forecaster(fake).forecast(np.arange(10.0), 5, 10)
     assert calls == [(5, 3, 1)]
     assert out[:, 0].tolist() == [5.0, 6.0, 7.0, 8.0, 9.0]
 
 
 def test_forecast_from_the_end_of_the_data() -> None:
-    out = forecast_origins(last_plus_one, IDENTITY, np.arange(10.0), 3, 10, 11, horizon=3)
+    out = forecaster(last_plus_one).forecast(np.arange(10.0), 10, 11, horizon=3)
     assert out.tolist() == [[10.0, 11.0, 12.0]]
 
 
@@ -57,15 +63,15 @@ def test_direct_model_answers_all_steps_at_once_and_refuses_more() -> None:
     def direct(x: np.ndarray) -> np.ndarray:
         return x[:, -1, :] + np.arange(1.0, 4.0)
 
-    out = forecast_origins(direct, IDENTITY, np.arange(10.0), 3, 10, 11, horizon=2, outputs=3)
+    out = forecaster(direct, outputs=3).forecast(np.arange(10.0), 10, 11, horizon=2)
     assert out.tolist() == [[10.0, 11.0]]
     with pytest.raises(ConfigError, match="forecasts 3 days at once"):
-        forecast_origins(direct, IDENTITY, np.arange(10.0), 3, 10, 11, horizon=5, outputs=3)
+        forecaster(direct, outputs=3).forecast(np.arange(10.0), 10, 11, horizon=5)
 
 
 def test_zero_horizon_is_refused() -> None:
     with pytest.raises(ConfigError):
-        forecast_origins(last_plus_one, IDENTITY, np.arange(10.0), 3, 10, 11, horizon=0)
+        forecaster(last_plus_one).forecast(np.arange(10.0), 10, 11, horizon=0)
 
 
 def test_return_target_recursion_compounds() -> None:
@@ -75,8 +81,18 @@ def test_return_target_recursion_compounds() -> None:
     def zero(x: np.ndarray) -> np.ndarray:  # predicts the average return
         return np.zeros((len(x), 1))
 
-    out = forecast_origins(zero, target, closes, 5, 30, 31, horizon=3)
+    out = forecaster(zero, target, window=5).forecast(closes, 30, 31, horizon=3)
     np.testing.assert_allclose(out[0], closes[-1] * np.exp(0.01 * np.arange(1, 4)))
+
+
+def test_non_finite_forecasts_are_refused() -> None:
+    from forecast.errors import ArtifactError
+
+    def broken(x: np.ndarray) -> np.ndarray:
+        return np.full((len(x), 1), np.nan)
+
+    with pytest.raises(ArtifactError, match="not finite"):
+        forecaster(broken).forecast(np.arange(10.0), 10, 11)
 
 
 def test_future_dates_calendar_and_business_days() -> None:
