@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from forecast.artifacts import check_target, staged_folder, write_json
+from forecast.artifacts import staged_folder, write_json
 from forecast.config import RunConfig, TargetKind, WindowConfig
 from forecast.data import LoadOptions, PriceSeries, load_prices
 from forecast.errors import ConfigError, TrainingFailed
@@ -80,8 +80,7 @@ def backtest(csv_path: Path, config: RunConfig, out: Path, *, folds: int = 5, st
     origins = fold_origins(len(series.close), folds, step)
     if horizon > step:
         raise ConfigError(f"--horizon ({horizon}) cannot exceed --step ({step}): forecasts stay inside their fold")
-    check_target(out, force)
-    with staged_folder(out, force) as staging:
+    with staged_folder(out, force) as staging:  # checks `out` before any training
         results: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
         previous: list[Path] = []  # the last fold that finished: warm starts go on from it

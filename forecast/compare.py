@@ -75,8 +75,7 @@ def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfi
     series = load_prices(csv_path, load_options)
     if on_loaded is not None:
         on_loaded(series)
-    check_target(out, force)
-    with staged_folder(out, force) as staging:
+    with staged_folder(out, force) as staging:  # checks `out` before any training
         jobs, labels, prepared_by_target = [], {}, {}
         for target in targets:
             prepared = prepared_by_target[target] = prepare(series, config.window, target, config.model.outputs)
@@ -179,7 +178,7 @@ def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
     from forecast.evaluate import baselines, by_step, compare_to_naive
     from forecast.report import markdown_report
 
-    values = series.close.to_numpy()
+    values = series.closes
     last_origin = end - horizon + 1  # every step of every origin lies in the evaluated days
     if last_origin <= first:
         raise DataError(f"--horizon {horizon} is longer than the {end - first} evaluated days; lower it")

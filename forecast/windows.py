@@ -126,11 +126,3 @@ def make_windows(inputs: np.ndarray, window: int, first_target: int, end_target:
     if len(y) < len(x):  # forecasting the day after the data: its target is unknown
         y = np.concatenate([y, np.full((len(x) - len(y), y.shape[1]), np.nan, dtype="float32")])
     return Windows(x=x, y=y, target_days=np.arange(first_target, end_target))
-
-
-def last_window(scaled: np.ndarray, window: int) -> np.ndarray:
-    """The most recent window, shaped (1, window, 1) for a forecast of the next day."""
-    if len(scaled) < window:
-        raise DataError(f"the model needs the last {window} closes but the data has only "
-                        f"{len(scaled)}; pass a CSV with more history")
-    return np.asarray(scaled[-window:], dtype="float32").reshape(1, window, 1)

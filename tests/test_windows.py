@@ -7,7 +7,7 @@ import pytest
 
 from forecast.config import WindowConfig
 from forecast.errors import ConfigError, DataError
-from forecast.windows import MinMaxScaler, last_window, make_windows, split_days
+from forecast.windows import MinMaxScaler, make_windows, split_days
 
 
 def test_split_sizes_by_fraction_and_days() -> None:
@@ -61,9 +61,3 @@ def test_scaler_round_trip_and_json() -> None:
 def test_constant_series_scales_finitely() -> None:
     scaler = MinMaxScaler.fit(np.full(5, 42.0))
     assert np.isfinite(scaler.transform(np.array([42.0, 43.0]))).all()
-
-
-def test_last_window_shape_and_error() -> None:
-    assert last_window(np.arange(10.0), 4)[0, :, 0].tolist() == [6, 7, 8, 9]
-    with pytest.raises(DataError, match="needs the last 4 closes"):
-        last_window(np.arange(3.0), 4)
