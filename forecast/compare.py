@@ -76,18 +76,7 @@ def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfi
     if on_loaded is not None:
         on_loaded(series)
     with staged_folder(out, force) as staging:  # checks `out` before any training
-        jobs, labels, prepared_by_target = [], {}, {}
-        for target in targets:
-            prepared = prepared_by_target[target] = prepare(series, config.window, target, config.model.outputs)
-            for kind, seed in itertools.product(kinds, range(config.train.seed, config.train.seed + seeds)):
-                name = f"{kind}-{target}-seed{seed}" if len(targets) > 1 else f"{kind}-seed{seed}"
-                run_config = dataclasses.replace(
-                    config, model=dataclasses.replace(config.model, kind=kind, target=target),
-                    train=dataclasses.replace(config.train, seed=seed))
-                jobs.append(Job(name, prepared, run_config, staging / "models" / name,
-                                tensorboard=tensorboard / name if tensorboard else None))
-                labels[name] = kind.upper() if len(targets) == 1 else f"{kind.upper()} ({target})"
-        first, end = next(iter(prepared_by_target.values())).split.part("test")
+        jobs, labels, first, end = _jobs(series, kinds, seeds, targets, config, staging / "models", tensorboard)
         runs: dict[str, list[ModelRun]] = {}
         failed: list[dict[str, str]] = []
         for result in run_jobs(jobs, progress):
@@ -108,6 +97,24 @@ def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfi
                  "config": config.to_dict(), "failed": failed}
         outcome = _evaluate_and_write(staging, series, first, end, runs, setup, horizon)
     return dataclasses.replace(outcome, out=out)
+
+
+def _jobs(series: PriceSeries, kinds: list[ModelKind], seeds: int, targets: list[TargetKind], config: RunConfig,
+          models: Path, tensorboard: Path | None) -> tuple[list[Job], dict[str, str], int, int]:
+    """One training job per target × kind × seed, all on one split; their table labels; the test days."""
+    jobs, labels, first, end = [], {}, 0, 0
+    for target in targets:
+        prepared = prepare(series, config.window, target, config.model.outputs)
+        first, end = prepared.split.part("test")  # the same for every target: the split depends on length only
+        for kind, seed in itertools.product(kinds, range(config.train.seed, config.train.seed + seeds)):
+            name = f"{kind}-{target}-seed{seed}" if len(targets) > 1 else f"{kind}-seed{seed}"
+            run_config = dataclasses.replace(
+                config, model=dataclasses.replace(config.model, kind=kind, target=target),
+                train=dataclasses.replace(config.train, seed=seed))
+            jobs.append(Job(name, prepared, run_config, models / name,
+                            tensorboard=tensorboard / name if tensorboard else None))
+            labels[name] = kind.upper() if len(targets) == 1 else f"{kind.upper()} ({target})"
+    return jobs, labels, first, end
 
 
 def compare_folders(folders: list[Path], data: Path | None, out: Path, *, horizon: int = 1,

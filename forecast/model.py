@@ -186,46 +186,13 @@ def train_model_multi_worker(model: keras.Model, train: Windows, val: Windows, c
     with strategy.scope():
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
         model.optimizer.build(model.trainable_variables)
-    batch = config.batch_size
-
-    def batches(windows: Windows, seed: int | None) -> Any:
-        data = tf.data.Dataset.from_tensor_slices((np.ascontiguousarray(windows.x), np.ascontiguousarray(windows.y)))
-        if seed is not None:
-            data = data.shuffle(len(windows.y), seed=seed)
-        return strategy.experimental_distribute_dataset(data.batch(batch, drop_remainder=True))
-
-    def replica_loss(x: Any, y: Any, training: bool) -> Any:
-        per_example = tf.reduce_mean(tf.square(model(x, training=training) - y), axis=-1)
-        return tf.nn.compute_average_loss(per_example, global_batch_size=batch)
-
-    def train_step(inputs: Any) -> Any:
-        with tf.GradientTape() as tape:
-            loss = replica_loss(inputs[0], inputs[1], training=True)
-        grads = tape.gradient(loss, model.trainable_variables)
-        model.optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return loss
-
-    @tf.function
-    def run_train(inputs: Any) -> Any:
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(train_step, args=(inputs,)), axis=None)
-
-    def val_step(inputs: Any) -> Any:
-        return replica_loss(inputs[0], inputs[1], training=False)
-
-    @tf.function
-    def run_val(inputs: Any) -> Any:
-        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(val_step, args=(inputs,)), axis=None)
-
-    def mean_loss(step: Any, data: Any) -> float:
-        values = [float(step(inputs)) for inputs in data]
-        return float(np.mean(values)) if values else float("nan")
-
+    steps = _DistributedSteps(model, strategy, config.batch_size)
     history: dict[str, list[float]] = {"loss": [], "val_loss": []}
     best, best_weights, waited = float("inf"), model.get_weights(), 0
     started = time.perf_counter()
     for epoch in range(config.epochs):
-        history["loss"].append(mean_loss(run_train, batches(train, config.seed + epoch)))
-        history["val_loss"].append(mean_loss(run_val, batches(val, None)))
+        history["loss"].append(steps.mean_loss(steps.train, steps.batches(train, config.seed + epoch)))
+        history["val_loss"].append(steps.mean_loss(steps.validate, steps.batches(val, None)))
         if progress is not None:
             progress(epoch + 1, {"loss": history["loss"][-1], "val_loss": history["val_loss"][-1]})
         if history["val_loss"][-1] < best:
@@ -239,6 +206,45 @@ def train_model_multi_worker(model: keras.Model, train: Windows, val: Windows, c
     epochs_run = len(history["loss"])
     return TrainResult(history=history, epochs_run=epochs_run, best_epoch=int(np.argmin(history["val_loss"])) + 1,
                        seconds=seconds, windows_per_second=epochs_run * len(train.y) / max(seconds, 1e-9))
+
+
+class _DistributedSteps:
+    """Compiled train and validation steps under a tf.distribute strategy, with the loss
+    averaged over the global batch (`batch`), and the distributed batches they consume."""
+
+    def __init__(self, model: keras.Model, strategy: Any, batch: int) -> None:
+        self.model, self.strategy, self.batch = model, strategy, batch
+        self.train = tf.function(lambda inputs: self._reduced(self._train_step, inputs))
+        self.validate = tf.function(lambda inputs: self._reduced(self._val_step, inputs))
+
+    def batches(self, windows: Windows, seed: int | None) -> Any:
+        """Batches of `windows` (shuffled when `seed` is given), split across the replicas."""
+        data = tf.data.Dataset.from_tensor_slices((np.ascontiguousarray(windows.x), np.ascontiguousarray(windows.y)))
+        if seed is not None:
+            data = data.shuffle(len(windows.y), seed=seed)
+        return self.strategy.experimental_distribute_dataset(data.batch(self.batch, drop_remainder=True))
+
+    @staticmethod
+    def mean_loss(step: Any, data: Any) -> float:
+        values = [float(step(inputs)) for inputs in data]
+        return float(np.mean(values)) if values else float("nan")
+
+    def _reduced(self, step: Callable[[Any], Any], inputs: Any) -> Any:
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, self.strategy.run(step, args=(inputs,)), axis=None)
+
+    def _loss(self, x: Any, y: Any, training: bool) -> Any:
+        per_example = tf.reduce_mean(tf.square(self.model(x, training=training) - y), axis=-1)
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.batch)
+
+    def _train_step(self, inputs: Any) -> Any:
+        with tf.GradientTape() as tape:
+            loss = self._loss(inputs[0], inputs[1], training=True)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.model.optimizer.apply_gradients(zip(grads, self.model.trainable_variables, strict=True))
+        return loss
+
+    def _val_step(self, inputs: Any) -> Any:
+        return self._loss(inputs[0], inputs[1], training=False)
 
 
 def _require_tensorboard() -> None:
