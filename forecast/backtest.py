@@ -65,9 +65,12 @@ def prepare_fold(series: PriceSeries, config: WindowConfig, origin: int, step: i
 def backtest(csv_path: Path, config: RunConfig, out: Path, *, folds: int = 5, step: int = 30,
              refit: bool = True, horizon: int = 1, interval: float = 0.9, force: bool = False,
              load_options: LoadOptions | None = None, progress: ProgressFactory | None = None,
-             tensorboard: Path | None = None,
-            on_loaded: Callable[[PriceSeries], None] | None = None) -> BacktestOutcome:
+             tensorboard: Path | None = None, on_loaded: Callable[[PriceSeries], None] | None = None,
+             jobs: int = 1) -> BacktestOutcome:
     """Run a walk-forward backtest and write backtest.json, backtest.csv and backtest.png into `out`.
+
+    With `refit`, `jobs` folds train at once, each in its own process; without, each fold starts
+    from the previous one's weights, so they run one after another.
 
     Raises:
         ConfigError: bad folds/step/horizon.
@@ -93,7 +96,8 @@ def backtest(csv_path: Path, config: RunConfig, out: Path, *, folds: int = 5, st
                           warm_start=None if refit or not previous else previous[-1],
                           tensorboard=tensorboard / f"fold-{k}" if tensorboard else None)
 
-        for k, (origin, result) in enumerate(zip(origins, run_jobs(fold_jobs(), progress), strict=True), start=1):
+        results_in_order = run_jobs(fold_jobs(), progress, workers=jobs if refit else 1)
+        for k, (origin, result) in enumerate(zip(origins, results_in_order, strict=True), start=1):
             if isinstance(result, Failed):
                 failed.append({"fold": k, "reason": result.reason})
                 continue

@@ -20,6 +20,7 @@ from forecast import __version__
 from forecast.cli_options import (
     TRAIN_PANEL,
     ForceOpt,
+    JobsOpt,
     ModelOpt,
     QuietOpt,
     TargetOpt,
@@ -152,6 +153,7 @@ def compare(
     force: ForceOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
     fmt: Annotated[Literal["table", "json", "csv", "markdown"], typer.Option(
         "--format", help="Table format on stdout.")] = "table",
+    jobs: JobsOpt = 1,
     *, training: TrainingOptions, load_options: LoadOptions,
 ) -> None:
     """Compare GRU, LSTM and naive baselines (persistence, drift, moving average) on unseen days.
@@ -161,7 +163,7 @@ def compare(
     time, and says plainly when a model only copies yesterday's close. The report folder gets
     report.json, report.md, the trained model folders and five plots.
 
-    Example: forecast compare data/btc-synthetic.csv --models gru,lstm --seeds 3 --epochs 20
+    Example: forecast compare data/btc-synthetic.csv --models gru,lstm --seeds 3 --epochs 20 --jobs 2
 
     Example: forecast compare --from models/gru-btc-synthetic models/lstm-btc-synthetic
     """
@@ -183,7 +185,7 @@ def compare(
                 outcome = use_case.compare(csv, kinds, seeds, config, target, targets=target_kinds,
                                            horizon=horizon, force=force, load_options=load_options,
                                            progress=progress.task, tensorboard=tensorboard,
-                                           on_loaded=_data_notes(quiet))
+                                           on_loaded=_data_notes(quiet), jobs=jobs)
         report.compare_output(outcome, fmt)
 
 
@@ -204,6 +206,7 @@ def backtest(
     out: Annotated[Path | None, typer.Option(help="Report folder [default: `reports/backtest-<csv stem>`].")] = None,
     force: ForceOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
     fmt: Annotated[Literal["table", "json"], typer.Option("--format", help="Summary format.")] = "table",
+    jobs: JobsOpt = 1,
     *, training: TrainingOptions, load_options: LoadOptions,
 ) -> None:
     """Walk-forward backtest: refit before each fold, forecast its days, move the origin on.
@@ -224,7 +227,7 @@ def backtest(
             outcome = use_case.backtest(csv, config, folder, folds=folds, step=step, refit=refit, horizon=horizon,
                                         interval=interval, force=force, load_options=load_options,
                                         progress=progress.task, tensorboard=tensorboard,
-                                        on_loaded=_data_notes(quiet))
+                                        on_loaded=_data_notes(quiet), jobs=jobs)
         report.backtest_output(outcome, fmt)
 
 

@@ -88,6 +88,9 @@ TargetOpt = Annotated[TargetKind, typer.Option(
          "standardised log-return.", rich_help_panel=TRAIN_PANEL)]
 ForceOpt = Annotated[bool, typer.Option(help="Replace an existing output folder.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or data notes on stderr.")]
+JobsOpt = Annotated[int, typer.Option(
+    min=1, help="Trainings to run at once, each in its own process with its share of the cores; the same "
+                "seeds give the same numbers whatever N is.", rich_help_panel=TRAIN_PANEL)]
 TensorboardOpt = Annotated[Path | None, typer.Option(
     help="Log loss curves and the run configuration for TensorBoard under this folder.",
     rich_help_panel=TRAIN_PANEL, show_default=False)]

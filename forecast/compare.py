@@ -60,9 +60,12 @@ class CompareOutcome:
 def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfig, out: Path, *,
             targets: list[TargetKind] | None = None, horizon: int = 1, force: bool = False,
             load_options: LoadOptions | None = None, progress: ProgressFactory | None = None,
-            tensorboard: Path | None = None,
-            on_loaded: Callable[[PriceSeries], None] | None = None) -> CompareOutcome:
+            tensorboard: Path | None = None, on_loaded: Callable[[PriceSeries], None] | None = None,
+            jobs: int = 1) -> CompareOutcome:
     """Train every kind × target × seed on one split and compare them with the baselines on its test days.
+
+    `jobs` trainings run at once, each in its own process; the same seeds give the same numbers
+    whatever `jobs` is.
 
     Raises:
         ConfigError: no model kinds, or fewer than one seed.
@@ -76,10 +79,10 @@ def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfi
     if on_loaded is not None:
         on_loaded(series)
     with staged_folder(out, force) as staging:  # checks `out` before any training
-        jobs, labels, first, end = _jobs(series, kinds, seeds, targets, config, staging / "models", tensorboard)
+        trainings, labels, first, end = _jobs(series, kinds, seeds, targets, config, staging / "models", tensorboard)
         runs: dict[str, list[ModelRun]] = {}
         failed: list[dict[str, str]] = []
-        for result in run_jobs(jobs, progress):
+        for result in run_jobs(trainings, progress, workers=jobs):
             if isinstance(result, Failed):
                 failed.append({"model": result.name, "reason": result.reason})
                 continue

@@ -17,13 +17,13 @@ import signal
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from forecast.errors import ForecastError
+from forecast.errors import ConfigError, ForecastError
 
 if TYPE_CHECKING:
     from forecast.config import RunConfig
@@ -67,25 +67,62 @@ class Failed:
     reason: str
 
 
-def run_jobs(jobs: Iterable[Job], progress: ProgressFactory | None = None) -> Iterator[Trained | Failed]:
-    """Run jobs in order in a worker process; yield each one's result as it finishes.
+def run_jobs(jobs: Iterable[Job], progress: ProgressFactory | None = None, workers: int = 1,
+             ) -> Iterator[Trained | Failed]:
+    """Run jobs in `workers` worker processes; yield each one's result in job order.
+
+    Each worker's TensorFlow gets its share of the cores, so N processes do not fight over
+    threads. Jobs are taken from `jobs` only when a worker is free and every earlier result has
+    been yielded, so with one worker a job may depend on the previous result (a warm start).
 
     Raises:
+        ConfigError: fewer than one worker.
         ForecastError: a job raised one (bad data or options): the run stops, as it would in-process.
         RuntimeError: a job hit a bug; the worker's traceback is in the message.
     """
-    worker: _Worker | None = None
+    if workers < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {workers}")
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pending, idle = iter(jobs), list[_Worker]()
+    busy: dict[_Worker, tuple[int, Job, EpochCallback | None]] = {}
+    done: dict[int, Trained | Failed] = {}
+    submitted = yielded = 0
     try:
-        for job in jobs:
-            worker = worker or _Worker()
-            try:
-                yield worker.run(job, progress(job.name) if progress else None)
-            except _WorkerDied as died:
-                worker = None
-                yield Failed(job.name, str(died))
+        while True:
+            while len(busy) < workers and submitted == yielded + len(busy):  # in order, never ahead
+                job = next(pending, None)
+                if job is None:
+                    break
+                worker = idle.pop() if idle else _Worker(threads)
+                worker.connection.send(job)
+                busy[worker] = (submitted, job, progress(job.name) if progress else None)
+                submitted += 1
+            if not busy:
+                return
+            for worker in _ready(list(busy)):
+                index, job, on_epoch = busy[worker]
+                try:
+                    result: Trained | Failed | None = worker.receive(job, on_epoch)
+                except _WorkerDied as died:
+                    result = Failed(job.name, str(died))
+                    worker.close()
+                if result is not None:
+                    done[index] = result
+                    del busy[worker]
+                    if isinstance(result, Trained):
+                        idle.append(worker)
+            while yielded in done:
+                yield done.pop(yielded)
+                yielded += 1
     finally:
-        if worker is not None:
+        for worker in [*busy, *idle]:
             worker.close()
+
+
+def _ready(workers: list[_Worker]) -> list[_Worker]:
+    """The workers with a message waiting, or whose process has ended (waits up to 0.2 s)."""
+    ready = set(wait([worker.connection for worker in workers], timeout=0.2))
+    return [worker for worker in workers if worker.connection in ready or not worker.process.is_alive()]
 
 
 class _WorkerDied(Exception):
@@ -93,33 +130,31 @@ class _WorkerDied(Exception):
 
 
 class _Worker:
-    def __init__(self) -> None:
+    def __init__(self, threads: int) -> None:
         context = multiprocessing.get_context("spawn")  # never fork a process that holds TensorFlow threads
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child,), daemon=True, name="forecast-training")
+        self.process = context.Process(target=_serve, args=(child, threads), daemon=True, name="forecast-training")
         self.process.start()
         child.close()
 
-    def run(self, job: Job, on_epoch: EpochCallback | None) -> Trained:
-        self.connection.send(job)
-        while True:
-            message = self._receive()
-            kind = message[0]
-            if kind == "epoch":
-                if on_epoch is not None:
-                    on_epoch(message[1], message[2])
-            elif kind == "done":
-                return message[1]
-            elif kind == "error":
-                raise message[1]
-            else:
-                raise RuntimeError(f"training {job.name} failed in the worker process:\n{message[1]}")
+    def receive(self, job: Job, on_epoch: EpochCallback | None) -> Trained | None:
+        """Handle one message from the worker: None after an epoch, the result when the job is done."""
+        message = self._receive()
+        kind = message[0]
+        if kind == "epoch":
+            if on_epoch is not None:
+                on_epoch(message[1], message[2])
+            return None
+        if kind == "done":
+            return message[1]
+        if kind == "error":
+            raise message[1]
+        raise RuntimeError(f"training {job.name} failed in the worker process:\n{message[1]}")
 
     def _receive(self) -> tuple[Any, ...]:
-        while not self.connection.poll(0.2):
-            if not self.process.is_alive():
-                self.process.join()
-                raise _WorkerDied(_death(self.process.exitcode))
+        if not self.connection.poll(0):
+            self.process.join(5)
+            raise _WorkerDied(_death(self.process.exitcode))
         try:
             return self.connection.recv()
         except (EOFError, ConnectionError):
@@ -138,10 +173,13 @@ def _death(exitcode: int | None) -> str:
     return f"the training process ended unexpectedly (exit code {exitcode})"
 
 
-def _serve(connection: Connection) -> None:
+def _serve(connection: Connection, threads: int) -> None:
     """The worker's loop: receive a job, train it, send epochs and the result back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends us
+    from forecast.model import limit_threads
     from forecast.training import train_prepared
+
+    limit_threads(threads)  # this process's share of the cores, before TensorFlow starts its runtime
 
     while True:
         try:

@@ -317,6 +317,12 @@ def distribution(choice: DistributeChoice) -> Distribution:
     raise ConfigError(f"--distribute must be auto, off, mirrored or multi-worker, got {choice!r}")
 
 
+def limit_threads(threads: int) -> None:
+    """Cap TensorFlow's thread pools (call before the first operation runs)."""
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and the backend in one call."""
     keras.utils.set_random_seed(seed)

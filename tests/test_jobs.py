@@ -54,3 +54,32 @@ def test_backtest_keeps_the_folds_that_finished(price_csv: Path, tmp_path: Path,
     assert payload["failed"] == [{"fold": 2, "reason": "the training process died (SIGSEGV)"}]
     assert payload["overall"]["days"] == 20
     assert sorted(p.name for p in (out / "folds").iterdir()) == ["fold-1", "fold-3"]
+
+
+def _rows_without_times(stdout: str) -> list[dict[str, object]]:
+    rows = json.loads(stdout)["rows"]
+    for row in rows:
+        row.pop("train_seconds", None)
+        row.pop("train_seconds_std", None)
+    return rows
+
+
+def test_jobs_2_and_jobs_1_give_identical_compare_tables(price_csv: Path, tmp_path: Path) -> None:
+    tables = []
+    for jobs in ("1", "2"):
+        result = runner.invoke(app, ["compare", str(price_csv), "--models", "gru,lstm", "--seeds", "2", "--jobs", jobs,
+                                     "--out", str(tmp_path / f"r{jobs}"), "--format", "json", *TINY])
+        assert result.exit_code == 0, result.output
+        tables.append(_rows_without_times(result.stdout))
+    assert tables[0] == tables[1]
+    assert [row["runs"] for row in tables[1] if row["kind"] == "model"] == [2, 2]
+
+
+def test_backtest_folds_in_parallel_match_one_at_a_time(price_csv: Path, tmp_path: Path) -> None:
+    folds = []
+    for jobs in ("1", "2"):
+        result = runner.invoke(app, ["backtest", str(price_csv), "--folds", "2", "--step", "10", "--jobs", jobs,
+                                     "--out", str(tmp_path / f"b{jobs}"), "--format", "json", *TINY])
+        assert result.exit_code == 0, result.output
+        folds.append(json.loads(result.stdout)["folds"])
+    assert folds[0] == folds[1] and [fold["fold"] for fold in folds[1]] == [1, 2]
