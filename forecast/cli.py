@@ -65,7 +65,8 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except ForecastError as exc:
-        typer.echo(f"Error: {exc}", err=True)
+        one_line = str(exc).replace("\r", "\\r").replace("\n", "\\n")  # names read from files may hold newlines
+        typer.echo(f"Error: {one_line}", err=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         from forecast.artifacts import WRITTEN
@@ -445,7 +446,14 @@ def _terminate(signum: int, frame: FrameType | None) -> None:
 def main() -> None:
     """Console-script entry point."""
     signal.signal(signal.SIGTERM, _terminate)
-    app(prog_name="forecast")
+    try:
+        app(prog_name="forecast")
+    finally:
+        # The work is done, or was interrupted and cleaned up: a signal arriving while the
+        # interpreter shuts down (TensorFlow's threads make that take a while) must not turn the
+        # exit status into a crash (CPython aborts when a handler runs during finalization).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 if __name__ == "__main__":

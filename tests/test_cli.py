@@ -323,3 +323,10 @@ def test_train_says_what_the_loader_cleaned_before_training(price_csv: Path, tmp
     stderr = result.stderr
     note = stderr.index("data: reversed newest-first rows to oldest first")
     assert note < stderr.index("training")  # the note comes before the first progress bar
+
+
+def test_an_error_naming_a_column_with_a_newline_stays_one_line(tmp_path: Path) -> None:
+    csv = tmp_path / "f.csv"
+    csv.write_text('Date,"Va\nlue"\n2024-01-01,1\n2024-01-02,2\n')
+    line = one_error_line(runner.invoke(app, ["data", "inspect", str(csv)]))
+    assert "no close column found" in line and "Va\\nlue" in line
