@@ -48,3 +48,13 @@ def test_unknown_keys_survive_a_round_trip() -> None:
     raw = json.loads((V1 / "run.json").read_text())
     raw["note_from_a_person"] = "kept"
     assert RunRecord.from_dict(raw).to_dict()["note_from_a_person"] == "kept"
+
+
+def test_a_loaded_forecaster_describes_itself() -> None:
+    from forecast.forecaster import Forecaster
+
+    forecaster = Forecaster.load(V1, "numpy", calibrated=True)
+    steps = len(json.loads((V1 / "calibration.json").read_text())["scores"])  # 12: half the 24 validation days
+    assert forecaster.describe() == {"model": "gru-4,4", "engine": "numpy", "target": "return", "window": 8,
+                                     "outputs": 1, "calibrated_steps": steps}
+    assert steps == 12
