@@ -83,3 +83,33 @@ def test_backtest_folds_in_parallel_match_one_at_a_time(price_csv: Path, tmp_pat
         assert result.exit_code == 0, result.output
         folds.append(json.loads(result.stdout)["folds"])
     assert folds[0] == folds[1] and [fold["fold"] for fold in folds[1]] == [1, 2]
+
+
+def test_ctrl_c_during_compare_stops_its_workers_and_leaves_nothing(price_csv: Path, tmp_path: Path) -> None:
+    import contextlib
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "report"
+    args = [sys.executable, "-m", "forecast", "compare", str(price_csv), "--models", "gru,lstm", "--seeds", "2",
+            "--jobs", "2", "--out", str(out), "--window", "8", "--units", "4", "--epochs", "200", "--patience", "200"]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline, workers = time.monotonic() + 60, set()
+    while time.monotonic() < deadline and len(workers) < 2:  # until both workers are training
+        for lock in tmp_path.glob(".report.partial-*/models/.*.lock"):  # each holds its writer's PID
+            with contextlib.suppress(OSError, ValueError):
+                workers.add(int(lock.read_text()))
+        time.sleep(0.1)
+    assert len(workers) == 2 and process.pid not in workers
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Interrupted; no model folder was changed." in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prices.csv"]  # no report, no staging, no lock
+    time.sleep(1)
+    for pid in workers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # the workers are gone too
