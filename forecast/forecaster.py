@@ -10,6 +10,7 @@ all forecast through it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +54,7 @@ class Forecaster:
     outputs: int
     calibration: Calibration | None = None
     record: RunRecord | None = None
-    load_network: Callable[[], Network] | None = None
-    loaded: list[Network] = dataclasses.field(default_factory=list)  # the network, once loaded
+    load_network: Callable[[], Network] | None = None  # called once, on first use
 
     @classmethod
     def load(cls, folder: Path, engine: EngineChoice = "auto", *, calibrated: bool = False) -> Forecaster:
@@ -73,15 +73,13 @@ class Forecaster:
     @classmethod
     def from_network(cls, network: Network, target: Target, window: int, outputs: int) -> Forecaster:
         """A freshly trained network (training's own evaluation forecasts through this)."""
-        return cls(target=target, window=window, outputs=outputs, loaded=[network])
+        return cls(target=target, window=window, outputs=outputs, load_network=lambda: network)
 
-    @property
+    @functools.cached_property
     def network(self) -> Network:
-        if not self.loaded:
-            if self.load_network is None:
-                raise ArtifactError("this forecaster has no network")
-            self.loaded.append(self.load_network())
-        return self.loaded[0]
+        if self.load_network is None:
+            raise ArtifactError("this forecaster has no network")
+        return self.load_network()
 
     @property
     def run(self) -> RunRecord:
