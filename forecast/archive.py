@@ -63,7 +63,8 @@ class Architecture:
 
 @dataclass(frozen=True)
 class Archive:
-    """A checked archive: its Keras config and each layer's weights (float32), by HDF5 name."""
+    """A checked archive: its Keras config and each layer's weights (float32), by HDF5 name, in
+    layer order (the recurrent layers, then the Dense head)."""
 
     config: dict[str, Any]
     weights: dict[str, tuple[np.ndarray, ...]]

@@ -172,9 +172,7 @@ WRITTEN: list[Path] = []
 def _swap_in(staging: Path, target: Path, force: bool) -> None:
     check_target(target, force)  # it may have appeared while we trained
     if not target.exists() or not any(target.iterdir()):
-        if target.exists():
-            target.rmdir()
-        staging.rename(target)
+        staging.replace(target)  # replaces an empty folder in one rename
         WRITTEN.append(target)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))

@@ -651,8 +651,6 @@ def _bounded_nanos(stamps: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     Comparing before converting matters: pandas keeps `9999-12-31` or `0001-01-01` at
     microsecond resolution, and a cast to nanoseconds would wrap them into other centuries."""
     values = stamps.to_numpy()
-    if values.dtype.kind != "M":
-        values = pd.to_datetime(stamps, errors="coerce").to_numpy()
     known = ~np.isnat(values)
     inside = known & (values >= _EARLIEST) & (values < _LATEST)
     nanos = np.full(len(values), np.iinfo("int64").min, dtype="int64")

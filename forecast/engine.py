@@ -16,7 +16,6 @@ Anything else (other activations, recurrent dropout, stateful or backwards layer
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,22 +118,12 @@ def load_numpy_model(path: Path, expected: Architecture, sha256: str | None) -> 
         ArtifactError: the archive is unreadable or does not match run.json.
     """
     archive = read_archive(path, expected, sha256)
-    counts: dict[str, int] = {}
+    weights = iter(archive.weights.values())  # the recurrent layers, then the Dense head, in order
     layers = []
-    for entry in archive.config["config"]["layers"]:
+    for entry in archive.config["config"]["layers"][1:]:  # after the InputLayer
         kind, options = entry["class_name"], entry["config"]
-        key = _weights_key(kind, counts)
-        if kind != "InputLayer":
-            layers.append(_layer(kind, options, archive.weights.get(key, ())))
+        layers.append(_layer(kind, options, () if kind == "Dropout" else next(weights)))
     return NumpyModel(layers, expected.window, expected.outputs)
-
-
-def _weights_key(kind: str, counts: dict[str, int]) -> str:
-    """Keras 3 stores layer weights under snake_case class names, numbered per class in order."""
-    base = re.sub(r"(?<!^)(?=[A-Z])", "_", kind).lower() if kind not in ("GRU", "LSTM") else kind.lower()
-    index = counts.get(base, 0)
-    counts[base] = index + 1
-    return base if index == 0 else f"{base}_{index}"
 
 
 def _layer(kind: str, options: dict[str, Any], ordered: tuple[np.ndarray, ...]) -> _Layer:

@@ -63,3 +63,6 @@ def test_backtest_end_to_end(price_csv: Path, tmp_path: Path) -> None:
     assert (out / "backtest.png").stat().st_size > 10_000 and (out / "backtest.json").exists()
     first_fold = json.loads((out / "folds" / "fold-1" / "run.json").read_text())
     assert first_fold["split"]["test"]["first"] == payload["folds"][0]["origin"]
+    from forecast.artifacts import check_target
+
+    check_target(out, force=True)  # every file backtest writes is one --force may replace (artifacts._OWNED)

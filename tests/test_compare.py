@@ -77,6 +77,11 @@ def test_compare_end_to_end(price_csv: Path, tmp_path: Path) -> None:
     assert "| persistence |" in (out / "report.md").read_text()
     again = runner.invoke(app, ["compare", str(price_csv), "--out", str(out), *TINY])
     assert again.exit_code == 1 and "--force" in again.stderr
+    from forecast.artifacts import check_target
+
+    check_target(out, force=True)  # every file compare writes is one --force may replace (artifacts._OWNED)
+    for model in (out / "models").iterdir():
+        check_target(model, force=True)
 
 
 @pytest.mark.slow
