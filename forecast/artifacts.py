@@ -98,6 +98,7 @@ def staged_folder(target: Path, force: bool) -> Iterator[Path]:
         recover(target)
         check_target(target, force)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+        staging.chmod(0o777 & ~_UMASK)  # mkdtemp makes it private; the folder it becomes should not be
         try:
             yield staging
             _swap_in(staging, target, force)
@@ -165,6 +166,9 @@ def _restore_interrupted_swap(target: Path) -> None:
         recover(target)
 
 
+_UMASK = os.umask(0)  # read once, at import (single-threaded): there is no way to read it without setting it
+os.umask(_UMASK)
+
 # Folders this process has put in place, so an interrupt can say truthfully what changed.
 WRITTEN: list[Path] = []
 
@@ -198,6 +202,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     one, never half of one. The one way forecast writes a single file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.fchmod(handle, 0o666 & ~_UMASK)  # mkstemp makes it private; the file it becomes should not be
     os.close(handle)
     tmp = Path(name)
     try:

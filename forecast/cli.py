@@ -36,7 +36,9 @@ from forecast.config import (
     DEFAULT_TARGET,
     DistributeChoice,
     EngineChoice,
+    ModelKind,
     Multistep,
+    TargetKind,
 )
 from forecast.errors import ConfigError, ForecastError
 
@@ -45,8 +47,8 @@ EpochCallback = Callable[[int, dict[str, float]], None]
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from forecast.config import ModelKind, TargetKind
     from forecast.data import LoadOptions, PriceSeries, Step
+    from forecast.tune import TrialEvent
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -230,6 +232,88 @@ def backtest(
                                         progress=progress.task, tensorboard=tensorboard,
                                         on_loaded=_data_notes(quiet), jobs=jobs)
         report.backtest_output(outcome, fmt)
+
+
+@app.command()
+@training_options()
+@csv_options
+def tune(
+    csv: Annotated[Path, typer.Argument(help="Price CSV [default: the bundled data].")] = Path(DEFAULT_DATA),
+    trials: Annotated[int, typer.Option(min=1, max=100_000, help="Trials the study holds when done, counting "
+                                        "earlier runs' (run again with more to extend it).")] = 30,
+    storage: Annotated[str | None, typer.Option(
+        help="Study storage: an SQLAlchemy URL Optuna takes, e.g. postgresql://user:pw@host/db; give every "
+             "machine the same URL to share one study [default: sqlite:///OUT/tune.db].", show_default=False)] = None,
+    study: Annotated[str | None, typer.Option(help="Study name [default: forecast-<csv stem>].",
+                                              show_default=False)] = None,
+    timeout: Annotated[float | None, typer.Option(min=1, help="Start no trial after this many seconds (running "
+                                                  "ones finish).", show_default=False)] = None,
+    space: Annotated[Path | None, typer.Option(help="JSON file that narrows, widens or fixes the search space "
+                                               "(see the README).", show_default=False)] = None,
+    model: Annotated[ModelKind, typer.Option(help="Trial 0's recurrent layer (then searched).",
+                                             rich_help_panel=TRAIN_PANEL)] = DEFAULT_MODEL,
+    target: Annotated[TargetKind, typer.Option(help="Trial 0's target (then searched).",
+                                               rich_help_panel=TRAIN_PANEL)] = DEFAULT_TARGET,
+    out: Annotated[Path | None, typer.Option(help="Tune folder [default: `reports/tune-<csv stem>`].")] = None,
+    quiet: QuietOpt = False,
+    fmt: Annotated[Literal["table", "json", "csv"], typer.Option("--format", help="Trial table format.")] = "table",
+    jobs: JobsOpt = 1,
+    *, training: TrainingOptions, load_options: LoadOptions,
+) -> None:
+    """Search window, layers and units, dropout, learning rate, batch size, model and target with Optuna.
+
+    Each trial trains on the training part and is scored by its validation MASE against
+    persistence (TPE sampler seeded by --seed; median pruning per epoch); the test part is never
+    read by the search. The training options cap each trial (--epochs, --patience), fix the
+    split and seed, and make trial 0 the configuration `train` would use. At the end the best
+    configuration is trained as `train` does and evaluated once on the test part; the folder gets
+    tune.json, trials.csv, history.png, importances.png and the model folder best/. Running the
+    same command again resumes the study.
+
+    Example: forecast tune data/btc-synthetic.csv --trials 30 --epochs 20 --jobs 2
+
+    Example: forecast tune btc.csv --trials 200 --storage postgresql://tune:secret@db-host/optuna --study btc
+    """
+    from forecast import report
+    from forecast import tune as use_case
+    from forecast.space import load_space
+
+    with _user_errors():
+        request = use_case.TuneRequest(trials=trials, space=load_space(space), training=training, model=model,
+                                       target=target, storage=storage, study=study, jobs=jobs, timeout=timeout)
+        folder = out or use_case.default_out(csv)
+        try:
+            with _TrainingProgress(training.epochs, quiet) as progress:
+                outcome = use_case.tune(csv, request, folder, load_options=load_options, on_loaded=_data_notes(quiet),
+                                        on_event=None if quiet else _TrialLines(trials), progress=progress.task)
+        except KeyboardInterrupt:
+            typer.echo("The study keeps every trial that finished; run the same command to go on.", err=True)
+            raise
+        report.tune_output(outcome, fmt)
+
+
+class _TrialLines:
+    """One stderr line when a trial starts and when it ends, with the best so far."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.best: tuple[int, float] | None = None
+
+    def __call__(self, event: TrialEvent) -> None:
+        from forecast.report import trial_config
+
+        if event.kind == "start":
+            typer.echo(f"trial {event.trial} started ({event.worker}): {trial_config(event.values)}", err=True)
+            return
+        detail = f": {event.note}" if event.note else ""
+        if event.state == "pruned" and event.val_mase is not None:
+            detail = f" at epoch {event.epochs} (val MASE {event.val_mase:.4f})"
+        if event.state == "complete" and event.val_mase is not None:
+            if self.best is None or event.val_mase < self.best[1]:
+                self.best = (event.trial, event.val_mase)
+            detail = f": val MASE {event.val_mase:.4f} in {event.epochs} epochs, {event.seconds or 0:.0f} s"
+        best = f"  [best: trial {self.best[0]}, {self.best[1]:.4f}]" if self.best else ""
+        typer.echo(f"trial {event.trial} {event.state}{detail}{best}", err=True)
 
 
 def _single_csv(paths: list[Path] | None) -> Path:

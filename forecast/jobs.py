@@ -37,7 +37,7 @@ _CRASH_ENV = "FORECAST_TEST_CRASH_JOB"
 
 @dataclass(frozen=True)
 class Job:
-    """One training: `train_prepared(prepared, config, folder, warm_start=…, tensorboard=…)`."""
+    """One training: `train_prepared(prepared, config, folder, warm_start=…, tensorboard=…, force=…)`."""
 
     name: str
     prepared: Prepared
@@ -45,6 +45,7 @@ class Job:
     folder: Path
     warm_start: Path | None = None
     tensorboard: Path | None = None
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def _serve(connection: Connection, threads: int) -> None:
             os.kill(os.getpid(), signal.SIGSEGV)
         try:
             outcome = train_prepared(job.prepared, job.config, job.folder, warm_start=job.warm_start,
-                                     tensorboard=job.tensorboard,
+                                     tensorboard=job.tensorboard, force=job.force,
                                      on_epoch=lambda epoch, logs: connection.send(("epoch", epoch, dict(logs))))
         except ForecastError as exc:
             connection.send(("error", exc))

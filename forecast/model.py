@@ -43,6 +43,8 @@ from forecast.config import DistributeChoice, ModelConfig, TrainConfig  # noqa: 
 from forecast.errors import ArtifactError, ConfigError  # noqa: E402
 from forecast.windows import Windows  # noqa: E402
 
+ValScore = tuple[str, Callable[[np.ndarray], float]]
+
 
 @dataclass(frozen=True)
 class TrainResult:
@@ -71,11 +73,12 @@ def build_model(window: int, config: ModelConfig) -> keras.Model:
 def fit_network(plan: Distribution, window: int, model_config: ModelConfig, train_config: TrainConfig,
                 train: Windows, val: Windows, checkpoint: Path, *, warm_start: Path | None = None,
                 progress: Callable[[int, dict[str, float]], None] | None = None, tensorboard: Path | None = None,
-                run_config: dict[str, Any] | None = None) -> tuple[keras.Model, TrainResult]:
+                run_config: dict[str, Any] | None = None, val_score: ValScore | None = None,
+                ) -> tuple[keras.Model, TrainResult]:
     """Build (inside the strategy's scope), optionally warm-start, and train one network.
 
     The global batch is `train_config.batch_size` × replicas; TensorBoard logs only on the chief;
-    multi-worker training goes through `train_model_multi_worker`.
+    multi-worker training goes through `train_model_multi_worker` (which ignores `val_score`).
     """
     config = dataclasses.replace(train_config, batch_size=train_config.batch_size * plan.replicas)
     with plan.strategy.scope():
@@ -87,7 +90,8 @@ def fit_network(plan: Distribution, window: int, model_config: ModelConfig, trai
     else:
         with plan.strategy.scope():
             result = train_model(network, train, val, config, checkpoint, progress=progress,
-                                 tensorboard=tensorboard if plan.chief else None, run_config=run_config)
+                                 tensorboard=tensorboard if plan.chief else None, run_config=run_config,
+                                 val_score=val_score)
     checkpoint.unlink(missing_ok=True)
     return network, result
 
@@ -95,7 +99,7 @@ def fit_network(plan: Distribution, window: int, model_config: ModelConfig, trai
 def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainConfig,
                 checkpoint: Path, progress: Callable[[int, dict[str, float]], None] | None = None,
                 tensorboard: Path | None = None, run_config: dict[str, Any] | None = None,
-                ) -> TrainResult:
+                val_score: ValScore | None = None) -> TrainResult:
     """Fit with Adam + MSE, early stopping on validation loss, and a best-weights checkpoint.
 
     Args:
@@ -109,10 +113,12 @@ def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainC
         tensorboard: a log folder for Keras' TensorBoard callback (scalars per epoch); the run
             configuration is logged there as text too.
         run_config: what to log as the run's configuration.
+        val_score: (name, function of the network's validation outputs): its value is added to
+            each epoch's logs under that name (e.g. the validation MASE a search prunes on).
     """
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
     callbacks: list[keras.callbacks.Callback] = [
-        ValidationLoss(val),  # first: the callbacks below read the val_loss it adds
+        ValidationLoss(val, val_score),  # first: the callbacks below read the val_loss it adds
         keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True,
                                         save_weights_only=True),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
@@ -151,16 +157,18 @@ class ValidationLoss(keras.callbacks.Callback):
     TensorFlow 2.21 it crashed natively — a tf_Compute thread jumping to address 1, SIGSEGV —
     when two trainings shared this 2-core machine (benchmarks/crash_repro.py). The value is the
     one Keras reports (its loss is the sample-weighted mean over batches), so early stopping,
-    the best-weights checkpoint and the loss curves are unchanged.
+    the best-weights checkpoint and the loss curves are unchanged. With `score` = (name,
+    function), the function of the same validation outputs is logged under that name too.
     """
 
     _CHUNK = 4096  # windows per forward pass: bounds memory on long validation parts
 
-    def __init__(self, val: Windows) -> None:
+    def __init__(self, val: Windows, score: ValScore | None = None) -> None:
         super().__init__()
         self._x = np.ascontiguousarray(val.x, dtype="float32")
         self._y = np.asarray(val.y, dtype="float64").reshape(len(val.y), -1)
         self._predict: Callable[[np.ndarray], np.ndarray] | None = None
+        self._score = score
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._predict = _compiled(self.model, training=False)
@@ -168,9 +176,12 @@ class ValidationLoss(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is None or self._predict is None or not len(self._y):
             return
-        squared = [np.square(self._predict(self._x[i:i + self._CHUNK]) - self._y[i:i + self._CHUNK])
-                   for i in range(0, len(self._y), self._CHUNK)]
-        logs["val_loss"] = float(np.mean(np.concatenate(squared)))
+        chunks = range(0, len(self._y), self._CHUNK)
+        outputs = np.concatenate([self._predict(self._x[i:i + self._CHUNK]) for i in chunks])
+        logs["val_loss"] = float(np.mean(np.square(outputs - self._y)))
+        if self._score is not None:
+            name, score = self._score
+            logs[name] = score(outputs)
 
 
 def train_model_multi_worker(model: keras.Model, train: Windows, val: Windows, config: TrainConfig,
@@ -321,6 +332,12 @@ def limit_threads(threads: int) -> None:
     """Cap TensorFlow's thread pools (call before the first operation runs)."""
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def fresh_session() -> None:
+    """Drop the graphs and layer names earlier trainings left in this process (a long-lived
+    worker trains many networks)."""
+    keras.backend.clear_session()
 
 
 def set_seed(seed: int) -> None:

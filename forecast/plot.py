@@ -184,3 +184,34 @@ def backtest_figure(rows: pd.DataFrame, origins: list[pd.Timestamp], overall: di
         ax.axvline(mdates.date2num(origin), color="tab:red", linewidth=0.8, linestyle=":")
     return _finish(fig, ax, f"Walk-forward backtest, {len(origins)} folds (red: refit origins) — MASE "
                    f"{overall['mase']:.3f} against persistence over {overall['days']} days", out)
+
+
+def tune_figures(study: Any, history: Path, importances: Path) -> dict[str, Any]:
+    """Optuna's own optimisation-history and parameter-importance plots (its matplotlib
+    backend), each saved atomically; a plot the study cannot support yet is skipped with the
+    reason (e.g. importances need two finished trials whose parameters vary)."""
+    import warnings
+
+    import matplotlib.pyplot as plt
+    import optuna.visualization.matplotlib as optuna_plots
+
+    from forecast.artifacts import atomic_path
+
+    made: dict[str, Any] = {"history": None, "importances": None, "skipped": {}}
+    for key, path, draw in (("history", history, optuna_plots.plot_optimization_history),
+                            ("importances", importances, optuna_plots.plot_param_importances)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+                ax: Any = draw(study, target_name="validation MASE")
+            figure = ax.figure
+            figure.set_size_inches(9, 5)
+            with atomic_path(path) as tmp:
+                figure.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
+            plt.close(figure)
+            made[key] = path.name
+        except (ValueError, RuntimeError, ZeroDivisionError, IndexError) as exc:
+            plt.close("all")
+            path.unlink(missing_ok=True)  # an older run's plot would no longer match the study
+            made["skipped"][key] = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return made

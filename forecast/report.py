@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from forecast.evaluate import Comparison, Metrics
     from forecast.pipeline import ForecastOutcome, PlotOutcome
     from forecast.training import TrainOutcome
+    from forecast.tune import TuneOutcome
 
 OutputFormat = Literal["table", "json", "csv"]
 
@@ -265,3 +266,57 @@ def markdown_report(report: dict[str, Any]) -> str:
                   for row in stepped]
         lines.append("")
     return "\n".join(lines)
+
+
+def trial_config(values: dict[str, Any]) -> str:
+    """One trial's configuration in a few words."""
+    if not values:
+        return ""
+    units = ",".join(map(str, values.get("units", [])))
+    return (f"{values.get('model', '?')} {units} · window {values.get('window')} · {values.get('target')} · "
+            f"dropout {values.get('dropout', 0):.2f} · lr {values.get('learning_rate', 0):.1e} · "
+            f"batch {values.get('batch_size')}")
+
+
+def tune_output(outcome: TuneOutcome, fmt: OutputFormat) -> None:
+    """The ranked trial table (the best 20 on a terminal table), then the best configuration
+    and its one evaluation on the test part."""
+    from forecast.tune import table_rows
+
+    payload = outcome.to_dict()
+    for note in payload["notes"]:
+        sys.stderr.write(f"Note: {note}\n")
+    if fmt == "json":
+        print_json(payload)
+        return
+    if fmt == "csv":
+        print_csv(table_rows(outcome.rows))
+        return
+    console = _stdout()
+    trials = payload["trials"]
+    table = Table(title=f"Study {payload['study']} ({payload['storage']}): {trials['total']} trials — "
+                        f"{trials['complete']} complete, {trials['pruned']} pruned, {trials['failed']} failed; "
+                        "ranked by validation MASE (lower is better; 1 = persistence)", title_justify="left")
+    for column in ("rank", "trial", "state", "val MASE", "configuration", "epochs", "seconds", "note"):
+        table.add_column(column, justify="right" if column in ("rank", "trial", "val MASE", "epochs", "seconds")
+                         else "left")
+    for row in outcome.rows[:20]:
+        table.add_row(str(row["rank"]), str(row["trial"]), row["state"], _fmt(row["val_mase"], ".4f"),
+                      trial_config(row["config"]), "" if row["epochs"] is None else str(row["epochs"]),
+                      _fmt(row["seconds"], ".0f"), row["note"])
+    console.print(table)
+    if len(outcome.rows) > 20:
+        console.print(f"… and {len(outcome.rows) - 20} more in trials.csv")
+    best, test = payload["best"], payload["test"]
+    console.print(f"Best: trial {best['trial']} — {trial_config(best['config'])} — validation MASE "
+                  f"{best['val_mase']:.4f}")
+    console.print(f"Trained as `train` does and scored once on {test['days']} unseen test days: MASE "
+                  f"{_fmt(test['mase'], '.4f')} (MAE {_fmt(test['mae'])} vs persistence {_fmt(test['naive_mae'])}, "
+                  f"DM p = {_fmt(test['dm_pvalue'], '.3f')}): {test['verdict']}")
+    kept = " (unchanged: it already held this configuration)" if payload["model_folder_kept"] else ""
+    console.print(f"Model folder: {payload['model_folder']}{kept}")
+    skipped = payload["plots"]["skipped"]
+    made = [name for name in ("history", "importances") if payload["plots"][name]]
+    console.print(f"{payload['new_trials']} new trial(s) in {payload['seconds']:.0f} s with {payload['jobs']} job(s); "
+                  f"plots: {', '.join(payload['plots'][name] for name in made) or 'none'}"
+                  + "".join(f" ({name} skipped: {why})" for name, why in skipped.items()))

@@ -129,6 +129,65 @@ def _calibrate(prepared: Prepared, forecaster: Forecaster, seed: int) -> tuple[C
     }
 
 
+VAL_MASE = "val_mase"
+
+
+def validation_scorer(prepared: Prepared) -> Callable[[np.ndarray], float]:
+    """Network outputs for the validation windows → their one-step MASE against persistence
+    (the model's MAE over "tomorrow = today"'s on the validation days, in prices).
+
+    Raises:
+        DataError: the validation closes never change, so no forecast can be scored.
+    """
+    from forecast.errors import DataError
+
+    first, end = prepared.split.part("val")
+    closes = prepared.closes
+    actual, last = closes[first:end], closes[first - 1:end - 1]
+    naive = float(np.mean(np.abs(actual - last)))
+    if not naive > 0:
+        raise DataError("the closes never change over the validation part, so no forecast can be scored "
+                        "there; pass a longer --val-size or another file")
+
+    def score(outputs: np.ndarray) -> float:
+        count = len(outputs)
+        predicted = prepared.target.to_prices(np.asarray(outputs)[:, :1], last[:count])[:, 0]
+        return float(np.mean(np.abs(actual[:count] - predicted)) / naive)
+
+    return score
+
+
+@dataclass(frozen=True)
+class SearchFit:
+    """One search trial's training: its validation MASE (at the restored best weights) and cost."""
+
+    val_mase: float
+    epochs_run: int
+    best_epoch: int
+    seconds: float
+
+
+def fit_for_search(prepared: Prepared, config: RunConfig, on_epoch: EpochCallback | None = None) -> SearchFit:
+    """Fit one network exactly as `train_prepared` does and score it on the validation part only.
+
+    Nothing is written and the test part is never read: each epoch's logs carry `val_mase`
+    (for pruning), and the result is the validation MASE of the best-val_loss weights.
+    """
+    from forecast import model as keras_model
+
+    keras_model.fresh_session()
+    keras_model.set_seed(config.train.seed)
+    score = validation_scorer(prepared)
+    with tempfile.TemporaryDirectory(prefix="forecast-trial-") as scratch:
+        network, result = keras_model.fit_network(
+            keras_model.distribution("auto"), prepared.split.window, config.model, config.train,
+            prepared.parts["train"], prepared.parts["val"], Path(scratch) / "best.weights.h5",
+            progress=on_epoch, val_score=(VAL_MASE, score))
+    outputs = keras_model.fast_predictor(network)(prepared.parts["val"].x)
+    return SearchFit(val_mase=score(outputs), epochs_run=result.epochs_run, best_epoch=result.best_epoch,
+                     seconds=result.seconds)
+
+
 @dataclass(frozen=True)
 class TrainOutcome:
     """What training made: where, how long, and how good on unseen days."""
