@@ -224,19 +224,27 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     engine_kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         engine_kwargs["connect_args"] = {"timeout": 60}  # several processes take turns on the file
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: stable for years
-            return optuna.storages.RDBStorage(parsed.render_as_string(hide_password=False),
-                                              engine_kwargs=engine_kwargs, heartbeat_interval=_HEARTBEAT_S,
-                                              grace_period=_GRACE_S)
-    except ImportError as exc:
-        raise ConfigError(f"--storage {shown} needs a database driver that is not installed ({exc.name}); for "
-                          "PostgreSQL: pip install 'forecast[postgres]'") from None
-    except (sqlalchemy.exc.SQLAlchemyError, ValueError, OSError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise ConfigError(f"could not open the study storage {shown} ({reason}); is the database running and "
-                          "the URL right?") from None
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats: stable for years
+                return optuna.storages.RDBStorage(parsed.render_as_string(hide_password=False),
+                                                  engine_kwargs=engine_kwargs, heartbeat_interval=_HEARTBEAT_S,
+                                                  grace_period=_GRACE_S)
+        except ImportError as exc:
+            raise ConfigError(f"--storage {shown} needs a database driver that is not installed ({exc.name}); "
+                              "for PostgreSQL: pip install 'forecast[postgres]'") from None
+        except sqlalchemy.exc.IntegrityError:
+            # Another process is creating the same empty database's tables at this moment: once
+            # it has, they are there for us too.
+            if attempt == 4:
+                raise ConfigError(f"could not set up the study tables in {shown}; run again") from None
+            time.sleep(0.5 * (attempt + 1))
+        except (sqlalchemy.exc.SQLAlchemyError, ValueError, OSError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+            raise ConfigError(f"could not open the study storage {shown} ({reason}); is the database running and "
+                              "the URL right?") from None
+    raise AssertionError("unreachable")
 
 
 def _installed(module: str) -> bool:
@@ -415,7 +423,7 @@ class _Objective:
 
     def __init__(self, series: PriceSeries, request: TuneRequest, worker: str, messages: Any) -> None:
         self.series, self.request, self.worker, self.messages = series, request, worker, messages
-        self.label = f"{socket.gethostname()}:{os.getpid()} {worker}"
+        self.label = f"{socket.gethostname()}:{os.getppid()} {worker}"  # machine, tune process, worker
 
     def __call__(self, trial: optuna.Trial) -> float:
         import optuna

@@ -1,0 +1,270 @@
+"""`forecast tune`: the search space, the study's storage, and searches that really run
+(tiny networks): resuming, two processes on one SQLite study or one real PostgreSQL server,
+a trial whose process dies, and a search that never reads the test part."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from forecast.cli import app
+from forecast.errors import ArtifactError, ConfigError
+from forecast.space import DEFAULT_SPACE, load_space
+from tests import postgres
+
+runner = CliRunner()
+TINY_SPACE = {"window": [8, 10], "layers": 1, "units": [4], "batch_size": [32], "dropout": {"low": 0.0, "high": 0.3}}
+TINY = ["--window", "8", "--units", "4", "--epochs", "2", "--batch-size", "32"]
+
+
+def _space(tmp_path: Path, space: object = None) -> Path:
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps(TINY_SPACE if space is None else space))
+    return path
+
+
+# ---------------------------------------------------------------- the space (no training)
+
+
+def test_space_file_replaces_only_the_entries_it_names(tmp_path: Path) -> None:
+    space = load_space(_space(tmp_path, {"model": ["lstm"], "window": {"low": 10, "high": 30, "step": 5},
+                                         "dropout": 0.1, "learning_rate": {"low": 1e-4, "high": 1e-2, "log": True}}))
+    assert space.specs["model"] == ["lstm"]
+    assert space.specs["window"] == {"low": 10, "high": 30, "step": 5}
+    assert space.specs["dropout"] == 0.1  # fixed
+    assert space.specs["target"] == DEFAULT_SPACE["target"]  # untouched
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"windw": [10]}', "unknown parameter(s) 'windw'"),
+    ('{"window": {"low": 30, "high": 10}}', "low (30) must be below high (10)"),
+    ('{"window": [1, 10]}', "window must be a whole number of days from 2 to 2000, got 1"),
+    ('{"model": ["gru", "rnn"]}', "model must be gru or lstm, got 'rnn'"),
+    ('{"model": {"low": 1, "high": 2}}', "model takes a list of choices or one value, not a range"),
+    ('{"learning_rate": {"low": 0.001, "high": 0.1, "log": true, "step": 0.01}}', "step or log, not both"),
+    ('{"dropout": [0.1, 0.1]}', "repeats a choice"),
+    ('{"layers": 4}', "layers must be a whole number from 1 to 3, got 4"),
+    ('{"units": []}', "units lists no choices"),
+    ('[1, 2]', "must hold a JSON object"),
+    ('{"window": NaN}', "not valid JSON"),
+])
+def test_a_bad_space_file_is_one_clear_error(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "space.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match="--space") as raised:
+        load_space(path)
+    assert message in str(raised.value)
+
+
+def test_trial_zero_is_the_configuration_train_would_use_when_the_space_holds_it(tmp_path: Path) -> None:
+    values = {"window": 60, "units": [50, 100], "dropout": 0.2, "learning_rate": 1e-3, "batch_size": 64,
+              "model": "gru", "target": "return"}
+    assert load_space(None).default_trial(**values) == {
+        "window": 60, "dropout": 0.2, "learning_rate": 1e-3, "batch_size": 64, "model": "gru", "target": "return",
+        "layers": 2, "units_1": 50, "units_2": 100}
+    narrow = load_space(_space(tmp_path, {"window": {"low": 20, "high": 40, "step": 10}}))
+    assert narrow.default_trial(**values) is None  # window 60 lies outside: trial 0 is drawn instead
+    fixed = load_space(_space(tmp_path, {"model": "gru"}))
+    assert "model" not in (fixed.default_trial(**values) or {})  # a fixed value is not a parameter
+
+
+def test_a_space_draws_every_parameter_with_one_width_per_layer() -> None:
+    import optuna
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    space = load_space(None)
+    for _ in range(20):
+        values = space.suggest(study.ask())
+        assert set(values) == {"window", "units", "dropout", "learning_rate", "batch_size", "model", "target"}
+        assert 1 <= len(values["units"]) <= 3 and set(values["units"]) <= {16, 32, 50, 100}
+        assert values["window"] % 10 == 0 and 20 <= values["window"] <= 120
+        assert 1e-4 <= values["learning_rate"] <= 1e-2
+
+
+# ---------------------------------------------------------------- storage and folder (no training)
+
+
+def test_a_bad_storage_url_is_one_error_without_the_password(price_csv: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["tune", str(price_csv), "--storage", "postgresql://me:s3cret@127.0.0.1:1/db",
+                                 "--out", str(tmp_path / "t"), "--quiet"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: could not open the study storage postgresql://me:***@127.0.0.1:1/db")
+    assert "s3cret" not in result.output
+    result = runner.invoke(app, ["tune", str(price_csv), "--storage", "not a url", "--out", str(tmp_path / "u")])
+    assert result.exit_code == 1 and "is not a database URL" in result.stderr
+
+
+def test_a_folder_holding_other_files_is_refused(price_csv: Path, tmp_path: Path) -> None:
+    from forecast.tune import _check_folder
+
+    out = tmp_path / "t"
+    out.mkdir()
+    (out / "notes.md").write_text("mine")
+    with pytest.raises(ArtifactError, match="holds files forecast tune did not write"):
+        _check_folder(out)
+    result = runner.invoke(app, ["tune", str(price_csv), "--out", str(out), "--quiet"])
+    assert result.exit_code == 1 and (out / "notes.md").read_text() == "mine"
+    assert sorted(p.name for p in out.iterdir()) == ["notes.md"]
+
+
+def test_a_study_of_another_search_is_not_resumed(price_csv: Path, tmp_path: Path) -> None:
+    from forecast.cli_options import TrainingOptions
+    from forecast.data import load_prices
+    from forecast.tune import TuneRequest, _identity, _open_study, open_storage
+
+    url = f"sqlite:///{tmp_path / 'tune.db'}"
+    series = load_prices(price_csv)
+    options = TrainingOptions(window=8, units="4", dropout=0.2, epochs=2, batch_size=32, val_size=0.1,
+                              patience=10, seed=42)
+    request = TuneRequest(trials=2, space=load_space(None), training=options, model="gru", target="return")
+    _, created = _open_study(open_storage(url), "s", _identity(series, request), url)
+    assert created
+    assert not _open_study(open_storage(url), "s", _identity(series, request), url)[1]  # same search: resumed
+    other = TuneRequest(trials=2, space=load_space(None), training=TrainingOptions(
+        window=8, units="4", dropout=0.2, epochs=3, batch_size=32, val_size=0.1, patience=10, seed=42),
+        model="gru", target="return")
+    with pytest.raises(ConfigError, match=r"is a different search \(epochs differ\)"):
+        _open_study(open_storage(url), "s", _identity(series, other), url)
+
+
+# ---------------------------------------------------------------- searches that run
+
+
+def _tune(csv: Path, out: Path, space: Path, *extra: str) -> dict[str, object]:
+    result = runner.invoke(app, ["tune", str(csv), "--out", str(out), "--space", str(space), "--format", "json",
+                                 "--quiet", *TINY, *extra])
+    assert result.exit_code == 0, result.output
+    payload: dict[str, object] = json.loads(result.stdout)
+    return payload
+
+
+@pytest.mark.slow
+def test_tune_searches_retrains_the_best_and_resumes(price_csv: Path, tmp_path: Path) -> None:
+    out, space = tmp_path / "tune", _space(tmp_path)
+    payload = _tune(price_csv, out, space, "--trials", "3")
+    assert payload["trials"] == {"total": 3, "complete": 3, "pruned": 0, "failed": 0, "running": 0}
+    assert payload["new_trials"] == 3
+    ranking = payload["ranking"]
+    assert isinstance(ranking, list)
+    assert [row["rank"] for row in ranking] == [1, 2, 3]
+    values = [row["val_mase"] for row in ranking]
+    assert values == sorted(values) and all(0 < v < 10 for v in values)
+    first = next(row for row in ranking if row["trial"] == 0)
+    assert first["config"] == {"window": 8, "units": [4], "dropout": 0.2, "learning_rate": 0.001,
+                               "batch_size": 32, "model": "gru", "target": "return"}
+    best = payload["best"]
+    assert isinstance(best, dict) and best["val_mase"] == values[0]
+    # The best configuration, trained as `train` trains, is a model folder like any other.
+    run = json.loads((out / "best" / "run.json").read_text())
+    assert run["config"]["model"]["units"] == best["config"]["units"]
+    assert run["config"]["window"]["window"] == best["config"]["window"]
+    test = payload["test"]
+    assert isinstance(test, dict) and test["mase"] == pytest.approx(run["metrics"]["test"]["mae_ratio"])
+    assert sorted(p.name for p in out.iterdir()) == ["best", "history.png", "importances.png", "trials.csv",
+                                                     "tune.db", "tune.json"]
+    assert len(pd.read_csv(out / "trials.csv")) == 3
+    predicted = runner.invoke(app, ["predict", str(out / "best"), "--format", "json"])
+    assert predicted.exit_code == 0, predicted.output
+    # The same command again: nothing new to run, the model folder kept as it is.
+    again = _tune(price_csv, out, space, "--trials", "3")
+    assert again["new_trials"] == 0 and again["model_folder_kept"] is True
+    assert again["best"] == best
+    # More trials extend the study.
+    more = _tune(price_csv, out, space, "--trials", "4")
+    assert more["new_trials"] == 1
+    assert more["trials"]["total"] == 4  # type: ignore[index]
+
+
+@pytest.mark.slow
+def test_a_trial_whose_process_dies_is_marked_failed_and_the_search_goes_on(
+        price_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FORECAST_TEST_CRASH_TRIAL", "1")
+    payload = _tune(price_csv, tmp_path / "tune", _space(tmp_path), "--trials", "3")
+    rows = {row["trial"]: row for row in payload["ranking"]}  # type: ignore[attr-defined]
+    assert rows[1]["state"] == "failed" and rows[1]["note"] == "the training process died (SIGSEGV)"
+    assert [rows[n]["state"] for n in (0, 2)] == ["complete", "complete"]  # a fresh worker ran trial 2
+    assert payload["best"]["trial"] in (0, 2)  # type: ignore[index]
+
+
+@pytest.mark.slow
+def test_the_search_never_reads_the_test_part(price_csv: Path, tmp_path: Path) -> None:
+    """Changing every price in the test part changes no trial's objective (only the final test score)."""
+    space = _space(tmp_path)
+    before = _tune(price_csv, tmp_path / "a", space, "--trials", "3")
+    frame = pd.read_csv(price_csv)
+    test_rows = frame.index[-60:]  # the default 20% test part of 300 days
+    for column in ("Open", "High", "Low", "Close", "Adj Close"):
+        frame.loc[test_rows, column] *= 1.7
+    changed = tmp_path / "changed" / price_csv.name
+    changed.parent.mkdir()
+    frame.to_csv(changed, index=False)
+    after = _tune(changed, tmp_path / "b", space, "--trials", "3")
+
+    def objectives(payload: dict[str, object]) -> dict[int, tuple[object, object]]:
+        return {row["trial"]: (row["config"], row["val_mase"]) for row in payload["ranking"]}  # type: ignore
+
+    assert objectives(after) == objectives(before)
+    assert after["test"]["mae"] != before["test"]["mae"]  # type: ignore[index]
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "forecast", "tune", *args]
+
+
+def _two_processes_share_one_study(csv: Path, tmp_path: Path, storage: str) -> list[tuple[int, str, str]]:
+    """Start two `forecast tune` processes at once on `storage`; return the study's trials
+    (number, state, worker label) after both finished."""
+    space = _space(tmp_path)
+    # Trials long enough (8 epochs) that the first process cannot finish all 6 before the second starts.
+    processes = [subprocess.Popen(_cli(str(csv), "--storage", storage, "--study", "shared", "--trials", "6",
+                                       "--space", str(space), "--out", str(tmp_path / f"machine-{k}"), "--quiet",
+                                       "--format", "json", *TINY, "--epochs", "8", "--patience", "20"),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+                 for k in (1, 2)]
+    outputs = [process.communicate(timeout=600) for process in processes]
+    for process, (_, stderr) in zip(processes, outputs, strict=True):
+        assert process.returncode == 0, stderr
+    payloads = [json.loads(stdout) for stdout, _ in outputs]
+    for payload in payloads:
+        assert payload["study"] == "shared" and payload["trials"]["failed"] == 0
+    import optuna
+
+    from forecast.tune import open_storage
+
+    study = optuna.load_study(study_name="shared", storage=open_storage(storage))
+    trials = [(t.number, t.state.name, str(t.user_attrs.get("worker", ""))) for t in study.get_trials()]
+    numbers = sorted(number for number, _, _ in trials)
+    assert numbers == list(range(len(trials)))  # no number taken twice, none skipped
+    assert 6 <= len(trials) <= 7, trials  # a second machine may start one trial while the first ends the last
+    assert {state for _, state, _ in trials} <= {"COMPLETE", "PRUNED"}, trials
+    parents = {label.split(":")[1].split(" ")[0] for _, _, label in trials}
+    assert parents == {str(process.pid) for process in processes}, trials  # both processes ran trials
+    return trials
+
+
+@pytest.mark.slow
+def test_two_processes_share_one_sqlite_study(price_csv: Path, tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'shared.db'}"
+    _two_processes_share_one_study(price_csv, tmp_path, storage)
+    with sqlite3.connect(tmp_path / "shared.db") as db:
+        assert db.execute("select count(*) from studies").fetchone() == (1,)
+
+
+@pytest.mark.slow
+def test_two_processes_share_one_postgresql_study(price_csv: Path, tmp_path: Path) -> None:
+    bin_dir = postgres.binaries()
+    if bin_dir is None:
+        if os.environ.get("FORECAST_REQUIRE_POSTGRES"):
+            pytest.fail("PostgreSQL's initdb/pg_ctl are absent, and this run requires them (.ci/run installs them)")
+        pytest.skip("PostgreSQL's initdb/pg_ctl are not installed")
+    with postgres.server(bin_dir) as url:
+        trials = _two_processes_share_one_study(price_csv, tmp_path, url)
+    assert trials
