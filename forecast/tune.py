@@ -234,17 +234,26 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         except ImportError as exc:
             raise ConfigError(f"--storage {shown} needs a database driver that is not installed ({exc.name}); "
                               "for PostgreSQL: pip install 'forecast[postgres]'") from None
-        except sqlalchemy.exc.IntegrityError:
+        except sqlalchemy.exc.SQLAlchemyError as exc:
             # Another process is creating the same empty database's tables at this moment: once
             # it has, they are there for us too.
+            racing = isinstance(exc, sqlalchemy.exc.IntegrityError) or any(
+                words in str(exc) for words in ("already exists", "database is locked"))
+            if not racing:
+                raise ConfigError(f"could not open the study storage {shown} ({_first_line(exc)}); is the database "
+                                  "running and the URL right?") from None
             if attempt == 4:
-                raise ConfigError(f"could not set up the study tables in {shown}; run again") from None
+                raise ConfigError(f"could not set up the study tables in {shown} ({_first_line(exc)}); run "
+                                  "again") from None
             time.sleep(0.5 * (attempt + 1))
-        except (sqlalchemy.exc.SQLAlchemyError, ValueError, OSError) as exc:
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-            raise ConfigError(f"could not open the study storage {shown} ({reason}); is the database running and "
-                              "the URL right?") from None
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"could not open the study storage {shown} ({_first_line(exc)}); is the database "
+                              "running and the URL right?") from None
     raise AssertionError("unreachable")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 def _installed(module: str) -> bool:

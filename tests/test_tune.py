@@ -102,6 +102,26 @@ def test_a_bad_storage_url_is_one_error_without_the_password(price_csv: Path, tm
     assert result.exit_code == 1 and "is not a database URL" in result.stderr
 
 
+def _open(url: str) -> str:
+    from forecast.tune import open_storage
+
+    try:
+        open_storage(url)
+    except ConfigError as exc:
+        return str(exc)
+    return "ok"
+
+
+def test_processes_opening_one_new_database_at_once_all_get_it(tmp_path: Path) -> None:
+    """Creating the study tables races when several processes meet an empty database: each waits
+    for the tables another made instead of failing."""
+    import multiprocessing
+
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        assert pool.map(_open, [url] * 6) == ["ok"] * 6
+
+
 def test_a_folder_holding_other_files_is_refused(price_csv: Path, tmp_path: Path) -> None:
     from forecast.tune import _check_folder
 
