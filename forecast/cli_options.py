@@ -21,6 +21,7 @@ from forecast.config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DROPOUT,
     DEFAULT_EPOCHS,
+    DEFAULT_LEARNING_RATE,
     DEFAULT_MAX_GAP,
     DEFAULT_PATIENCE,
     DEFAULT_SEED,
@@ -71,6 +72,8 @@ _TRAINING: list[tuple[str, Any, Any]] = [
      DEFAULT_EPOCHS),
     ("batch_size", Annotated[int, typer.Option(min=1, help="Windows per gradient step.",
                                                rich_help_panel=TRAIN_PANEL)], DEFAULT_BATCH_SIZE),
+    ("learning_rate", Annotated[float, typer.Option(min=1e-6, max=1.0, help="Adam's learning rate.",
+                                                    rich_help_panel=TRAIN_PANEL)], DEFAULT_LEARNING_RATE),
     ("test_size", Annotated[float, typer.Option(help="Held-out final part: a fraction (0.2) or days (365).",
                                                 rich_help_panel=TRAIN_PANEL)], DEFAULT_TEST_SIZE),
     ("val_size", Annotated[float, typer.Option(help="Tail of the training part for early stopping: fraction or days.",
@@ -109,6 +112,7 @@ class TrainingOptions:
     patience: int
     seed: int
     test_size: float = DEFAULT_TEST_SIZE
+    learning_rate: float = DEFAULT_LEARNING_RATE
 
     def config(self, kind: ModelKind, target: TargetKind, multistep: Multistep = "recursive",
                horizon: int = 1) -> RunConfig:
@@ -124,7 +128,7 @@ class TrainingOptions:
             model=ModelConfig(kind=kind, units=parse_units(self.units), dropout=self.dropout, target=target,
                               multistep=multistep, horizon=horizon),
             train=TrainConfig(epochs=self.epochs, batch_size=self.batch_size, patience=self.patience,
-                              seed=self.seed),
+                              seed=self.seed, learning_rate=self.learning_rate),
         )
 
 

@@ -96,11 +96,11 @@ class TuneRequest:
 
     def first_values(self) -> dict[str, Any]:
         """Trial 0: the configuration `train` would use with the same options."""
-        from forecast.config import DEFAULT_LEARNING_RATE, parse_units
+        from forecast.config import parse_units
 
         base = self.training
         return {"window": base.window, "units": list(parse_units(base.units)), "dropout": base.dropout,
-                "learning_rate": DEFAULT_LEARNING_RATE, "batch_size": base.batch_size, "model": self.model,
+                "learning_rate": base.learning_rate, "batch_size": base.batch_size, "model": self.model,
                 "target": self.target}
 
 

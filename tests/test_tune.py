@@ -178,7 +178,7 @@ def test_tune_searches_retrains_the_best_and_resumes(price_csv: Path, tmp_path: 
     values = [row["val_mase"] for row in ranking]
     assert values == sorted(values) and all(0 < v < 10 for v in values)
     first = next(row for row in ranking if row["trial"] == 0)
-    assert first["config"] == {"window": 8, "units": [4], "dropout": 0.2, "learning_rate": 0.001,
+    assert first["config"] == {"window": 8, "units": [4], "dropout": 0.2, "learning_rate": 0.002,
                                "batch_size": 32, "model": "gru", "target": "return"}
     best = payload["best"]
     assert isinstance(best, dict) and best["val_mase"] == values[0]
