@@ -45,6 +45,7 @@ class ModelRun:
     parameters: int | None
     seconds: float | None
     epochs_run: int | None
+    folder: Path | None = None  # its model folder, for the interval bands
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfi
             folder = staging / "models" / result.name
             run = (ModelRun(name=result.name, predicted=result.predicted[:, None],
                             history=pd.DataFrame(result.history), parameters=result.parameters,
-                            seconds=result.seconds, epochs_run=result.epochs_run) if horizon == 1
+                            seconds=result.seconds, epochs_run=result.epochs_run, folder=folder) if horizon == 1
                    else _folder_run(folder, Forecaster.load(folder), series, first, end, horizon))
             runs.setdefault(labels[result.name], []).append(run)
         if not runs:
@@ -179,7 +180,7 @@ def _folder_run(folder: Path, forecaster: Forecaster, series: PriceSeries, first
     history = pd.read_csv(folder / HISTORY_FILE) if (folder / HISTORY_FILE).is_file() else None
     training = forecaster.run.training
     return ModelRun(name=folder.name, predicted=predicted, history=history, parameters=training.parameters,
-                    seconds=training.seconds, epochs_run=training.epochs_run)
+                    seconds=training.seconds, epochs_run=training.epochs_run, folder=folder)
 
 
 def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
@@ -210,9 +211,37 @@ def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
     frame = pd.DataFrame({"actual": actual, **forecasts, "persistence": previous}, index=dates)
     plot.compare_figures(frame, {name: group[0].history for name, group in runs.items()}, folder)
     report = _report(series, evaluation, rows, setup)
+    report["bands"] = _bands(series, first, last_origin, runs)
     write_json(folder / "report.json", report)
     (folder / "report.md").write_text(markdown_report(report), encoding="utf-8")  # rendering is report.py's
     return CompareOutcome(out=folder, rows=rows, evaluation=evaluation, report=report)
+
+
+def _bands(series: PriceSeries, first: int, end: int, runs: dict[str, list[ModelRun]]) -> dict[str, Any]:
+    """One-day-ahead 90% bands of each model (its first run's calibrated band) and of the
+    volatility baselines, scored on the same days: coverage, width, interval score, pinball."""
+    from forecast import risk
+    from forecast.errors import ForecastError
+
+    closes = series.closes
+    origins = np.arange(first, end)
+    forecasts: dict[str, tuple[str, np.ndarray]] = {}
+    notes = []
+    for name, group in runs.items():
+        run = group[0]
+        if run.folder is None:
+            continue
+        try:
+            forecaster = Forecaster.load(run.folder, calibrated=True)
+            forecasts[name] = ("model", forecaster.quantiles(closes, first, end, run.predicted[:, 0], risk.QUANTILES))
+        except ForecastError as exc:
+            notes.append(f"{name}: no band ({exc})")
+    baselines = risk.baseline_quantiles(closes, origins)
+    notes += [f"{method}: too little history before the first evaluated day" for method in risk.BASELINE_BANDS
+              if method not in baselines]
+    forecasts.update({name: ("baseline", quantiles) for name, quantiles in baselines.items()})
+    return {"level": 0.9, "step": 1, "rows": risk.band_rows(closes[first:end], closes[first - 1:end - 1], forecasts),
+            "notes": notes}
 
 
 def _model_row(name: str, group: list[ModelRun], actual: np.ndarray, previous: np.ndarray) -> dict[str, Any]:

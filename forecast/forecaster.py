@@ -145,6 +145,20 @@ class Forecaster:
         paths = self.sample_paths(closes, first, end, point.shape[1], calibration.samples, sampler)
         return bounds(point, paths, calibration, level)
 
+    def quantiles(self, closes: np.ndarray, first: int, end: int, point: np.ndarray, levels: np.ndarray,
+                  ) -> np.ndarray:
+        """Calibrated one-step price quantiles (origins [first, end) × levels) around `point`
+        (origins,), from one MC-dropout draw seeded as at calibration.
+
+        Raises:
+            ConfigError: no calibration, or a level it has too few origins for.
+        """
+        from forecast.intervals import quantile_forecast, spread
+
+        calibration = self._calibration()
+        paths = self.sample_paths(closes, first, end, 1, calibration.samples, self.sampler(calibration.seed))
+        return quantile_forecast(point, spread(paths)[:, 0], calibration, levels)
+
     def describe(self) -> dict[str, Any]:
         """What this model is, for people: name, engine, target, window, outputs, calibrated steps."""
         return {"model": self.record.name if self.record else None, "engine": self.engine,

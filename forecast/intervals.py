@@ -83,6 +83,25 @@ def bounds(point: np.ndarray, paths: np.ndarray, calibration: Calibration, level
     return point - half, point + half
 
 
+def quantile_forecast(point: np.ndarray, sigma: np.ndarray, calibration: Calibration,
+                      levels: np.ndarray) -> np.ndarray:
+    """One-step price quantiles (origins, levels) from the calibrated band: quantile q < 0.5 is the
+    lower bound of the central band at level 1 − 2q, q > 0.5 the upper bound at 2q − 1, and the
+    median is the point forecast (the band is symmetric around it).
+
+    Raises:
+        ConfigError: a level the calibration has too few origins for.
+    """
+    out = np.empty((len(point), len(levels)))
+    for j, q in enumerate(levels):
+        if math.isclose(q, 0.5):
+            out[:, j] = point
+            continue
+        multiplier = float(calibration.quantile(abs(2 * q - 1), 1)[0])
+        out[:, j] = point + np.sign(q - 0.5) * multiplier * sigma
+    return out
+
+
 def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> list[float]:
     """Share of actual closes inside their interval, per step."""
     inside = (actual >= lower) & (actual <= upper)

@@ -162,7 +162,7 @@ def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv",
     failed = outcome.report["setup"].get("failed") or []
     if fmt == "json":
         print_json({"out": str(outcome.out), "evaluation": outcome.evaluation, "rows": outcome.rows,
-                    "failed": failed})
+                    "bands": outcome.report.get("bands"), "failed": failed})
     elif fmt == "csv":
         print_csv(outcome.rows)
     elif fmt == "markdown":
@@ -177,6 +177,9 @@ def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv",
             style = "bold red" if row["verdict"] == "copies yesterday" else None
             table.add_row(*(format_cell(row, key) for key, _ in TABLE_COLUMNS), style=style)
         _stdout().print(table)
+        bands = outcome.report.get("bands")
+        if bands and bands["rows"]:
+            _stdout().print(_band_table(bands))
     for run in failed:
         Console(stderr=True).print(f"Warning: {run['model']} did not finish ({run['reason']}); the report "
                                    "covers the models that did", style="yellow")
@@ -210,6 +213,50 @@ def backtest_output(outcome: BacktestOutcome, fmt: Literal["table", "json"]) -> 
 
 
 # ---------------------------------------------------------------- compare rendering
+
+BAND_COLUMNS = (("rank", "#"), ("method", "band"), ("coverage", "coverage"), ("width_pct", "width % of close"),
+                ("interval_score", "interval score"), ("interval_score_vs_ewma", "vs EWMA"),
+                ("pinball", "pinball"), ("verdict", "verdict"))
+
+
+def band_cell(row: dict[str, Any], key: str, level: float) -> str:
+    value = row.get(key)
+    if value is None:
+        return "–"
+    if key == "coverage":
+        return f"{value[f'{level:g}']:.1%}"
+    if isinstance(value, str):
+        return value
+    return format(value, {"rank": "d", "width_pct": ".2f", "interval_score_vs_ewma": ".3f"}.get(key, ",.2f"))
+
+
+def _band_table(bands: dict[str, Any]) -> Table:
+    level = bands["level"]
+    table = Table(title=f"{level:.0%} bands one day ahead on the same days (ranked by interval score: width plus "
+                  f"{2 / (1 - level):.0f}× each miss; lower is better)", title_justify="left")
+    for key, title in BAND_COLUMNS:
+        table.add_column(title, justify="left" if key in ("method", "verdict") else "right")
+    for row in bands["rows"]:
+        table.add_row(*(band_cell(row, key, level) for key, _ in BAND_COLUMNS),
+                      style="bold red" if row["verdict"] == "miscalibrated" else None)
+    return table
+
+
+def _band_markdown(bands: dict[str, Any]) -> list[str]:
+    level = bands["level"]
+    lines = [f"## {level:.0%} bands one day ahead", "",
+             "| " + " | ".join(title for _, title in BAND_COLUMNS) + " |",
+             "|" + "|".join(" --- " for _ in BAND_COLUMNS) + "|"]
+    lines += ["| " + " | ".join(band_cell(row, key, level) for key, _ in BAND_COLUMNS) + " |"
+              for row in bands["rows"]]
+    lines += ["", "Interval score: the band's width plus 2/α times how far each actual close fell outside "
+              f"(α = {1 - level:.2f}), averaged; a band must be narrow *and* cover to score well. Pinball: the "
+              "mean quantile loss over levels 0.05…0.95. Baselines, refitted on days before each origin only: "
+              "`empirical` (quantiles of the past 365 daily log-returns), `ewma` (RiskMetrics, λ = 0.94, "
+              "Gaussian), `garch` (GARCH(1,1) with Student-t innovations, refitted every 30 days). "
+              "\"miscalibrated\": coverage more than 3 points from nominal.", ""]
+    lines += [f"Note: {note}" for note in bands.get("notes", [])]
+    return lines
 
 TABLE_COLUMNS = (("rank", "#"), ("model", "model"), ("mae", "MAE"), ("rmse", "RMSE"), ("mape", "MAPE %"),
                  ("mase", "MASE"), ("directional_accuracy", "direction"), ("dm_pvalue", "DM p"),
@@ -256,6 +303,8 @@ def markdown_report(report: dict[str, Any]) -> str:
         "Plots: `overlay.png`, `overlay_last90.png`, `loss_curves.png`, `error_distribution.png`, "
         "`rolling_mae.png`.", "",
     ]
+    if report.get("bands") and report["bands"]["rows"]:
+        lines += [*_band_markdown(report["bands"]), ""]
     stepped = [row for row in report["rows"] if row.get("by_step")]
     if stepped:
         steps = len(stepped[0]["by_step"])

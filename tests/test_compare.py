@@ -75,6 +75,21 @@ def test_compare_end_to_end(price_csv: Path, tmp_path: Path) -> None:
     report = json.loads((out / "report.json").read_text())
     assert report["evaluation"]["days"] == 60 and report["setup"]["seeds"] == 2
     assert "| persistence |" in (out / "report.md").read_text()
+    bands = payload["bands"]  # one-day 90% bands of each model and the volatility baselines, same days
+    assert [row["method"] for row in bands["rows"]] == ["ewma"]
+    assert bands["notes"] == [  # 24 validation days calibrate too few origins for a 95% band
+        "GRU: no band (--interval 0.95 needs more than the 13 calibration origins this model has; use a level "
+        "of at most 0.928)", "LSTM: no band (--interval 0.95 needs more than the 13 calibration origins this "
+        "model has; use a level of at most 0.928)", "empirical: too little history before the first evaluated day",
+        "garch: too little history before the first evaluated day"]
+    scores = [row["interval_score"] for row in bands["rows"]]
+    assert scores == sorted(scores) and all(s > 0 for s in scores)
+    for row in bands["rows"]:
+        assert sorted(row["coverage"]) == ["0.5", "0.8", "0.9", "0.95"]
+        assert row["coverage"]["0.5"] <= row["coverage"]["0.8"] <= row["coverage"]["0.9"] <= row["coverage"]["0.95"]
+    ewma = next(row for row in bands["rows"] if row["method"] == "ewma")
+    assert ewma["interval_score_vs_ewma"] == 1.0
+    assert "## 90% bands one day ahead" in (out / "report.md").read_text()
     again = runner.invoke(app, ["compare", str(price_csv), "--out", str(out), *TINY])
     assert again.exit_code == 1 and "--force" in again.stderr
     from forecast.artifacts import check_target
@@ -82,6 +97,27 @@ def test_compare_end_to_end(price_csv: Path, tmp_path: Path) -> None:
     check_target(out, force=True)  # every file compare writes is one --force may replace (artifacts._OWNED)
     for model in (out / "models").iterdir():
         check_target(model, force=True)
+
+
+@pytest.mark.slow
+def test_compare_scores_model_bands_against_every_volatility_baseline(tmp_path: Path) -> None:
+    from forecast.synth import write_synth
+
+    csv = tmp_path / "long.csv"
+    write_synth(csv, days=900, seed=5)  # test part: the last 180 days, after a year of history
+    folder = tmp_path / "gru"
+    assert runner.invoke(app, tiny_train_args(csv, folder)).exit_code == 0
+    result = runner.invoke(app, ["compare", "--from", str(folder), "--out", str(tmp_path / "cmp"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    bands = json.loads(result.stdout)["bands"]
+    rows = {row["method"]: row for row in bands["rows"]}
+    assert sorted(rows) == ["empirical", "ewma", "garch", "gru"] and bands["notes"] == []
+    assert rows["gru"]["kind"] == "model" and rows["garch"]["kind"] == "baseline"
+    for row in rows.values():
+        expected = "miscalibrated" if abs(row["coverage"]["0.9"] - 0.9) > 0.03 else None
+        assert expected is None or row["verdict"] == expected
+    table = runner.invoke(app, ["compare", "--from", str(folder), "--out", str(tmp_path / "cmp2")])
+    assert "90% bands one day ahead" in table.stdout and "garch" in table.stdout
 
 
 @pytest.mark.slow

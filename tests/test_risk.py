@@ -1,0 +1,96 @@
+"""Band scores against hand-computed values; baseline bands that use only days before each origin."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from forecast import risk
+from forecast.errors import DataError
+
+
+def test_interval_score_by_hand() -> None:
+    actual = np.array([100.0, 90.0, 115.0])
+    lower, upper = np.array([95.0, 95.0, 95.0]), np.array([105.0, 105.0, 105.0])
+    # α = 0.1: width 10; below by 5 → + 20·5; above by 10 → + 20·10
+    assert risk.interval_score(actual, lower, upper, 0.9).tolist() == pytest.approx([10.0, 110.0, 210.0])
+
+
+def test_pinball_loss_by_hand() -> None:
+    actual = np.array([10.0])
+    quantiles = np.array([[8.0, 12.0]])
+    # q=0.1 at 8: y above → 0.1·2 = 0.2; q=0.9 at 12: y below → (1-0.9)·2 = 0.2; mean 0.2
+    assert risk.pinball_loss(actual, quantiles, np.array([0.1, 0.9])) == pytest.approx(0.2)
+    # a median forecast's pinball loss is half its absolute error
+    assert risk.pinball_loss(np.array([3.0, 7.0]), np.array([[5.0], [5.0]]), np.array([0.5])) == pytest.approx(1.0)
+
+
+def test_a_wide_band_covers_everything_and_still_scores_worse_than_a_sharp_one() -> None:
+    rng = np.random.default_rng(0)
+    actual = 100 + rng.normal(0, 1, 2000)
+    sharp = risk.interval_score(actual, np.full(2000, 100 - 1.645), np.full(2000, 100 + 1.645), 0.9).mean()
+    wide = risk.interval_score(actual, np.full(2000, 80.0), np.full(2000, 120.0), 0.9).mean()
+    assert ((actual >= 80) & (actual <= 120)).all()  # full coverage…
+    assert wide > 5 * sharp  # …at a far worse score
+
+
+def _random_walk(days: int = 900, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    volatility = np.where(np.arange(days) % 200 < 100, 0.01, 0.04)  # calm and turbulent stretches
+    return 100 * np.exp(np.cumsum(rng.normal(0, volatility)))
+
+
+@pytest.mark.parametrize("method", [risk.empirical, risk.ewma, risk.garch])
+def test_a_baseline_band_uses_only_days_before_its_origin(method: object) -> None:
+    closes = _random_walk()
+    origins = np.arange(700, 760)
+    before = method(closes, origins)  # type: ignore[operator]
+    changed = closes.copy()
+    changed[730:] *= np.exp(np.linspace(0, 1, len(closes) - 730))  # rewrite day 730 and after
+    after = method(changed, origins)  # type: ignore[operator]
+    assert np.array_equal(before[:31], after[:31])  # origins ≤ 730 (last close ≤ 729): untouched
+    assert not np.allclose(before[31:], after[31:])
+    assert before.shape == (60, len(risk.QUANTILES)) and (np.diff(before, axis=1) >= 0).all()
+
+
+def test_ewma_follows_the_riskmetrics_recursion() -> None:
+    closes = _random_walk(200)
+    returns = np.diff(np.log(closes))
+    variance = np.mean(returns[:30] ** 2)
+    for r in returns[:149]:
+        variance = 0.94 * variance + 0.06 * r * r
+    assert risk.ewma_sigma(closes, np.array([150]))[0] == pytest.approx(np.sqrt(variance))
+
+
+def test_volatility_bands_widen_in_turbulent_weeks() -> None:
+    closes = _random_walk(1400)
+    origins = np.arange(1000, 1400)
+    calm = (origins % 200 >= 30) & (origins % 200 < 100)  # well inside a calm stretch
+    turbulent = (origins % 200 >= 130)
+    for method in (risk.ewma, risk.garch):
+        lower, upper = risk.band(method(closes, origins), 0.9)
+        width = (upper - lower) / closes[origins - 1]
+        assert width[turbulent].mean() > 2 * width[calm].mean()
+    lower, upper = risk.band(risk.empirical(closes, origins), 0.9)  # a year of history: no such contrast
+    width = (upper - lower) / closes[origins - 1]
+    assert width[turbulent].mean() < 1.5 * width[calm].mean()
+
+
+def test_too_little_history_is_a_data_error_and_the_baseline_is_left_out() -> None:
+    closes = _random_walk(400)
+    with pytest.raises(DataError, match="GARCH band needs 250 days"):
+        risk.garch(closes, np.arange(200, 220))
+    assert sorted(risk.baseline_quantiles(closes, np.arange(200, 220))) == ["ewma"]
+
+
+def test_scores_report_coverage_at_each_level() -> None:
+    rng = np.random.default_rng(3)
+    last = np.full(5000, 100.0)
+    actual = last * np.exp(rng.normal(0, 0.02, 5000))
+    from scipy.stats import norm
+
+    quantiles = last[:, None] * np.exp(0.02 * norm.ppf(risk.QUANTILES))[None, :]
+    scores = risk.score(actual, last, quantiles)
+    for level, observed in scores.coverage.items():
+        assert observed == pytest.approx(float(level), abs=0.02)
+    assert scores.width_pct == pytest.approx(100 * (np.exp(0.02 * 1.645) - np.exp(-0.02 * 1.645)), rel=1e-3)
