@@ -212,7 +212,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     import sqlalchemy.exc
     from sqlalchemy.engine import make_url
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines report every trial
     shown = redacted(url)
     try:
         parsed = make_url(url)
