@@ -442,6 +442,7 @@ class _Objective:
         values = self.request.space.suggest(trial)
         trial.set_user_attr("config", values)
         trial.set_user_attr("worker", self.label)
+        trial.set_user_attr("pid", os.getpid())
         self.messages.put(("start", trial.number, self.worker, values))
         if os.environ.get(_CRASH_ENV) == str(trial.number):
             time.sleep(0.5)  # let the start message reach the parent

@@ -288,3 +288,38 @@ def test_two_processes_share_one_postgresql_study(price_csv: Path, tmp_path: Pat
     with postgres.server(bin_dir) as url:
         trials = _two_processes_share_one_study(price_csv, tmp_path, url)
     assert trials
+
+
+@pytest.mark.slow
+def test_ctrl_c_ends_the_workers_marks_the_running_trial_and_keeps_the_study(price_csv: Path, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "tune"
+    process = subprocess.Popen(_cli(str(price_csv), "--trials", "50", "--space", str(_space(tmp_path)),
+                                    "--out", str(out), *TINY, "--epochs", "30", "--patience", "30"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    assert process.stderr is not None
+    started = 0
+    while started < 2:  # let trial 0 finish and trial 1 start
+        line = process.stderr.readline()
+        assert line, "tune ended before its second trial started"
+        started += line.startswith("trial ") and " started " in line
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=60)
+    assert process.returncode == 130, rest
+    assert "The study keeps every trial that finished; run the same command to go on." in rest
+    assert "trial 1 failed: interrupted" in rest
+    assert sorted(p.name for p in out.iterdir()) == ["tune.db"]  # no best/, no half-written file, no lock
+    assert not list(tmp_path.glob(".tune.lock"))
+    with sqlite3.connect(out / "tune.db") as db:
+        states = dict(db.execute("select number, state from trials").fetchall())
+        pids = [int(json.loads(value)) for (value,) in db.execute(
+            "select value_json from trial_user_attributes where key = 'pid'").fetchall()]
+    assert states[0] == "COMPLETE" and states[1] == "FAIL"
+    assert "RUNNING" not in states.values()
+    assert pids
+    for pid in pids:  # the worker processes are gone
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
