@@ -218,30 +218,29 @@ def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
 
 
 def _bands(series: PriceSeries, first: int, end: int, runs: dict[str, list[ModelRun]]) -> dict[str, Any]:
-    """One-day-ahead 90% bands of each model (its first run's calibrated band) and of the
-    volatility baselines, scored on the same days: coverage, width, interval score, pinball."""
-    from forecast import risk
+    """One-day-ahead 90% bands of each model (its first run's calibrated band) beside the
+    volatility baselines, scored on the same days (forecast.risk)."""
     from forecast.errors import ForecastError
+    from forecast.risk import band_table
+    from forecast.training import model_quantiles
 
     closes = series.closes
-    origins = np.arange(first, end)
-    forecasts: dict[str, tuple[str, np.ndarray]] = {}
+    models: dict[str, np.ndarray] = {}
     notes = []
     for name, group in runs.items():
         run = group[0]
         if run.folder is None:
             continue
         try:
-            forecaster = Forecaster.load(run.folder, calibrated=True)
-            forecasts[name] = ("model", forecaster.quantiles(closes, first, end, run.predicted[:, 0], risk.QUANTILES))
+            quantiles, why = model_quantiles(Forecaster.load(run.folder, calibrated=True), closes, first, end,
+                                             run.predicted[:, 0])
         except ForecastError as exc:
-            notes.append(f"{name}: no band ({exc})")
-    baselines = risk.baseline_quantiles(closes, origins)
-    notes += [f"{method}: too little history before the first evaluated day" for method in risk.BASELINE_BANDS
-              if method not in baselines]
-    forecasts.update({name: ("baseline", quantiles) for name, quantiles in baselines.items()})
-    return {"level": 0.9, "step": 1, "rows": risk.band_rows(closes[first:end], closes[first - 1:end - 1], forecasts),
-            "notes": notes}
+            quantiles, why = None, f"no band ({exc})"
+        if quantiles is None:
+            notes.append(f"{name}: {why}")
+        else:
+            models[name] = quantiles
+    return band_table(closes, first, end, models, notes)
 
 
 def _model_row(name: str, group: list[ModelRun], actual: np.ndarray, previous: np.ndarray) -> dict[str, Any]:

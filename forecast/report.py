@@ -81,6 +81,23 @@ def verdict(comparison: Comparison) -> str:
     return head
 
 
+def band_summary(bands: dict[str, Any]) -> str:
+    """One sentence: the model's band on the test days against the volatility baselines."""
+    rows = {row["method"]: row for row in bands["rows"]}
+    level = bands["level"]
+    model = rows.get("model")
+    if model is None:
+        return f"{level:.0%} band: " + "; ".join(bands["notes"])
+    others = ", ".join(f"{name.upper() if name != 'empirical' else name} {row['interval_score_vs_ewma']:.3f}×"
+                       for name, row in rows.items() if name not in ("model", "ewma")
+                       and row["interval_score_vs_ewma"] is not None)
+    vs_ewma = model["interval_score_vs_ewma"]
+    return (f"{level:.0%} band one day ahead on the test days: covered {model['coverage'][f'{level:g}']:.1%}, "
+            f"{model['width_pct']:.2f}% of the close wide; interval score "
+            + (f"{vs_ewma:.3f}× EWMA's" if vs_ewma is not None else f"{model['interval_score']:,.2f}")
+            + (f" (baselines: {others})" if others else "") + f": {model['verdict'].upper()}.")
+
+
 def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
     training = outcome.record.training
     if fmt == "json":
@@ -89,6 +106,7 @@ def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
             "best_epoch": training.best_epoch, "seconds": round(training.seconds, 2),
             "parameters": training.parameters, "split": outcome.record.to_dict()["split"],
             "distribution": outcome.distribution, "test": outcome.comparison.to_dict(),
+            "bands": outcome.evaluation.bands,
         })
         return
     console = _stdout()
@@ -97,6 +115,7 @@ def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
         outcome.comparison,
         f"Test period {test.first} → {test.last} ({test.days} days, never seen in training)"))
     console.print(verdict(outcome.comparison))
+    console.print(band_summary(outcome.evaluation.bands))
     console.print(f"Trained {training.epochs_run} epochs (best {training.best_epoch}) in "
                   f"{training.seconds:.1f} s; {training.parameters:,} parameters.")
     plan = outcome.distribution

@@ -83,6 +83,7 @@ class Evaluation:
     comparison: Comparison
     calibration: Calibration
     multi_step: dict[str, Any]  # test interval coverage and MASE per horizon step
+    bands: dict[str, Any]  # the one-day 90% band beside the volatility baselines (forecast.risk)
 
 
 def evaluate(prepared: Prepared, forecaster: Forecaster, seed: int) -> Evaluation:
@@ -98,7 +99,26 @@ def evaluate(prepared: Prepared, forecaster: Forecaster, seed: int) -> Evaluatio
     comparison = compare_to_naive(frame["actual"].to_numpy(), frame["predicted"].to_numpy(),
                                   frame["naive"].to_numpy())
     calibration, multi_step = _calibrate(prepared, forecaster, seed)
-    return Evaluation(frame=frame, comparison=comparison, calibration=calibration, multi_step=multi_step)
+    from forecast.risk import band_table
+
+    quantiles, why = model_quantiles(forecaster.with_calibration(calibration), closes, first, end, predicted)
+    bands = band_table(closes, first, end, {"model": quantiles} if quantiles is not None else {},
+                       [f"model: {why}"] if why else [])
+    return Evaluation(frame=frame, comparison=comparison, calibration=calibration, multi_step=multi_step,
+                      bands=bands)
+
+
+def model_quantiles(forecaster: Forecaster, closes: np.ndarray, first: int, end: int, predicted: np.ndarray,
+                    ) -> tuple[np.ndarray | None, str]:
+    """A calibrated model's one-day quantile forecast on days [first, end) for forecast.risk, or
+    None and why not (e.g. too few calibration origins for the 95% band)."""
+    from forecast import risk
+    from forecast.errors import ForecastError
+
+    try:
+        return forecaster.quantiles(closes, first, end, predicted, risk.QUANTILES), ""
+    except ForecastError as exc:
+        return None, f"no band ({exc})"
 
 
 def _calibrate(prepared: Prepared, forecaster: Forecaster, seed: int) -> tuple[Calibration, dict[str, Any]]:
@@ -269,7 +289,8 @@ def record_for(prepared: Prepared, config: RunConfig, evaluation: Evaluation, tr
     return RunRecord(
         config=config, target=prepared.target, data=DataInfo.of(series), split=parts,
         target_fitted_on=(f"{index[0]:%Y-%m-%d}", f"{index[split.train_end - 1]:%Y-%m-%d}"), training=training,
-        metrics={"test": evaluation.comparison.to_dict(), "test_multi_step": evaluation.multi_step},
+        metrics={"test": evaluation.comparison.to_dict(), "test_multi_step": evaluation.multi_step,
+                 "test_bands": evaluation.bands},
         versions={"forecast": __version__, "python": platform.python_version(), **versions},
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )

@@ -106,12 +106,19 @@ def test_compare_scores_model_bands_against_every_volatility_baseline(tmp_path: 
     csv = tmp_path / "long.csv"
     write_synth(csv, days=900, seed=5)  # test part: the last 180 days, after a year of history
     folder = tmp_path / "gru"
-    assert runner.invoke(app, tiny_train_args(csv, folder)).exit_code == 0
+    trained = runner.invoke(app, [*tiny_train_args(csv, folder)[:-1]])  # without --quiet: the summary
+    assert trained.exit_code == 0, trained.output
+    assert "90% band one day ahead on the test days: covered " in trained.stdout
+    in_train = json.loads((folder / "run.json").read_text())["metrics"]["test_bands"]
+    assert sorted(row["method"] for row in in_train["rows"]) == ["empirical", "ewma", "garch", "model"]
     result = runner.invoke(app, ["compare", "--from", str(folder), "--out", str(tmp_path / "cmp"), "--format", "json"])
     assert result.exit_code == 0, result.output
     bands = json.loads(result.stdout)["bands"]
     rows = {row["method"]: row for row in bands["rows"]}
     assert sorted(rows) == ["empirical", "ewma", "garch", "gru"] and bands["notes"] == []
+    for name in ("empirical", "ewma", "garch"):  # the same days, so the same baseline scores as at training
+        twin = next(row for row in in_train["rows"] if row["method"] == name)
+        assert rows[name]["interval_score"] == pytest.approx(twin["interval_score"])
     assert rows["gru"]["kind"] == "model" and rows["garch"]["kind"] == "baseline"
     for row in rows.values():
         expected = "miscalibrated" if abs(row["coverage"]["0.9"] - 0.9) > 0.03 else None
