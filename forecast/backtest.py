@@ -117,6 +117,7 @@ def _score_fold(k: int, folder: Path, series: PriceSeries, origin: int, step: in
                 level: float) -> dict[str, Any]:
     from forecast import intervals
     from forecast.evaluate import by_step, compare_to_naive
+    from forecast.training import model_quantiles
 
     forecaster = Forecaster.load(folder, calibrated=True)
     record = forecaster.run
@@ -135,11 +136,36 @@ def _score_fold(k: int, folder: Path, series: PriceSeries, origin: int, step: in
         "rows": pd.DataFrame({"fold": k, "actual": actual, "predicted": point[:, 0], "naive": previous,
                               "lower": lower[:, 0], "upper": upper[:, 0]},
                              index=series.close.index[origin:origin + step]),
+        "quantiles": model_quantiles(forecaster, closes, origin, origin + step, point[:, 0]),  # for the bands
     }
     if horizon > 1:
         paths_h = forecaster.forecast(closes, origin, origin + step - horizon + 1, horizon)
         fold["by_step"] = by_step(closes, np.arange(origin, origin + len(paths_h)), [paths_h], horizon)
     return fold
+
+
+def _bands(series: PriceSeries, folds: list[dict[str, Any]],
+           quantiles: list[tuple[np.ndarray | None, str]]) -> dict[str, Any]:
+    """The model's one-day 90% bands over every backtest day (each fold's from its own model)
+    beside the empirical, EWMA and GARCH bands, each refitted only on days before each day."""
+    from forecast import risk
+
+    closes = series.closes
+    index = series.close.index
+    days = np.concatenate([np.arange(int(index.searchsorted(pd.Timestamp(fold["origin"]))),
+                                     int(index.searchsorted(pd.Timestamp(fold["origin"]))) + fold["days"])
+                           for fold in folds])
+    notes = [f"model, fold {fold['fold']}: {why}" for fold, (q, why) in zip(folds, quantiles, strict=True)
+             if q is None]
+    forecasts: dict[str, tuple[str, np.ndarray]] = {}
+    if not notes:
+        forecasts["model"] = ("model", np.concatenate([q for q, _ in quantiles if q is not None]))
+    baselines = risk.baseline_quantiles(closes, days)
+    notes += [f"{method}: too little history before the first backtest day" for method in risk.BASELINE_BANDS
+              if method not in baselines]
+    forecasts.update({name: ("baseline", q) for name, q in baselines.items()})
+    return {"level": 0.9, "step": 1, "days": len(days), "notes": notes,
+            "rows": risk.band_rows(closes[days], closes[days - 1], forecasts)}
 
 
 def _write(folder: Path, series: PriceSeries, results: list[dict[str, Any]], horizon: int, level: float,
@@ -149,6 +175,7 @@ def _write(folder: Path, series: PriceSeries, results: list[dict[str, Any]], hor
     from forecast.plot import backtest_figure
 
     rows = pd.concat([fold.pop("rows") for fold in results])
+    bands = _bands(series, results, [fold.pop("quantiles") for fold in results])
     rows.to_csv(folder / "backtest.csv", index_label="date", float_format="%.6f")
     score = compare_to_naive(rows["actual"].to_numpy(), rows["predicted"].to_numpy(), rows["naive"].to_numpy())
     overall: dict[str, Any] = {
@@ -157,6 +184,7 @@ def _write(folder: Path, series: PriceSeries, results: list[dict[str, Any]], hor
         "copies_yesterday": score.copies_yesterday, "interval_level": level,
         "interval_coverage": intervals.coverage(rows[["actual"]].to_numpy(), rows[["lower"]].to_numpy(),
                                                 rows[["upper"]].to_numpy())[0],
+        "bands": bands,
     }
     if horizon > 1:
         steps = [fold["by_step"] for fold in results]

@@ -229,6 +229,11 @@ def backtest_output(outcome: BacktestOutcome, fmt: Literal["table", "json"]) -> 
     level = outcome.overall["interval_level"]
     console.print(f"Overall MASE {outcome.overall['mase']:.3f} against persistence; {level:.0%} intervals "
                   f"covered {outcome.overall['interval_coverage']:.0%} of actual closes. Files: {outcome.out}")
+    bands = outcome.overall.get("bands")
+    if bands and bands["rows"]:
+        console.print(_band_table(bands))
+        for note in bands["notes"]:
+            console.print(f"Note: {note}")
 
 
 # ---------------------------------------------------------------- compare rendering

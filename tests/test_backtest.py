@@ -57,6 +57,13 @@ def test_backtest_end_to_end(price_csv: Path, tmp_path: Path) -> None:
     assert payload["overall"]["days"] == 30
     assert 0 <= payload["overall"]["interval_coverage"] <= 1
     assert len(payload["overall"]["by_step"]) == 2
+    bands = payload["overall"]["bands"]  # each fold's band, and the baselines refitted before each day
+    assert bands["days"] == 30 and sorted(row["method"] for row in bands["rows"]) == ["ewma", "garch", "model"]
+    assert bands["notes"] == ["empirical: too little history before the first backtest day"]
+    model = next(row for row in bands["rows"] if row["method"] == "model")
+    written = pd.read_csv(out / "backtest.csv")
+    inside = ((written["actual"] >= written["lower"]) & (written["actual"] <= written["upper"])).mean()
+    assert model["coverage"]["0.9"] == pytest.approx(inside)  # the same band as backtest.csv's at 90%
     rows = pd.read_csv(out / "backtest.csv")
     assert list(rows.columns) == ["date", "fold", "actual", "predicted", "naive", "lower", "upper"]
     assert len(rows) == 30 and rows["date"].is_monotonic_increasing
