@@ -148,24 +148,15 @@ def _bands(series: PriceSeries, folds: list[dict[str, Any]],
            quantiles: list[tuple[np.ndarray | None, str]]) -> dict[str, Any]:
     """The model's one-day 90% bands over every backtest day (each fold's from its own model)
     beside the empirical, EWMA and GARCH bands, each refitted only on days before each day."""
-    from forecast import risk
+    from forecast.risk import band_table
 
-    closes = series.closes
     index = series.close.index
-    days = np.concatenate([np.arange(int(index.searchsorted(pd.Timestamp(fold["origin"]))),
-                                     int(index.searchsorted(pd.Timestamp(fold["origin"]))) + fold["days"])
-                           for fold in folds])
+    firsts = [int(index.searchsorted(pd.Timestamp(fold["origin"]))) for fold in folds]
+    days = np.concatenate([np.arange(first, first + fold["days"]) for first, fold in zip(firsts, folds, strict=True)])
     notes = [f"model, fold {fold['fold']}: {why}" for fold, (q, why) in zip(folds, quantiles, strict=True)
              if q is None]
-    forecasts: dict[str, tuple[str, np.ndarray]] = {}
-    if not notes:
-        forecasts["model"] = ("model", np.concatenate([q for q, _ in quantiles if q is not None]))
-    baselines = risk.baseline_quantiles(closes, days)
-    notes += [f"{method}: too little history before the first backtest day" for method in risk.BASELINE_BANDS
-              if method not in baselines]
-    forecasts.update({name: ("baseline", q) for name, q in baselines.items()})
-    return {"level": 0.9, "step": 1, "days": len(days), "notes": notes,
-            "rows": risk.band_rows(closes[days], closes[days - 1], forecasts)}
+    models = {} if notes else {"model": np.concatenate([q for q, _ in quantiles if q is not None])}
+    return band_table(series.closes, days, models, notes)
 
 
 def _write(folder: Path, series: PriceSeries, results: list[dict[str, Any]], horizon: int, level: float,

@@ -240,7 +240,7 @@ def _bands(series: PriceSeries, first: int, end: int, runs: dict[str, list[Model
             notes.append(f"{name}: {why}")
         else:
             models[name] = quantiles
-    return band_table(closes, first, end, models, notes)
+    return band_table(closes, np.arange(first, end), models, notes)
 
 
 def _model_row(name: str, group: list[ModelRun], actual: np.ndarray, previous: np.ndarray) -> dict[str, Any]:

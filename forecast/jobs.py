@@ -155,12 +155,12 @@ class _Worker:
     def _receive(self) -> tuple[Any, ...]:
         if not self.connection.poll(0):
             self.process.join(5)
-            raise _WorkerDied(_death(self.process.exitcode))
+            raise _WorkerDied(death(self.process.exitcode))
         try:
             return self.connection.recv()
         except (EOFError, ConnectionError):
             self.process.join(5)
-            raise _WorkerDied(_death(self.process.exitcode)) from None
+            raise _WorkerDied(death(self.process.exitcode)) from None
 
     def close(self) -> None:
         self.connection.close()
@@ -168,7 +168,8 @@ class _Worker:
         self.process.join(10)
 
 
-def _death(exitcode: int | None) -> str:
+def death(exitcode: int | None) -> str:
+    """Why a worker process ended, in words (a signal's name when it was killed by one)."""
     if exitcode is not None and exitcode < 0:
         return f"the training process died ({signal.Signals(-exitcode).name})"
     return f"the training process ended unexpectedly (exit code {exitcode})"

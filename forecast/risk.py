@@ -174,17 +174,17 @@ def baseline_quantiles(closes: np.ndarray, origins: np.ndarray) -> dict[str, np.
     return out
 
 
-def band_table(closes: np.ndarray, first: int, end: int, models: dict[str, np.ndarray],
+def band_table(closes: np.ndarray, days: np.ndarray, models: dict[str, np.ndarray],
                notes: list[str] | None = None, level: float = 0.9) -> dict[str, Any]:
-    """The models' one-day quantile forecasts on days [first, end) beside every baseline band on
-    the same days, scored and ranked (what train, compare and report.json show as "bands")."""
-    baselines = baseline_quantiles(closes, np.arange(first, end))
+    """The models' one-day quantile forecasts for `days` beside every baseline band on the same
+    days, scored and ranked (the "bands" of train, compare and backtest)."""
+    baselines = baseline_quantiles(closes, days)
     notes = [*(notes or []), *(f"{method}: too little history before the first evaluated day"
                                for method in BASELINE_BANDS if method not in baselines)]
     forecasts = {**{name: ("model", q) for name, q in models.items()},
                  **{name: ("baseline", q) for name, q in baselines.items()}}
-    return {"level": level, "step": 1, "notes": notes,
-            "rows": band_rows(closes[first:end], closes[first - 1:end - 1], forecasts, level)}
+    return {"level": level, "step": 1, "days": len(days), "notes": notes,
+            "rows": band_rows(closes[days], closes[days - 1], forecasts, level)}
 
 
 COVERAGE_TOLERANCE = 0.03  # a 90% band covering outside 87–93% is miscalibrated

@@ -102,7 +102,7 @@ def evaluate(prepared: Prepared, forecaster: Forecaster, seed: int) -> Evaluatio
     from forecast.risk import band_table
 
     quantiles, why = model_quantiles(forecaster.with_calibration(calibration), closes, first, end, predicted)
-    bands = band_table(closes, first, end, {"model": quantiles} if quantiles is not None else {},
+    bands = band_table(closes, np.arange(first, end), {"model": quantiles} if quantiles is not None else {},
                        [f"model: {why}"] if why else [])
     return Evaluation(frame=frame, comparison=comparison, calibration=calibration, multi_step=multi_step,
                       bands=bands)

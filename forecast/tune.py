@@ -40,6 +40,7 @@ from forecast.artifacts import RUN_FILE, atomic_path, check_target, read_run, ta
 from forecast.config import ModelConfig, ModelKind, RunConfig, TargetKind, TrainConfig, WindowConfig
 from forecast.data import LoadOptions, PriceSeries, load_prices
 from forecast.errors import ArtifactError, ConfigError, DataError, ForecastError
+from forecast.jobs import death
 from forecast.space import Space
 
 if TYPE_CHECKING:
@@ -366,7 +367,7 @@ def _search(series: PriceSeries, request: TuneRequest, url: str, name: str, dead
                 drain()
                 del workers[index]
                 if process.exitcode != 0:
-                    fail(index, _death(process.exitcode))
+                    fail(index, death(process.exitcode))
                     if tickets.value > 0 and (deadline is None or time.time() < deadline):
                         spawned += 1
                         start(spawned)  # a fresh process takes the trials that are left
@@ -376,12 +377,6 @@ def _search(series: PriceSeries, request: TuneRequest, url: str, name: str, dead
             process.terminate()
             process.join(10)
             fail(index, "interrupted")
-
-
-def _death(exitcode: int | None) -> str:
-    if exitcode is not None and exitcode < 0:
-        return f"the training process died ({signal.Signals(-exitcode).name})"
-    return f"the training process ended unexpectedly (exit code {exitcode})"
 
 
 def _take(tickets: Any) -> bool:

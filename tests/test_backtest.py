@@ -59,7 +59,7 @@ def test_backtest_end_to_end(price_csv: Path, tmp_path: Path) -> None:
     assert len(payload["overall"]["by_step"]) == 2
     bands = payload["overall"]["bands"]  # each fold's band, and the baselines refitted before each day
     assert bands["days"] == 30 and sorted(row["method"] for row in bands["rows"]) == ["ewma", "garch", "model"]
-    assert bands["notes"] == ["empirical: too little history before the first backtest day"]
+    assert bands["notes"] == ["empirical: too little history before the first evaluated day"]
     model = next(row for row in bands["rows"] if row["method"] == "model")
     written = pd.read_csv(out / "backtest.csv")
     inside = ((written["actual"] >= written["lower"]) & (written["actual"] <= written["upper"])).mean()
