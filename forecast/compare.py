@@ -212,6 +212,8 @@ def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
     plot.compare_figures(frame, {name: group[0].history for name, group in runs.items()}, folder)
     report = _report(series, evaluation, rows, setup)
     report["bands"] = _bands(series, first, last_origin, runs)
+    if report["bands"]["rows"]:
+        plot.calibration_figure(report["bands"], folder / "calibration.png")
     write_json(folder / "report.json", report)
     (folder / "report.md").write_text(markdown_report(report), encoding="utf-8")  # rendering is report.py's
     return CompareOutcome(out=folder, rows=rows, evaluation=evaluation, report=report)

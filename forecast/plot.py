@@ -215,3 +215,28 @@ def tune_figures(study: Any, history: Path, importances: Path) -> dict[str, Any]
             path.unlink(missing_ok=True)  # an older run's plot would no longer match the study
             made["skipped"][key] = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
     return made
+
+
+def calibration_figure(bands: dict[str, Any], out: Path) -> Path:
+    """Nominal against observed coverage of every band at each scored level (the diagonal is
+    perfect calibration; above it a band is too wide, below too narrow)."""
+    fig = Figure(figsize=(6, 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot([0.4, 1.0], [0.4, 1.0], color="black", linewidth=1, linestyle="--", label="perfect calibration")
+    for row in bands["rows"]:
+        levels = sorted(float(level) for level in row["coverage"])
+        observed = [row["coverage"][f"{level:g}"] for level in levels]
+        ax.plot(levels, observed, marker="o", linewidth=2 if row["kind"] == "model" else 1.2,
+                linestyle="-" if row["kind"] == "model" else ":",
+                label=f"{row['method']} (interval score {row['interval_score_vs_ewma']:.3f}× EWMA)"
+                if row["interval_score_vs_ewma"] is not None else row["method"])
+    ax.set_xlabel("nominal coverage of the band")
+    ax.set_ylabel("share of actual closes inside it")
+    ax.set_title(f"Calibration of one-day bands on {bands['days']} unseen days", fontsize=11)
+    ax.set_xlim(0.4, 1.0)
+    ax.set_ylim(0.3, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    return out
