@@ -112,9 +112,16 @@ def model_quantiles(forecaster: Forecaster, closes: np.ndarray, first: int, end:
                     ) -> tuple[np.ndarray | None, str]:
     """A calibrated model's one-day quantile forecast on days [first, end) for forecast.risk, or
     None and why not (e.g. too few calibration origins for the 95% band)."""
+    import math
+
     from forecast import risk
     from forecast.errors import ForecastError
 
+    widest = round(1 - 2 * float(risk.QUANTILES[0]), 4)  # the 95% band
+    origins = len(forecaster.calibration.scores) if forecaster.calibration is not None else 0
+    if math.ceil((origins + 1) * widest) > origins:
+        return None, (f"no band: its validation part calibrated {origins} origins, too few for a {widest:.0%} "
+                      "band; train on more history or with a larger --val-size")
     try:
         return forecaster.quantiles(closes, first, end, predicted, risk.QUANTILES), ""
     except ForecastError as exc:

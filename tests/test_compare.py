@@ -77,11 +77,11 @@ def test_compare_end_to_end(price_csv: Path, tmp_path: Path) -> None:
     assert "| persistence |" in (out / "report.md").read_text()
     bands = payload["bands"]  # one-day 90% bands of each model and the volatility baselines, same days
     assert [row["method"] for row in bands["rows"]] == ["ewma"]
-    assert bands["notes"] == [  # 24 validation days calibrate too few origins for a 95% band
-        "GRU: no band (--interval 0.95 needs more than the 13 calibration origins this model has; use a level "
-        "of at most 0.928)", "LSTM: no band (--interval 0.95 needs more than the 13 calibration origins this "
-        "model has; use a level of at most 0.928)", "empirical: too little history before the first evaluated day",
-        "garch: too little history before the first evaluated day"]
+    too_few = ("no band: its validation part calibrated 13 origins, too few for a 95% band; train on more history "
+               "or with a larger --val-size")
+    assert bands["notes"] == [f"GRU: {too_few}", f"LSTM: {too_few}",  # 24 validation days
+                              "empirical: too little history before the first evaluated day",
+                              "garch: too little history before the first evaluated day"]
     scores = [row["interval_score"] for row in bands["rows"]]
     assert scores == sorted(scores) and all(s > 0 for s in scores)
     for row in bands["rows"]:
