@@ -26,7 +26,7 @@ demo: $(STAMP)
 	@echo "Model folders (model.keras, run.json, history.csv, test_predictions.csv, prediction.png):"
 	@echo "  models/gru-btc-synthetic/  models/lstm-btc-synthetic/"
 	@echo "Comparison: reports/demo/report.md and its plots (overlay.png, overlay_last90.png,"
-	@echo "  loss_curves.png, error_distribution.png, rolling_mae.png, calibration.png)"
+	@echo "  loss_curves.png, error_distribution.png, rolling_mae.png, calibration.png, bands.png)"
 
 ## test: the whole suite, slow and real-data tests included (two workers)
 test: $(STAMP)

@@ -49,7 +49,8 @@ CALIBRATION_FILE = "calibration.json"
 _OWNED: dict[str, frozenset[str]] = {
     RUN_FILE: frozenset({RUN_FILE, MODEL_FILE, HISTORY_FILE, TEST_PREDICTIONS_FILE, CALIBRATION_FILE, PLOT_FILE}),
     "report.json": frozenset({"report.json", "report.md", "models", "overlay.png", "overlay_last90.png",
-                              "loss_curves.png", "error_distribution.png", "rolling_mae.png", "calibration.png"}),
+                              "loss_curves.png", "error_distribution.png", "rolling_mae.png", "calibration.png",
+                              "bands.png"}),
     "backtest.json": frozenset({"backtest.json", "backtest.csv", "backtest.png", "folds"}),
 }
 

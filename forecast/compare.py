@@ -211,15 +211,18 @@ def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
     frame = pd.DataFrame({"actual": actual, **forecasts, "persistence": previous}, index=dates)
     plot.compare_figures(frame, {name: group[0].history for name, group in runs.items()}, folder)
     report = _report(series, evaluation, rows, setup)
-    report["bands"] = _bands(series, first, last_origin, runs)
+    bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    report["bands"] = _bands(series, first, last_origin, runs, bounds)
     if report["bands"]["rows"]:
         plot.calibration_figure(report["bands"], folder / "calibration.png")
+        plot.bands_figure(frame["actual"], bounds, report["bands"], folder / "bands.png")
     write_json(folder / "report.json", report)
     (folder / "report.md").write_text(markdown_report(report), encoding="utf-8")  # rendering is report.py's
     return CompareOutcome(out=folder, rows=rows, evaluation=evaluation, report=report)
 
 
-def _bands(series: PriceSeries, first: int, end: int, runs: dict[str, list[ModelRun]]) -> dict[str, Any]:
+def _bands(series: PriceSeries, first: int, end: int, runs: dict[str, list[ModelRun]],
+           bounds: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
     """One-day-ahead 90% bands of each model (its first run's calibrated band) beside the
     volatility baselines, scored on the same days (forecast.risk)."""
     from forecast.errors import ForecastError
@@ -242,7 +245,7 @@ def _bands(series: PriceSeries, first: int, end: int, runs: dict[str, list[Model
             notes.append(f"{name}: {why}")
         else:
             models[name] = quantiles
-    return band_table(closes, np.arange(first, end), models, notes)
+    return band_table(closes, np.arange(first, end), models, notes, bounds=bounds)
 
 
 def _model_row(name: str, group: list[ModelRun], actual: np.ndarray, previous: np.ndarray) -> dict[str, Any]:

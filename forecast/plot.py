@@ -240,3 +240,31 @@ def calibration_figure(bands: dict[str, Any], out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     return out
+
+
+def bands_figure(actual: pd.Series, bounds: dict[str, tuple[np.ndarray, np.ndarray]], bands: dict[str, Any],
+                 out: Path, days: int = 180) -> Path:
+    """Each band (one panel per method, in the table's order) against the actual closes over the
+    last `days` evaluated days, its misses marked."""
+    rows = [row for row in bands["rows"] if row["method"] in bounds]
+    fig = Figure(figsize=(11, 2.6 * max(1, len(rows))), layout="constrained")
+    axes = fig.subplots(max(1, len(rows)), 1, sharex=True, squeeze=False)[:, 0]
+    level = bands["level"]
+    recent = actual.tail(days)
+    start = len(actual) - len(recent)
+    for ax, row in zip(axes, rows, strict=False):
+        lower, upper = (bound[start:] for bound in bounds[row["method"]])
+        ax.fill_between(recent.index, lower, upper, color="tab:blue" if row["kind"] == "model" else "tab:gray",
+                        alpha=0.3, label=f"{level:.0%} band")
+        ax.plot(recent.index, recent.to_numpy(), color="black", linewidth=1.1, label="actual close")
+        missed = (recent.to_numpy() < lower) | (recent.to_numpy() > upper)
+        ax.scatter(recent.index[missed], recent.to_numpy()[missed], color="tab:red", s=12, zorder=3, label="outside")
+        vs = row["interval_score_vs_ewma"]
+        ax.set_title(f"{row['method']}: covered {row['coverage'][f'{level:g}']:.1%} of all evaluated days, "
+                     f"{row['width_pct']:.2f}% wide" + (f", interval score {vs:.3f}× EWMA's" if vs else "")
+                     + f" — {row['verdict']}", fontsize=10, loc="left")
+        _date_axis(ax)
+    axes[0].legend(loc="upper left", fontsize=8)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=100)
+    return out

@@ -325,7 +325,8 @@ def markdown_report(report: dict[str, Any]) -> str:
         "close than with the actual one, or cannot be told apart from persistence (DM p ≥ 0.05) "
         "without beating it.", "",
         "Plots: `overlay.png`, `overlay_last90.png`, `loss_curves.png`, `error_distribution.png`, "
-        "`rolling_mae.png`, `calibration.png` (nominal against observed coverage of every band).", "",
+        "`rolling_mae.png`, `calibration.png` (nominal against observed coverage of every band), `bands.png` "
+        "(each 90% band over the last 180 evaluated days).", "",
     ]
     if report.get("bands") and report["bands"]["rows"]:
         lines += [*_band_markdown(report["bands"]), ""]

@@ -175,14 +175,18 @@ def baseline_quantiles(closes: np.ndarray, origins: np.ndarray) -> dict[str, np.
 
 
 def band_table(closes: np.ndarray, days: np.ndarray, models: dict[str, np.ndarray],
-               notes: list[str] | None = None, level: float = 0.9) -> dict[str, Any]:
+               notes: list[str] | None = None, level: float = 0.9,
+               bounds: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> dict[str, Any]:
     """The models' one-day quantile forecasts for `days` beside every baseline band on the same
-    days, scored and ranked (the "bands" of train, compare and backtest)."""
+    days, scored and ranked (the "bands" of train, compare and backtest). `bounds`, when given,
+    receives each band's lower and upper bounds at `level` (for a plot)."""
     baselines = baseline_quantiles(closes, days)
     notes = [*(notes or []), *(f"{method}: too little history before the first evaluated day"
                                for method in BASELINE_BANDS if method not in baselines)]
     forecasts = {**{name: ("model", q) for name, q in models.items()},
                  **{name: ("baseline", q) for name, q in baselines.items()}}
+    if bounds is not None:
+        bounds.update({name: band(q, level) for name, (_, q) in forecasts.items()})
     return {"level": level, "step": 1, "days": len(days), "notes": notes,
             "rows": band_rows(closes[days], closes[days - 1], forecasts, level)}
 

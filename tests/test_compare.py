@@ -90,7 +90,7 @@ def test_compare_end_to_end(price_csv: Path, tmp_path: Path) -> None:
     ewma = next(row for row in bands["rows"] if row["method"] == "ewma")
     assert ewma["interval_score_vs_ewma"] == 1.0
     assert "## 90% bands one day ahead" in (out / "report.md").read_text()
-    assert (out / "calibration.png").stat().st_size > 10_000
+    assert (out / "calibration.png").stat().st_size > 10_000 and (out / "bands.png").stat().st_size > 10_000
     again = runner.invoke(app, ["compare", str(price_csv), "--out", str(out), *TINY])
     assert again.exit_code == 1 and "--force" in again.stderr
     from forecast.artifacts import check_target
