@@ -24,10 +24,8 @@ from forecast.config import RunConfig, TargetKind, WindowConfig
 from forecast.data import LoadOptions, PriceSeries, load_prices
 from forecast.errors import ConfigError, TrainingFailed
 from forecast.forecaster import Forecaster
-from forecast.jobs import Failed, Job, run_jobs
-from forecast.training import EpochCallback, Prepared, prepare
-
-ProgressFactory = Callable[[str], EpochCallback | None]
+from forecast.jobs import Failed, Job, ProgressFactory, run_jobs
+from forecast.training import Prepared, prepare
 
 
 @dataclass(frozen=True)

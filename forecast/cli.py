@@ -42,12 +42,11 @@ from forecast.config import (
 )
 from forecast.errors import ConfigError, ForecastError
 
-EpochCallback = Callable[[int, dict[str, float]], None]
-
 if TYPE_CHECKING:
     from rich.progress import Progress
 
     from forecast.data import LoadOptions, PriceSeries, Step
+    from forecast.jobs import EpochCallback
     from forecast.tune import TrialEvent
 
 app = typer.Typer(

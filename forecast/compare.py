@@ -26,12 +26,11 @@ from forecast.config import ModelKind, RunConfig, TargetKind
 from forecast.data import LoadOptions, PriceSeries, load_prices
 from forecast.errors import ConfigError, DataError, TrainingFailed
 from forecast.forecaster import Forecaster
-from forecast.jobs import Failed, Job, run_jobs
-from forecast.pipeline import EpochCallback, series_for
+from forecast.jobs import Failed, Job, ProgressFactory, run_jobs
+from forecast.pipeline import series_for
 from forecast.record import RunRecord
 from forecast.training import prepare
 
-ProgressFactory = Callable[[str], EpochCallback | None]
 METRICS = ("mae", "rmse", "mape", "mase", "directional_accuracy")
 
 

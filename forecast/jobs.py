@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     from forecast.config import RunConfig
     from forecast.training import Prepared
 
-EpochCallback = Callable[[int, dict[str, float]], None]
-ProgressFactory = Callable[[str], EpochCallback | None]
+# The progress callbacks every training use case takes (defined once, here).
+EpochCallback = Callable[[int, dict[str, float]], None]  # after each epoch: (epoch number, its logs)
+ProgressFactory = Callable[[str], EpochCallback | None]  # a job's name → its epoch callback
 # A seam for tests: the worker kills itself with SIGSEGV before the job of this name.
 _CRASH_ENV = "FORECAST_TEST_CRASH_JOB"
 

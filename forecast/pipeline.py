@@ -25,11 +25,9 @@ from forecast.predict import future_dates
 
 if TYPE_CHECKING:
     from forecast.evaluate import Comparison
+    from forecast.jobs import EpochCallback
     from forecast.record import RunRecord
     from forecast.training import TrainOutcome
-
-EpochCallback = Callable[[int, dict[str, float]], None]
-
 
 @dataclass(frozen=True)
 class ForecastOutcome:

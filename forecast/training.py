@@ -36,9 +36,7 @@ from forecast.windows import Split, Windows, make_windows, split_days
 if TYPE_CHECKING:
     from forecast.evaluate import Comparison
     from forecast.intervals import Calibration
-
-EpochCallback = Callable[[int, dict[str, float]], None]
-
+    from forecast.jobs import EpochCallback
 
 @dataclass(frozen=True)
 class Prepared:
