@@ -73,15 +73,24 @@ def check_target(target: Path, force: bool) -> None:
     if not entries:
         return
     kind = next((marker for marker in _OWNED if marker in entries), None)
-    foreign = [name for name in entries if kind is None or name not in _OWNED[kind]]
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-        raise ArtifactError(f"{target} holds files forecast did not write ({shown}); it is never replaced, "
-                            "even with --force — choose another --out, e.g. a new sub-folder")
+    refuse_foreign(target, lambda name: kind is not None and name in _OWNED[kind], "forecast",
+                   "it is never replaced, even with --force — choose another --out, e.g. a new sub-folder")
     if not force:
         what = {RUN_FILE: "a model", "report.json": "a compare report", "backtest.json": "a backtest"}[kind or RUN_FILE]
         raise ArtifactError(f"{target} already holds {what}; pass --force to replace it, "
                             "or --out DIR to write elsewhere")
+
+
+def refuse_foreign(folder: Path, ours: Callable[[str], bool], writer: str, advice: str) -> None:
+    """Refuse a folder holding any entry `ours` does not claim, naming up to five of them.
+
+    Raises:
+        ArtifactError: such an entry exists.
+    """
+    foreign = sorted(entry.name for entry in folder.iterdir() if not ours(entry.name))
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise ArtifactError(f"{folder} holds files {writer} did not write ({shown}); {advice}")
 
 
 @contextlib.contextmanager

@@ -36,7 +36,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forecast.artifacts import RUN_FILE, atomic_path, check_target, read_run, target_lock, write_json
+from forecast.artifacts import (
+    RUN_FILE,
+    atomic_path,
+    check_target,
+    read_run,
+    refuse_foreign,
+    target_lock,
+    write_json,
+)
 from forecast.config import ModelConfig, ModelKind, RunConfig, TargetKind, TrainConfig, WindowConfig
 from forecast.data import LoadOptions, PriceSeries, load_prices
 from forecast.errors import ArtifactError, ConfigError, DataError, ForecastError
@@ -48,6 +56,7 @@ if TYPE_CHECKING:
 
     from forecast.cli_options import TrainingOptions
     from forecast.jobs import ProgressFactory
+    from forecast.record import RunRecord
 
 TUNE_FILE = "tune.json"
 TRIALS_FILE = "trials.csv"
@@ -165,13 +174,14 @@ def tune(csv: Path, request: TuneRequest, out: Path, *, load_options: LoadOption
             else:
                 study.enqueue_trial(first, user_attrs={"origin": "the options given (what `train` would use)"})
         deadline = None if request.timeout is None else time.time() + request.timeout
-        _search(series, request, url, name, deadline, on_event or (lambda event: None), takes_queue=created)
+        _search(storage, series, request, url, name, deadline, on_event or (lambda event: None),
+                takes_queue=created)
         trials = study.get_trials(deepcopy=False)
         rows = _ranked(trials)
         best = _best(trials)
-        model_folder, record, kept = _train_best(series, request, best, out / BEST_FOLDER, progress)
+        record, kept = _train_best(series, request, best, out / BEST_FOLDER, progress)
         plots = _plots(study, out)
-        payload = _payload(series, request, name, url, rows, best, record, model_folder, kept, plots,
+        payload = _payload(series, request, name, url, rows, best, record, out / BEST_FOLDER, kept, plots,
                            new_trials=len(trials) - before, seconds=time.monotonic() - started, notes=notes)
         _write_rows(out / TRIALS_FILE, rows)
         write_json(out / TUNE_FILE, payload)
@@ -184,13 +194,9 @@ def tune(csv: Path, request: TuneRequest, out: Path, *, load_options: LoadOption
 def _check_folder(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ArtifactError(f"{out} exists and is not a folder; choose another --out")
-    if not out.is_dir():
-        return
-    foreign = sorted(entry.name for entry in out.iterdir()
-                     if entry.name not in _OWNED and not entry.name.startswith(_HIDDEN_OWNED))
-    if foreign:
-        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
-        raise ArtifactError(f"{out} holds files forecast tune did not write ({shown}); choose another --out")
+    if out.is_dir():
+        refuse_foreign(out, lambda name: name in _OWNED or name.startswith(_HIDDEN_OWNED), "forecast tune",
+                       "choose another --out")
 
 
 def redacted(url: str) -> str:
@@ -297,8 +303,8 @@ def _open_study(storage: optuna.storages.RDBStorage, name: str, identity: dict[s
 # ---------------------------------------------------------------- the workers
 
 
-def _search(series: PriceSeries, request: TuneRequest, url: str, name: str, deadline: float | None,
-            on_event: Callable[[TrialEvent], None], *, takes_queue: bool) -> None:
+def _search(storage: optuna.storages.RDBStorage, series: PriceSeries, request: TuneRequest, url: str, name: str,
+            deadline: float | None, on_event: Callable[[TrialEvent], None], *, takes_queue: bool) -> None:
     """Run trials in `request.jobs` worker processes until the study holds `request.trials`.
 
     With `takes_queue` (this process made the study and queued trial 0) worker 1 runs the queued
@@ -306,7 +312,6 @@ def _search(series: PriceSeries, request: TuneRequest, url: str, name: str, dead
     """
     import optuna
 
-    storage = open_storage(url)
     study_id = storage.get_study_id_from_name(name)
     queued = (optuna.trial.TrialState.WAITING,)  # enqueued trial 0: it takes one of the tickets below
     trials = storage.get_all_trials(study_id, deepcopy=False)
@@ -329,12 +334,12 @@ def _search(series: PriceSeries, request: TuneRequest, url: str, name: str, dead
         workers[index] = process
 
     def handle(message: tuple[Any, ...]) -> None:
-        event = TrialEvent(*message)
-        if event.kind == "start":
-            running[int(event.worker.rsplit(" ", 1)[-1])] = event.trial
+        kind, number, index, *rest = message
+        if kind == "start":
+            running[index] = number
         else:
-            running.pop(int(event.worker.rsplit(" ", 1)[-1]), None)
-        on_event(event)
+            running.pop(index, None)
+        on_event(TrialEvent(kind, number, f"worker {index}", *rest))
 
     def drain() -> None:
         while True:
@@ -400,7 +405,7 @@ def _serve(index: int, threads: int, series: PriceSeries, request: TuneRequest, 
     sampler = optuna.samplers.TPESampler(seed=request.training.seed + index - 1)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=_PRUNE_AFTER_TRIALS, n_warmup_steps=_PRUNE_AFTER_EPOCHS)
     study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
-    objective = _Objective(series, request, f"worker {index}", messages)
+    objective = _Objective(series, request, index, messages)
     if not takes_queue:
         _wait_for_queue(study)
     while (deadline is None or time.time() < deadline) and len(study.get_trials(deepcopy=False)) < request.trials \
@@ -425,9 +430,9 @@ def _wait_for_queue(study: optuna.Study, limit_s: float = 120) -> None:
 class _Objective:
     """One trial: draw a configuration, fit it as `train` would, return its validation MASE."""
 
-    def __init__(self, series: PriceSeries, request: TuneRequest, worker: str, messages: Any) -> None:
-        self.series, self.request, self.worker, self.messages = series, request, worker, messages
-        self.label = f"{socket.gethostname()}:{os.getppid()} {worker}"  # machine, tune process, worker
+    def __init__(self, series: PriceSeries, request: TuneRequest, index: int, messages: Any) -> None:
+        self.series, self.request, self.index, self.messages = series, request, index, messages
+        self.label = f"{socket.gethostname()}:{os.getppid()} worker {index}"  # machine, tune process, worker
 
     def __call__(self, trial: optuna.Trial) -> float:
         import optuna
@@ -438,7 +443,7 @@ class _Objective:
         trial.set_user_attr("config", values)
         trial.set_user_attr("worker", self.label)
         trial.set_user_attr("pid", os.getpid())
-        self.messages.put(("start", trial.number, self.worker, values))
+        self.messages.put(("start", trial.number, self.index, values))
         if os.environ.get(_CRASH_ENV) == str(trial.number):
             time.sleep(0.5)  # let the start message reach the parent
             os.kill(os.getpid(), signal.SIGSEGV)
@@ -465,7 +470,7 @@ class _Objective:
 
     def finished(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         row = _row(trial)
-        self.messages.put(("end", trial.number, self.worker, row["config"], row["state"], row["val_mase"],
+        self.messages.put(("end", trial.number, self.index, row["config"], row["state"], row["val_mase"],
                            row["epochs"], row["seconds"], row["note"]))
 
 
@@ -514,7 +519,7 @@ def _best(trials: list[optuna.trial.FrozenTrial]) -> optuna.trial.FrozenTrial:
 
 
 def _train_best(series: PriceSeries, request: TuneRequest, best: optuna.trial.FrozenTrial, folder: Path,
-                progress: ProgressFactory | None) -> tuple[Path, Any, bool]:
+                progress: ProgressFactory | None) -> tuple[RunRecord, bool]:
     """Train the best configuration as `train` does into `folder` (kept when it already holds
     exactly that model of this data)."""
     from forecast.jobs import Failed, Job, run_jobs
@@ -527,7 +532,7 @@ def _train_best(series: PriceSeries, request: TuneRequest, best: optuna.trial.Fr
         except ArtifactError:
             record = None
         if record is not None and record.config == config and record.data.sha256 == series.sha256:
-            return folder, record, True
+            return record, True
     check_target(folder, force=True)  # replaces only a model folder forecast wrote
     prepared = prepare(series, config.window, config.model.target)
     job = Job(f"best (trial {best.number})", prepared, config, folder, force=True)
@@ -535,7 +540,7 @@ def _train_best(series: PriceSeries, request: TuneRequest, best: optuna.trial.Fr
     if isinstance(result, Failed):
         raise ArtifactError(f"training the best configuration (trial {best.number}) did not finish: "
                             f"{result.reason}; run the same command again to retry")
-    return folder, read_run(folder), False
+    return read_run(folder), False
 
 
 def _plots(study: optuna.Study, out: Path) -> dict[str, Any]:
@@ -545,7 +550,7 @@ def _plots(study: optuna.Study, out: Path) -> dict[str, Any]:
 
 
 def _payload(series: PriceSeries, request: TuneRequest, name: str, url: str, rows: list[dict[str, Any]],
-             best: optuna.trial.FrozenTrial, record: Any, folder: Path, kept: bool, plots: dict[str, Any],
+             best: optuna.trial.FrozenTrial, record: RunRecord, folder: Path, kept: bool, plots: dict[str, Any],
              *, new_trials: int, seconds: float, notes: list[str]) -> dict[str, Any]:
     from forecast.evaluate import verdict
 
