@@ -112,13 +112,15 @@ def empirical(closes: np.ndarray, origins: np.ndarray, days: int = EMPIRICAL_DAY
 
 def ewma_sigma(closes: np.ndarray, origins: np.ndarray, lam: float = EWMA_LAMBDA) -> np.ndarray:
     """RiskMetrics σ of the next log-return at each origin, from returns before it only."""
+    from scipy.signal import lfilter
+
     returns = _returns(closes)
     _check_origins(origins, 30, "EWMA")
-    variance = np.empty(len(returns) + 1)
-    variance[0] = np.mean(returns[:30] ** 2)  # a start value from the first month
-    # variance[i] is the forecast for return r[i] (into day i+1), from r[0 … i-1].
-    for i, r in enumerate(returns):  # a scalar recursion: cheap in plain Python for daily series
-        variance[i + 1] = lam * variance[i] + (1 - lam) * r * r
+    start = np.mean(returns[:30] ** 2)  # a start value from the first month
+    # variance[i] is the forecast for return r[i] (into day i+1), from r[0 … i-1]:
+    # variance[i+1] = λ·variance[i] + (1-λ)·r[i]², one linear filter over the squared returns.
+    following, _ = lfilter([1 - lam], [1, -lam], returns ** 2, zi=[lam * start])
+    variance = np.concatenate([[start], following])
     return np.sqrt(variance[origins - 1])
 
 
