@@ -45,6 +45,7 @@ class ModelRun:
     seconds: float | None
     epochs_run: int | None
     folder: Path | None = None  # its model folder, for the interval bands
+    band: tuple[np.ndarray | None, str] | None = None  # one-day quantiles training already made (None: load)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfi
             folder = staging / "models" / result.name
             run = (ModelRun(name=result.name, predicted=result.predicted[:, None],
                             history=pd.DataFrame(result.history), parameters=result.parameters,
-                            seconds=result.seconds, epochs_run=result.epochs_run, folder=folder) if horizon == 1
+                            seconds=result.seconds, epochs_run=result.epochs_run, folder=folder,
+                            band=result.band) if horizon == 1
                    else _folder_run(folder, Forecaster.load(folder), series, first, end, horizon))
             runs.setdefault(labels[result.name], []).append(run)
         if not runs:
@@ -223,7 +225,8 @@ def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
 def _bands(series: PriceSeries, first: int, end: int, runs: dict[str, list[ModelRun]],
            bounds: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
     """One-day-ahead 90% bands of each model (its first run's calibrated band) beside the
-    volatility baselines, scored on the same days (forecast.risk)."""
+    volatility baselines, scored on the same days (forecast.risk). A model trained here brings
+    the quantiles its training made on these days; a folder is loaded to make them."""
     from forecast.errors import ForecastError
     from forecast.risk import band_table
     from forecast.training import model_quantiles
@@ -233,13 +236,16 @@ def _bands(series: PriceSeries, first: int, end: int, runs: dict[str, list[Model
     notes = []
     for name, group in runs.items():
         run = group[0]
-        if run.folder is None:
+        if run.band is not None:
+            quantiles, why = run.band
+        elif run.folder is None:
             continue
-        try:
-            quantiles, why = model_quantiles(Forecaster.load(run.folder, calibrated=True), closes, first, end,
-                                             run.predicted[:, 0])
-        except ForecastError as exc:
-            quantiles, why = None, f"no band ({exc})"
+        else:
+            try:
+                quantiles, why = model_quantiles(Forecaster.load(run.folder, calibrated=True), closes, first, end,
+                                                 run.predicted[:, 0])
+            except ForecastError as exc:
+                quantiles, why = None, f"no band ({exc})"
         if quantiles is None:
             notes.append(f"{name}: {why}")
         else:

@@ -51,7 +51,8 @@ class Job:
 
 @dataclass(frozen=True)
 class Trained:
-    """What a finished job sends back: its one-step test forecasts and how training went."""
+    """What a finished job sends back: its one-step test forecasts, their calibrated quantiles
+    (or why there are none), and how training went."""
 
     name: str
     predicted: np.ndarray
@@ -59,6 +60,7 @@ class Trained:
     parameters: int
     seconds: float
     epochs_run: int
+    band: tuple[np.ndarray | None, str] = (None, "not computed")
 
 
 @dataclass(frozen=True)
@@ -204,4 +206,5 @@ def _serve(connection: Connection, threads: int) -> None:
         history = {str(key): [float(v) for v in values] for key, values in outcome.history.items()}
         training = outcome.record.training
         connection.send(("done", Trained(job.name, outcome.frame["predicted"].to_numpy(), history,
-                                         training.parameters, training.seconds, training.epochs_run)))
+                                         training.parameters, training.seconds, training.epochs_run,
+                                         outcome.evaluation.band)))

@@ -82,6 +82,7 @@ class Evaluation:
     calibration: Calibration
     multi_step: dict[str, Any]  # test interval coverage and MASE per horizon step
     bands: dict[str, Any]  # the one-day 90% band beside the volatility baselines (forecast.risk)
+    band: tuple[np.ndarray | None, str]  # the model's one-day quantiles on the test days, or why there are none
 
 
 def evaluate(prepared: Prepared, forecaster: Forecaster, seed: int) -> Evaluation:
@@ -99,11 +100,11 @@ def evaluate(prepared: Prepared, forecaster: Forecaster, seed: int) -> Evaluatio
     calibration, multi_step = _calibrate(prepared, forecaster, seed)
     from forecast.risk import band_table
 
-    quantiles, why = model_quantiles(forecaster.with_calibration(calibration), closes, first, end, predicted)
+    band = quantiles, why = model_quantiles(forecaster.with_calibration(calibration), closes, first, end, predicted)
     bands = band_table(closes, np.arange(first, end), {"model": quantiles} if quantiles is not None else {},
                        [f"model: {why}"] if why else [])
     return Evaluation(frame=frame, comparison=comparison, calibration=calibration, multi_step=multi_step,
-                      bands=bands)
+                      bands=bands, band=band)
 
 
 def model_quantiles(forecaster: Forecaster, closes: np.ndarray, first: int, end: int, predicted: np.ndarray,

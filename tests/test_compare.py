@@ -129,6 +129,24 @@ def test_compare_scores_model_bands_against_every_volatility_baseline(tmp_path: 
 
 
 @pytest.mark.slow
+def test_compare_reuses_the_band_each_training_made(tmp_path: Path) -> None:
+    """A model compare trains brings the quantiles its training made on these same test days: the
+    band row equals the one in the model's run.json (no second sampling from the folder)."""
+    from forecast.synth import write_synth
+
+    csv = tmp_path / "long.csv"
+    write_synth(csv, days=900, seed=5)
+    out = tmp_path / "cmp"
+    result = runner.invoke(app, ["compare", str(csv), "--models", "gru", "--out", str(out), "--format", "json",
+                                 *TINY])
+    assert result.exit_code == 0, result.output
+    row = next(r for r in json.loads(result.stdout)["bands"]["rows"] if r["method"] == "GRU")
+    run = json.loads((out / "models" / "gru-seed42" / "run.json").read_text())
+    trained = next(r for r in run["metrics"]["test_bands"]["rows"] if r["method"] == "model")
+    assert row["interval_score"] == trained["interval_score"] and row["coverage"] == trained["coverage"]
+
+
+@pytest.mark.slow
 def test_compare_from_folders(price_csv: Path, tmp_path: Path) -> None:
     folders = []
     for kind in ("gru", "lstm"):
