@@ -134,7 +134,9 @@ def _score_fold(k: int, folder: Path, series: PriceSeries, origin: int, step: in
         "rows": pd.DataFrame({"fold": k, "actual": actual, "predicted": point[:, 0], "naive": previous,
                               "lower": lower[:, 0], "upper": upper[:, 0]},
                              index=series.close.index[origin:origin + step]),
-        "quantiles": model_quantiles(forecaster, closes, origin, origin + step, point[:, 0]),  # for the bands
+        # For the bands (taken out before the fold is written): its day indices and quantiles.
+        "band": (np.arange(origin, origin + step), *model_quantiles(forecaster, closes, origin, origin + step,
+                                                                     point[:, 0])),
     }
     if horizon > 1:
         paths_h = forecaster.forecast(closes, origin, origin + step - horizon + 1, horizon)
@@ -143,17 +145,15 @@ def _score_fold(k: int, folder: Path, series: PriceSeries, origin: int, step: in
 
 
 def _bands(series: PriceSeries, folds: list[dict[str, Any]],
-           quantiles: list[tuple[np.ndarray | None, str]]) -> dict[str, Any]:
+           bands: list[tuple[np.ndarray, np.ndarray | None, str]]) -> dict[str, Any]:
     """The model's one-day 90% bands over every backtest day (each fold's from its own model)
     beside the empirical, EWMA and GARCH bands, each refitted only on days before each day."""
     from forecast.risk import band_table
 
-    index = series.close.index
-    firsts = [int(index.searchsorted(pd.Timestamp(fold["origin"]))) for fold in folds]
-    days = np.concatenate([np.arange(first, first + fold["days"]) for first, fold in zip(firsts, folds, strict=True)])
-    notes = [f"model, fold {fold['fold']}: {why}" for fold, (q, why) in zip(folds, quantiles, strict=True)
+    days = np.concatenate([fold_days for fold_days, _, _ in bands])
+    notes = [f"model, fold {fold['fold']}: {why}" for fold, (_, q, why) in zip(folds, bands, strict=True)
              if q is None]
-    models = {} if notes else {"model": np.concatenate([q for q, _ in quantiles if q is not None])}
+    models = {} if notes else {"model": np.concatenate([q for _, q, _ in bands if q is not None])}
     return band_table(series.closes, days, models, notes)
 
 
@@ -164,7 +164,7 @@ def _write(folder: Path, series: PriceSeries, results: list[dict[str, Any]], hor
     from forecast.plot import backtest_figure
 
     rows = pd.concat([fold.pop("rows") for fold in results])
-    bands = _bands(series, results, [fold.pop("quantiles") for fold in results])
+    bands = _bands(series, results, [fold.pop("band") for fold in results])
     rows.to_csv(folder / "backtest.csv", index_label="date", float_format="%.6f")
     score = compare_to_naive(rows["actual"].to_numpy(), rows["predicted"].to_numpy(), rows["naive"].to_numpy())
     overall: dict[str, Any] = {
