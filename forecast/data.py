@@ -67,6 +67,18 @@ _CLOSE_NAMES = ("close", "close_price", "closing_price", "price_close", "adj_clo
                 # localised Investing.com and bank exports: German, French, Spanish, Italian, Portuguese
                 "zuletzt", "schluss", "schlusskurs", "dernier", "cloture", "ultimo", "cierre", "chiusura",
                 "fechamento")
+# The other daily columns (open, high, low, volume), exact normalised names only, best first:
+# English exports, then localised Investing.com headers (Eröffn./Hoch/Tief, Ouv./Plus Haut/Plus Bas,
+# Apertura/Máximo/Mínimo, Abertura/Máxima/Mínima). Volume also matches loosely (Volume BTC, total_volume…).
+_EXTRA_NAMES: dict[str, tuple[str, ...]] = {
+    "open": ("open", "open_price", "opening_price", "price_open", "eroffn", "eroffnung", "ouv", "ouverture",
+             "apertura", "abertura"),
+    "high": ("high", "high_price", "price_high", "max", "hoch", "plus_haut", "maximo", "massimo", "maxima"),
+    "low": ("low", "low_price", "price_low", "min", "tief", "plus_bas", "minimo", "minima"),
+    "volume": ("volume", "vol", "volume_btc", "volume_from", "volumefrom", "total_volume", "volume_usd",
+               "volume_currency", "volume_to", "quote_asset_volume"),
+}
+EXTRA_COLUMNS = tuple(_EXTRA_NAMES)
 _BINANCE_KLINE_NAMES = ("open_time", "open", "high", "low", "close", "volume", "close_time",
                         "quote_asset_volume", "number_of_trades", "taker_buy_base_asset_volume",
                         "taker_buy_quote_asset_volume", "ignore")
@@ -114,11 +126,25 @@ class PriceSeries:
     frequency: Frequency
     steps: tuple[Step, ...] = ()
     warnings: tuple[str, ...] = ()
+    extra: pd.DataFrame | None = None  # open/high/low/volume found, per day (NaN on filled or bad days)
+    extra_columns: dict[str, str] = field(default_factory=dict)  # role → the file's column name
 
     @functools.cached_property
     def closes(self) -> np.ndarray:
         """The closes as a float64 array, made once."""
         return self.close.to_numpy(dtype="float64")
+
+    @functools.cached_property
+    def table(self) -> np.ndarray:
+        """(days, 5) float64: close, open, high, low, volume; NaN where the file has no such column
+        or the day has no valid value. What models with OHLCV inputs read (forecast.features)."""
+        out = np.full((len(self.close), 1 + len(EXTRA_COLUMNS)), np.nan)
+        out[:, 0] = self.closes
+        if self.extra is not None:
+            for j, role in enumerate(EXTRA_COLUMNS, start=1):
+                if role in self.extra:
+                    out[:, j] = self.extra[role].to_numpy(dtype="float64")
+        return out
 
     @functools.cached_property
     def sha256(self) -> str:
@@ -140,6 +166,7 @@ class PriceSeries:
             "layout": self.layout,
             "date_column": self.date_column,
             "close_column": self.close_column,
+            "columns": {"close": self.close_column, **self.extra_columns},
             "rows_read": self.rows_read,
             "rows": len(self.close),
             "first_date": self.first_date,
@@ -201,19 +228,67 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
     if layout.preamble:
         log.step("skip_preamble", layout.preamble,
                  f"skipped {layout.preamble} line(s) before the header")
-    raw = _read_columns(path, layout, date_col, close_col)
+    extra_cols = _extra_columns(layout.names, {date_col, close_col})
+    raw = _read_columns(path, layout, [date_col, close_col, *extra_cols.values()])
     rows_read = len(raw)
     if rows_read == 0:
         raise DataError(f"{path.name} has a header but no data rows; export a longer history")
     stamps = _parse_dates(raw[date_col], options, path, date_col)
     close = _parse_numbers(raw[close_col], log, close_col)
-    daily, frequency = _to_daily(stamps, close, options.gaps, options.max_gap, log, path, close_col)
+    extra = {role: _parse_numbers(raw[name], _Log(), name).to_numpy(dtype="float64")
+             for role, name in extra_cols.items()}
+    daily, extra_daily, frequency = _to_daily(stamps, close, extra, options.gaps, options.max_gap, log, path,
+                                              close_col)
     _add_warnings(daily, log)
+    _check_extra(daily, extra_daily, log)
     return PriceSeries(
         close=daily, path=path, layout=layout.layout, date_column=date_col, close_column=close_col,
         rows_read=rows_read, frequency=frequency, steps=tuple(log.steps),
-        warnings=tuple(log.warnings),
+        warnings=tuple(log.warnings), extra=extra_daily, extra_columns=extra_cols,
     )
+
+
+def _extra_columns(names: list[str], taken: set[str]) -> dict[str, str]:
+    """The open, high, low and volume columns a header has (role → name), by normalised name."""
+    by_norm: dict[str, str] = {}
+    for name in names:
+        if name not in taken:
+            by_norm.setdefault(_normalise(name), name)
+    found: dict[str, str] = {}
+    for role, candidates in _EXTRA_NAMES.items():
+        match = next((by_norm[c] for c in candidates if c in by_norm), None)
+        if match is None and role == "volume":
+            match = next((n for norm, n in by_norm.items() if norm.startswith("volume")), None)
+        if match is not None and match not in found.values():
+            found[role] = match
+    return found
+
+
+def _check_extra(close: pd.Series, extra: pd.DataFrame | None, log: _Log) -> None:
+    """Blank out high/low/open/volume values that contradict each other or the close (a high below
+    the low or the close, non-positive prices, negative volume), and say how many days."""
+    if extra is None:
+        return
+    c = close.to_numpy(dtype="float64")
+    tolerance = 1e-6 * np.abs(c)  # rounding in exports
+    bad = np.zeros(len(c), dtype=bool)
+    if "high" in extra and "low" in extra:
+        high, low = extra["high"].to_numpy(), extra["low"].to_numpy()
+        with np.errstate(invalid="ignore"):
+            bad |= (high < low - tolerance) | (high < c - tolerance) | (low > c + tolerance) | (low <= 0)
+    if "open" in extra:
+        with np.errstate(invalid="ignore"):
+            bad |= extra["open"].to_numpy() <= 0
+    if bad.any():
+        extra.loc[bad, [r for r in ("open", "high", "low") if r in extra]] = np.nan
+        log.step("ohlc_inconsistent", int(bad.sum()), f"ignored open/high/low on {int(bad.sum())} day(s) where they "
+                 "contradict each other or the close (the close is kept)")
+    if "volume" in extra:
+        with np.errstate(invalid="ignore"):
+            negative = extra["volume"].to_numpy() < 0
+        if negative.any():
+            extra.loc[negative, "volume"] = np.nan
+            log.step("negative_volume", int(negative.sum()), f"ignored {int(negative.sum())} negative volume(s)")
 
 
 def file_sha256(path: Path) -> str:
@@ -428,8 +503,8 @@ def _loosely_matches(norm: str, what: str) -> bool:
 # ---------------------------------------------------------------- reading and parsing columns
 
 
-def _read_columns(path: Path, layout: _Layout, date_col: str, close_col: str) -> pd.DataFrame:
-    # Speed matters on minute dumps of millions of rows: only two columns are converted, the
+def _read_columns(path: Path, layout: _Layout, columns: list[str]) -> pd.DataFrame:
+    # Speed matters on minute dumps of millions of rows: only the columns used are converted, the
     # C parser's defaults are kept (skipinitialspace alone triples the time), and blanks,
     # quotes and NA words are cleaned afterwards only in columns that hold text.
     with path.open("rb") as handle:
@@ -439,7 +514,7 @@ def _read_columns(path: Path, layout: _Layout, date_col: str, close_col: str) ->
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed chunks are cleaned below
             return pd.read_csv(
                 path, sep=layout.sep, skiprows=layout.skiprows, header=0 if layout.header else None,
-                names=None if layout.header else layout.names, usecols=[date_col, close_col],
+                names=None if layout.header else layout.names, usecols=columns,
                 encoding=encoding, encoding_errors="replace", engine="c",
             )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
@@ -605,12 +680,19 @@ def _unit_factor(magnitude: int) -> int | None:
 _DAY_NS = 86_400 * 10**9
 
 
-def _to_daily(stamps: pd.Series, close: pd.Series, gaps: GapPolicy, max_gap: int, log: _Log, path: Path,
-              close_name: str) -> tuple[pd.Series, Frequency]:
-    """Rows → one close per UTC day, in NumPy (sorted int64 nanoseconds; no group-by)."""
+def _to_daily(stamps: pd.Series, close: pd.Series, extra: dict[str, np.ndarray], gaps: GapPolicy, max_gap: int,
+              log: _Log, path: Path, close_name: str) -> tuple[pd.Series, pd.DataFrame | None, Frequency]:
+    """Rows → one close per UTC day, in NumPy (sorted int64 nanoseconds; no group-by).
+
+    The other columns follow the same rows; intraday rows aggregate to the day's first open,
+    highest high, lowest low and summed volume. Filled gap days get no open/high/low/volume (NaN).
+    """
     nanos, impossible = _bounded_nanos(stamps)
     values = close.to_numpy(dtype="float64")
-    nanos, values = _drop_missing(nanos, values, impossible, log, close_name)
+    nanos, keep = _drop_missing(nanos, values, impossible, log, close_name)
+    if keep is not None:
+        values = values[keep]
+        extra = {role: column[keep] for role, column in extra.items()}
     if len(nanos) == 0:
         raise DataError(f"{path.name} has no row with both a date and a numeric {close_name!r}; "
                         "check the columns, or pass --close-column")
@@ -621,6 +703,7 @@ def _to_daily(stamps: pd.Series, close: pd.Series, gaps: GapPolicy, max_gap: int
                  else "sorted rows by time, oldest first")
         order = np.argsort(nanos, kind="stable")
         nanos, values = nanos[order], values[order]
+        extra = {role: column[order] for role, column in extra.items()}
         steps = np.diff(nanos)
     step = _typical_step(steps)
     if step >= pd.Timedelta(days=5):
@@ -630,7 +713,8 @@ def _to_daily(stamps: pd.Series, close: pd.Series, gaps: GapPolicy, max_gap: int
     days = nanos - nanos % _DAY_NS
     last_of_day = np.append(np.flatnonzero(np.diff(days)), len(days) - 1)
     merged = len(days) - len(last_of_day)
-    if step < pd.Timedelta(hours=20):
+    intraday = step < pd.Timedelta(hours=20)
+    if intraday:
         log.step("resampled_daily", merged, f"resampled {len(days)} intraday rows to "
                  f"{len(last_of_day)} daily closes (last price of each UTC day)")
     else:
@@ -638,10 +722,33 @@ def _to_daily(stamps: pd.Series, close: pd.Series, gaps: GapPolicy, max_gap: int
                  f"{merged} row(s) fell on a day already seen; kept the latest of each day")
     index = pd.DatetimeIndex(days[last_of_day].view("datetime64[ns]"), name="date")
     series = pd.Series(values[last_of_day], index=index, name="close")
+    daily_extra = (pd.DataFrame({role: _daily_values(role, column, last_of_day, intraday)
+                                 for role, column in extra.items()}, index=index) if extra else None)
     frequency: Frequency = "B" if _is_business_daily(index) else "D"
     if frequency == "D":
         series = _fill_gaps(series, gaps, max_gap, log, path)
-    return series, frequency
+        if daily_extra is not None and len(daily_extra) != len(series):
+            daily_extra = daily_extra.reindex(series.index)  # filled days: no open/high/low/volume
+    return series, daily_extra, frequency
+
+
+def _daily_values(role: str, column: np.ndarray, last_of_day: np.ndarray, intraday: bool) -> np.ndarray:
+    """One value per day from sorted rows: the last row's, or for intraday rows the day's first
+    open, highest high, lowest low or total volume (missing cells ignored)."""
+    if not intraday:
+        return column[last_of_day]
+    starts = np.concatenate([[0], last_of_day[:-1] + 1])
+    known = ~np.isnan(column)
+    if role == "open":
+        position = np.where(known, np.arange(len(column)), len(column))
+        first = np.minimum.reduceat(position, starts)
+        padded = np.append(column, np.nan)
+        return padded[first]
+    if role == "volume":
+        total = np.add.reduceat(np.where(known, column, 0.0), starts)
+        return np.where(np.add.reduceat(known.astype("int64"), starts) > 0, total, np.nan)
+    reduce = np.fmax if role == "high" else np.fmin  # fmax/fmin skip NaN
+    return reduce.reduceat(column, starts)
 
 
 def _bounded_nanos(stamps: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -659,7 +766,9 @@ def _bounded_nanos(stamps: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _drop_missing(nanos: np.ndarray, values: np.ndarray, impossible: np.ndarray, log: _Log,
-                  close_name: str) -> tuple[np.ndarray, np.ndarray]:
+                  close_name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Drop rows with no date or no finite close: the kept nanoseconds, and the mask of kept rows
+    (None when every row is kept)."""
     no_date = nanos == np.iinfo("int64").min  # NaT
     no_close = ~no_date & np.isnan(values)
     infinite = ~no_date & np.isinf(values)
@@ -673,8 +782,8 @@ def _drop_missing(nanos: np.ndarray, values: np.ndarray, impossible: np.ndarray,
              f"dropped {int(infinite.sum())} row(s) whose {close_name!r} is infinite or overflows (e.g. 1e400)")
     if no_date.any() or no_close.any() or infinite.any():
         keep = ~(no_date | no_close | infinite)
-        return nanos[keep], values[keep]
-    return nanos, values
+        return nanos[keep], keep
+    return nanos, None
 
 
 def _typical_step(steps: np.ndarray) -> pd.Timedelta:

@@ -280,7 +280,7 @@ def test_investing_resaved_without_quotes(tmp_path: Path) -> None:
 
 def test_hourly_binance_resampled(tmp_path: Path) -> None:
     start = 1672531200000  # 2023-01-01 00:00 UTC
-    rows = [f"{start + h * 3_600_000},1,1,1,{100 + h},1,{start + (h + 1) * 3_600_000 - 1},1,1,1,1,0"
+    rows = [f"{start + h * 3_600_000},100,999,1,{100 + h},1,{start + (h + 1) * 3_600_000 - 1},1,1,1,1,0"
             for h in range(48)]
     series = load_prices(write(tmp_path, "\n".join(rows)))
     assert list(series.close) == [123.0, 147.0]
