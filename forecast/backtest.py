@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.artifacts import staged_folder, write_json
-from forecast.config import RunConfig, TargetKind, WindowConfig
+from forecast.config import FeatureChoice, RunConfig, TargetKind, WindowConfig
 from forecast.data import LoadOptions, PriceSeries, load_prices
 from forecast.errors import ConfigError, TrainingFailed
 from forecast.forecaster import Forecaster
@@ -51,13 +51,14 @@ def fold_origins(days: int, folds: int, step: int) -> list[int]:
 
 
 def prepare_fold(series: PriceSeries, config: WindowConfig, origin: int, step: int, target: TargetKind,
-                 outputs: int) -> Prepared:
+                 outputs: int, features: FeatureChoice = "close") -> Prepared:
     """The fold at `origin`: the series cut at origin + step, its last `step` days held out.
 
-    Everything fitted here depends only on closes before `origin`.
+    Everything fitted here depends only on prices before `origin`.
     """
-    cut = dataclasses.replace(series, close=series.close.iloc[: origin + step])
-    return prepare(cut, dataclasses.replace(config, test_size=step), target, outputs)
+    cut = dataclasses.replace(series, close=series.close.iloc[: origin + step],
+                              extra=None if series.extra is None else series.extra.iloc[: origin + step])
+    return prepare(cut, dataclasses.replace(config, test_size=step), target, outputs, features)
 
 
 def backtest(csv_path: Path, config: RunConfig, out: Path, *, folds: int = 5, step: int = 30,
@@ -89,7 +90,7 @@ def backtest(csv_path: Path, config: RunConfig, out: Path, *, folds: int = 5, st
         def fold_jobs() -> Iterator[Job]:  # made lazily, after the previous fold has finished
             for k, origin in enumerate(origins, start=1):
                 prepared = prepare_fold(series, config.window, origin, step, config.model.target,
-                                        config.model.outputs)
+                                        config.model.outputs, config.model.features)
                 yield Job(f"fold {k}/{folds}", prepared, config, staging / "folds" / f"fold-{k}",
                           warm_start=None if refit or not previous else previous[-1],
                           tensorboard=tensorboard / f"fold-{k}" if tensorboard else None)
@@ -120,8 +121,9 @@ def _score_fold(k: int, folder: Path, series: PriceSeries, origin: int, step: in
     forecaster = Forecaster.load(folder, calibrated=True)
     record = forecaster.run
     closes = series.closes[: origin + step]
-    point = forecaster.forecast(closes, origin, origin + step)
-    lower, upper = forecaster.band(closes, origin, origin + step, point, level)
+    prices = forecaster.prices(series)[: origin + step]
+    point = forecaster.forecast(prices, origin, origin + step)
+    lower, upper = forecaster.band(prices, origin, origin + step, point, level, known_from=origin)
     actual, previous = closes[origin:], closes[origin - 1:-1]
     score = compare_to_naive(actual, point[:, 0], previous)
     fold: dict[str, Any] = {
@@ -135,11 +137,11 @@ def _score_fold(k: int, folder: Path, series: PriceSeries, origin: int, step: in
                               "lower": lower[:, 0], "upper": upper[:, 0]},
                              index=series.close.index[origin:origin + step]),
         # For the bands (taken out before the fold is written): its day indices and quantiles.
-        "band": (np.arange(origin, origin + step), *model_quantiles(forecaster, closes, origin, origin + step,
-                                                                     point[:, 0])),
+        "band": (np.arange(origin, origin + step),
+                 *model_quantiles(forecaster, prices, origin, origin + step, point[:, 0], known_from=origin)),
     }
     if horizon > 1:
-        paths_h = forecaster.forecast(closes, origin, origin + step - horizon + 1, horizon)
+        paths_h = forecaster.forecast(prices, origin, origin + step - horizon + 1, horizon)
         fold["by_step"] = by_step(closes, np.arange(origin, origin + len(paths_h)), [paths_h], horizon)
     return fold
 

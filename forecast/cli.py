@@ -117,10 +117,11 @@ def train(
 ) -> None:
     """Train a GRU or LSTM on daily closes and write a model folder.
 
-    The data is split by time into train | validation | test; the scaler sees training closes
-    only, and the summary compares the model with "tomorrow = today" on the unseen test days.
+    The data is split by time into train | validation | test; every statistic is fitted on the
+    training part only, and the summary compares the model with "tomorrow = today" on the unseen
+    test days, and its 90% band with the EWMA and GARCH bands a risk analyst would draw.
 
-    Example: forecast train data/btc-synthetic.csv --model lstm --epochs 20 --out models/lstm
+    Example: forecast train data/btc-synthetic.csv --model lstm --epochs 20 --features ohlcv --out models/lstm
     """
     from forecast import pipeline, report
 
@@ -348,7 +349,7 @@ def predict(
                     ] = None,
     horizon: Annotated[int, typer.Option(min=1, max=3650, help="Days ahead.")] = 1,
     interval: Annotated[float | None, typer.Option(
-        min=0.0, max=1.0, help="Add a prediction interval at this level, e.g. 0.9 (calibrated MC dropout).",
+        min=0.0, max=1.0, help="Add a prediction interval at this level, e.g. 0.9 (conformally calibrated).",
         show_default=False)] = None,
     fmt: Annotated[Literal["table", "json", "csv"], typer.Option("--format", help="Output format.")] = "table",
     engine: Annotated[EngineChoice, typer.Option(help="numpy needs no TensorFlow (fast start); auto uses it "

@@ -21,6 +21,8 @@ from forecast.config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DROPOUT,
     DEFAULT_EPOCHS,
+    DEFAULT_FEATURES,
+    DEFAULT_INTERVAL_METHOD,
     DEFAULT_LEARNING_RATE,
     DEFAULT_MAX_GAP,
     DEFAULT_PATIENCE,
@@ -29,7 +31,9 @@ from forecast.config import (
     DEFAULT_UNITS,
     DEFAULT_VAL_SIZE,
     DEFAULT_WINDOW,
+    FeatureChoice,
     GapPolicy,
+    IntervalMethod,
     ModelKind,
     Multistep,
     TargetKind,
@@ -82,6 +86,14 @@ _TRAINING: list[tuple[str, Any, Any]] = [
                                              rich_help_panel=TRAIN_PANEL)], DEFAULT_PATIENCE),
     ("seed", Annotated[int, typer.Option(help="Random seed (weights, dropout, shuffling).",
                                          rich_help_panel=TRAIN_PANEL)], DEFAULT_SEED),
+    ("features", Annotated[FeatureChoice, typer.Option(
+        help="What the network sees: the close only, or also the day's range, open-to-close move and volume "
+             "change (ohlcv); auto = ohlcv when the file has high, low and volume.",
+        rich_help_panel=TRAIN_PANEL)], DEFAULT_FEATURES),
+    ("interval_method", Annotated[IntervalMethod, typer.Option(
+        help="How the band is made before conformal calibration: a second head that predicts the size of the "
+             "next move (scale-conformal) or the MC-dropout spread (mc-conformal).",
+        rich_help_panel=TRAIN_PANEL)], DEFAULT_INTERVAL_METHOD),
 ]
 
 # Single options several commands share.
@@ -113,6 +125,8 @@ class TrainingOptions:
     seed: int
     test_size: float = DEFAULT_TEST_SIZE
     learning_rate: float = DEFAULT_LEARNING_RATE
+    features: FeatureChoice = DEFAULT_FEATURES
+    interval_method: IntervalMethod = DEFAULT_INTERVAL_METHOD
 
     def config(self, kind: ModelKind, target: TargetKind, multistep: Multistep = "recursive",
                horizon: int = 1) -> RunConfig:
@@ -126,7 +140,8 @@ class TrainingOptions:
         return RunConfig(
             window=WindowConfig(window=self.window, test_size=self.test_size, val_size=self.val_size),
             model=ModelConfig(kind=kind, units=parse_units(self.units), dropout=self.dropout, target=target,
-                              multistep=multistep, horizon=horizon),
+                              multistep=multistep, horizon=horizon, features=self.features,
+                              interval_method=self.interval_method),
             train=TrainConfig(epochs=self.epochs, batch_size=self.batch_size, patience=self.patience,
                               seed=self.seed, learning_rate=self.learning_rate),
         )

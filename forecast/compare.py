@@ -109,7 +109,7 @@ def _jobs(series: PriceSeries, kinds: list[ModelKind], seeds: int, targets: list
     """One training job per target × kind × seed, all on one split; their table labels; the test days."""
     jobs, labels, first, end = [], {}, 0, 0
     for target in targets:
-        prepared = prepare(series, config.window, target, config.model.outputs)
+        prepared = prepare(series, config.window, target, config.model.outputs, config.model.features)
         first, end = prepared.split.part("test")  # the same for every target: the split depends on length only
         for kind, seed in itertools.product(kinds, range(config.train.seed, config.train.seed + seeds)):
             name = f"{kind}-{target}-seed{seed}" if len(targets) > 1 else f"{kind}-seed{seed}"
@@ -177,7 +177,7 @@ def _unseen_days(folders: list[Path], records: list[RunRecord], series: PriceSer
 def _folder_run(folder: Path, forecaster: Forecaster, series: PriceSeries, first: int, end: int,
                 horizon: int) -> ModelRun:
     """A model folder's forecasts for origins [first, end - horizon + 1), steps 1…horizon."""
-    predicted = forecaster.forecast(series.closes, first, end - horizon + 1, horizon)
+    predicted = forecaster.forecast(forecaster.prices(series), first, end - horizon + 1, horizon)
     history = pd.read_csv(folder / HISTORY_FILE) if (folder / HISTORY_FILE).is_file() else None
     training = forecaster.run.training
     return ModelRun(name=folder.name, predicted=predicted, history=history, parameters=training.parameters,
@@ -242,8 +242,9 @@ def _bands(series: PriceSeries, first: int, end: int, runs: dict[str, list[Model
             continue
         else:
             try:
-                quantiles, why = model_quantiles(Forecaster.load(run.folder, calibrated=True), closes, first, end,
-                                                 run.predicted[:, 0])
+                loaded = Forecaster.load(run.folder, calibrated=True)
+                quantiles, why = model_quantiles(loaded, loaded.prices(series), first, end, run.predicted[:, 0],
+                                                 known_from=loaded.known_from(series))
             except ForecastError as exc:
                 quantiles, why = None, f"no band ({exc})"
         if quantiles is None:

@@ -14,9 +14,13 @@ Frequency = Literal["D", "B"]
 DistributeChoice = Literal["auto", "off", "mirrored", "multi-worker"]
 EngineChoice = Literal["auto", "numpy", "keras"]
 GapPolicy = Literal["fill", "drop", "error"]
+FeatureChoice = Literal["close", "ohlcv", "auto"]
+IntervalMethod = Literal["mc-conformal", "scale-conformal"]
 
 DEFAULT_MODEL: ModelKind = "gru"
 DEFAULT_TARGET: TargetKind = "return"  # chosen by evidence: benchmarks/targets.md
+DEFAULT_FEATURES: FeatureChoice = "auto"  # chosen by evidence: benchmarks/bands.md
+DEFAULT_INTERVAL_METHOD: IntervalMethod = "scale-conformal"  # chosen by evidence: benchmarks/bands.md
 DEFAULT_WINDOW = 60
 DEFAULT_UNITS = (50, 100)
 DEFAULT_DROPOUT = 0.2
@@ -63,7 +67,11 @@ class ModelConfig:
     """The network: stacked recurrent layers with dropout and a linear head.
 
     `target` is what it learns (see forecast.targets); `multistep` says how it reaches beyond one
-    day: "recursive" (one output, fed back) or "direct" (`horizon` outputs at once).
+    day: "recursive" (one output, fed back) or "direct" (`horizon` outputs at once). `features`
+    says what it sees besides the close (forecast.features); `interval_method` how its band is
+    made: "mc-conformal" (MC-dropout spread) or "scale-conformal" (a second head predicts the
+    scale of each step's move, trained on Gaussian negative log-likelihood); both are then
+    calibrated by split conformal per step (forecast.intervals).
     """
 
     kind: ModelKind = DEFAULT_MODEL
@@ -72,11 +80,18 @@ class ModelConfig:
     target: TargetKind = DEFAULT_TARGET
     multistep: Multistep = "recursive"
     horizon: int = 1
+    features: FeatureChoice = DEFAULT_FEATURES
+    interval_method: IntervalMethod = DEFAULT_INTERVAL_METHOD
 
     @property
     def outputs(self) -> int:
-        """Width of the Dense head: 1, or `horizon` for a direct multi-step model."""
+        """Forecast steps per call: 1, or `horizon` for a direct multi-step model."""
         return self.horizon if self.multistep == "direct" else 1
+
+    @property
+    def head(self) -> int:
+        """Width of the Dense head: the steps, then (scale-conformal) one log-scale per step."""
+        return self.outputs * (2 if self.interval_method == "scale-conformal" else 1)
 
     def __post_init__(self) -> None:
         if self.kind not in ("gru", "lstm"):
@@ -93,6 +108,11 @@ class ModelConfig:
             raise ConfigError(f"units must be positive numbers, one per layer, got {self.units}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.features not in ("close", "ohlcv", "auto"):
+            raise ConfigError(f"--features must be close, ohlcv or auto, got {self.features!r}")
+        if self.interval_method not in ("mc-conformal", "scale-conformal"):
+            raise ConfigError("--interval-method must be mc-conformal or scale-conformal, got "
+                              f"{self.interval_method!r}")
 
 
 @dataclass(frozen=True)
@@ -131,7 +151,7 @@ class RunConfig:
     def from_dict(cls, raw: dict[str, Any]) -> RunConfig:
         """Rebuild from `to_dict` output; raises ConfigError on unknown or bad fields."""
         try:
-            model = dict(raw["model"])
+            model: dict[str, Any] = {"features": "close", "interval_method": "mc-conformal", **raw["model"]}  # older
             model["units"] = tuple(int(u) for u in model["units"])
             return cls(
                 window=WindowConfig(**raw["window"]),

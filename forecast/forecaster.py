@@ -1,10 +1,13 @@
 """A trained model as one object: `Forecaster`.
 
 It holds the network function (NumPy or Keras), the MC-dropout sampler, the target transform,
-the window, the number of outputs and the interval calibration, and turns closes into
-forecasts and bands. `train` returns one; `Forecaster.load(folder)` reads one back, validating
-the folder before trusting it. predict, plot, compare, backtest and training's own evaluation
-all forecast through it.
+the extra input channels, the window, the number of outputs, how its band is made and the
+interval calibration, and turns prices into forecasts and bands. `train` returns one;
+`Forecaster.load(folder)` reads one back, validating the folder before trusting it. predict,
+plot, compare, backtest and training's own evaluation all forecast through it.
+
+"Prices" is either the 1-D closes (a close-only model) or `PriceSeries.table`, the (days, 5)
+close/open/high/low/volume array a model with OHLCV inputs needs; rows are days either way.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from forecast.config import EngineChoice
+from forecast.config import EngineChoice, IntervalMethod
 from forecast.errors import ArtifactError, ConfigError
+from forecast.features import Features
 from forecast.predict import Predictor, recursive_paths
 from forecast.windows import make_windows
 
 if TYPE_CHECKING:
+    from forecast.data import PriceSeries
     from forecast.intervals import Calibration
     from forecast.record import RunRecord
     from forecast.targets import Target
@@ -55,6 +60,8 @@ class Forecaster:
     calibration: Calibration | None = None
     record: RunRecord | None = None
     load_network: Callable[[], Network] | None = None  # called once, on first use
+    features: Features = dataclasses.field(default_factory=Features)
+    method: IntervalMethod = "mc-conformal"
 
     @classmethod
     def load(cls, folder: Path, engine: EngineChoice = "auto", *, calibrated: bool = False) -> Forecaster:
@@ -66,14 +73,21 @@ class Forecaster:
         from forecast.artifacts import read_calibration, read_run
 
         record = read_run(folder)
-        return cls(target=record.target, window=record.window, outputs=record.outputs,
-                   calibration=read_calibration(folder) if calibrated else None, record=record,
-                   load_network=lambda: load_network(folder, record, engine))
+        calibration = read_calibration(folder) if calibrated else None
+        method = record.config.model.interval_method
+        if calibration is not None and calibration.method != method:
+            raise ArtifactError(f"{folder}: its calibration is for {calibration.method}, but run.json says "
+                                f"{method}; the folder is mismatched — retrain it with `forecast train --force`")
+        return cls(target=record.target, window=record.window, outputs=record.outputs, calibration=calibration,
+                   record=record, load_network=lambda: load_network(folder, record, engine),
+                   features=record.features, method=method)
 
     @classmethod
-    def from_network(cls, network: Network, target: Target, window: int, outputs: int) -> Forecaster:
+    def from_network(cls, network: Network, target: Target, window: int, outputs: int,
+                     features: Features | None = None, method: IntervalMethod = "mc-conformal") -> Forecaster:
         """A freshly trained network (training's own evaluation forecasts through this)."""
-        return cls(target=target, window=window, outputs=outputs, load_network=lambda: network)
+        return cls(target=target, window=window, outputs=outputs, load_network=lambda: network,
+                   features=features or Features(), method=method)
 
     @functools.cached_property
     def network(self) -> Network:
@@ -92,14 +106,33 @@ class Forecaster:
     def engine(self) -> str:
         return self.network.engine
 
+    def prices(self, series: PriceSeries) -> np.ndarray:
+        """What this model forecasts from in `series`: its closes, or its close/open/high/low/volume
+        table for a model with OHLCV features.
+
+        Raises:
+            DataError: the file lacks a column the model's features need.
+        """
+        if not self.features.channels:
+            return series.closes
+        self.features.check(series.extra_columns, series.path.name)
+        return series.table
+
+    def known_from(self, series: PriceSeries) -> int:
+        """The first day of `series` after this model's validation part (its test start): where
+        online calibration may go on from (see `band`)."""
+        import pandas as pd
+
+        return int(series.close.index.searchsorted(pd.Timestamp(self.run.split["test"].first)))
+
     def with_calibration(self, calibration: Calibration) -> Forecaster:
         return dataclasses.replace(self, calibration=calibration)
 
-    def forecast(self, closes: np.ndarray, first: int, end: int, horizon: int = 1, stride: int = 1) -> np.ndarray:
+    def forecast(self, prices: np.ndarray, first: int, end: int, horizon: int = 1, stride: int = 1) -> np.ndarray:
         """Price forecasts for origins [first, end) (every stride-th) and steps 1…horizon: (origins, horizon).
 
-        An origin t forecasts days t, t+1, … from the closes up to day t-1; `end` may be
-        len(closes) + 1 to forecast from the end of the data. A model with `outputs` ≥ horizon
+        An origin t forecasts days t, t+1, … from the prices up to day t-1; `end` may be
+        len(prices) + 1 to forecast from the end of the data. A model with `outputs` ≥ horizon
         (direct) answers in one batched call; a one-output model rolls forward recursively, one
         batched call per step.
 
@@ -108,19 +141,36 @@ class Forecaster:
             ArtifactError: the network gives non-finite forecasts.
         """
         _check_horizon(horizon)
-        x, last = self._origins(closes, first, end, stride)
-        return _finite(self._roll(self.network.predict, x, last, horizon))
+        x, last = self._origins(prices, first, end, stride)
+        return _finite(self._roll(self.network.predict, x, last, horizon)[0])
+
+    def sigma(self, prices: np.ndarray, first: int, end: int, point: np.ndarray, sampler: Predictor | None = None,
+              stride: int = 1) -> np.ndarray:
+        """The band's scale σ in prices around `point` (origins [first, end) × steps), before
+        conformal calibration: the scale head's (scale-conformal) or the MC-dropout spread of
+        `samples` passes (mc-conformal; `sampler` continues a random stream, by default a fresh
+        one seeded as at calibration)."""
+        from forecast.intervals import SAMPLES, spread
+
+        horizon = point.shape[1]
+        if self.method == "scale-conformal":
+            x, last = self._origins(prices, first, end, stride)
+            _, scales = self._roll(self.network.predict, x, last, horizon)
+            return _finite(self.target.scale_to_prices(scales, point, cumulative=self._cumulative(horizon)))
+        samples = self.calibration.samples if self.calibration is not None else SAMPLES
+        sampler = sampler or self.sampler(self.calibration.seed if self.calibration is not None else 0)
+        return spread(self.sample_paths(prices, first, end, horizon, samples, sampler, stride))
 
     def sampler(self, seed: int) -> Predictor:
         """A dropout-on network function whose randomness starts from `seed`."""
         return self.network.sampler(seed)
 
-    def sample_paths(self, closes: np.ndarray, first: int, end: int, horizon: int, samples: int,
+    def sample_paths(self, prices: np.ndarray, first: int, end: int, horizon: int, samples: int,
                      sampler: Predictor, stride: int = 1) -> np.ndarray:
         """MC-dropout price paths: (samples, origins, horizon)."""
         _check_horizon(horizon)
-        x, last = self._origins(closes, first, end, stride)
-        paths = self._roll(sampler, np.tile(x, (samples, 1, 1)), np.tile(last, samples), horizon)
+        x, last = self._origins(prices, first, end, stride)
+        paths, _ = self._roll(sampler, np.tile(x, (samples, 1, 1)), np.tile(last, samples), horizon)
         return _finite(paths.reshape(samples, len(x), horizon))  # every sample and origin in one batch
 
     def check_interval(self, level: float, horizon: int) -> None:
@@ -131,52 +181,105 @@ class Forecaster:
         """
         self._calibration().quantile(level, horizon)
 
-    def band(self, closes: np.ndarray, first: int, end: int, point: np.ndarray, level: float,
-             sampler: Predictor | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def band(self, prices: np.ndarray, first: int, end: int, point: np.ndarray, level: float,
+             sampler: Predictor | None = None, known_from: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Calibrated lower and upper bounds around `point` (origins [first, end) × steps).
 
         A `sampler` passed in continues its random stream (several bands from one draw order);
-        by default a fresh one is seeded as at calibration.
+        by default a fresh one is seeded as at calibration. `known_from`: the first day after the
+        calibration's validation origins; a scale-conformal model then also calibrates on every
+        origin from there whose actual is known before each forecast (forecast.intervals).
         """
-        from forecast.intervals import bounds
+        sigma = self.sigma(prices, first, end, point, sampler)
+        multipliers = self._multipliers(prices, first, end, point.shape[1], known_from)([level])[:, 0]
+        return point - multipliers * sigma, point + multipliers * sigma
 
-        calibration = self._calibration()
-        sampler = sampler or self.sampler(calibration.seed)
-        paths = self.sample_paths(closes, first, end, point.shape[1], calibration.samples, sampler)
-        return bounds(point, paths, calibration, level)
-
-    def quantiles(self, closes: np.ndarray, first: int, end: int, point: np.ndarray, levels: np.ndarray,
-                  ) -> np.ndarray:
+    def quantiles(self, prices: np.ndarray, first: int, end: int, point: np.ndarray, levels: np.ndarray,
+                  known_from: int | None = None) -> np.ndarray:
         """Calibrated one-step price quantiles (origins [first, end) × levels) around `point`
-        (origins,), from one MC-dropout draw seeded as at calibration.
+        (origins,), with σ and `known_from` as in `band`.
 
         Raises:
             ConfigError: no calibration, or a level it has too few origins for.
         """
-        from forecast.intervals import quantile_forecast, spread
+        from forecast.intervals import quantile_forecast
+
+        point = np.asarray(point, dtype="float64")
+        sigma = self.sigma(prices, first, end, point.reshape(-1, 1))
+        multipliers = self._multipliers(prices, first, end, 1, known_from)
+        return quantile_forecast(point, sigma[:, 0], lambda levels: multipliers(levels)[:, :, 0], levels)
+
+    def _multipliers(self, prices: np.ndarray, first: int, end: int, steps: int, known_from: int | None,
+                     ) -> Callable[[list[float]], np.ndarray]:
+        """levels → conformal multipliers (origins [first, end), levels, steps): the validation
+        scores', or for a scale-conformal model given `known_from`, the online ones."""
+        from forecast.intervals import OnlineCalibration
 
         calibration = self._calibration()
-        paths = self.sample_paths(closes, first, end, 1, calibration.samples, self.sampler(calibration.seed))
-        return quantile_forecast(point, spread(paths)[:, 0], calibration, levels)
+        origins = np.arange(first, end)
+        if known_from is None or self.method != "scale-conformal":
+            return lambda levels: np.broadcast_to(
+                np.stack([calibration.quantile(level, steps) for level in levels])[None], (len(origins), len(levels),
+                                                                                       steps))
+        from forecast.intervals import ONLINE_ORIGINS
+
+        table = np.asarray(prices)
+        closes = table if table.ndim == 1 else table[:, 0]
+        stop = min(end - 1, len(closes))  # origins whose step 1 is known before the last origin
+        start = max(known_from, self.window, min(stop, first) - ONLINE_ORIGINS - steps)  # none older is pooled
+        extra = np.empty((0, steps))
+        if stop > start:
+            _check_horizon(steps)
+            x, last = self._origins(table, start, stop, 1)
+            point, scales = self._roll(self.network.predict, x, last, steps)  # one pass for point and σ
+            sigma = self.target.scale_to_prices(scales, point, cumulative=self._cumulative(steps))
+            days = np.arange(start, stop)[:, None] + np.arange(steps)[None, :]
+            actual = np.where(days < len(closes), closes[np.minimum(days, len(closes) - 1)], np.nan)
+            extra = np.abs(actual - point) / np.maximum(sigma, 1e-12)
+        online = OnlineCalibration(calibration, extra, start)
+        return lambda levels: online.multipliers(origins, levels, steps)
 
     def describe(self) -> dict[str, Any]:
         """What this model is, for people: name, engine, target, window, outputs, calibrated steps."""
         return {"model": self.record.name if self.record else None, "engine": self.engine,
-                "target": self.target.kind, "window": self.window, "outputs": self.outputs,
+                "target": self.target.kind, "features": self.features.kind, "interval_method": self.method,
+                "window": self.window, "outputs": self.outputs,
                 "calibrated_steps": self.calibration.steps if self.calibration else 0}
 
-    def _origins(self, closes: np.ndarray, first: int, end: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    def inputs(self, prices: np.ndarray) -> np.ndarray:
+        """The per-day network inputs: (days, channels) — the target's transform, then the features."""
+        table = np.asarray(prices, dtype="float64")
+        closes = table if table.ndim == 1 else table[:, 0]
+        first = self.target.inputs(closes)
+        if not self.features.channels:
+            return first
+        if table.ndim == 1:
+            raise ConfigError("this model reads open/high/low/volume besides the close; pass the price table")
+        return np.column_stack([first, self.features.extra(table)])
+
+    def _origins(self, prices: np.ndarray, first: int, end: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
         """Input windows of origins [first, end) (every stride-th) and each one's last close."""
-        x = make_windows(self.target.inputs(closes), self.window, first, end).x[::stride]
+        table = np.asarray(prices)
+        closes = table if table.ndim == 1 else table[:, 0]
+        x = make_windows(self.inputs(table), self.window, first, end).x[::stride]
         return np.ascontiguousarray(x), np.asarray(closes[first - 1:end - 1:stride], dtype="float64")
 
-    def _roll(self, predictor: Predictor, x: np.ndarray, last: np.ndarray, horizon: int) -> np.ndarray:
+    def _roll(self, predictor: Predictor, x: np.ndarray, last: np.ndarray, horizon: int,
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """Forecast prices and the scale head's log-scales (NaN without one), both (origins, horizon)."""
         if self.outputs >= horizon:
-            return self.target.to_prices(np.asarray(predictor(x))[:, :horizon], last)
+            out = np.asarray(predictor(x))
+            scales = (out[:, self.outputs:self.outputs + horizon] if out.shape[1] > self.outputs
+                      else np.full((len(out), horizon), np.nan))
+            return self.target.to_prices(out[:, :horizon], last), scales
         if self.outputs != 1:
             raise ConfigError(f"this model forecasts {self.outputs} days at once (direct); ask for --horizon "
                               f"{self.outputs} or less, or train with a longer --horizon")
-        return recursive_paths(predictor, self.target, x, last, horizon)
+        return recursive_paths(predictor, self.target, x, last, horizon, self.features)
+
+    def _cumulative(self, horizon: int) -> bool:
+        """Whether step σs accumulate (see Target.scale_to_prices): recursive rolls and returns do."""
+        return self.outputs < horizon or self.outputs == 1 or self.target.kind == "return"
 
     def _calibration(self) -> Calibration:
         if self.calibration is None:
@@ -222,7 +325,7 @@ def load_network(folder: Path, record: RunRecord, choice: EngineChoice = "auto")
     from forecast.archive import read_archive
 
     read_archive(path, expected, record.model_sha256)  # before Keras builds anything from it
-    return keras_network(keras_model.load_model(path, expected.window))
+    return keras_network(keras_model.load_model(path, expected.window, expected.channels))
 
 
 def keras_network(network: Any) -> Network:

@@ -57,17 +57,52 @@ class TrainResult:
     windows_per_second: float
 
 
-def build_model(window: int, config: ModelConfig) -> keras.Model:
-    """Stacked GRU/LSTM layers (all but the last return sequences), dropout after each, Dense(1)."""
+def build_model(window: int, config: ModelConfig, channels: int = 1) -> keras.Model:
+    """Stacked GRU/LSTM layers (all but the last return sequences), dropout after each, and a
+    Dense head: one output per step, then (scale-conformal) one log-scale per step."""
     layer = keras.layers.GRU if config.kind == "gru" else keras.layers.LSTM
     model = keras.Sequential(name=f"forecast_{config.kind}")
-    model.add(keras.Input(shape=(window, 1), name="closes"))
+    model.add(keras.Input(shape=(window, channels), name="closes"))
     for i, units in enumerate(config.units):
         last = i == len(config.units) - 1
         model.add(layer(units, return_sequences=not last, name=f"{config.kind}_{i + 1}"))
         model.add(keras.layers.Dropout(config.dropout, name=f"dropout_{i + 1}"))
-    model.add(keras.layers.Dense(config.outputs, name="next_close" if config.outputs == 1 else "next_closes"))
+    model.add(keras.layers.Dense(config.head, name="next_close" if config.outputs == 1 else "next_closes"))
     return model
+
+
+def loss_function(model_config: ModelConfig) -> Any:
+    """The training loss: mean squared error, or the Gaussian negative log-likelihood for a head
+    of means and log-scales (scale-conformal; `gaussian_nll`)."""
+    if model_config.interval_method != "scale-conformal":
+        return "mse"
+    return gaussian_nll
+
+
+@keras.saving.register_keras_serializable(package="forecast")
+def gaussian_nll(y_true: Any, y_pred: Any) -> Any:
+    """Mean over steps of ½((y − μ)/σ)² + log σ, with μ the first half of the head and log σ
+    the second half (clipped to ±10 so a bad start cannot overflow). Constants dropped.
+
+    For the point head this is least squares weighted by 1/σ²: turbulent days, whose errors say
+    least about the mean, count less. Tried instead: squared error for μ plus the likelihood
+    with μ's gradient stopped (the point learning as a one-head model does) — worse points and
+    worse bands on the real files (benchmarks/bands.md)."""
+    steps = keras.ops.shape(y_true)[-1]
+    mean, log_scale = y_pred[:, :steps], keras.ops.clip(y_pred[:, steps:], -10.0, 10.0)
+    z = (keras.ops.cast(y_true, y_pred.dtype) - mean) * keras.ops.exp(-log_scale)
+    return keras.ops.mean(0.5 * keras.ops.square(z) + log_scale, axis=-1)
+
+
+def loss_values(outputs: np.ndarray, y: np.ndarray) -> float:
+    """The training loss of network outputs against targets, in NumPy (as `gaussian_nll` when
+    the head is twice as wide as the targets, else mean squared error)."""
+    steps = y.shape[1]
+    if outputs.shape[1] == 2 * steps:
+        log_scale = np.clip(outputs[:, steps:], -10.0, 10.0)
+        z = (y - outputs[:, :steps]) * np.exp(-log_scale)
+        return float(np.mean(0.5 * np.square(z) + log_scale))
+    return float(np.mean(np.square(outputs - y)))
 
 
 def fit_network(plan: Distribution, window: int, model_config: ModelConfig, train_config: TrainConfig,
@@ -81,17 +116,19 @@ def fit_network(plan: Distribution, window: int, model_config: ModelConfig, trai
     multi-worker training goes through `train_model_multi_worker` (which ignores `val_score`).
     """
     config = dataclasses.replace(train_config, batch_size=train_config.batch_size * plan.replicas)
+    channels = int(train.x.shape[2])
+    loss = loss_function(model_config)
     with plan.strategy.scope():
-        network = build_model(window, model_config)
+        network = build_model(window, model_config, channels)
         if warm_start is not None:
-            network.set_weights(load_model(warm_start, window).get_weights())
+            network.set_weights(load_model(warm_start, window, channels).get_weights())
     if plan.name == "multi-worker":
-        result = train_model_multi_worker(network, train, val, config, plan.strategy, progress=progress)
+        result = train_model_multi_worker(network, train, val, config, plan.strategy, progress=progress, loss=loss)
     else:
         with plan.strategy.scope():
             result = train_model(network, train, val, config, checkpoint, progress=progress,
                                  tensorboard=tensorboard if plan.chief else None, run_config=run_config,
-                                 val_score=val_score)
+                                 val_score=val_score, loss=loss)
     checkpoint.unlink(missing_ok=True)
     return network, result
 
@@ -99,8 +136,8 @@ def fit_network(plan: Distribution, window: int, model_config: ModelConfig, trai
 def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainConfig,
                 checkpoint: Path, progress: Callable[[int, dict[str, float]], None] | None = None,
                 tensorboard: Path | None = None, run_config: dict[str, Any] | None = None,
-                val_score: ValScore | None = None) -> TrainResult:
-    """Fit with Adam + MSE, early stopping on validation loss, and a best-weights checkpoint.
+                val_score: ValScore | None = None, loss: Any = "mse") -> TrainResult:
+    """Fit with Adam + `loss` (see `loss_function`), early stopping on validation loss, and a best-weights checkpoint.
 
     Args:
         model: an uncompiled model from `build_model`.
@@ -116,7 +153,7 @@ def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainC
         val_score: (name, function of the network's validation outputs): its value is added to
             each epoch's logs under that name (e.g. the validation MASE a search prunes on).
     """
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss)
     callbacks: list[keras.callbacks.Callback] = [
         ValidationLoss(val, val_score),  # first: the callbacks below read the val_loss it adds
         keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True,
@@ -149,8 +186,8 @@ def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainC
 
 
 class ValidationLoss(keras.callbacks.Callback):
-    """Adds `val_loss` to each epoch's logs: the mean squared error over all validation windows,
-    from a compiled forward pass of our own.
+    """Adds `val_loss` to each epoch's logs: the training loss (`loss_values`) over all validation
+    windows, from a compiled forward pass of our own.
 
     This replaces `fit(validation_data=…)`. That path runs `evaluate` every epoch, which tears
     down the previous epoch's tf.data iterator (`epoch_iterator.py` `reset`); with Keras 3.15 /
@@ -178,7 +215,7 @@ class ValidationLoss(keras.callbacks.Callback):
             return
         chunks = range(0, len(self._y), self._CHUNK)
         outputs = np.concatenate([self._predict(self._x[i:i + self._CHUNK]) for i in chunks])
-        logs["val_loss"] = float(np.mean(np.square(outputs - self._y)))
+        logs["val_loss"] = loss_values(outputs, self._y)
         if self._score is not None:
             name, score = self._score
             logs[name] = score(outputs)
@@ -186,7 +223,7 @@ class ValidationLoss(keras.callbacks.Callback):
 
 def train_model_multi_worker(model: keras.Model, train: Windows, val: Windows, config: TrainConfig,
                              strategy: Any, progress: Callable[[int, dict[str, float]], None] | None = None,
-                             ) -> TrainResult:
+                             loss: Any = "mse") -> TrainResult:
     """Train under MultiWorkerMirroredStrategy with a custom loop.
 
     Keras 3's `model.fit` fails under this strategy (keras-team/keras#20585), so each step runs
@@ -195,9 +232,9 @@ def train_model_multi_worker(model: keras.Model, train: Windows, val: Windows, c
     losses are identical everywhere. `config.batch_size` is the global batch.
     """
     with strategy.scope():
-        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss="mse")
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss)
         model.optimizer.build(model.trainable_variables)
-    steps = _DistributedSteps(model, strategy, config.batch_size)
+    steps = _DistributedSteps(model, strategy, config.batch_size, None if loss == "mse" else loss)
     history: dict[str, list[float]] = {"loss": [], "val_loss": []}
     best, best_weights, waited = float("inf"), model.get_weights(), 0
     started = time.perf_counter()
@@ -223,8 +260,8 @@ class _DistributedSteps:
     """Compiled train and validation steps under a tf.distribute strategy, with the loss
     averaged over the global batch (`batch`), and the distributed batches they consume."""
 
-    def __init__(self, model: keras.Model, strategy: Any, batch: int) -> None:
-        self.model, self.strategy, self.batch = model, strategy, batch
+    def __init__(self, model: keras.Model, strategy: Any, batch: int, loss: Any = None) -> None:
+        self.model, self.strategy, self.batch, self.per_example = model, strategy, batch, loss
         self.train = tf.function(lambda inputs: self._reduced(self._train_step, inputs))
         self.validate = tf.function(lambda inputs: self._reduced(self._val_step, inputs))
 
@@ -244,7 +281,9 @@ class _DistributedSteps:
         return self.strategy.reduce(tf.distribute.ReduceOp.SUM, self.strategy.run(step, args=(inputs,)), axis=None)
 
     def _loss(self, x: Any, y: Any, training: bool) -> Any:
-        per_example = tf.reduce_mean(tf.square(self.model(x, training=training) - y), axis=-1)
+        out = self.model(x, training=training)
+        per_example = (self.per_example(y, out) if self.per_example is not None
+                       else tf.reduce_mean(tf.square(out - y), axis=-1))
         return tf.nn.compute_average_loss(per_example, global_batch_size=self.batch)
 
     def _train_step(self, inputs: Any) -> Any:
@@ -350,8 +389,8 @@ def save_model(model: keras.Model, path: Path) -> None:
     model.save(path)
 
 
-def load_model(path: Path, window: int) -> keras.Model:
-    """Load a `.keras` file in safe mode and check it takes `window`-day inputs.
+def load_model(path: Path, window: int, channels: int = 1) -> keras.Model:
+    """Load a `.keras` file in safe mode and check it takes `window`-day inputs of `channels`.
 
     Raises:
         ArtifactError: the file is missing, unreadable, or its input does not match.
@@ -365,14 +404,14 @@ def load_model(path: Path, window: int) -> keras.Model:
         raise ArtifactError(f"{path} could not be loaded ({reason}); the file is corrupt or "
                             "from another program — retrain with `forecast train --force`") from None
     shape = tuple(model.input_shape)
-    if len(shape) != 3 or shape[1] != window or shape[2] != 1:
+    if len(shape) != 3 or shape[1] != window or shape[2] != channels:
         raise ArtifactError(f"{path} takes inputs of shape {shape[1:]}, but run.json says "
-                            f"window {window}; the folder is mismatched — retrain it")
+                            f"window {window} and {channels} channel(s); the folder is mismatched — retrain it")
     return model
 
 
 def fast_predictor(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
-    """A compiled inference function: (batch, window, 1) float32 → (batch, outputs) float64.
+    """A compiled inference function: (batch, window, channels) float32 → (batch, head) float64.
 
     One traced `tf.function` call costs a few milliseconds, against ~60 ms for
     `model.predict` and ~300 ms for an eager `model(x)` call on this kind of machine.
@@ -387,7 +426,7 @@ def mc_predictor(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def _compiled(model: keras.Model, training: bool) -> Callable[[np.ndarray], np.ndarray]:
-    spec = tf.TensorSpec(shape=(None, int(model.input_shape[1]), 1), dtype=tf.float32)
+    spec = tf.TensorSpec(shape=(None, int(model.input_shape[1]), int(model.input_shape[2])), dtype=tf.float32)
 
     @tf.function(input_signature=[spec], autograph=False)  # straight-line code: nothing to convert
     def call(x: Any) -> Any:

@@ -75,7 +75,7 @@ def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
     series = load_prices(csv_path, load_options)
     if on_loaded is not None:
         on_loaded(series)
-    prepared = prepare(series, config.window, config.model.target, config.model.outputs)
+    prepared = prepare(series, config.window, config.model.target, config.model.outputs, config.model.features)
     if distribute != "multi-worker":  # other workers write to temporary folders
         check_target(out, force)  # fail before minutes of training, not after
     return train_prepared(prepared, config, out, force=force, on_epoch=on_epoch,
@@ -93,7 +93,7 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: 
         folder: a model folder written by `train`.
         data: the CSV to forecast from; defaults to the file recorded at training.
         horizon: days ahead; a recursive model feeds each forecast back as an input.
-        interval: a level in (0, 1) adds `lower` and `upper` bounds (calibrated MC dropout).
+        interval: a level in (0, 1) adds `lower` and `upper` bounds (conformally calibrated, online).
         engine: "numpy" (no TensorFlow), "keras", or "auto" (numpy when it supports the network).
 
     Raises:
@@ -110,11 +110,12 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: 
                         f"{n}; pass a CSV with more history")
     if interval is not None:
         forecaster.check_interval(interval, horizon)  # refuse a bad level or horizon before loading Keras
-    point = forecaster.forecast(closes, n, n + 1, horizon)
+    prices = forecaster.prices(series)
+    point = forecaster.forecast(prices, n, n + 1, horizon)
     dates = future_dates(series.close.index[-1], horizon, record.data.frequency)
     rows = [{"date": f"{d:%Y-%m-%d}", "close": float(v)} for d, v in zip(dates, point[0], strict=True)]
     if interval is not None:
-        lower, upper = forecaster.band(closes, n, n + 1, point, interval)
+        lower, upper = forecaster.band(prices, n, n + 1, point, interval, known_from=forecaster.known_from(series))
         for row, low, high in zip(rows, lower[0], upper[0], strict=True):
             row.update({"lower": float(low), "upper": float(high)})
     return ForecastOutcome(
@@ -214,17 +215,19 @@ def _unseen_frame(forecaster: Forecaster, data: Path | None, options: LoadOption
         raise DataError(f"{series.path.name} ends on {series.last_date}, before the model's test "
                         f"period starts ({record.split['test'].first}) with {window} days of history and "
                         f"{horizon} days ahead; pass --data with later closes")
-    paths = forecaster.forecast(closes, first, end, horizon)
+    prices = forecaster.prices(series)
+    paths = forecaster.forecast(prices, first, end, horizon)
     frame = pd.DataFrame({"actual": closes[first + horizon - 1:], "predicted": paths[:, -1],
                           "naive": closes[first - 1:end - 1]}, index=index[first + horizon - 1:])
     n = len(closes)
-    future = forecaster.forecast(closes, n, n + 1, horizon)
+    future = forecaster.forecast(prices, n, n + 1, horizon)
     fan = pd.DataFrame({"predicted": future[0]}, index=future_dates(index[-1], horizon, record.data.frequency))
     if interval is not None and forecaster.calibration is not None:
         sampler = forecaster.sampler(forecaster.calibration.seed)  # one stream for both bands
-        lower, upper = forecaster.band(closes, first, end, paths, interval, sampler)
+        known_from = forecaster.known_from(series)
+        lower, upper = forecaster.band(prices, first, end, paths, interval, sampler, known_from)
         frame["lower"], frame["upper"] = lower[:, -1], upper[:, -1]
-        lower, upper = forecaster.band(closes, n, n + 1, future, interval, sampler)
+        lower, upper = forecaster.band(prices, n, n + 1, future, interval, sampler, known_from)
         fan["lower"], fan["upper"] = lower[0], upper[0]
         frame.attrs["interval"] = fan.attrs["interval"] = interval
     return frame, (fan if horizon > 1 or interval is not None else None)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from forecast.archive import Architecture
 from forecast.config import Frequency, RunConfig
 from forecast.errors import ConfigError
+from forecast.features import Features
 from forecast.targets import Target
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ class RunRecord:
     model_sha256: str | None = None  # None in version-1 folders
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept on a round trip
+    features: Features = field(default_factory=Features)  # extra input channels (none: close only)
 
     @property
     def name(self) -> str:
@@ -102,7 +104,7 @@ class RunRecord:
     def architecture(self) -> Architecture:
         """The network run.json describes, for checking the model file against it."""
         return Architecture(kind=self.config.model.kind, units=self.config.model.units,
-                            window=self.window, outputs=self.outputs)
+                            window=self.window, outputs=self.config.model.head, channels=self.features.width)
 
     def to_dict(self) -> dict[str, Any]:
         """The run.json payload (key order is part of the format people read)."""
@@ -115,7 +117,8 @@ class RunRecord:
             payload["model_sha256"] = self.model_sha256
         payload |= {
             "config": self.config.to_dict(), "target": self.target.to_dict(),
-            "data": dict(vars(self.data)), "split": split, "seed": self.config.train.seed,
+            "features": self.features.to_dict(), "data": dict(vars(self.data)), "split": split,
+            "seed": self.config.train.seed,
             "training": dict(vars(self.training)), "metrics": self.metrics, "versions": self.versions,
         }
         return payload | self.extra
@@ -157,8 +160,11 @@ class RunRecord:
         sha = raw.get("model_sha256")
         if version >= 2 and not (isinstance(sha, str) and _SHA256.match(sha)):
             raise TypeError("model_sha256 is not a sha256 hex digest")
-        known = {"format_version", "created", "model", "model_sha256", "config", "target", "data", "split", "seed",
-                 "training", "metrics", "versions"}
+        known = {"format_version", "created", "model", "model_sha256", "config", "target", "features", "data",
+                 "split", "seed", "training", "metrics", "versions"}
+        features = raw.get("features")
+        if features is not None and not isinstance(features, dict):
+            raise TypeError("features must be an object")
         return cls(
             config=RunConfig.from_dict(raw["config"]), target=Target.from_dict(raw["target"]), data=info,
             split=parts, target_fitted_on=(_date(fitted, "first"), _date(fitted, "last")),
@@ -169,6 +175,7 @@ class RunRecord:
             metrics=_get(raw, "metrics", dict), versions=_get(raw, "versions", dict),
             created=_get(raw, "created", str), model_sha256=sha, format_version=version,
             extra={key: value for key, value in raw.items() if key not in known},
+            features=Features.from_dict(features),
         )
 
 
@@ -184,6 +191,10 @@ def _check_config(config: dict[str, Any]) -> None:
     _get(model, "dropout", float, 0.0, 0.999)
     _choice(model, "target", ("price", "delta", "return"))
     _choice(model, "multistep", ("recursive", "direct"))
+    for key, allowed in (("features", ("close", "ohlcv", "auto")),
+                         ("interval_method", ("mc-conformal", "scale-conformal"))):
+        if key in model:  # absent in folders from before they existed
+            _choice(model, key, allowed)
     _get(model, "horizon", int, 1, MAX_HORIZON)
     for key, low, high in (("epochs", 1, 10**6), ("batch_size", 1, 10**7), ("patience", 0, 10**6),
                            ("seed", -(2**63), 2**63 - 1)):
@@ -217,7 +228,7 @@ def check_calibration(raw: Any) -> None:
     """Types and ranges of a calibration.json payload (TypeError names the bad field)."""
     if not isinstance(raw, dict):
         raise TypeError("not a JSON object")
-    _get(raw, "samples", int, 1, 100_000)
+    _get(raw, "samples", int, 0 if raw.get("method") == "scale-conformal" else 1, 100_000)
     _get(raw, "seed", int, -(2**63), 2**63 - 1)
     scores = _get(raw, "scores", list)
     if not 1 <= len(scores) <= MAX_HORIZON or not all(isinstance(step, list) for step in scores):

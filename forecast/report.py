@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from forecast.compare import CompareOutcome
     from forecast.evaluate import Comparison, Metrics
     from forecast.pipeline import ForecastOutcome, PlotOutcome
+    from forecast.record import RunRecord
     from forecast.training import TrainOutcome
     from forecast.tune import TuneOutcome
 
@@ -98,6 +99,12 @@ def band_summary(bands: dict[str, Any]) -> str:
             + (f" (baselines: {others})" if others else "") + f": {model['verdict'].upper()}.")
 
 
+def inputs(record: RunRecord) -> list[str]:
+    """The network's input channels, for people: the target's transform, then the features."""
+    first = {"price": "scaled close", "delta": "scaled close", "return": "log-return"}[record.target.kind]
+    return [first, *record.features.channels]
+
+
 def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
     training = outcome.record.training
     if fmt == "json":
@@ -105,6 +112,7 @@ def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
             "folder": str(outcome.folder), "epochs_run": training.epochs_run,
             "best_epoch": training.best_epoch, "seconds": round(training.seconds, 2),
             "parameters": training.parameters, "split": outcome.record.to_dict()["split"],
+            "inputs": inputs(outcome.record), "interval_method": outcome.record.config.model.interval_method,
             "distribution": outcome.distribution, "test": outcome.comparison.to_dict(),
             "bands": outcome.evaluation.bands,
         })
@@ -117,7 +125,8 @@ def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
     console.print(verdict(outcome.comparison))
     console.print(band_summary(outcome.evaluation.bands))
     console.print(f"Trained {training.epochs_run} epochs (best {training.best_epoch}) in "
-                  f"{training.seconds:.1f} s; {training.parameters:,} parameters.")
+                  f"{training.seconds:.1f} s; {training.parameters:,} parameters; inputs: "
+                  f"{', '.join(inputs(outcome.record))}; band: {outcome.record.config.model.interval_method}.")
     plan = outcome.distribution
     if plan.get("replicas", 1) > 1 or plan.get("strategy") == "multi-worker":
         console.print(f"Distributed ({plan['strategy']}) over {plan['replicas']} replicas: global batch "
@@ -168,6 +177,10 @@ def inspect_output(description: dict[str, Any], fmt: Literal["table", "json"]) -
                 "last_date", "frequency"):
         table.add_row(key.replace("_", " "), str(description[key]))
     table.add_row("last close", f"{description['last_close']:,.6g}")
+    others = {role: name for role, name in description["columns"].items() if role != "close"}
+    found = ", ".join(f"{role} ({name})" for role, name in others.items()) or "none"
+    full = all(role in others for role in ("high", "low", "volume"))
+    table.add_row("other columns", f"{found} — --features auto uses {'ohlcv' if full else 'the close only'}")
     for step in description["steps"]:
         table.add_row(f"step: {step['name']}", f"{step['detail']} ({step['count']})")
     for warning in description["warnings"]:

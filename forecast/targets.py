@@ -78,6 +78,19 @@ class Target:
             return last + outputs * (scaler.high - scaler.low)
         return last * np.exp(np.cumsum(outputs * self.std + self.mean, axis=1))
 
+    def scale_to_prices(self, log_scales: np.ndarray, point: np.ndarray, cumulative: bool) -> np.ndarray:
+        """A scale head's outputs (origins × steps: log σ in target units) → σ in prices.
+
+        `cumulative`: each step's σ is the root of the summed variances of the steps up to it
+        (returns compound; a recursive roll adds one step's error at a time); else each step
+        is a level or a change from the origin and keeps its own σ.
+        """
+        sigma = np.exp(np.clip(np.asarray(log_scales, dtype="float64"), -20.0, 20.0))
+        sigma = sigma * (self.std if self.kind == "return" else self._scaler().high - self._scaler().low)
+        if cumulative:
+            sigma = np.sqrt(np.cumsum(np.square(sigma), axis=1))
+        return sigma * point if self.kind == "return" else sigma  # log-price σ → price σ near the point
+
     def next_input(self, previous_close: np.ndarray, close: np.ndarray) -> np.ndarray:
         """Input values for days whose closes are `close` (for recursive forecasts)."""
         if self.kind == "return":

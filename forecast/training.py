@@ -26,8 +26,9 @@ import pandas as pd
 
 from forecast import __version__
 from forecast.artifacts import staged_folder, write_model_folder
-from forecast.config import DistributeChoice, RunConfig, TargetKind, WindowConfig
+from forecast.config import DistributeChoice, FeatureChoice, RunConfig, TargetKind, WindowConfig
 from forecast.data import PriceSeries
+from forecast.features import Features, fit_features, resolve
 from forecast.forecaster import Forecaster, keras_network
 from forecast.record import DataInfo, Part, RunRecord, TrainingInfo
 from forecast.targets import Target, fit_target
@@ -46,31 +47,43 @@ class Prepared:
     split: Split
     target: Target
     parts: dict[str, Windows]  # train and val windows (the test part is forecast from the closes)
+    features: Features = field(default_factory=Features)
 
     @property
     def closes(self) -> np.ndarray:
         return self.series.closes
 
+    @property
+    def prices(self) -> np.ndarray:
+        """What the model forecasts from: the closes, or the OHLCV table when it has features."""
+        return self.series.table if self.features.channels else self.series.closes
+
 
 def prepare(series: PriceSeries, config: WindowConfig, target_kind: TargetKind = "price",
-            outputs: int = 1) -> Prepared:
-    """Split by time, fit the target's statistics on the training part only, build the windows.
+            outputs: int = 1, features: FeatureChoice = "close") -> Prepared:
+    """Split by time, fit the target's and the features' statistics on the training part only,
+    build the windows.
 
     With `outputs` > 1 (a direct multi-step model) each part keeps only origins whose every
     step lies inside that part.
 
     Raises:
-        DataError: too little data for the window and split.
+        DataError: too little data for the window and split, or `ohlcv` features for a file
+            without high, low and volume.
     """
     values = series.closes
     split = split_days(len(values), config)
     target = fit_target(target_kind, values[: split.train_end])
+    channels = resolve(features, series.extra_columns, target_kind, series.path.name)
+    fitted = fit_features(series.table, channels, split.train_end) if channels else Features()
     inputs, targets = target.inputs(values), target.targets(values, outputs)
+    if fitted.channels:
+        inputs = np.column_stack([inputs, fitted.extra(series.table)])
     parts = {}
     for name in ("train", "val"):
         first, end = split.part(name)
         parts[name] = make_windows(inputs, split.window, first, end - (outputs - 1), targets)
-    return Prepared(series=series, split=split, target=target, parts=parts)
+    return Prepared(series=series, split=split, target=target, parts=parts, features=fitted)
 
 
 @dataclass(frozen=True)
@@ -91,8 +104,8 @@ def evaluate(prepared: Prepared, forecaster: Forecaster, seed: int) -> Evaluatio
     from forecast.evaluate import compare_to_naive
 
     first, end = prepared.split.part("test")
-    closes = prepared.closes
-    predicted = forecaster.forecast(closes, first, end)[:, 0]
+    closes, prices = prepared.closes, prepared.prices
+    predicted = forecaster.forecast(prices, first, end)[:, 0]
     frame = pd.DataFrame({"actual": closes[first:end], "predicted": predicted, "naive": closes[first - 1:end - 1]},
                          index=prepared.series.close.index[first:end])
     comparison = compare_to_naive(frame["actual"].to_numpy(), frame["predicted"].to_numpy(),
@@ -100,17 +113,19 @@ def evaluate(prepared: Prepared, forecaster: Forecaster, seed: int) -> Evaluatio
     calibration, multi_step = _calibrate(prepared, forecaster, seed)
     from forecast.risk import band_table
 
-    band = quantiles, why = model_quantiles(forecaster.with_calibration(calibration), closes, first, end, predicted)
+    band = quantiles, why = model_quantiles(forecaster.with_calibration(calibration), prices, first, end, predicted,
+                                            known_from=first)
     bands = band_table(closes, np.arange(first, end), {"model": quantiles} if quantiles is not None else {},
                        [f"model: {why}"] if why else [])
     return Evaluation(frame=frame, comparison=comparison, calibration=calibration, multi_step=multi_step,
                       bands=bands, band=band)
 
 
-def model_quantiles(forecaster: Forecaster, closes: np.ndarray, first: int, end: int, predicted: np.ndarray,
-                    ) -> tuple[np.ndarray | None, str]:
+def model_quantiles(forecaster: Forecaster, prices: np.ndarray, first: int, end: int, predicted: np.ndarray,
+                    known_from: int | None = None) -> tuple[np.ndarray | None, str]:
     """A calibrated model's one-day quantile forecast on days [first, end) for forecast.risk, or
-    None and why not (e.g. too few calibration origins for the 95% band)."""
+    None and why not (e.g. too few calibration origins for the 95% band). `known_from`: the
+    first day after its validation part (see Forecaster.band)."""
     import math
 
     from forecast import risk
@@ -122,7 +137,7 @@ def model_quantiles(forecaster: Forecaster, closes: np.ndarray, first: int, end:
         return None, (f"no band: its validation part calibrated {origins} origins, too few for a {widest:.0%} "
                       "band; train on more history or with a larger --val-size")
     try:
-        return forecaster.quantiles(closes, first, end, predicted, risk.QUANTILES), ""
+        return forecaster.quantiles(prices, first, end, predicted, risk.QUANTILES, known_from), ""
     except ForecastError as exc:
         return None, f"no band ({exc})"
 
@@ -131,25 +146,32 @@ def _calibrate(prepared: Prepared, forecaster: Forecaster, seed: int) -> tuple[C
     from forecast import intervals
     from forecast.evaluate import by_step
 
-    closes, split = prepared.closes, prepared.split
+    closes, prices, split = prepared.closes, prepared.prices, prepared.split
     val_first, val_end = split.part("val")
     test_first, test_end = split.part("test")
     steps = intervals.calibrated_steps(forecaster.outputs, min(val_end - val_first, test_end - test_first))
-    sampler = forecaster.sampler(seed)  # one random stream: validation first, then test
+    mc = forecaster.method == "mc-conformal"
+    sampler = forecaster.sampler(seed) if mc else None  # one random stream: validation first, then test
 
-    def point_and_paths(first: int, end: int, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        stride = intervals.stride_for(end - first, cap)  # MC sampling is the cost: keep ≤ cap origins
-        point = forecaster.forecast(closes, first, end, steps, stride)
-        paths = forecaster.sample_paths(closes, first, end, steps, intervals.SAMPLES, sampler, stride)
+    def point_and_sigma(first: int, end: int, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        stride = intervals.stride_for(end - first, cap) if mc else 1  # MC sampling is the cost: keep ≤ cap origins
+        point = forecaster.forecast(prices, first, end, steps, stride)
+        sigma = forecaster.sigma(prices, first, end, point, sampler, stride)
         origins = np.arange(first, end, stride)
-        return point, paths, intervals.stacked_actual(closes, origins, steps), origins
+        return point, sigma, intervals.stacked_actual(closes, origins, steps), origins
 
-    point, paths, actual, _ = point_and_paths(val_first, val_end - steps + 1, intervals.MAX_CALIBRATION_ORIGINS)
-    calibration = intervals.calibrate(point, paths, actual, seed)
-    point, paths, actual, origins = point_and_paths(test_first, test_end - steps + 1, intervals.MAX_COVERAGE_ORIGINS)
-    lower, upper = intervals.bounds(point, paths, calibration, 0.9)
+    point, sigma, actual, _ = point_and_sigma(val_first, val_end - steps + 1, intervals.MAX_CALIBRATION_ORIGINS)
+    samples = intervals.SAMPLES if mc else 0
+    calibration = intervals.calibrate(point, sigma, actual, seed, samples, forecaster.method)
+    point, sigma, actual, origins = point_and_sigma(test_first, test_end - steps + 1, intervals.MAX_COVERAGE_ORIGINS)
+    if mc:
+        lower, upper = intervals.bounds(point, sigma, calibration, 0.9)
+    else:  # online: each origin also calibrates on the test days before it (see forecast.intervals)
+        lower, upper = forecaster.with_calibration(calibration).band(prices, test_first, test_end - steps + 1, point,
+                                                                     0.9, known_from=test_first)
     return calibration, {
-        "interval_level": 0.9, "interval_samples": intervals.SAMPLES, "origins": len(origins),
+        "interval_level": 0.9, "interval_method": forecaster.method, "interval_samples": samples,
+        "origins": len(origins),
         "interval_coverage_by_step": [round(c, 4) for c in intervals.coverage(actual, lower, upper)],
         "by_step": by_step(closes, origins, [point], steps),
     }
@@ -260,7 +282,7 @@ def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: b
             staging / "best.weights.h5", warm_start=warm_start / MODEL_FILE if warm_start else None,
             progress=on_epoch, tensorboard=tensorboard, run_config=config.to_dict())
         forecaster = Forecaster.from_network(keras_network(network), prepared.target, prepared.split.window,
-                                             config.model.outputs)
+                                             config.model.outputs, prepared.features, config.model.interval_method)
         evaluation = evaluate(prepared, forecaster, config.train.seed)
         training = TrainingInfo(epochs_run=result.epochs_run, best_epoch=result.best_epoch, seconds=result.seconds,
                                 parameters=keras_model.parameter_count(network))
@@ -297,6 +319,7 @@ def record_for(prepared: Prepared, config: RunConfig, evaluation: Evaluation, tr
         target_fitted_on=(f"{index[0]:%Y-%m-%d}", f"{index[split.train_end - 1]:%Y-%m-%d}"), training=training,
         metrics={"test": evaluation.comparison.to_dict(), "test_multi_step": evaluation.multi_step,
                  "test_bands": evaluation.bands},
+        features=prepared.features,
         versions={"forecast": __version__, "python": platform.python_version(), **versions},
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )

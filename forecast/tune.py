@@ -457,7 +457,8 @@ class _Objective:
 
         try:
             config = self.request.run_config(values)
-            fitted = fit_for_search(prepare(self.series, config.window, config.model.target), config, on_epoch)
+            fitted = fit_for_search(prepare(self.series, config.window, config.model.target,
+                                                    features=config.model.features), config, on_epoch)
         except ForecastError as exc:
             trial.set_user_attr("error", str(exc))
             raise
@@ -534,7 +535,7 @@ def _train_best(series: PriceSeries, request: TuneRequest, best: optuna.trial.Fr
         if record is not None and record.config == config and record.data.sha256 == series.sha256:
             return record, True
     check_target(folder, force=True)  # replaces only a model folder forecast wrote
-    prepared = prepare(series, config.window, config.model.target)
+    prepared = prepare(series, config.window, config.model.target, features=config.model.features)
     job = Job(f"best (trial {best.number})", prepared, config, folder, force=True)
     result = next(iter(run_jobs([job], progress)))
     if isinstance(result, Failed):

@@ -70,7 +70,7 @@ class Split:
 
 @dataclass(frozen=True)
 class Windows:
-    """Model-ready arrays: inputs (samples, window, 1) float32 and targets (samples, outputs)."""
+    """Model-ready arrays: inputs (samples, window, channels) float32 and targets (samples, outputs)."""
 
     x: np.ndarray
     y: np.ndarray
@@ -108,7 +108,7 @@ def make_windows(inputs: np.ndarray, window: int, first_target: int, end_target:
     """Windows for forecast days [first_target, end_target); inputs are views, not copies.
 
     Args:
-        inputs: the per-day input series (1-D), e.g. scaled closes.
+        inputs: the per-day inputs: 1-D (one channel, e.g. scaled closes) or (days, channels).
         window: history length.
         first_target: first forecast day (>= window).
         end_target: one past the last forecast day; may be len(inputs) + 1 to forecast the
@@ -120,8 +120,10 @@ def make_windows(inputs: np.ndarray, window: int, first_target: int, end_target:
         raise DataError(f"no windows with forecast days in [{first_target}, {end_target}) for a series "
                         f"of {len(inputs)} days and window {window}")
     values = np.asarray(inputs, dtype="float32")
-    x = sliding_window_view(values[first_target - window:end_target - 1], window)[:, :, np.newaxis]
-    source = values if targets is None else np.asarray(targets, dtype="float32")
+    if values.ndim == 1:
+        values = values[:, np.newaxis]
+    x = sliding_window_view(values[first_target - window:end_target - 1], window, axis=0).transpose(0, 2, 1)
+    source = values[:, 0] if targets is None else np.asarray(targets, dtype="float32")
     y = source[first_target:end_target].reshape(-1, 1 if source.ndim == 1 else source.shape[1])
     if len(y) < len(x):  # forecasting the day after the data: its target is unknown
         y = np.concatenate([y, np.full((len(x) - len(y), y.shape[1]), np.nan, dtype="float32")])

@@ -143,7 +143,10 @@ def test_train_writes_a_complete_folder(tiny_model: Path) -> None:
     run = json.loads((tiny_model / "run.json").read_text())
     assert run["config"]["window"]["window"] == 8
     assert run["config"]["model"] == {"kind": "gru", "units": [4, 4], "dropout": 0.2, "target": "return",
-                                      "multistep": "recursive", "horizon": 1}
+                                      "multistep": "recursive", "horizon": 1, "features": "auto",
+                                      "interval_method": "scale-conformal"}
+    assert run["features"]["channels"] == ["range", "body", "volume", "vol"]  # auto: the file has OHLCV
+    assert len(run["features"]["mean"]) == len(run["features"]["std"]) == 4
     assert run["data"]["rows"] == 300 and len(run["data"]["sha256"]) == 64
     assert run["split"]["test"]["days"] == 60
     assert run["target"]["kind"] == "return"  # the default, chosen by evidence
@@ -203,11 +206,16 @@ def test_save_load_gives_identical_predictions(tiny_model: Path) -> None:
 
     run = json.loads((tiny_model / "run.json").read_text())
     saved = pd.read_csv(tiny_model / "test_predictions.csv")
-    network = keras_model.load_model(tiny_model / "model.keras", 8)
+    from forecast.features import Features
+
+    network = keras_model.load_model(tiny_model / "model.keras", 8, channels=5)
     mean, std = run["target"]["mean"], run["target"]["std"]
-    closes = pd.read_csv(run["data"]["path"])["Close"].to_numpy()
-    z = ((np.diff(np.log(closes)) - mean) / std).astype("float32")  # by hand, not through forecast
-    x = np.lib.stride_tricks.sliding_window_view(z, 8)[-61:-1, :, None]
+    frame = pd.read_csv(run["data"]["path"])
+    closes = frame["Close"].to_numpy()
+    z = ((np.diff(np.log(closes)) - mean) / std).astype("float32")  # channel 0 by hand, not through forecast
+    table = frame[["Close", "Open", "High", "Low", "Volume"]].to_numpy(dtype="float64")
+    inputs = np.column_stack([z, Features.from_dict(run["features"]).extra(table)[1:]]).astype("float32")
+    x = np.lib.stride_tricks.sliding_window_view(inputs, 8, axis=0)[-61:-1].transpose(0, 2, 1)
     predicted = closes[-61:-1] * np.exp(keras_model.fast_predictor(network)(x)[:, 0] * std + mean)
     np.testing.assert_allclose(predicted, saved["predicted"].to_numpy(), rtol=1e-5)
 

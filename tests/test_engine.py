@@ -22,37 +22,59 @@ pytestmark = pytest.mark.slow
 CLOSES = 100 * np.exp(np.cumsum(np.random.default_rng(5).normal(0, 0.03, 120)))
 
 
+def ohlcv(closes: np.ndarray) -> np.ndarray:
+    """A close/open/high/low/volume table around `closes` (as PriceSeries.table)."""
+    rng = np.random.default_rng(9)
+    opens = closes * np.exp(rng.normal(0, 0.01, len(closes)))
+    high = np.maximum(opens, closes) * np.exp(np.abs(rng.normal(0, 0.02, len(closes))))
+    low = np.minimum(opens, closes) / np.exp(np.abs(rng.normal(0, 0.02, len(closes))))
+    return np.column_stack([closes, opens, high, low, rng.lognormal(10, 0.5, len(closes))])
+
+
 @pytest.mark.parametrize(
-    ("kind", "units", "outputs"),
-    [("gru", (4,), 1), ("gru", (16, 8), 1), ("gru", (5, 7, 3), 3), ("lstm", (6,), 1), ("lstm", (12, 4), 2)],
+    ("kind", "units", "outputs", "features", "method"),
+    [("gru", (4,), 1, "close", "mc-conformal"), ("gru", (16, 8), 1, "close", "mc-conformal"),
+     ("gru", (5, 7, 3), 3, "close", "mc-conformal"), ("lstm", (6,), 1, "close", "mc-conformal"),
+     ("lstm", (12, 4), 2, "close", "mc-conformal"), ("gru", (8, 4), 1, "ohlcv", "scale-conformal"),
+     ("lstm", (6,), 3, "ohlcv", "scale-conformal"), ("gru", (6,), 1, "close", "scale-conformal")],
 )
-def test_numpy_matches_keras(tmp_path: Path, kind: str, units: tuple[int, ...], outputs: int) -> None:
+def test_numpy_matches_keras(tmp_path: Path, kind: str, units: tuple[int, ...], outputs: int, features: str,
+                             method: str) -> None:
     from forecast import model as keras_model
+    from forecast.features import Features, fit_features
 
     config = ModelConfig(kind=kind, units=units, multistep="direct" if outputs > 1 else "recursive",  # type: ignore[arg-type]
-                         horizon=outputs)
+                         horizon=outputs, interval_method=method)  # type: ignore[arg-type]
+    table = ohlcv(CLOSES)
+    fitted = fit_features(table, ("range", "body", "volume"), 80) if features == "ohlcv" else Features()
     keras_model.set_seed(0)
-    network = keras_model.build_model(10, config)
+    network = keras_model.build_model(10, config, fitted.width)
     rng = np.random.default_rng(1)
     network.set_weights([w + rng.normal(0, 0.3, w.shape).astype("float32") for w in network.get_weights()])
     keras_model.save_model(network, tmp_path / "model.keras")
-    engine = load_numpy_model(tmp_path / "model.keras", Architecture(kind, units, 10, outputs), None)
-    x = rng.random((50, 10, 1), dtype="float32")
+    engine = load_numpy_model(tmp_path / "model.keras", Architecture(kind, units, 10, config.head, fitted.width), None)
+    x = rng.random((50, 10, fitted.width), dtype="float32")
     expected = keras_model.fast_predictor(network)(x)
+    assert expected.shape == (50, config.head)
     np.testing.assert_allclose(engine(x), expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
     target = fit_target("return", CLOSES[:80])
     keras = keras_model.fast_predictor(network)
-    ours = Forecaster.from_network(Network("numpy", engine, engine.sampler), target, 10, outputs)
-    theirs = Forecaster.from_network(Network("keras", keras, lambda seed: keras), target, 10, outputs)
+    ours = Forecaster.from_network(Network("numpy", engine, engine.sampler), target, 10, outputs, fitted, method)  # type: ignore[arg-type]
+    theirs = Forecaster.from_network(Network("keras", keras, lambda seed: keras), target, 10, outputs, fitted, method)  # type: ignore[arg-type]
+    prices = table if fitted.channels else CLOSES
     for horizon in (1, 5) if outputs == 1 else (outputs,):
-        np.testing.assert_allclose(ours.forecast(CLOSES, 100, 121, horizon), theirs.forecast(CLOSES, 100, 121, horizon),
-                                   rtol=1e-5)
+        point = theirs.forecast(prices, 100, 121, horizon)
+        np.testing.assert_allclose(ours.forecast(prices, 100, 121, horizon), point, rtol=1e-5)
+        if method == "scale-conformal":  # the band's scale comes from the same head in both engines
+            sigma = theirs.sigma(prices, 100, 121, point)
+            assert sigma.shape == point.shape and (sigma > 0).all()
+            np.testing.assert_allclose(ours.sigma(prices, 100, 121, point), sigma, rtol=1e-4)
 
 
 def test_mc_sampler_is_seeded_and_varies(tiny_model: Path) -> None:
     record = read_run(tiny_model)
     engine = load_numpy_model(tiny_model / "model.keras", record.architecture(), record.model_sha256)
-    x = np.random.default_rng(0).random((20, 8, 1), dtype="float32")
+    x = np.random.default_rng(0).random((20, 8, record.features.width), dtype="float32")
     a, b = engine.sampler(7)(x), engine.sampler(7)(x)
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, engine(x))

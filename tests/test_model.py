@@ -8,19 +8,21 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-def test_validation_loss_callback_matches_keras_evaluate() -> None:
+@pytest.mark.parametrize("method", ["mc-conformal", "scale-conformal"])
+def test_validation_loss_callback_matches_keras_evaluate(method: str) -> None:
     import keras
 
     from forecast.config import ModelConfig
-    from forecast.model import ValidationLoss, build_model, set_seed
+    from forecast.model import ValidationLoss, build_model, loss_function, set_seed
     from forecast.windows import Windows
 
     set_seed(3)
     rng = np.random.default_rng(3)
-    x = rng.normal(size=(150, 8, 1)).astype("float32")
+    x = rng.normal(size=(150, 8, 3)).astype("float32")
     y = rng.normal(size=(150, 1)).astype("float32")
-    model = build_model(8, ModelConfig(units=(4,), dropout=0.5))
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    config = ModelConfig(units=(4,), dropout=0.5, interval_method=method)  # type: ignore[arg-type]
+    model = build_model(8, config, channels=3)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss_function(config))  # MSE, or Gaussian NLL
     callback = ValidationLoss(Windows(x=x, y=y, target_days=np.arange(150)))
     callback.set_model(model)
     callback.on_train_begin()

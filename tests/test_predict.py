@@ -28,7 +28,8 @@ def forecaster(predict: Predictor, target: Target = IDENTITY, window: int = 3, o
 
 def test_recursive_feeds_forecasts_back() -> None:
     window = np.array([1.0, 2.0, 3.0], dtype="float32").reshape(1, 3, 1)
-    paths = recursive_paths(last_plus_one, IDENTITY, window, np.array([3.0]), 4)
+    paths, scales = recursive_paths(last_plus_one, IDENTITY, window, np.array([3.0]), 4)
+    assert np.isnan(scales).all()  # a one-output network has no scale head
     assert paths.tolist() == [[4.0, 5.0, 6.0, 7.0]]
     assert window[0, :, 0].tolist() == [1.0, 2.0, 3.0]  # input untouched
 
@@ -38,7 +39,7 @@ def test_recursive_uses_the_whole_window_for_every_origin() -> None:
         return x.mean(axis=1)
 
     windows = np.array([[0.0, 3.0, 6.0], [1.0, 1.0, 1.0]], dtype="float32")[:, :, None]
-    paths = recursive_paths(mean, IDENTITY, windows, np.array([6.0, 1.0]), 2)
+    paths, _ = recursive_paths(mean, IDENTITY, windows, np.array([6.0, 1.0]), 2)
     np.testing.assert_allclose(paths, [[3.0, 4.0], [1.0, 1.0]])
 
 

@@ -29,7 +29,12 @@ def test_a_version_1_folder_reads_into_the_typed_record() -> None:
     assert record.name == "gru-4,4" and record.window == 8 and record.outputs == 1
     assert record.split["test"].days == 60 and record.data.close_column == "Close"
     raw = json.loads((V1 / "run.json").read_text())
-    assert record.to_dict() == raw  # a version-1 record writes back exactly what it read
+    assert record.features.kind == "close" and record.config.model.interval_method == "mc-conformal"
+    written = record.to_dict()  # a version-1 record writes back what it read, plus what it defaulted
+    assert written.pop("features") == {"kind": "close", "channels": [], "mean": [], "std": []}
+    assert written["config"]["model"].pop("features") == "close"
+    assert written["config"]["model"].pop("interval_method") == "mc-conformal"
+    assert written == raw
 
 
 @pytest.mark.slow
@@ -55,6 +60,7 @@ def test_a_loaded_forecaster_describes_itself() -> None:
 
     forecaster = Forecaster.load(V1, "numpy", calibrated=True)
     steps = len(json.loads((V1 / "calibration.json").read_text())["scores"])  # 12: half the 24 validation days
-    assert forecaster.describe() == {"model": "gru-4,4", "engine": "numpy", "target": "return", "window": 8,
+    assert forecaster.describe() == {"model": "gru-4,4", "engine": "numpy", "target": "return", "features": "close",
+                                         "interval_method": "mc-conformal", "window": 8,
                                      "outputs": 1, "calibrated_steps": steps}
     assert steps == 12

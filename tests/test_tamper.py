@@ -202,7 +202,8 @@ def _load(folder: Path) -> None:
     """What predict does with a folder before forecasting; only forecast's own errors may escape."""
     try:
         record = read_run(folder)
-        load_network(folder, record, "numpy").predict(np.zeros((2, record.config.window.window, 1), "float32"))
+        shape = (2, record.config.window.window, record.features.width)
+        load_network(folder, record, "numpy").predict(np.zeros(shape, "float32"))
     except (ArtifactError, ConfigError) as exc:
         assert str(exc) and "\n" not in str(exc)
 

@@ -66,8 +66,34 @@ def test_evaluate_scores_the_test_part_beside_persistence(prepared) -> None:  # 
     np.testing.assert_array_equal(again.calibration.scores, evaluation.calibration.scores)  # seeded
 
 
+def test_a_scale_head_makes_the_band_without_sampling(price_csv: Path) -> None:
+    """A fake two-output network: mean 0, log-scale = the last input (a turbulent day widens the band)."""
+    prepared = prepare(load_prices(price_csv), WindowConfig(window=10), "return", features="ohlcv")
+    assert prepared.prices.shape[1] == 5 and prepared.parts["train"].x.shape[2] == 1 + len(prepared.features.channels)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        return np.column_stack([np.zeros(len(x)), 0.3 * np.abs(x[:, -1, 0])])
+
+    def sampler(seed: int):  # type: ignore[no-untyped-def]
+        raise AssertionError("scale-conformal never samples")
+
+    forecaster = Forecaster.from_network(Network("numpy", predict, sampler), prepared.target, 10, 1,
+                                         prepared.features, "scale-conformal")
+    evaluation = evaluate(prepared, forecaster, seed=3)
+    assert evaluation.calibration.method == "scale-conformal" and evaluation.calibration.samples == 0
+    assert evaluation.multi_step["interval_method"] == "scale-conformal"
+    first, end = prepared.split.part("test")
+    point = forecaster.forecast(prepared.prices, first, end)
+    sigma = forecaster.with_calibration(evaluation.calibration).sigma(prepared.prices, first, end, point)
+    returns = np.abs(prepared.target.inputs(prepared.closes))[first - 1:end - 1]
+    expected = prepared.closes[first - 1:end - 1] * np.exp(prepared.target.mean) * prepared.target.std * np.exp(
+        0.3 * returns.astype("float32"))
+    np.testing.assert_allclose(sigma[:, 0], expected, rtol=1e-5)  # σ = point × std × exp(log-scale)
+
+
 def test_write_model_folder_then_read_back(prepared, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    config = RunConfig(window=WindowConfig(window=10), model=ModelConfig(units=(4,), target="return"))
+    config = RunConfig(window=WindowConfig(window=10), model=ModelConfig(units=(4,), target="return",
+                                                                        interval_method="mc-conformal"))
     evaluation = evaluate(prepared, Forecaster.from_network(_fake_network(), prepared.target, 10, 1), seed=1)
     record = record_for(prepared, config, evaluation, TrainingInfo(epochs_run=3, best_epoch=2, seconds=1.5,
                                                                 parameters=99), {"keras": "test"})
