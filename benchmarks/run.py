@@ -83,7 +83,7 @@ def bench_tutorial_training(values: np.ndarray, split: Any, epochs: int, batch_s
     scaled = (values - low) / (high - low)
     x, y = tutorial_windows(scaled, split.window, split.window, split.val_end)  # train + val, as tutorials do
     keras.utils.set_random_seed(42)
-    model = build_model(split.window, ModelConfig())
+    model = build_model(split.window, ModelConfig(interval_method="mc-conformal"))  # one output, close only
     model.compile(optimizer="adam", loss="mse")
     start = time.perf_counter()
     model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0)
@@ -118,8 +118,9 @@ def bench_latency(folder: Path) -> dict[str, Any]:
     """In-process and end-to-end forecast latency, NumPy engine and Keras side by side."""
     from forecast.forecaster import Forecaster
 
-    one = np.random.default_rng(0).random((1, 60, 1), dtype="float32")
-    batch = np.random.default_rng(1).random((500, 60, 1), dtype="float32")
+    channels = Forecaster.load(folder).features.width
+    one = np.random.default_rng(0).random((1, 60, channels), dtype="float32")
+    batch = np.random.default_rng(1).random((500, 60, channels), dtype="float32")
     out: dict[str, Any] = {}
     for name in ("numpy", "keras"):
         predict = Forecaster.load(folder, name).network.predict  # type: ignore[arg-type]
@@ -131,6 +132,9 @@ def bench_latency(folder: Path) -> dict[str, Any]:
             "cli_predict_median_s": statistics.median(timed(lambda n=name: subprocess.run(
                 [forecast_exe(), "predict", str(folder), "--format", "json", "--engine", n],
                 capture_output=True, check=True), 5)),
+            "cli_predict_interval_h7_median_s": statistics.median(timed(lambda n=name: subprocess.run(
+                [forecast_exe(), "predict", str(folder), "--format", "json", "--engine", n, "--interval", "0.9",
+                 "--horizon", "7"], capture_output=True, check=True), 5)),
         }
     probe = ("import sys, runpy; sys.argv = ['forecast', 'predict', sys.argv[1], '--format', 'json'];\n"
              "from forecast.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
@@ -253,6 +257,9 @@ def summary(r: dict[str, Any]) -> str:
         f"(TensorFlow imported: {r['latency']['tensorflow_imported_by_default_predict']}); "
         f"{keras_lat['cli_predict_median_s']:.2f} s `--engine keras` | – | ≤ 1.0 s: "
         f"{ok[lat['cli_predict_median_s'] <= 1.0]} |",
+        f"| `forecast predict --interval 0.9 --horizon 7 --format json`, end to end | "
+        f"{lat['cli_predict_interval_h7_median_s']:.2f} s NumPy; {keras_lat['cli_predict_interval_h7_median_s']:.2f} s "
+        f"`--engine keras` | – | ≤ 1.0 s: {ok[lat['cli_predict_interval_h7_median_s'] <= 1.0]} |",
         f"| `compare --models gru,lstm --seeds 2` (4 trainings), wall time | "
         f"{r['compare_jobs']['jobs1_seconds']:.0f} s `--jobs 1`; {r['compare_jobs']['jobs2_seconds']:.0f} s "
         f"`--jobs 2` | – | ≥ {TARGETS['compare_jobs2_speedup']}× faster: {r['compare_jobs']['speedup']:.2f}× — "
