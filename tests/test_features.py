@@ -252,3 +252,18 @@ def test_the_scale_head_band_is_sharper_than_a_constant_band_at_the_same_coverag
     assert sharp < 0.95 * wide  # the band that follows the volatility scores at least 5% better
     widths = (upper - lower)[:, 0] / last
     assert widths.max() > 2 * widths.min()  # it widens in turbulent weeks and narrows in calm ones
+
+
+@pytest.mark.slow
+def test_a_calibration_made_for_another_band_method_is_refused(tiny_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(tiny_model, folder)
+    calibration = json.loads((folder / "calibration.json").read_text())
+    assert calibration["method"] == "scale-conformal" and calibration["samples"] == 0
+    calibration.update(method="mc-conformal", samples=20)
+    (folder / "calibration.json").write_text(json.dumps(calibration))
+    result = CliRunner().invoke(app, ["predict", str(folder), "--interval", "0.9"])
+    assert result.exit_code == 1 and result.output.startswith("Error:") and "mismatched" in result.output
+    assert CliRunner().invoke(app, ["predict", str(folder)]).exit_code == 0  # the point forecast needs no band
