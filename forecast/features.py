@@ -75,8 +75,9 @@ class Features:
         """
         missing = [c for c in self.columns() if c not in present]
         if missing:
+            listed = missing[0] if len(missing) == 1 else f"{', '.join(missing[:-1])} or {missing[-1]}"
             raise DataError(f"this model reads {', '.join(self.columns())} besides the close (features ohlcv), "
-                            f"but {name} has no {' or '.join(missing)} column; use a file with those columns, "
+                            f"but {name} has no {listed} column; use a file with those columns, "
                             "or train a model with --features close")
 
     def roll(self, window: np.ndarray, previous: np.ndarray, price: np.ndarray) -> np.ndarray:
