@@ -20,7 +20,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/forecast train $(DATA) --model gru --out models/gru-btc-synthetic --force
 	$(BIN)/forecast train $(DATA) --model lstm --out models/lstm-btc-synthetic --force
-	$(BIN)/forecast predict models/gru-btc-synthetic --horizon 7
+	$(BIN)/forecast predict models/gru-btc-synthetic --horizon 7 --interval 0.9
 	$(BIN)/forecast compare --from models/gru-btc-synthetic models/lstm-btc-synthetic --out reports/demo --force
 	@echo
 	@echo "Model folders (model.keras, run.json, history.csv, test_predictions.csv, prediction.png):"
