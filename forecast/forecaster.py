@@ -154,9 +154,7 @@ class Forecaster:
 
         horizon = point.shape[1]
         if self.method == "scale-conformal":
-            x, last = self._origins(prices, first, end, stride)
-            _, scales = self._roll(self.network.predict, x, last, horizon)
-            return _finite(self.target.scale_to_prices(scales, point, cumulative=self._cumulative(horizon)))
+            return self._point_and_scale(prices, first, end, horizon, stride, point)[1]
         samples = self.calibration.samples if self.calibration is not None else SAMPLES
         sampler = sampler or self.sampler(self.calibration.seed if self.calibration is not None else 0)
         return spread(self.sample_paths(prices, first, end, horizon, samples, sampler, stride))
@@ -213,7 +211,7 @@ class Forecaster:
                      ) -> Callable[[list[float]], np.ndarray]:
         """levels → conformal multipliers (origins [first, end), levels, steps): the validation
         scores', or for a scale-conformal model given `known_from`, the online ones."""
-        from forecast.intervals import OnlineCalibration
+        from forecast.intervals import ONLINE_ORIGINS, OnlineCalibration
 
         calibration = self._calibration()
         origins = np.arange(first, end)
@@ -221,18 +219,12 @@ class Forecaster:
             return lambda levels: np.broadcast_to(
                 np.stack([calibration.quantile(level, steps) for level in levels])[None], (len(origins), len(levels),
                                                                                        steps))
-        from forecast.intervals import ONLINE_ORIGINS
-
-        table = np.asarray(prices)
-        closes = table if table.ndim == 1 else table[:, 0]
+        closes = _closes(prices)
         stop = min(end - 1, len(closes))  # origins whose step 1 is known before the last origin
         start = max(known_from, self.window, min(stop, first) - ONLINE_ORIGINS - steps)  # none older is pooled
         extra = np.empty((0, steps))
         if stop > start:
-            _check_horizon(steps)
-            x, last = self._origins(table, start, stop, 1)
-            point, scales = self._roll(self.network.predict, x, last, steps)  # one pass for point and σ
-            sigma = self.target.scale_to_prices(scales, point, cumulative=self._cumulative(steps))
+            point, sigma = self._point_and_scale(prices, start, stop, steps)
             days = np.arange(start, stop)[:, None] + np.arange(steps)[None, :]
             actual = np.where(days < len(closes), closes[np.minimum(days, len(closes) - 1)], np.nan)
             extra = np.abs(actual - point) / np.maximum(sigma, 1e-12)
@@ -249,8 +241,7 @@ class Forecaster:
     def inputs(self, prices: np.ndarray) -> np.ndarray:
         """The per-day network inputs: (days, channels) — the target's transform, then the features."""
         table = np.asarray(prices, dtype="float64")
-        closes = table if table.ndim == 1 else table[:, 0]
-        first = self.target.inputs(closes)
+        first = self.target.inputs(_closes(table))
         if not self.features.channels:
             return first
         if table.ndim == 1:
@@ -259,10 +250,17 @@ class Forecaster:
 
     def _origins(self, prices: np.ndarray, first: int, end: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
         """Input windows of origins [first, end) (every stride-th) and each one's last close."""
-        table = np.asarray(prices)
-        closes = table if table.ndim == 1 else table[:, 0]
-        x = make_windows(self.inputs(table), self.window, first, end).x[::stride]
-        return np.ascontiguousarray(x), np.asarray(closes[first - 1:end - 1:stride], dtype="float64")
+        x = make_windows(self.inputs(prices), self.window, first, end).x[::stride]
+        return np.ascontiguousarray(x), np.asarray(_closes(prices)[first - 1:end - 1:stride], dtype="float64")
+
+    def _point_and_scale(self, prices: np.ndarray, first: int, end: int, horizon: int, stride: int = 1,
+                         point: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """A scale-head model's forecasts and σ in prices (around `point` when given), one pass."""
+        _check_horizon(horizon)
+        x, last = self._origins(prices, first, end, stride)
+        forecast, scales = self._roll(self.network.predict, x, last, horizon)
+        point = forecast if point is None else point
+        return point, _finite(self.target.scale_to_prices(scales, point, cumulative=self._cumulative()))
 
     def _roll(self, predictor: Predictor, x: np.ndarray, last: np.ndarray, horizon: int,
               ) -> tuple[np.ndarray, np.ndarray]:
@@ -277,9 +275,9 @@ class Forecaster:
                               f"{self.outputs} or less, or train with a longer --horizon")
         return recursive_paths(predictor, self.target, x, last, horizon, self.features)
 
-    def _cumulative(self, horizon: int) -> bool:
+    def _cumulative(self) -> bool:
         """Whether step σs accumulate (see Target.scale_to_prices): recursive rolls and returns do."""
-        return self.outputs < horizon or self.outputs == 1 or self.target.kind == "return"
+        return self.outputs == 1 or self.target.kind == "return"
 
     def _calibration(self) -> Calibration:
         if self.calibration is None:
@@ -290,6 +288,12 @@ class Forecaster:
 def _check_horizon(horizon: int) -> None:
     if horizon < 1:
         raise ConfigError(f"horizon must be at least 1 day, got {horizon}")
+
+
+def _closes(prices: np.ndarray) -> np.ndarray:
+    """The closes of 1-D closes or of a close/open/high/low/volume table."""
+    table = np.asarray(prices)
+    return table if table.ndim == 1 else table[:, 0]
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

@@ -12,8 +12,8 @@
 With a scale head each score costs one forward pass, so the calibration also goes on *online*:
 a forecast from origin t pools the validation scores with the scores of the latest ONLINE_ORIGINS
 later origins whose actual close is known before t (origin + h − 1 < t for step h) — what a risk
-desk does when it re-checks its band against the days since it was set. It follows a change of regime after
-training without looking ahead. (MC-dropout scores cost `samples` passes each, so mc-conformal
+desk does when it re-checks its band against the days since it was set. It follows a change of
+regime after training without looking ahead. (MC-dropout scores cost `samples` passes each, so mc-conformal
 keeps the validation scores only.)
 
 On the validation part — days the weights were not fitted on — each step h gets the scores
