@@ -141,22 +141,27 @@ def _score_fold(k: int, folder: Path, series: PriceSeries, origin: int, step: in
                  *model_quantiles(forecaster, prices, origin, origin + step, point[:, 0], known_from=origin)),
     }
     if horizon > 1:
-        paths_h = forecaster.forecast(prices, origin, origin + step - horizon + 1, horizon)
-        fold["by_step"] = by_step(closes, np.arange(origin, origin + len(paths_h)), [paths_h], horizon)
+        end = origin + step - horizon + 1  # origins whose every step lies in the fold
+        paths_h = forecaster.forecast(prices, origin, end, horizon)
+        fold["by_step"] = by_step(closes, np.arange(origin, end), [paths_h], horizon)
+        # For the bands by step (taken out before the fold is written): each step's days and quantiles.
+        fold["bands_by_step"] = [(np.arange(origin, end) + h - 1,
+                                  *model_quantiles(forecaster, prices, origin, end, paths_h[:, :h], known_from=origin))
+                                 for h in range(1, horizon + 1)]
     return fold
 
 
 def _bands(series: PriceSeries, folds: list[dict[str, Any]],
-           bands: list[tuple[np.ndarray, np.ndarray | None, str]]) -> dict[str, Any]:
-    """The model's one-day 90% bands over every backtest day (each fold's from its own model)
-    beside the empirical, EWMA and GARCH bands, each refitted only on days before each day."""
+           bands: list[tuple[np.ndarray, np.ndarray | None, str]], step: int = 1) -> dict[str, Any]:
+    """The model's 90% bands `step` days ahead over every backtest day (each fold's from its own
+    model) beside the empirical, EWMA and GARCH bands, each refitted only on days before each origin."""
     from forecast.risk import band_table
 
     days = np.concatenate([fold_days for fold_days, _, _ in bands])
     notes = [f"model, fold {fold['fold']}: {why}" for fold, (_, q, why) in zip(folds, bands, strict=True)
              if q is None]
     models = {} if notes else {"model": np.concatenate([q for _, q, _ in bands if q is not None])}
-    return band_table(series.closes, days, models, notes)
+    return band_table(series.closes, days, models, notes, step=step)
 
 
 def _write(folder: Path, series: PriceSeries, results: list[dict[str, Any]], horizon: int, level: float,
@@ -167,6 +172,7 @@ def _write(folder: Path, series: PriceSeries, results: list[dict[str, Any]], hor
 
     rows = pd.concat([fold.pop("rows") for fold in results])
     bands = _bands(series, results, [fold.pop("band") for fold in results])
+    stepped = [fold.pop("bands_by_step") for fold in results] if horizon > 1 else []
     rows.to_csv(folder / "backtest.csv", index_label="date", float_format="%.6f")
     score = compare_to_naive(rows["actual"].to_numpy(), rows["predicted"].to_numpy(), rows["naive"].to_numpy())
     overall: dict[str, Any] = {
@@ -181,6 +187,8 @@ def _write(folder: Path, series: PriceSeries, results: list[dict[str, Any]], hor
         steps = [fold["by_step"] for fold in results]
         overall["by_step"] = [{"step": h + 1, "mase": float(np.mean([s[h]["mase"] for s in steps]))}
                               for h in range(horizon)]
+        overall["bands_by_step"] = [_bands(series, results, [fold[h] for fold in stepped], step=h + 1)
+                                    for h in range(horizon)]
     write_json(folder / "backtest.json", {"data": str(series.path.resolve()), "setup": setup,
                                           "folds": results, "overall": overall})
     backtest_figure(rows, [pd.Timestamp(f["origin"]) for f in results], overall, folder / "backtest.png")

@@ -217,9 +217,48 @@ def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
     if report["bands"]["rows"]:
         plot.calibration_figure(report["bands"], folder / "calibration.png")
         plot.bands_figure(frame["actual"], bounds, report["bands"], folder / "bands.png")
+    if horizon > 1:
+        report["bands_by_step"] = _bands_by_step(series, first, last_origin, runs, horizon)
     write_json(folder / "report.json", report)
     (folder / "report.md").write_text(markdown_report(report), encoding="utf-8")  # rendering is report.py's
     return CompareOutcome(out=folder, rows=rows, evaluation=evaluation, report=report)
+
+
+def _bands_by_step(series: PriceSeries, first: int, last_origin: int, runs: dict[str, list[ModelRun]],
+                   horizon: int) -> list[dict[str, Any]]:
+    """For each step 1…horizon, every model's 90% band for the close that many days after origins
+    [first, last_origin) beside the baselines from the same origins (forecast.risk, √h-scaled
+    empirical and EWMA, GARCH's h-day variance), scored on the same days."""
+    from forecast.errors import ForecastError
+    from forecast.risk import band_table
+    from forecast.training import model_quantiles
+
+    loaded: dict[str, tuple[Forecaster, ModelRun]] = {}
+    notes: list[str] = []
+    for name, group in runs.items():
+        run = group[0]
+        try:
+            if run.folder is not None:
+                loaded[name] = (Forecaster.load(run.folder, calibrated=True), run)
+        except ForecastError as exc:
+            notes.append(f"{name}: no band ({exc})")
+    tables = []
+    for step in range(1, horizon + 1):
+        models: dict[str, np.ndarray] = {}
+        step_notes = list(notes)
+        for name, (forecaster, run) in loaded.items():
+            try:
+                quantiles, why = model_quantiles(forecaster, forecaster.prices(series), first, last_origin,
+                                                 run.predicted[:, :step], known_from=forecaster.known_from(series))
+            except ForecastError as exc:
+                quantiles, why = None, f"no band ({exc})"
+            if quantiles is None:
+                step_notes.append(f"{name}: {why}")
+            else:
+                models[name] = quantiles
+        tables.append(band_table(series.closes, np.arange(first, last_origin) + step - 1, models, step_notes,
+                                 step=step))
+    return tables
 
 
 def _bands(series: PriceSeries, first: int, end: int, runs: dict[str, list[ModelRun]],

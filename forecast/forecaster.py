@@ -194,18 +194,19 @@ class Forecaster:
 
     def quantiles(self, prices: np.ndarray, first: int, end: int, point: np.ndarray, levels: np.ndarray,
                   known_from: int | None = None) -> np.ndarray:
-        """Calibrated one-step price quantiles (origins [first, end) × levels) around `point`
-        (origins,), with σ and `known_from` as in `band`.
+        """Calibrated price quantiles (origins [first, end) × levels) of the last step of `point`
+        ((origins,) for one step, or (origins, steps)), with σ and `known_from` as in `band`.
 
         Raises:
             ConfigError: no calibration, or a level it has too few origins for.
         """
         from forecast.intervals import quantile_forecast
 
-        point = np.asarray(point, dtype="float64")
-        sigma = self.sigma(prices, first, end, point.reshape(-1, 1))
-        multipliers = self._multipliers(prices, first, end, 1, known_from)
-        return quantile_forecast(point, sigma[:, 0], lambda levels: multipliers(levels)[:, :, 0], levels)
+        paths = np.asarray(point, dtype="float64").reshape(len(point), -1)
+        steps = paths.shape[1]
+        sigma = self.sigma(prices, first, end, paths)[:, -1]
+        multipliers = self._multipliers(prices, first, end, steps, known_from)
+        return quantile_forecast(paths[:, -1], sigma, lambda levels: multipliers(levels)[:, :, -1], levels)
 
     def _multipliers(self, prices: np.ndarray, first: int, end: int, steps: int, known_from: int | None,
                      ) -> Callable[[list[float]], np.ndarray]:

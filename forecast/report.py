@@ -194,7 +194,8 @@ def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv",
     failed = outcome.report["setup"].get("failed") or []
     if fmt == "json":
         print_json({"out": str(outcome.out), "evaluation": outcome.evaluation, "rows": outcome.rows,
-                    "bands": outcome.report.get("bands"), "failed": failed})
+                    "bands": outcome.report.get("bands"), "bands_by_step": outcome.report.get("bands_by_step"),
+                    "failed": failed})
     elif fmt == "csv":
         print_csv(outcome.rows)
     elif fmt == "markdown":
@@ -212,6 +213,8 @@ def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv",
         bands = outcome.report.get("bands")
         if bands and bands["rows"]:
             _stdout().print(_band_table(bands))
+        if outcome.report.get("bands_by_step"):
+            _stdout().print(_steps_table(outcome.report["bands_by_step"]))
     for run in failed:
         Console(stderr=True).print(f"Warning: {run['model']} did not finish ({run['reason']}); the report "
                                    "covers the models that did", style="yellow")
@@ -247,6 +250,8 @@ def backtest_output(outcome: BacktestOutcome, fmt: Literal["table", "json"]) -> 
         console.print(_band_table(bands))
         for note in bands["notes"]:
             console.print(f"Note: {note}")
+    if outcome.overall.get("bands_by_step"):
+        console.print(_steps_table(outcome.overall["bands_by_step"]))
 
 
 # ---------------------------------------------------------------- compare rendering
@@ -276,6 +281,35 @@ def _band_table(bands: dict[str, Any]) -> Table:
     for row in bands["rows"]:
         table.add_row(*(band_cell(row, key, level) for key, _ in BAND_COLUMNS),
                       style="bold red" if row["verdict"] == "miscalibrated" else None)
+    return table
+
+
+def steps_cells(tables: list[dict[str, Any]]) -> tuple[list[str], dict[str, list[str]]]:
+    """Per-step band scores as cells: the column titles, and for each method (in step 1's
+    ranking) "IS vs EWMA (coverage)" per step."""
+    level = tables[0]["level"]
+    methods = [row["method"] for row in tables[0]["rows"]]
+    cells: dict[str, list[str]] = {method: [] for method in methods}
+    for table in tables:
+        rows = {row["method"]: row for row in table["rows"]}
+        for method in methods:
+            row = rows.get(method)
+            cells[method].append("–" if row is None else
+                                 f"{band_cell(row, 'interval_score_vs_ewma', level)} "
+                                 f"({band_cell(row, 'coverage', level)})")
+    return [f"day {table['step']}" for table in tables], cells
+
+
+def _steps_table(tables: list[dict[str, Any]]) -> Table:
+    level = tables[0]["level"]
+    titles, cells = steps_cells(tables)
+    table = Table(title=f"{level:.0%} bands by horizon step: interval score vs EWMA's (coverage); √h-scaled "
+                  "empirical and EWMA, GARCH's h-day variance", title_justify="left")
+    table.add_column("band")
+    for title in titles:
+        table.add_column(title, justify="right")
+    for method, row in cells.items():
+        table.add_row(method, *row)
     return table
 
 
@@ -343,6 +377,15 @@ def markdown_report(report: dict[str, Any]) -> str:
     ]
     if report.get("bands") and report["bands"]["rows"]:
         lines += [*_band_markdown(report["bands"]), ""]
+    if report.get("bands_by_step"):
+        titles, cells = steps_cells(report["bands_by_step"])
+        lines += [f"## {report['bands_by_step'][0]['level']:.0%} bands by horizon step", "",
+                  "Interval score relative to EWMA's band for the same day (coverage in brackets); the "
+                  "baselines scale with the horizon (empirical and EWMA by √h, GARCH by its h-day variance).", "",
+                  "| band | " + " | ".join(titles) + " |",
+                  "|" + "|".join(" --- " for _ in range(len(titles) + 1)) + "|"]
+        lines += ["| " + method + " | " + " | ".join(row) + " |" for method, row in cells.items()]
+        lines.append("")
     stepped = [row for row in report["rows"] if row.get("by_step")]
     if stepped:
         steps = len(stepped[0]["by_step"])

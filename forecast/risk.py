@@ -100,13 +100,14 @@ def _check_origins(origins: np.ndarray, needed: int, what: str) -> None:
                         "the data starts too late for these origins")
 
 
-def empirical(closes: np.ndarray, origins: np.ndarray, days: int = EMPIRICAL_DAYS) -> np.ndarray:
-    """Quantiles of the previous `days` log-returns, applied to each origin's last close."""
+def empirical(closes: np.ndarray, origins: np.ndarray, days: int = EMPIRICAL_DAYS, step: int = 1) -> np.ndarray:
+    """Quantiles of the previous `days` log-returns (× √step for the close `step` days ahead),
+    applied to each origin's last close."""
     returns = _returns(closes)
     _check_origins(origins, days, "empirical")
     # The returns known at origin t are r[0 … t-2] (into days 1 … t-1): the last `days` of them.
     windows = sliding_window_view(returns, days)[origins - 1 - days]
-    log_q = np.quantile(windows, QUANTILES, axis=1).T  # (origins, quantiles)
+    log_q = np.quantile(windows, QUANTILES, axis=1).T * np.sqrt(step)  # (origins, quantiles)
     return closes[origins - 1][:, None] * np.exp(log_q)
 
 
@@ -124,16 +125,18 @@ def ewma_sigma(closes: np.ndarray, origins: np.ndarray, lam: float = EWMA_LAMBDA
     return np.sqrt(variance[origins - 1])
 
 
-def ewma(closes: np.ndarray, origins: np.ndarray, lam: float = EWMA_LAMBDA) -> np.ndarray:
-    """A Gaussian band around the last close with the RiskMetrics σ."""
+def ewma(closes: np.ndarray, origins: np.ndarray, lam: float = EWMA_LAMBDA, step: int = 1) -> np.ndarray:
+    """A Gaussian band around the last close with the RiskMetrics σ (× √step `step` days ahead)."""
     from scipy.stats import norm
 
-    sigma = ewma_sigma(closes, origins, lam)
+    sigma = ewma_sigma(closes, origins, lam) * np.sqrt(step)
     return closes[origins - 1][:, None] * np.exp(sigma[:, None] * norm.ppf(QUANTILES)[None, :])
 
 
-def garch(closes: np.ndarray, origins: np.ndarray, refit_days: int = GARCH_REFIT_DAYS) -> np.ndarray:
-    """GARCH(1,1)-t quantiles, parameters refitted every `refit_days` on returns before the refit day.
+def garch(closes: np.ndarray, origins: np.ndarray, refit_days: int = GARCH_REFIT_DAYS, step: int = 1) -> np.ndarray:
+    """GARCH(1,1)-t quantiles of the close `step` days ahead (the variance of the summed returns:
+    the sum of the model's 1…step-day variance forecasts), parameters refitted every
+    `refit_days` on returns before the refit day.
 
     Raises:
         DataError: fewer than GARCH_MIN_DAYS returns before the first origin.
@@ -155,8 +158,8 @@ def garch(closes: np.ndarray, origins: np.ndarray, refit_days: int = GARCH_REFIT
             fitted = model.fit(last_obs=known, disp="off", show_warning=False)
         # Row j of the forecast made at observation s is the variance of r[s+1]: for origin t
         # (its return is r[t-1]) that is s = t - 2, filtered with the fixed parameters.
-        forecast = fitted.forecast(horizon=1, start=int(chunk[0]) - 2, reindex=True)
-        variance = forecast.variance.to_numpy()[chunk - 2, 0]
+        forecast = fitted.forecast(horizon=step, start=int(chunk[0]) - 2, reindex=True)
+        variance = forecast.variance.to_numpy()[chunk - 2, :step].sum(axis=1)
         nu = float(fitted.params["nu"])
         z = student_t.ppf(QUANTILES, nu) * np.sqrt((nu - 2) / nu)  # unit-variance t quantiles
         out[block:block + len(chunk)] = closes[chunk - 1][:, None] * np.exp(
@@ -164,13 +167,13 @@ def garch(closes: np.ndarray, origins: np.ndarray, refit_days: int = GARCH_REFIT
     return out
 
 
-def baseline_quantiles(closes: np.ndarray, origins: np.ndarray) -> dict[str, np.ndarray]:
-    """Every baseline band's quantile forecast on `origins` (those a method cannot reach — too
-    little history before the first origin — are left out)."""
+def baseline_quantiles(closes: np.ndarray, origins: np.ndarray, step: int = 1) -> dict[str, np.ndarray]:
+    """Every baseline band's quantile forecast from `origins` for the close `step` days ahead
+    (those a method cannot reach — too little history before the first origin — are left out)."""
     out = {}
     for name, method in (("empirical", empirical), ("ewma", ewma), ("garch", garch)):
         try:
-            out[name] = method(closes, origins)
+            out[name] = method(closes, origins, step=step)
         except DataError:
             continue
     return out
@@ -178,19 +181,21 @@ def baseline_quantiles(closes: np.ndarray, origins: np.ndarray) -> dict[str, np.
 
 def band_table(closes: np.ndarray, days: np.ndarray, models: dict[str, np.ndarray],
                notes: list[str] | None = None, level: float = 0.9,
-               bounds: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> dict[str, Any]:
-    """The models' one-day quantile forecasts for `days` beside every baseline band on the same
-    days, scored and ranked (the "bands" of train, compare and backtest). `bounds`, when given,
-    receives each band's lower and upper bounds at `level` (for a plot)."""
-    baselines = baseline_quantiles(closes, days)
+               bounds: dict[str, tuple[np.ndarray, np.ndarray]] | None = None, step: int = 1) -> dict[str, Any]:
+    """The models' quantile forecasts for `days`, made `step` days before (from origin day −
+    step + 1), beside every baseline band from the same origins, scored and ranked (the "bands"
+    of train, compare and backtest). `bounds`, when given, receives each band's lower and upper
+    bounds at `level` (for a plot)."""
+    origins = days - step + 1
+    baselines = baseline_quantiles(closes, origins, step)
     notes = [*(notes or []), *(f"{method}: too little history before the first evaluated day"
                                for method in BASELINE_BANDS if method not in baselines)]
     forecasts = {**{name: ("model", q) for name, q in models.items()},
                  **{name: ("baseline", q) for name, q in baselines.items()}}
     if bounds is not None:
         bounds.update({name: band(q, level) for name, (_, q) in forecasts.items()})
-    return {"level": level, "step": 1, "days": len(days), "notes": notes,
-            "rows": band_rows(closes[days], closes[days - 1], forecasts, level)}
+    return {"level": level, "step": step, "days": len(days), "notes": notes,
+            "rows": band_rows(closes[days], closes[origins - 1], forecasts, level)}
 
 
 COVERAGE_TOLERANCE = 0.03  # a 90% band covering outside 87–93% is miscalibrated

@@ -64,6 +64,11 @@ def test_backtest_end_to_end(price_csv: Path, tmp_path: Path) -> None:
     written = pd.read_csv(out / "backtest.csv")
     inside = ((written["actual"] >= written["lower"]) & (written["actual"] <= written["upper"])).mean()
     assert model["coverage"]["0.9"] == pytest.approx(inside)  # the same band as backtest.csv's at 90%
+    stepped = payload["overall"]["bands_by_step"]  # 2 days ahead: from origins whose day 2 is in the fold
+    assert [table["step"] for table in stepped] == [1, 2] and [table["days"] for table in stepped] == [28, 28]
+    two = {row["method"]: row for row in stepped[1]["rows"]}
+    assert set(two) == {"ewma", "garch", "model"} and two["ewma"]["interval_score_vs_ewma"] == 1.0
+    assert two["model"]["width_pct"] > next(r for r in stepped[0]["rows"] if r["method"] == "model")["width_pct"]
     rows = pd.read_csv(out / "backtest.csv")
     assert list(rows.columns) == ["date", "fold", "actual", "predicted", "naive", "lower", "upper"]
     assert len(rows) == 30 and rows["date"].is_monotonic_increasing

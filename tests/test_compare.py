@@ -151,7 +151,8 @@ def test_compare_from_folders(price_csv: Path, tmp_path: Path) -> None:
     folders = []
     for kind in ("gru", "lstm"):
         folders.append(tmp_path / kind)
-        assert runner.invoke(app, tiny_train_args(price_csv, folders[-1], kind)).exit_code == 0
+        # a longer validation part: enough calibration origins for the 95% band 3 days ahead
+        assert runner.invoke(app, [*tiny_train_args(price_csv, folders[-1], kind), "--val-size", "0.3"]).exit_code == 0
     out = tmp_path / "cmp"
     result = runner.invoke(app, ["compare", "--from", *map(str, folders), "--out", str(out),
                                  "--format", "markdown"])
@@ -159,6 +160,15 @@ def test_compare_from_folders(price_csv: Path, tmp_path: Path) -> None:
     assert result.stdout.startswith("# Model comparison")
     assert "| gru |" in result.stdout and "| lstm |" in result.stdout
     assert (out / "overlay.png").exists()
+    stepped = runner.invoke(app, ["compare", "--from", *map(str, folders), "--out", str(tmp_path / "steps"),
+                                  "--horizon", "3", "--format", "json"])
+    assert stepped.exit_code == 0, stepped.output
+    tables = json.loads(stepped.stdout)["bands_by_step"]
+    assert [table["step"] for table in tables] == [1, 2, 3]
+    for table in tables:
+        assert {"gru", "lstm", "ewma"} <= {row["method"] for row in table["rows"]}
+    markdown = (tmp_path / "steps" / "report.md").read_text()
+    assert "## 90% bands by horizon step" in markdown and "| band | day 1 | day 2 | day 3 |" in markdown
 
 
 @pytest.mark.slow

@@ -40,17 +40,41 @@ def _random_walk(days: int = 900, seed: int = 1) -> np.ndarray:
     return 100 * np.exp(np.cumsum(rng.normal(0, volatility)))
 
 
+@pytest.mark.parametrize("step", [1, 3])
 @pytest.mark.parametrize("method", [risk.empirical, risk.ewma, risk.garch])
-def test_a_baseline_band_uses_only_days_before_its_origin(method: object) -> None:
+def test_a_baseline_band_uses_only_days_before_its_origin(method: object, step: int) -> None:
     closes = _random_walk()
     origins = np.arange(700, 760)
-    before = method(closes, origins)  # type: ignore[operator]
+    before = method(closes, origins, step=step)  # type: ignore[operator]
     changed = closes.copy()
     changed[730:] *= np.exp(np.linspace(0, 1, len(closes) - 730))  # rewrite day 730 and after
-    after = method(changed, origins)  # type: ignore[operator]
+    after = method(changed, origins, step=step)  # type: ignore[operator]
     assert np.array_equal(before[:31], after[:31])  # origins ≤ 730 (last close ≤ 729): untouched
     assert not np.allclose(before[31:], after[31:])
     assert before.shape == (60, len(risk.QUANTILES)) and (np.diff(before, axis=1) >= 0).all()
+
+
+def test_baselines_widen_with_the_horizon_as_their_models_say() -> None:
+    closes = _random_walk(900)
+    origins = np.arange(700, 760)
+    log_width = {step: {name: np.log(q[:, -1] / q[:, 0]) for name, q in
+                        risk.baseline_quantiles(closes, origins, step).items()} for step in (1, 4)}
+    for name in ("empirical", "ewma"):  # √h: four days ahead is twice as wide in log terms
+        np.testing.assert_allclose(log_width[4][name], 2 * log_width[1][name], rtol=1e-9)
+    ratio = log_width[4]["garch"] / log_width[1]["garch"]
+    assert (ratio > 1.5).all() and (ratio < 2.5).all()  # GARCH: its 4-day variance, mean-reverting
+
+
+def test_a_band_table_h_days_ahead_scores_from_the_origin_h_days_before() -> None:
+    closes = _random_walk(900)
+    days = np.arange(760, 800)
+    q = np.column_stack([closes[days - 2]] * len(risk.QUANTILES)) * np.exp(np.linspace(-0.1, 0.1, len(risk.QUANTILES)))
+    table = risk.band_table(closes, days, {"model": q}, step=2)
+    assert table["step"] == 2 and table["days"] == 40
+    row = next(r for r in table["rows"] if r["method"] == "model")
+    lower, upper = risk.band(q, 0.9)
+    expected = risk.interval_score(closes[days], lower, upper, 0.9) / closes[days - 2]  # the last close known
+    assert row["interval_score_pct"] == pytest.approx(100 * expected.mean())
 
 
 def test_ewma_follows_the_riskmetrics_recursion() -> None:
