@@ -226,39 +226,23 @@ def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
 
 def _bands_by_step(series: PriceSeries, first: int, last_origin: int, runs: dict[str, list[ModelRun]],
                    horizon: int) -> list[dict[str, Any]]:
-    """For each step 1…horizon, every model's 90% band for the close that many days after origins
-    [first, last_origin) beside the baselines from the same origins (forecast.risk, √h-scaled
-    empirical and EWMA, GARCH's h-day variance), scored on the same days."""
+    """Each model's 90% band for every step 1…horizon beside the baselines (training.bands_by_step),
+    from the first run of each model's folder."""
     from forecast.errors import ForecastError
-    from forecast.risk import band_table
-    from forecast.training import model_quantiles
+    from forecast.training import bands_by_step
 
-    loaded: dict[str, tuple[Forecaster, ModelRun]] = {}
+    models: dict[str, tuple[Forecaster, np.ndarray, np.ndarray, int]] = {}
     notes: list[str] = []
     for name, group in runs.items():
         run = group[0]
+        if run.folder is None:
+            continue
         try:
-            if run.folder is not None:
-                loaded[name] = (Forecaster.load(run.folder, calibrated=True), run)
+            forecaster = Forecaster.load(run.folder, calibrated=True)
+            models[name] = (forecaster, forecaster.prices(series), run.predicted, forecaster.known_from(series))
         except ForecastError as exc:
             notes.append(f"{name}: no band ({exc})")
-    tables = []
-    for step in range(1, horizon + 1):
-        models: dict[str, np.ndarray] = {}
-        step_notes = list(notes)
-        for name, (forecaster, run) in loaded.items():
-            try:
-                quantiles, why = model_quantiles(forecaster, forecaster.prices(series), first, last_origin,
-                                                 run.predicted[:, :step], known_from=forecaster.known_from(series))
-            except ForecastError as exc:
-                quantiles, why = None, f"no band ({exc})"
-            if quantiles is None:
-                step_notes.append(f"{name}: {why}")
-            else:
-                models[name] = quantiles
-        tables.append(band_table(series.closes, np.arange(first, last_origin) + step - 1, models, step_notes,
-                                 step=step))
-    return tables
+    return bands_by_step(series.closes, first, last_origin, horizon, models, notes)
 
 
 def _bands(series: PriceSeries, first: int, end: int, runs: dict[str, list[ModelRun]],

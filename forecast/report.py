@@ -114,7 +114,7 @@ def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
             "parameters": training.parameters, "split": outcome.record.to_dict()["split"],
             "inputs": inputs(outcome.record), "interval_method": outcome.record.config.model.interval_method,
             "distribution": outcome.distribution, "test": outcome.comparison.to_dict(),
-            "bands": outcome.evaluation.bands,
+            "bands": outcome.evaluation.bands, "bands_by_step": outcome.evaluation.bands_by_step or None,
         })
         return
     console = _stdout()
@@ -124,6 +124,8 @@ def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
         f"Test period {test.first} → {test.last} ({test.days} days, never seen in training)"))
     console.print(verdict(outcome.comparison))
     console.print(band_summary(outcome.evaluation.bands))
+    if outcome.evaluation.bands_by_step:
+        console.print(_steps_table(outcome.evaluation.bands_by_step))
     console.print(f"Trained {training.epochs_run} epochs (best {training.best_epoch}) in "
                   f"{training.seconds:.1f} s; {training.parameters:,} parameters; inputs: "
                   f"{', '.join(inputs(outcome.record))}; band: {outcome.record.config.model.interval_method}.")

@@ -96,6 +96,7 @@ class Evaluation:
     multi_step: dict[str, Any]  # test interval coverage and MASE per horizon step
     bands: dict[str, Any]  # the one-day 90% band beside the volatility baselines (forecast.risk)
     band: tuple[np.ndarray | None, str]  # the model's one-day quantiles on the test days, or why there are none
+    bands_by_step: list[dict[str, Any]] = field(default_factory=list)  # a direct model's steps 1…N, like `bands`
 
 
 def evaluate(prepared: Prepared, forecaster: Forecaster, seed: int) -> Evaluation:
@@ -117,8 +118,41 @@ def evaluate(prepared: Prepared, forecaster: Forecaster, seed: int) -> Evaluatio
                                             known_from=first)
     bands = band_table(closes, np.arange(first, end), {"model": quantiles} if quantiles is not None else {},
                        [f"model: {why}"] if why else [])
+    stepped = []
+    if forecaster.outputs > 1 and end - forecaster.outputs + 1 > first:  # a direct model: every step it makes
+        last_origin = end - forecaster.outputs + 1
+        calibrated = forecaster.with_calibration(calibration)
+        paths = calibrated.forecast(prices, first, last_origin, forecaster.outputs)
+        stepped = bands_by_step(closes, first, last_origin, forecaster.outputs,
+                                {"model": (calibrated, prices, paths, first)})
     return Evaluation(frame=frame, comparison=comparison, calibration=calibration, multi_step=multi_step,
-                      bands=bands, band=band)
+                      bands=bands, band=band, bands_by_step=stepped)
+
+
+def bands_by_step(closes: np.ndarray, first: int, last_origin: int, horizon: int,
+                  models: dict[str, tuple[Forecaster, np.ndarray, np.ndarray, int]],
+                  notes: list[str] | None = None) -> list[dict[str, Any]]:
+    """For each step 1…horizon, every model's calibrated 90% band for the close that many days
+    after origins [first, last_origin), beside the baselines from the same origins (√h-scaled
+    empirical and EWMA, GARCH's h-day variance), scored on the same days (forecast.risk).
+
+    `models`: name → (forecaster, its prices, its forecasts (origins, ≥ horizon), known_from).
+    """
+    from forecast.risk import band_table
+
+    tables = []
+    for step in range(1, horizon + 1):
+        quantiles: dict[str, np.ndarray] = {}
+        step_notes = list(notes or [])
+        for name, (forecaster, prices, paths, known_from) in models.items():
+            q, why = model_quantiles(forecaster, prices, first, last_origin, paths[:, :step], known_from)
+            if q is None:
+                step_notes.append(f"{name}: {why}")
+            else:
+                quantiles[name] = q
+        tables.append(band_table(closes, np.arange(first, last_origin) + step - 1, quantiles, step_notes,
+                                 step=step))
+    return tables
 
 
 def model_quantiles(forecaster: Forecaster, prices: np.ndarray, first: int, end: int, predicted: np.ndarray,
@@ -318,7 +352,8 @@ def record_for(prepared: Prepared, config: RunConfig, evaluation: Evaluation, tr
         config=config, target=prepared.target, data=DataInfo.of(series), split=parts,
         target_fitted_on=(f"{index[0]:%Y-%m-%d}", f"{index[split.train_end - 1]:%Y-%m-%d}"), training=training,
         metrics={"test": evaluation.comparison.to_dict(), "test_multi_step": evaluation.multi_step,
-                 "test_bands": evaluation.bands},
+                 "test_bands": evaluation.bands,
+                 **({"test_bands_by_step": evaluation.bands_by_step} if evaluation.bands_by_step else {})},
         features=prepared.features,
         versions={"forecast": __version__, "python": platform.python_version(), **versions},
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -292,6 +292,10 @@ def test_direct_multistep_model(price_csv: Path, tmp_path: Path) -> None:
     assert trained.exit_code == 0, trained.output
     run = json.loads((out / "run.json").read_text())
     assert len(run["metrics"]["test_multi_step"]["by_step"]) == 3
+    stepped = run["metrics"]["test_bands_by_step"]  # each step's band beside the baselines from the same origins
+    assert [table["step"] for table in stepped] == [1, 2, 3] and len({table["days"] for table in stepped}) == 1
+    assert all(any(row["method"] == "ewma" for row in table["rows"]) for table in stepped)
+    assert "bands by horizon step" in trained.output
     ok = runner.invoke(app, ["predict", str(out), "--horizon", "3", "--format", "json"])
     assert ok.exit_code == 0 and len(json.loads(ok.stdout)["forecast"]) == 3
     assert "forecasts 3 days at once" in one_error_line(runner.invoke(app, ["predict", str(out), "--horizon", "5"]))
