@@ -87,8 +87,8 @@ _TRAINING: list[tuple[str, Any, Any]] = [
     ("seed", Annotated[int, typer.Option(help="Random seed (weights, dropout, shuffling).",
                                          rich_help_panel=TRAIN_PANEL)], DEFAULT_SEED),
     ("features", Annotated[FeatureChoice, typer.Option(
-        help="What the network sees: the close only, or also the day's range, open-to-close move and volume "
-             "change (ohlcv); auto = ohlcv when the file has high, low and volume.",
+        help="What the network sees: the close only, or also the day's range, open-to-close move, volume "
+             "change and RiskMetrics volatility (ohlcv); auto = ohlcv when the file has high, low and volume.",
         rich_help_panel=TRAIN_PANEL)], DEFAULT_FEATURES),
     ("interval_method", Annotated[IntervalMethod, typer.Option(
         help="How the band is made before conformal calibration: a second head that predicts the size of the "
