@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from forecast.errors import ConfigError
 
@@ -108,9 +108,9 @@ class ModelConfig:
             raise ConfigError(f"units must be positive numbers, one per layer, got {self.units}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
-        if self.features not in ("close", "ohlcv", "auto"):
+        if self.features not in get_args(FeatureChoice):
             raise ConfigError(f"--features must be close, ohlcv or auto, got {self.features!r}")
-        if self.interval_method not in ("mc-conformal", "scale-conformal"):
+        if self.interval_method not in get_args(IntervalMethod):
             raise ConfigError("--interval-method must be mc-conformal or scale-conformal, got "
                               f"{self.interval_method!r}")
 

@@ -22,14 +22,14 @@ last ROLL_DAYS days, and the return channel the forecast's own return.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from forecast.config import FeatureChoice
 from forecast.errors import ConfigError, DataError
 
-FEATURE_CHOICES: tuple[FeatureChoice, ...] = ("close", "ohlcv", "auto")
+FEATURE_CHOICES: tuple[FeatureChoice, ...] = get_args(FeatureChoice)
 CHANNELS = ("return", "range", "body", "volume", "vol")
 VOL_LAMBDA = 0.94
 CLIP = 8.0

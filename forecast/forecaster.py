@@ -188,9 +188,10 @@ class Forecaster:
         calibration's validation origins; a scale-conformal model then also calibrates on every
         origin from there whose actual is known before each forecast (forecast.intervals).
         """
+        from forecast.intervals import bounds
+
         sigma = self.sigma(prices, first, end, point, sampler)
-        multipliers = self._multipliers(prices, first, end, point.shape[1], known_from)([level])[:, 0]
-        return point - multipliers * sigma, point + multipliers * sigma
+        return bounds(point, sigma, self.multipliers(prices, first, end, point.shape[1], known_from)([level])[:, 0])
 
     def quantiles(self, prices: np.ndarray, first: int, end: int, point: np.ndarray, levels: np.ndarray,
                   known_from: int | None = None) -> np.ndarray:
@@ -205,17 +206,18 @@ class Forecaster:
         paths = np.asarray(point, dtype="float64").reshape(len(point), -1)
         steps = paths.shape[1]
         sigma = self.sigma(prices, first, end, paths)[:, -1]
-        multipliers = self._multipliers(prices, first, end, steps, known_from)
+        multipliers = self.multipliers(prices, first, end, steps, known_from)
         return quantile_forecast(paths[:, -1], sigma, lambda levels: multipliers(levels)[:, :, -1], levels)
 
-    def _multipliers(self, prices: np.ndarray, first: int, end: int, steps: int, known_from: int | None,
-                     ) -> Callable[[list[float]], np.ndarray]:
-        """levels → conformal multipliers (origins [first, end), levels, steps): the validation
-        scores', or for a scale-conformal model given `known_from`, the online ones."""
+    def multipliers(self, prices: np.ndarray, first: int, end: int, steps: int, known_from: int | None,
+                    stride: int = 1) -> Callable[[list[float]], np.ndarray]:
+        """levels → conformal multipliers (origins [first, end), every stride-th; levels; steps):
+        the validation scores', or for a scale-conformal model given `known_from`, the online
+        ones (see `band`)."""
         from forecast.intervals import ONLINE_ORIGINS, OnlineCalibration
 
         calibration = self._calibration()
-        origins = np.arange(first, end)
+        origins = np.arange(first, end, stride)
         if known_from is None or self.method != "scale-conformal":
             return lambda levels: np.broadcast_to(
                 np.stack([calibration.quantile(level, steps) for level in levels])[None], (len(origins), len(levels),

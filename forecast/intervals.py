@@ -94,11 +94,10 @@ def calibrate(point: np.ndarray, sigma: np.ndarray, actual: np.ndarray, seed: in
                        method=method)
 
 
-def bounds(point: np.ndarray, sigma: np.ndarray, calibration: Calibration, level: float,
-           ) -> tuple[np.ndarray, np.ndarray]:
-    """Lower and upper interval bounds, same shape as `point` (origins, steps)."""
-    q = calibration.quantile(level, point.shape[1])
-    half = q * np.maximum(sigma, _TINY)
+def bounds(point: np.ndarray, sigma: np.ndarray, multipliers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper interval bounds point ∓ q·σ, same shape as `point` (origins, steps); the
+    conformal multipliers q are per step (steps,) or per origin and step."""
+    half = multipliers * np.maximum(sigma, _TINY)
     return point - half, point + half
 
 

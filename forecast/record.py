@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from forecast.archive import Architecture
-from forecast.config import Frequency, RunConfig
+from forecast.config import FeatureChoice, Frequency, IntervalMethod, RunConfig
 from forecast.errors import ConfigError
 from forecast.features import Features
 from forecast.targets import Target
@@ -191,8 +191,7 @@ def _check_config(config: dict[str, Any]) -> None:
     _get(model, "dropout", float, 0.0, 0.999)
     _choice(model, "target", ("price", "delta", "return"))
     _choice(model, "multistep", ("recursive", "direct"))
-    for key, allowed in (("features", ("close", "ohlcv", "auto")),
-                         ("interval_method", ("mc-conformal", "scale-conformal"))):
+    for key, allowed in (("features", get_args(FeatureChoice)), ("interval_method", get_args(IntervalMethod))):
         if key in model:  # absent in folders from before they existed
             _choice(model, key, allowed)
     _get(model, "horizon", int, 1, MAX_HORIZON)

@@ -75,7 +75,7 @@ def prepare(series: PriceSeries, config: WindowConfig, target_kind: TargetKind =
     split = split_days(len(values), config)
     target = fit_target(target_kind, values[: split.train_end])
     channels = resolve(features, series.extra_columns, target_kind, series.path.name)
-    fitted = fit_features(series.table, channels, split.train_end) if channels else Features()
+    fitted = fit_features(series.table, channels, split.train_end)
     inputs, targets = target.inputs(values), target.targets(values, outputs)
     if fitted.channels:
         inputs = np.column_stack([inputs, fitted.extra(series.table)])
@@ -187,22 +187,26 @@ def _calibrate(prepared: Prepared, forecaster: Forecaster, seed: int) -> tuple[C
     mc = forecaster.method == "mc-conformal"
     sampler = forecaster.sampler(seed) if mc else None  # one random stream: validation first, then test
 
-    def point_and_sigma(first: int, end: int, cap: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        stride = intervals.stride_for(end - first, cap) if mc else 1  # MC sampling is the cost: keep ≤ cap origins
+    def point_and_sigma(first: int, end: int, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         point = forecaster.forecast(prices, first, end, steps, stride)
         sigma = forecaster.sigma(prices, first, end, point, sampler, stride)
-        origins = np.arange(first, end, stride)
-        return point, sigma, intervals.stacked_actual(closes, origins, steps), origins
+        return point, sigma, intervals.stacked_actual(closes, np.arange(first, end, stride), steps)
 
-    point, sigma, actual, _ = point_and_sigma(val_first, val_end - steps + 1, intervals.MAX_CALIBRATION_ORIGINS)
+    def stride(first: int, end: int, cap: int) -> int:  # MC sampling is the cost: keep ≤ cap origins
+        return intervals.stride_for(end - first, cap) if mc else 1
+
+    val_end, test_end = val_end - steps + 1, test_end - steps + 1  # origins whose every step is in the part
+    point, sigma, actual = point_and_sigma(val_first, val_end,
+                                           stride(val_first, val_end, intervals.MAX_CALIBRATION_ORIGINS))
     samples = intervals.SAMPLES if mc else 0
     calibration = intervals.calibrate(point, sigma, actual, seed, samples, forecaster.method)
-    point, sigma, actual, origins = point_and_sigma(test_first, test_end - steps + 1, intervals.MAX_COVERAGE_ORIGINS)
-    if mc:
-        lower, upper = intervals.bounds(point, sigma, calibration, 0.9)
-    else:  # online: each origin also calibrates on the test days before it (see forecast.intervals)
-        lower, upper = forecaster.with_calibration(calibration).band(prices, test_first, test_end - steps + 1, point,
-                                                                     0.9, known_from=test_first)
+    test_stride = stride(test_first, test_end, intervals.MAX_COVERAGE_ORIGINS)
+    origins = np.arange(test_first, test_end, test_stride)
+    point, sigma, actual = point_and_sigma(test_first, test_end, test_stride)
+    # A scale-conformal model also calibrates on the test days before each origin (online; forecast.intervals).
+    multipliers = forecaster.with_calibration(calibration).multipliers(
+        prices, test_first, test_end, steps, known_from=test_first, stride=test_stride)([0.9])[:, 0]
+    lower, upper = intervals.bounds(point, sigma, multipliers)
     return calibration, {
         "interval_level": 0.9, "interval_method": forecaster.method, "interval_samples": samples,
         "origins": len(origins),
