@@ -22,12 +22,13 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from forecast.errors import ArtifactError
+from forecast.errors import ArtifactError, os_error_message
 from forecast.intervals import Calibration
 from forecast.record import FORMAT_VERSION, RunRecord, check_calibration
 
@@ -65,8 +66,13 @@ def check_target(target: Path, force: bool) -> None:
         ArtifactError: target is a file, a folder forecast did not write, or (without force)
             a forecast folder.
     """
+    if target.is_symlink():
+        real = f" (to {target.resolve()})" if target.exists() else " that points nowhere"
+        raise ArtifactError(f"{target} is a symbolic link{real}; forecast replaces only folders it wrote, never "
+                            "a link — pass the real folder as --out, or another path")
     if target.exists() and not target.is_dir():
         raise ArtifactError(f"{target} exists and is not a folder; choose another --out")
+    check_writable(target)
     if not target.is_dir():
         return
     entries = sorted(entry.name for entry in target.iterdir())
@@ -79,6 +85,64 @@ def check_target(target: Path, force: bool) -> None:
         what = {RUN_FILE: "a model", "report.json": "a compare report", "backtest.json": "a backtest"}[kind or RUN_FILE]
         raise ArtifactError(f"{target} already holds {what}; pass --force to replace it, "
                             "or --out DIR to write elsewhere")
+
+
+_MIN_FREE_BYTES = 1 << 20
+
+
+def check_writable(target: Path) -> None:
+    """Refuse early when `target` could not be written: the nearest existing folder on its path is
+    on a read-only file system, not writable, or (nearly) full — said before minutes of work.
+
+    Raises:
+        ArtifactError: naming the folder and the cause.
+    """
+    folder = target if target.is_dir() else target.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ArtifactError(f"{folder} is not a folder, so {target} cannot be written there; choose another --out")
+    try:
+        stats = os.statvfs(folder)
+    except (OSError, AttributeError):  # no statvfs (Windows): the write itself will say
+        return
+    if stats.f_flag & os.ST_RDONLY:
+        raise ArtifactError(f"cannot write {target}: {folder} is on a read-only file system; choose another --out")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ArtifactError(f"cannot write {target}: no permission to write in {folder}; choose another --out")
+    if stats.f_bavail * stats.f_frsize < _MIN_FREE_BYTES:
+        raise ArtifactError(f"cannot write {target}: the disk holding {folder} is full "
+                            f"({stats.f_bavail * stats.f_frsize:,} bytes free); free some space or choose "
+                            "another --out")
+
+
+def check_output_file(path: Path, force: bool = True) -> None:
+    """Refuse an output file path forecast may not write: anything there but a regular file (a
+    folder, a device, a FIFO, a socket, a symbolic link) is never replaced, `--force` or not;
+    an existing file only with `force`.
+
+    Raises:
+        ArtifactError: naming what is there.
+    """
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        check_writable(path)
+        return
+    except OSError as exc:
+        raise ArtifactError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(mode):
+        raise ArtifactError(f"{path} is {_kind(mode)}, not a regular file; forecast replaces only files, never "
+                            "that — choose another --out")
+    if not force:
+        raise ArtifactError(f"{path} already exists; pass --force to replace it")
+    check_writable(path)
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
 
 
 def refuse_foreign(folder: Path, ours: Callable[[str], bool], writer: str, advice: str) -> None:
@@ -107,11 +171,20 @@ def staged_folder(target: Path, force: bool) -> Iterator[Path]:
     with target_lock(target):
         recover(target)
         check_target(target, force)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
-        staging.chmod(0o777 & ~_UMASK)  # mkdtemp makes it private; the folder it becomes should not be
+        try:
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+            staging.chmod(0o777 & ~_UMASK)  # mkdtemp makes it private; the folder it becomes should not be
+        except OSError as exc:
+            raise ArtifactError(os_error_message(exc, target)) from None
         try:
             yield staging
             _swap_in(staging, target, force)
+        except OSError as exc:  # disk full, read-only…: nothing half-written is left, and it is said in words
+            raise ArtifactError(os_error_message(exc, target)) from None
+        except ArtifactError as exc:  # from a folder inside (compare's models): name what the user asked for
+            if str(staging) not in str(exc):
+                raise
+            raise ArtifactError(str(exc).replace(str(staging), str(target))) from None
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
@@ -209,15 +282,23 @@ def _between_renames() -> None:
 def atomic_path(path: Path) -> Iterator[Path]:
     """Yield a unique temporary path beside `path`; on normal exit it replaces `path` in one
     rename, on any exception or interrupt it is removed — readers see the old file or the new
-    one, never half of one. The one way forecast writes a single file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-    os.fchmod(handle, 0o666 & ~_UMASK)  # mkstemp makes it private; the file it becomes should not be
-    os.close(handle)
+    one, never half of one. The one way forecast writes a single file; only a regular file is
+    ever replaced (see `check_output_file`)."""
+    check_output_file(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+        os.fchmod(handle, 0o666 & ~_UMASK)  # mkstemp makes it private; the file it becomes should not be
+        os.close(handle)
+    except OSError as exc:
+        raise ArtifactError(os_error_message(exc, path)) from None
     tmp = Path(name)
     try:
         yield tmp
+        check_output_file(path)  # something else may have been put there meanwhile
         tmp.replace(path)
+    except OSError as exc:
+        raise ArtifactError(os_error_message(exc, path)) from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -297,21 +378,58 @@ def read_run(folder: Path) -> RunRecord:
         raise ArtifactError(f"{path} {exc}") from None
 
 
-def read_json(path: Path) -> Any:
-    """Parse a small JSON file of a forecast folder, refusing huge or deeply nested ones.
+_CORRUPT = "the folder is corrupt — retrain with `forecast train --force`"
+
+
+def read_json(path: Path, advice: str = _CORRUPT, limit: int = _MAX_JSON_BYTES) -> Any:
+    """Parse a small JSON file (a forecast folder's, or one the user gives), refusing anything but
+    a regular file, huge files and deeply nested ones; `advice` ends each message.
 
     Raises:
-        ArtifactError: too large, not UTF-8, not JSON, or nested too deeply.
+        ArtifactError: not a regular file, too large, not UTF-8, not JSON, or nested too deeply.
     """
-    if path.stat().st_size > _MAX_JSON_BYTES:
-        raise ArtifactError(f"{path} is {path.stat().st_size:,} bytes, far more than forecast writes; the "
-                            "folder is corrupt — retrain with `forecast train --force`")
+    data = read_small_file(path, limit, advice)
     try:
-        return json.loads(path.read_bytes().decode("utf-8"), parse_constant=_no_constant)
+        return json.loads(data.decode("utf-8"), parse_constant=_no_constant)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError) as exc:
         reason = "nested too deeply" if isinstance(exc, RecursionError) else exc
-        raise ArtifactError(f"{path} is not valid JSON ({reason}); the folder is corrupt — "
-                            "retrain with `forecast train --force`") from None
+        raise ArtifactError(f"{path} is not valid JSON ({reason}); {advice}") from None
+
+
+def read_small_file(path: Path, limit: int, advice: str) -> bytes:
+    """The bytes of a regular file of at most `limit` bytes. Never blocks on a FIFO and never reads
+    a device without bound: what is opened is checked to be a regular file before a byte is read.
+
+    Raises:
+        ArtifactError: missing, unreadable, not a regular file, or larger than `limit`.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise ArtifactError(f"{path} does not exist; {advice}") from None
+    except OSError as exc:
+        raise ArtifactError(f"cannot read {path} ({exc.strerror or exc}); {advice}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ArtifactError(f"{path} is {_kind(info.st_mode)}, not a regular file; {advice}")
+        too_big = f"{path} is over {limit:,} bytes, far more than forecast reads for such a file; {advice}"
+        if info.st_size > limit:
+            raise ArtifactError(too_big)
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > limit:
+            raise ArtifactError(too_big)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise ArtifactError(f"cannot read {path} ({exc.strerror or exc}); {advice}") from None
+    finally:
+        os.close(fd)
 
 
 def _no_constant(name: str) -> Any:

@@ -12,7 +12,7 @@ import signal
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Literal, cast
+from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, cast
 
 import typer
 
@@ -40,7 +40,7 @@ from forecast.config import (
     Multistep,
     TargetKind,
 )
-from forecast.errors import ConfigError, ForecastError
+from forecast.errors import ConfigError, ForecastError, os_error_message
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -66,9 +66,9 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except ForecastError as exc:
-        one_line = str(exc).replace("\r", "\\r").replace("\n", "\\n")  # names read from files may hold newlines
-        typer.echo(f"Error: {one_line}", err=True)
-        raise typer.Exit(1) from None
+        _error_line(str(exc))
+    except OSError as exc:  # disk full, read-only, permissions…: the path and the cause, not a traceback
+        _error_line(os_error_message(exc))
     except KeyboardInterrupt:
         from forecast.artifacts import WRITTEN
 
@@ -76,6 +76,12 @@ def _user_errors() -> Iterator[None]:
         typer.echo(f"Interrupted after {written} was written in full." if written else
                    "Interrupted; no model folder was changed.", err=True)
         raise typer.Exit(130) from None
+
+
+def _error_line(message: str) -> NoReturn:
+    one_line = message.replace("\r", "\\r").replace("\n", "\\n")  # names read from files may hold newlines
+    typer.echo(f"Error: {one_line}", err=True)
+    raise typer.Exit(1) from None
 
 
 def _version(value: bool) -> None:
@@ -147,7 +153,8 @@ def compare(
     data: Annotated[Path | None, typer.Option(help="With --from: the CSV to compare on [default: the "
                                               "first folder's training file].")] = None,
     models: Annotated[str, typer.Option(help="Models to train, comma-separated.")] = "gru,lstm",
-    seeds: Annotated[int, typer.Option(min=1, help="Seeds per model; mean ± sd over seeds is reported.")] = 1,
+    seeds: Annotated[int, typer.Option(min=1, max=1000, help="Seeds per model; mean ± sd over seeds is reported.")
+                     ] = 1,
     targets: Annotated[str, typer.Option(help="Targets to train, comma-separated (price, delta, return).")
                        ] = DEFAULT_TARGET,
     horizon: Annotated[int, typer.Option(min=1, max=365, help="Also score forecasts 1…N days ahead "
@@ -183,6 +190,7 @@ def compare(
             kinds = _model_kinds(models)
             target_kinds = _target_kinds(targets)
             config = training.config(kinds[0], target_kinds[0])
+            _say_jobs(jobs, len(kinds) * len(target_kinds) * seeds, quiet)
             target = out or Path("reports") / f"compare-{csv.stem}"
             with _TrainingProgress(training.epochs, quiet) as progress:
                 outcome = use_case.compare(csv, kinds, seeds, config, target, targets=target_kinds,
@@ -197,7 +205,7 @@ def compare(
 @csv_options
 def backtest(
     csv: Annotated[Path, typer.Argument(help="Price CSV [default: the bundled data].")] = Path(DEFAULT_DATA),
-    folds: Annotated[int, typer.Option(min=1, help="Number of walk-forward folds.")] = 5,
+    folds: Annotated[int, typer.Option(min=1, max=1000, help="Number of walk-forward folds.")] = 5,
     step: Annotated[int, typer.Option(min=1, help="Days forecast per fold, before the origin moves on.")] = 30,
     refit: Annotated[bool, typer.Option("--refit/--no-refit", help="Train each fold from scratch, or start "
                                         "from the previous fold's weights.")] = True,
@@ -225,6 +233,7 @@ def backtest(
 
     with _user_errors():
         config = training.config(model, target)
+        _say_jobs(jobs, folds, quiet)
         folder = out or Path("reports") / f"backtest-{csv.stem}"
         with _TrainingProgress(training.epochs, quiet) as progress:
             outcome = use_case.backtest(csv, config, folder, folds=folds, step=step, refit=refit, horizon=horizon,
@@ -246,8 +255,10 @@ def tune(
              "machine the same URL to share one study [default: sqlite:///OUT/tune.db].", show_default=False)] = None,
     study: Annotated[str | None, typer.Option(help="Study name [default: forecast-<csv stem>].",
                                               show_default=False)] = None,
-    timeout: Annotated[float | None, typer.Option(min=1, help="Start no trial after this many seconds (running "
-                                                  "ones finish).", show_default=False)] = None,
+    timeout: Annotated[float | None, typer.Option(min=1, max=1e7, help="Start no trial after this many seconds "
+                                                  "(running ones finish).", show_default=False)] = None,
+    storage_timeout: Annotated[float, typer.Option(min=0.1, max=3600, help="Seconds to wait, in all, for a study "
+                                                   "database another process has locked.")] = 20.0,
     space: Annotated[Path | None, typer.Option(help="JSON file that narrows, widens or fixes the search space "
                                                "(see the README).", show_default=False)] = None,
     model: Annotated[ModelKind, typer.Option(help="Trial 0's recurrent layer (then searched).",
@@ -279,17 +290,43 @@ def tune(
     from forecast.space import load_space
 
     with _user_errors():
+        training.config(model, target)  # the options are checked before anything is read or started
+        _say_jobs(jobs, trials, quiet)
         request = use_case.TuneRequest(trials=trials, space=load_space(space), training=training, model=model,
-                                       target=target, storage=storage, study=study, jobs=jobs, timeout=timeout)
+                                       target=target, storage=storage, study=study, jobs=jobs, timeout=timeout,
+                                       storage_timeout=storage_timeout)
         folder = out or use_case.default_out(csv)
         try:
             with _TrainingProgress(training.epochs, quiet) as progress:
                 outcome = use_case.tune(csv, request, folder, load_options=load_options, on_loaded=_data_notes(quiet),
-                                        on_event=None if quiet else _TrialLines(trials), progress=progress.task)
+                                        on_event=None if quiet else _TrialLines(trials), progress=progress.task,
+                                        on_note=_note)
         except KeyboardInterrupt:
             typer.echo("The study keeps every trial that finished; run the same command to go on.", err=True)
             raise
         report.tune_output(outcome, fmt)
+
+
+def _note(text: str) -> None:
+    typer.echo(f"Note: {text}", err=True)
+
+
+def _say_jobs(jobs: int, trainings: int, quiet: bool) -> None:
+    """Say (on stderr) how much work a multi-training command starts, and when --jobs is more than
+    the cores or the trainings."""
+    import os
+
+    cores = os.cpu_count() or 1
+    if jobs > cores:
+        _note(f"--jobs {jobs} is more than this machine's {cores} cores; the trainings share them, one thread each")
+    if jobs > trainings:
+        _note(f"--jobs {jobs} is more than the {trainings} training(s) to run; {trainings} process(es) start")
+    if trainings >= _MANY_TRAININGS and not quiet:
+        _note(f"{trainings:,} trainings to run — at tens of seconds each that is hours; the first one's time shows "
+              "the pace, and Ctrl-C stops the run")
+
+
+_MANY_TRAININGS = 50
 
 
 class _TrialLines:

@@ -31,6 +31,12 @@ from forecast.config import (
     DEFAULT_UNITS,
     DEFAULT_VAL_SIZE,
     DEFAULT_WINDOW,
+    MAX_BATCH_SIZE,
+    MAX_EPOCHS,
+    MAX_LAYERS,
+    MAX_SEED,
+    MAX_UNITS,
+    MAX_WINDOW,
     FeatureChoice,
     GapPolicy,
     IntervalMethod,
@@ -61,20 +67,25 @@ _CSV: list[tuple[str, Any, Any]] = [
     ("gaps", Annotated[GapPolicy, typer.Option(help="Missing days in a daily series: fill forward, drop, or error.",
                                                rich_help_panel=CSV_PANEL)], "fill"),
     ("max_gap", Annotated[int, typer.Option(
-        min=1, help="Longest run of missing days filled without a warning; ten times this is refused.",
+        min=1, max=3650, help="Longest run of missing days filled without a warning; ten times this is refused.",
         rich_help_panel=CSV_PANEL)], DEFAULT_MAX_GAP),
+    ("asset", Annotated[str | None, typer.Option(
+        help="In a file with several assets in rows (a symbol, ticker, name or slug column): the one to read, "
+             "e.g. BTC. `forecast data inspect FILE` lists them.", rich_help_panel=CSV_PANEL, show_default=False)],
+     None),
 ]
 
 _TRAINING: list[tuple[str, Any, Any]] = [
-    ("window", Annotated[int, typer.Option(min=2, help="Days of history per input window.",
+    ("window", Annotated[int, typer.Option(min=2, max=MAX_WINDOW, help="Days of history per input window.",
                                            rich_help_panel=TRAIN_PANEL)], DEFAULT_WINDOW),
-    ("units", Annotated[str, typer.Option(help="Units per stacked layer, comma-separated.",
+    ("units", Annotated[str, typer.Option(help=f"Units per stacked layer, comma-separated (1–{MAX_LAYERS} layers of "
+                                               f"1–{MAX_UNITS} units).",
                                           rich_help_panel=TRAIN_PANEL)], ",".join(map(str, DEFAULT_UNITS))),
     ("dropout", Annotated[float, typer.Option(min=0.0, max=0.95, help="Dropout after each layer.",
                                               rich_help_panel=TRAIN_PANEL)], DEFAULT_DROPOUT),
-    ("epochs", Annotated[int, typer.Option(min=1, help="Maximum epochs.", rich_help_panel=TRAIN_PANEL)],
+    ("epochs", Annotated[int, typer.Option(min=1, max=MAX_EPOCHS, help="Maximum epochs.", rich_help_panel=TRAIN_PANEL)],
      DEFAULT_EPOCHS),
-    ("batch_size", Annotated[int, typer.Option(min=1, help="Windows per gradient step.",
+    ("batch_size", Annotated[int, typer.Option(min=1, max=MAX_BATCH_SIZE, help="Windows per gradient step.",
                                                rich_help_panel=TRAIN_PANEL)], DEFAULT_BATCH_SIZE),
     ("learning_rate", Annotated[float, typer.Option(min=1e-6, max=1.0, help="Adam's learning rate.",
                                                     rich_help_panel=TRAIN_PANEL)], DEFAULT_LEARNING_RATE),
@@ -82,9 +93,10 @@ _TRAINING: list[tuple[str, Any, Any]] = [
                                                 rich_help_panel=TRAIN_PANEL)], DEFAULT_TEST_SIZE),
     ("val_size", Annotated[float, typer.Option(help="Tail of the training part for early stopping: fraction or days.",
                                                rich_help_panel=TRAIN_PANEL)], DEFAULT_VAL_SIZE),
-    ("patience", Annotated[int, typer.Option(min=0, help="Epochs without val_loss improvement before stopping.",
+    ("patience", Annotated[int, typer.Option(min=0, max=MAX_EPOCHS,
+                                             help="Epochs without val_loss improvement before stopping.",
                                              rich_help_panel=TRAIN_PANEL)], DEFAULT_PATIENCE),
-    ("seed", Annotated[int, typer.Option(help="Random seed (weights, dropout, shuffling).",
+    ("seed", Annotated[int, typer.Option(min=0, max=MAX_SEED, help="Random seed (weights, dropout, shuffling).",
                                          rich_help_panel=TRAIN_PANEL)], DEFAULT_SEED),
     ("features", Annotated[FeatureChoice, typer.Option(
         help="What the network sees: the close only, or also the day's range, open-to-close move, volume "
@@ -104,7 +116,7 @@ TargetOpt = Annotated[TargetKind, typer.Option(
 ForceOpt = Annotated[bool, typer.Option(help="Replace an existing output folder.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or data notes on stderr.")]
 JobsOpt = Annotated[int, typer.Option(
-    min=1, help="Trainings to run at once, each in its own process with its share of the cores; the same "
+    min=1, max=256, help="Trainings to run at once, each in its own process with its share of the cores; the same "
                 "seeds give the same numbers whatever N is.", rich_help_panel=TRAIN_PANEL)]
 TensorboardOpt = Annotated[Path | None, typer.Option(
     help="Log loss curves and the run configuration for TensorBoard under this folder.",

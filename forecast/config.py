@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
@@ -34,6 +35,10 @@ DEFAULT_LEARNING_RATE = 2e-3
 DEFAULT_DATA = "data/btc-synthetic.csv"
 DEFAULT_MODELS_DIR = "models"
 DEFAULT_MAX_GAP = 7  # missing days forward-filled without a warning (crypto trades every day)
+# The one set of limits: what the options accept is what a model folder may hold (forecast.record).
+MAX_UNITS, MAX_LAYERS, MAX_WINDOW, MAX_HORIZON = 4096, 8, 10_000, 365
+MAX_EPOCHS, MAX_BATCH_SIZE = 1_000_000, 10_000_000
+MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
 
 
 @dataclass(frozen=True)
@@ -53,9 +58,11 @@ class WindowConfig:
     def __post_init__(self) -> None:
         if self.window < 2:
             raise ConfigError(f"window must be at least 2 days, got {self.window}")
+        if not 2 <= self.window <= MAX_WINDOW:
+            raise ConfigError(f"window must be 2–{MAX_WINDOW} days, got {self.window}")
         for name in ("test_size", "val_size"):
             value = getattr(self, name)
-            if value <= 0 or (value >= 1 and value != int(value)):
+            if not math.isfinite(value) or value <= 0 or (value >= 1 and value != int(value)) or value > 1e7:
                 raise ConfigError(
                     f"{name.replace('_', '-')} must be a fraction in (0, 1) or a whole number "
                     f"of days, got {value}"
@@ -104,8 +111,11 @@ class ModelConfig:
         if self.multistep == "recursive" and self.horizon != 1:
             raise ConfigError("--horizon at training time needs --multistep direct; recursive models "
                               "forecast any horizon by feeding forecasts back")
-        if not self.units or any(u < 1 for u in self.units):
-            raise ConfigError(f"units must be positive numbers, one per layer, got {self.units}")
+        if not 1 <= len(self.units) <= MAX_LAYERS or any(not 1 <= u <= MAX_UNITS for u in self.units):
+            raise ConfigError(f"units must be 1–{MAX_LAYERS} layers of 1–{MAX_UNITS} units each, got "
+                              f"{','.join(map(str, self.units))[:80]}")
+        if not 1 <= self.horizon <= MAX_HORIZON:
+            raise ConfigError(f"horizon must be 1–{MAX_HORIZON} days, got {self.horizon}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"dropout must be in [0, 1), got {self.dropout}")
         if self.features not in get_args(FeatureChoice):
@@ -126,11 +136,17 @@ class TrainConfig:
     learning_rate: float = DEFAULT_LEARNING_RATE
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.patience < 0:
+        if not (1 <= self.epochs <= MAX_EPOCHS and 1 <= self.batch_size <= MAX_BATCH_SIZE
+                and 0 <= self.patience <= MAX_EPOCHS):
             raise ConfigError(
                 "epochs and batch-size must be at least 1 and patience at least 0, got "
                 f"epochs={self.epochs}, batch-size={self.batch_size}, patience={self.patience}"
             )
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"--seed must be a whole number from 0 to {MAX_SEED:,} (NumPy and TensorFlow take "
+                              f"32-bit seeds), got {self.seed}")
+        if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 1e3):
+            raise ConfigError(f"--learning-rate must be a positive number, got {self.learning_rate}")
 
 
 @dataclass(frozen=True)
@@ -176,4 +192,7 @@ def parse_units(text: str) -> tuple[int, ...]:
         ) from None
     if not units or any(u < 1 for u in units):
         raise ConfigError(f"--units takes comma-separated positive integers like 50,100; got {text!r}")
+    if len(units) > MAX_LAYERS or max(units) > MAX_UNITS:
+        raise ConfigError(f"--units takes 1–{MAX_LAYERS} layers of 1–{MAX_UNITS} units each (what a model folder "
+                          f"may hold); got {text[:80]!r}")
     return units

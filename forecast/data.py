@@ -6,10 +6,13 @@ days, oldest first) plus a record of every cleaning step applied, so the CLI can
 
 Rules, applied in this order (each one that changes something is counted in `steps`):
 
-1. encoding: UTF-8 with or without BOM (Latin-1 as a fallback), CRLF or LF, any final newline;
+1. encoding: UTF-8 with or without BOM (Windows-1252/Latin-1 when the bytes are not UTF-8), CRLF
+   or LF, any final newline;
 2. layout: separator sniffed from the first lines (quote-aware), preamble lines before the
    header skipped, headerless kline dumps named, yfinance's three-row header folded into one;
-3. columns: the date and close columns are found by name (overridable);
+3. columns: the date and close columns are found by name (overridable); a panel file (an asset
+   column such as symbol, ticker or slug whose assets share dates) is refused unless `asset`
+   picks one asset's rows — assets are never mixed into one series;
 4. numbers: quotes, thousands separators, K/M/B suffixes, `%`, `-`, `null`/`NULL`/empty;
 5. time: epoch seconds/ms/µs/ns (decided per value, so mixed files work), ISO-8601 with any
    offset or `Z`/` UTC`, `MM/DD/YYYY`, `Mon DD, YYYY` and more; converted to UTC;
@@ -17,7 +20,8 @@ Rules, applied in this order (each one that changes something is counted in `ste
 7. intraday data is resampled to the last price of each UTC day; several rows on one day keep
    the last one (latest timestamp, then later in the file); weekly or monthly files are refused;
 8. gaps: a calendar-daily series (crypto) has missing days filled forward (or dropped, or
-   refused, by `gaps`); a business-day series (no weekends) keeps its calendar. A gap longer
+   refused, by `gaps`); a business-day series (rows on fewer than half its weekend days) keeps
+   its calendar: a day without a row there is a closed market, never filled. A gap longer
    than `max_gap` days is filled with a warning; one over ten times that is refused.
 
 Nothing is invented: dates outside 1800–2200 and non-finite prices (`inf`, `1e400`) are rows
@@ -102,6 +106,15 @@ class LoadOptions:
     dayfirst: bool = False
     gaps: GapPolicy = "fill"
     max_gap: int = DEFAULT_MAX_GAP
+    asset: str | None = None  # in a panel file (several assets in rows): the one to read
+
+
+class PanelError(DataError):
+    """A file holds several assets in rows and no `--asset` chose one; `assets` lists them."""
+
+    def __init__(self, message: str, column: str, assets: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.column, self.assets = column, assets
 
 
 @dataclass(frozen=True)
@@ -128,6 +141,7 @@ class PriceSeries:
     warnings: tuple[str, ...] = ()
     extra: pd.DataFrame | None = None  # open/high/low/volume found, per day (NaN on filled or bad days)
     extra_columns: dict[str, str] = field(default_factory=dict)  # role → the file's column name
+    asset: str | None = None  # the asset read from a panel file (several assets in rows)
 
     @functools.cached_property
     def closes(self) -> np.ndarray:
@@ -163,6 +177,7 @@ class PriceSeries:
         """Return a JSON-ready summary (the keys `forecast data inspect --format json` prints)."""
         return {
             "file": str(self.path),
+            **({"asset": self.asset} if self.asset is not None else {}),
             "layout": self.layout,
             "date_column": self.date_column,
             "close_column": self.close_column,
@@ -189,6 +204,7 @@ class _Layout:
     layout: str
     preamble: int = 0
     sample: list[list[str]] = field(default_factory=list)
+    encoding: str = "utf-8"  # "utf-8-sig" (a BOM), "utf-8", or "cp1252" when the text is not UTF-8
 
 
 @dataclass
@@ -212,12 +228,14 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
         The cleaned series with its layout, columns, counts, cleaning steps and warnings.
 
     Raises:
+        PanelError: the file holds several assets in rows and `options.asset` names none of them.
         DataError: the file is missing, unreadable, not a price table, or holds no usable rows.
     """
     options = options or LoadOptions()
     path = Path(path)
-    head = _read_head(path)
+    head, encoding = _read_head(path)
     layout = _sniff(head, path, options.sep)
+    layout.encoding = encoding
     date_col = _pick_column(layout.names, options.date_column, _DATE_NAMES, "date", path,
                             _date_like_columns(layout))
     close_col = _pick_column(layout.names, options.close_column, _CLOSE_NAMES, "close", path)
@@ -229,10 +247,15 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
         log.step("skip_preamble", layout.preamble,
                  f"skipped {layout.preamble} line(s) before the header")
     extra_cols = _extra_columns(layout.names, {date_col, close_col})
-    raw = _read_columns(path, layout, [date_col, close_col, *extra_cols.values()], list(extra_cols.values()))
+    id_cols = _id_columns(layout.names, {date_col, close_col, *extra_cols.values()})
+    raw = _read_columns(path, layout, [date_col, close_col, *extra_cols.values(), *id_cols],
+                        list(extra_cols.values()), id_cols)
+    if layout.encoding == "cp1252":
+        log.step("encoding", len(raw), "read as Windows-1252 (Latin-1) text: the file is not UTF-8")
     rows_read = len(raw)
     if rows_read == 0:
         raise DataError(f"{path.name} has a header but no data rows; export a longer history")
+    raw, asset = _one_asset(raw, id_cols, date_col, options, path)
     stamps = _parse_dates(raw[date_col], options, path, date_col)
     close = _parse_numbers(raw[close_col], log, close_col)
     extra = {role: _parse_numbers(raw[name], _Log(), name, "float32").to_numpy() for role, name in extra_cols.items()}
@@ -244,8 +267,114 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
     return PriceSeries(
         close=daily, path=path, layout=layout.layout, date_column=date_col, close_column=close_col,
         rows_read=rows_read, frequency=frequency, steps=tuple(log.steps),
-        warnings=tuple(log.warnings), extra=extra_daily, extra_columns=extra_cols,
+        warnings=tuple(log.warnings), extra=extra_daily, extra_columns=extra_cols, asset=asset,
     )
+
+
+# ---------------------------------------------------------------- panel files (several assets in rows)
+
+# Columns that may name the asset of each row, best first (normalised names; see `_normalise`).
+_ID_NAMES = ("symbol", "ticker", "unique_id", "asset", "asset_id", "coin", "coin_id", "pair", "instrument",
+             "security", "slug", "name", "coin_name", "asset_name", "id")
+_ASSETS_SHOWN = 8
+
+
+def _id_columns(names: list[str], taken: set[str]) -> list[str]:
+    """The header's columns that may identify an asset (best first)."""
+    by_norm: dict[str, str] = {}
+    for name in names:
+        if name not in taken:
+            by_norm.setdefault(_normalise(name), name)
+    return [by_norm[candidate] for candidate in _ID_NAMES if candidate in by_norm]
+
+
+def _panel_column(raw: pd.DataFrame, id_cols: list[str], date_col: str) -> str | None:
+    """The first identifier column holding several values whose rows share timestamps (a panel),
+    or None. A column with a value per row (a row number) is not an asset name."""
+    for column in id_cols:
+        ids = raw[column].astype("string").str.strip()
+        distinct = ids.nunique(dropna=True)
+        if distinct < 2 or distinct > max(2, len(ids) // 2):
+            continue
+        pairs = pd.DataFrame({"stamp": raw[date_col].astype("string").str.strip(), "id": ids}).dropna()
+        pairs = pairs.drop_duplicates()
+        if pairs["stamp"].duplicated().any():  # one timestamp, two assets
+            return column
+    return None
+
+
+def _one_asset(raw: pd.DataFrame, id_cols: list[str], date_col: str, options: LoadOptions,
+               path: Path) -> tuple[pd.DataFrame, str | None]:
+    """The rows of one asset: all of them in a one-asset file, `--asset`'s in a panel file.
+
+    Raises:
+        PanelError: a panel file and no `--asset`, or an `--asset` that matches several assets.
+        DataError: an `--asset` the file does not hold.
+    """
+    column = _panel_column(raw, id_cols, date_col) if id_cols else None
+    if options.asset is None:
+        if column is None:
+            return raw, None
+        assets = _assets(raw, column, date_col, id_cols)
+        example = assets[0]["asset"]
+        raise PanelError(f"{path.name} holds {len(assets)} assets in rows (column {column!r}: {_listed(assets)}); "
+                         f"reading them as one series would mix them — pass --asset NAME to read one (e.g. "
+                         f"--asset {_quoted(example)}); `forecast data inspect {path.name}` lists them all",
+                         column, assets)
+    wanted = options.asset.strip().casefold()
+    if not id_cols:
+        raise DataError(f"--asset {options.asset}: {path.name} has no asset column (symbol, ticker, name, slug…), "
+                        "so it holds one series; drop --asset")
+    match = np.zeros(len(raw), dtype=bool)
+    for name in id_cols:
+        match |= (raw[name].astype("string").str.strip().str.casefold() == wanted).fillna(False).to_numpy()
+    listing = column or id_cols[0]
+    if not match.any():
+        assets = _assets(raw, listing, date_col, id_cols)
+        raise DataError(f"--asset {options.asset}: {path.name} holds no such asset (column {listing!r}: "
+                        f"{_listed(assets)}); `forecast data inspect {path.name}` lists them all")
+    chosen = raw[match]
+    again = _panel_column(chosen, id_cols, date_col)
+    if again is not None:
+        assets = _assets(chosen, again, date_col, id_cols)
+        raise PanelError(f"--asset {options.asset} matches {len(assets)} assets of {path.name} (column "
+                         f"{again!r}: {_listed(assets)}); pass one of those names", again, assets)
+    name = str(chosen[listing].astype("string").str.strip().dropna().iloc[0]) if column else options.asset
+    return chosen.reset_index(drop=True), name
+
+
+def _assets(raw: pd.DataFrame, column: str, date_col: str, id_cols: list[str]) -> list[dict[str, Any]]:
+    """Each asset of a panel in file order: its name, other names, rows, first and last date."""
+    ids = raw[column].astype("string").str.strip()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a format guess per panel is enough for a listing
+        dates = pd.to_datetime(raw[date_col].astype("string").str.strip(), format="mixed", errors="coerce",
+                               dayfirst=_dayfirst_guess(raw[date_col]), utc=True)
+    out = []
+    for asset, rows in ids.groupby(ids, sort=False).groups.items():
+        days = dates.loc[rows].dropna()
+        aliases = {str(raw[other].loc[rows[0]]).strip() for other in id_cols if other != column} - {str(asset)}
+        out.append({"asset": str(asset), "also": sorted(aliases), "rows": len(rows),
+                    "first_date": f"{days.min():%Y-%m-%d}" if len(days) else None,
+                    "last_date": f"{days.max():%Y-%m-%d}" if len(days) else None})
+    return out
+
+
+def _dayfirst_guess(column: pd.Series) -> bool:
+    """True when some date-like cell can only be day-first (13/4/2013)."""
+    sample = column.astype("string").str.strip().dropna().head(2000)
+    first = pd.to_numeric(sample.str.extract(r"^(\d{1,2})[/.-]\d{1,2}[/.-]\d{2,4}")[0], errors="coerce")
+    return bool((first > 12).any())
+
+
+def _listed(assets: list[dict[str, Any]]) -> str:
+    names = [asset["asset"] for asset in assets[:_ASSETS_SHOWN]]
+    more = len(assets) - len(names)
+    return ", ".join(names) + (f" and {more} more" if more > 0 else "")
+
+
+def _quoted(name: str) -> str:
+    return name if re.fullmatch(r"[\w./-]+", name) else f"'{name}'"
 
 
 def _extra_columns(names: list[str], taken: set[str]) -> dict[str, str]:
@@ -303,7 +432,7 @@ def file_sha256(path: Path) -> str:
 # ---------------------------------------------------------------- reading the head and sniffing
 
 
-def _read_head(path: Path) -> list[str]:
+def _read_head(path: Path) -> tuple[list[str], str]:
     if not path.exists():
         raise DataError(f"{path} does not exist; check the path, or run `forecast data synth "
                         "--out FILE` to make a sample file")
@@ -325,23 +454,33 @@ def _read_head(path: Path) -> list[str]:
         raw = handle.read(_HEAD_BYTES)
     if b"\x00" in raw:
         raise DataError(f"{path} is not a text CSV file (it contains binary data)")
-    text = _decode(raw)
+    text, encoding = _decode(raw)
     lines = text.splitlines()
     if size > _HEAD_BYTES and len(lines) > 1:
         lines = lines[:-1]  # the last line of a partial read may be cut mid-row
     lines = lines[:_SNIFF_LINES]
     if not any(line.strip() for line in lines):
         raise DataError(f"{path} holds no text rows; export the price history again")
-    return lines
+    return lines, encoding
 
 
-def _decode(raw: bytes) -> str:
+_BOM = b"\xef\xbb\xbf"
+
+
+def _decode(raw: bytes) -> tuple[str, str]:
+    """The head's text and the file's encoding: UTF-8 after a BOM (a stray bad byte becomes U+FFFD),
+    else UTF-8 when the head decodes as such, else Windows-1252 (Latin-1 with €, £ and quotes)."""
+    if raw.startswith(_BOM):
+        return raw[len(_BOM):].decode("utf-8", errors="replace"), "utf-8-sig"
     try:
-        return raw.decode("utf-8-sig")
+        return raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError as exc:
         if exc.start > len(raw) - 4:  # a multi-byte character cut by the partial read
-            return raw[: exc.start].decode("utf-8-sig")
-        return raw.decode("latin-1")
+            try:
+                return raw[: exc.start].decode("utf-8"), "utf-8"
+            except UnicodeDecodeError:
+                pass
+        return raw.decode("cp1252", errors="replace"), "cp1252"
 
 
 def _available_memory() -> int | None:
@@ -381,6 +520,8 @@ def _sniff(lines: list[str], path: Path, sep_override: str | None) -> _Layout:
 def _pick_separator(lines: list[str], path: Path, override: str | None) -> tuple[str, list[list[str]]]:
     if override:
         sep = {"\\t": "\t", "tab": "\t"}.get(override, override)
+        if len(sep) != 1 or sep in "\"\r\n":
+            raise DataError(f"--sep takes one character, like , ; | or '\\t' for tabs; got {override!r}")
         return sep, _split(lines, sep)
     best: tuple[float, int, str, list[list[str]]] | None = None
     for sep in _SEPARATORS:
@@ -503,29 +644,39 @@ def _loosely_matches(norm: str, what: str) -> bool:
 # ---------------------------------------------------------------- reading and parsing columns
 
 
-def _read_columns(path: Path, layout: _Layout, columns: list[str], compact: list[str]) -> pd.DataFrame:
+def _read_columns(path: Path, layout: _Layout, columns: list[str], compact: list[str],
+                  categories: list[str] | None = None) -> pd.DataFrame:
     # Speed matters on minute dumps of millions of rows: only the columns used are converted, the
     # C parser's defaults are kept (skipinitialspace alone triples the time), and blanks,
     # quotes and NA words are cleaned afterwards only in columns that hold text. The `compact`
     # columns (open/high/low/volume, only aggregated to days) are read as float32 when they
-    # are plain numbers, which halves what they cost on a minute dump.
-    with path.open("rb") as handle:
-        encoding = "utf-8-sig" if handle.read(3) == b"\xef\xbb\xbf" else "utf-8"
+    # are plain numbers, which halves what they cost on a minute dump; asset names (`categories`)
+    # are read as categories.
+    named = dict.fromkeys(categories or [], "category")
 
-    def read(dtype: dict[str, str] | None) -> pd.DataFrame:
+    def read(dtype: dict[str, str], encoding: str) -> pd.DataFrame:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", pd.errors.DtypeWarning)  # mixed chunks are cleaned below
             return pd.read_csv(
                 path, sep=layout.sep, skiprows=layout.skiprows, header=0 if layout.header else None,
-                names=None if layout.header else layout.names, usecols=columns, dtype=dtype,
-                encoding=encoding, encoding_errors="replace", engine="c",
+                names=None if layout.header else layout.names, usecols=columns, dtype=dtype or None,
+                encoding=encoding, encoding_errors="strict" if encoding == "utf-8" else "replace", engine="c",
             )
+
+    def read_any(encoding: str) -> pd.DataFrame:
+        try:
+            return read({**dict.fromkeys(compact, "float32"), **named}, encoding)
+        except UnicodeDecodeError:
+            raise
+        except ValueError:  # text in one of them ("74.85K", "-"): read as found, parsed below
+            return read(named, encoding)
 
     try:
         try:
-            return read(dict.fromkeys(compact, "float32") if compact else None)
-        except ValueError:  # text in one of them ("74.85K", "-"): read as found, parsed below
-            return read(None)
+            return read_any(layout.encoding)
+        except UnicodeDecodeError:  # UTF-8 at the start, other bytes further on: a Windows export
+            layout.encoding = "cp1252"
+            return read_any(layout.encoding)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DataError(f"{path.name} could not be parsed as {layout.layout} CSV ({message}); "
@@ -590,7 +741,12 @@ def _parse_dates(column: pd.Series, options: LoadOptions, path: Path, name: str)
         stamps = pd.to_datetime(text, format="mixed", dayfirst=options.dayfirst, utc=True,
                                 errors="coerce")
     else:
-        stamps = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
+        try:
+            stamps = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
+        except (ValueError, TypeError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise DataError(f"--date-format {fmt!r} cannot be used ({reason}); give strftime codes like "
+                            "%d/%m/%Y or %Y-%m-%d %H:%M") from None
     stamps = stamps.dt.tz_localize(None)
     if stamps.notna().sum() < 0.5 * max(1, len(text)):
         example = text.dropna().iloc[0] if text.notna().any() else "(empty)"
@@ -734,7 +890,7 @@ def _to_daily(stamps: pd.Series, close: pd.Series, extra: dict[str, np.ndarray],
     series = pd.Series(values[last_of_day], index=index, name="close")
     daily_extra = (pd.DataFrame({role: _daily_values(role, column, last_of_day, intraday)
                                  for role, column in extra.items()}, index=index) if extra else None)
-    frequency: Frequency = "B" if _is_business_daily(index) else "D"
+    frequency: Frequency = "B" if _is_business_daily(index, log) else "D"
     if frequency == "D":
         series = _fill_gaps(series, gaps, max_gap, log, path)
         if daily_extra is not None and len(daily_extra) != len(series):
@@ -799,11 +955,25 @@ def _typical_step(steps: np.ndarray) -> pd.Timedelta:
     return pd.Timedelta(int(np.median(positive)), unit="ns") if len(positive) else pd.Timedelta(days=1)
 
 
-def _is_business_daily(index: pd.DatetimeIndex) -> bool:
-    if len(index) < 10:
+def _is_business_daily(index: pd.DatetimeIndex, log: _Log) -> bool:
+    """A market closed at weekends: rows on fewer than half of the weekend days the file spans.
+
+    Then a day without a row is a closed market, never a gap to fill; the few weekend rows such
+    files hold (a Saturday session, a data-vendor quirk) are kept as they are, and said so.
+    """
+    first, last = index[0].normalize(), index[-1].normalize()
+    span = pd.date_range(first, last, freq="D")
+    weekend_days = int((span.day_of_week >= 5).sum())
+    if weekend_days == 0:
         return False
-    weekend = index.day_of_week >= 5
-    return bool(weekend.mean() < 0.02)
+    weekend_rows = int((index.day_of_week >= 5).sum())
+    if weekend_rows >= 0.5 * weekend_days:
+        return False
+    if weekend_rows:
+        log.warnings.append(f"{weekend_rows} row(s) fall on a weekend, but {weekend_days - weekend_rows} of the "
+                            f"{weekend_days} weekend days have none: read as a market closed at weekends, so "
+                            "missing days are not filled (the weekend rows are kept)")
+    return True
 
 
 def _fill_gaps(series: pd.Series, gaps: GapPolicy, max_gap: int, log: _Log, path: Path) -> pd.Series:

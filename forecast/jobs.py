@@ -11,11 +11,13 @@ Results come back as plain data (arrays, lists, numbers). The parent never impor
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 import signal
+import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from forecast.errors import ConfigError, ForecastError
+from forecast.errors import ConfigError, ForecastError, WorkerOSError, os_error_message
 
 if TYPE_CHECKING:
     from forecast.config import RunConfig
@@ -32,7 +34,8 @@ if TYPE_CHECKING:
 # The progress callbacks every training use case takes (defined once, here).
 EpochCallback = Callable[[int, dict[str, float]], None]  # after each epoch: (epoch number, its logs)
 ProgressFactory = Callable[[str], EpochCallback | None]  # a job's name → its epoch callback
-# A seam for tests: the worker kills itself with SIGSEGV before the job of this name.
+# A seam for tests: the worker kills itself with SIGSEGV before the job of this name (or, for
+# "NAME:enospc", fails it as a full disk would).
 _CRASH_ENV = "FORECAST_TEST_CRASH_JOB"
 
 
@@ -86,6 +89,8 @@ def run_jobs(jobs: Iterable[Job], progress: ProgressFactory | None = None, worke
     """
     if workers < 1:
         raise ConfigError(f"--jobs must be at least 1, got {workers}")
+    if isinstance(jobs, Sized):
+        workers = max(1, min(workers, len(jobs)))  # never more processes than trainings
     threads = max(1, (os.cpu_count() or 1) // workers)
     pending, idle = iter(jobs), list[_Worker]()
     busy: dict[_Worker, tuple[int, Job, EpochCallback | None]] = {}
@@ -137,7 +142,8 @@ class _Worker:
     def __init__(self, threads: int) -> None:
         context = multiprocessing.get_context("spawn")  # never fork a process that holds TensorFlow threads
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, threads), daemon=True, name="forecast-training")
+        self.process = context.Process(target=_serve, args=(child, threads, os.getpid()), daemon=True,
+                                       name="forecast-training")
         self.process.start()
         child.close()
 
@@ -178,9 +184,40 @@ def death(exitcode: int | None) -> str:
     return f"the training process ended unexpectedly (exit code {exitcode})"
 
 
-def _serve(connection: Connection, threads: int) -> None:
+def die_with_parent(parent: int) -> None:
+    """Make this worker process end when its parent does, even by SIGKILL: Linux's
+    PR_SET_PDEATHSIG where there is one, else a thread that watches the parent's pid."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, signal.SIGKILL, 0, 0, 0) != 0:  # PR_SET_PDEATHSIG
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError, TypeError):
+        import threading
+
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(0)
+
+        threading.Thread(target=watch, name="forecast-parent-watch", daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the signal was set up
+        os._exit(0)
+
+
+def _send(connection: Connection, message: tuple[Any, ...]) -> None:
+    """Send to the parent; if it is gone, end quietly (no traceback from a broken pipe)."""
+    try:
+        connection.send(message)
+    except (BrokenPipeError, ConnectionError, EOFError, OSError):
+        os._exit(0)
+
+
+def _serve(connection: Connection, threads: int, parent: int) -> None:
     """The worker's loop: receive a job, train it, send epochs and the result back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends us
+    die_with_parent(parent)
     from forecast.model import limit_threads
     from forecast.training import train_prepared
 
@@ -189,22 +226,27 @@ def _serve(connection: Connection, threads: int) -> None:
     while True:
         try:
             job: Job = connection.recv()
-        except EOFError:
+        except (EOFError, ConnectionError, OSError):
             return
         if os.environ.get(_CRASH_ENV) == job.name:
             os.kill(os.getpid(), signal.SIGSEGV)
         try:
+            if os.environ.get(_CRASH_ENV) == f"{job.name}:enospc":
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             outcome = train_prepared(job.prepared, job.config, job.folder, warm_start=job.warm_start,
                                      tensorboard=job.tensorboard, force=job.force,
-                                     on_epoch=lambda epoch, logs: connection.send(("epoch", epoch, dict(logs))))
+                                     on_epoch=lambda epoch, logs: _send(connection, ("epoch", epoch, dict(logs))))
         except ForecastError as exc:
-            connection.send(("error", exc))
+            _send(connection, ("error", exc))
+            continue
+        except OSError as exc:  # disk full, read-only…: the user's to fix, said in one line by the parent
+            _send(connection, ("error", WorkerOSError(os_error_message(exc))))
             continue
         except Exception:  # a bug: its traceback goes to the parent, which raises it there
-            connection.send(("bug", traceback.format_exc()))
+            _send(connection, ("bug", traceback.format_exc()))
             continue
         history = {str(key): [float(v) for v in values] for key, values in outcome.history.items()}
         training = outcome.record.training
-        connection.send(("done", Trained(job.name, outcome.frame["predicted"].to_numpy(), history,
+        _send(connection, ("done", Trained(job.name, outcome.frame["predicted"].to_numpy(), history,
                                          training.parameters, training.seconds, training.epochs_run,
                                          outcome.evaluation.band)))

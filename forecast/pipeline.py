@@ -8,6 +8,7 @@ the CLI — stays fast.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from forecast.artifacts import PLOT_FILE, TEST_PREDICTIONS_FILE, check_target
+from forecast.artifacts import PLOT_FILE, TEST_PREDICTIONS_FILE, check_output_file, check_target
 from forecast.config import DEFAULT_MODELS_DIR, DistributeChoice, RunConfig
-from forecast.data import LoadOptions, PriceSeries, file_sha256, load_prices
-from forecast.errors import ArtifactError, DataError
+from forecast.data import LoadOptions, PanelError, PriceSeries, file_sha256, load_prices
+from forecast.errors import ArtifactError, ConfigError, DataError
 from forecast.forecaster import EngineChoice, Forecaster
 from forecast.predict import future_dates
 
@@ -126,13 +127,17 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: 
 
 
 def series_for(record: RunRecord, data: Path | None, options: LoadOptions | None) -> PriceSeries:
-    """The series to forecast from: `data`, or the training file run.json names."""
+    """The series to forecast from: `data`, or the training file run.json names (the asset the model
+    was trained on, in a panel file, unless --asset says another)."""
     if data is None:
         recorded = Path(record.data.path)
         if not recorded.is_file():
             raise ArtifactError(f"the training data {recorded} is no longer there; pass "
                                 "--data CSV with recent closes")
         data = recorded
+        options = options or LoadOptions()
+        if options.asset is None and record.data.asset is not None:
+            options = dataclasses.replace(options, asset=record.data.asset)
     return load_prices(data, options)
 
 
@@ -173,6 +178,11 @@ def plot(folder: Path, data: Path | None = None, out: Path | None = None, last: 
     from forecast.plot import predicted_vs_actual
     from forecast.training import title
 
+    if out is not None:
+        if out.suffix.lower() not in _IMAGE_SUFFIXES:
+            raise ConfigError(f"--out {out}: the image type comes from its ending; use one of "
+                              f"{', '.join(_IMAGE_SUFFIXES)}")
+        check_output_file(out)  # before the model is loaded: a folder, device or link is never replaced
     forecaster = Forecaster.load(folder, calibrated=interval is not None)
     record = forecaster.run
     saved = folder / TEST_PREDICTIONS_FILE
@@ -193,6 +203,9 @@ def plot(folder: Path, data: Path | None = None, out: Path | None = None, last: 
         heading = f"Each day's forecast made {horizon} days earlier; naive = the close on that day\n" + heading
     predicted_vs_actual(frame, heading, out, fan=fan)
     return PlotOutcome(path=out, days=len(frame), comparison=comparison)
+
+
+_IMAGE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
 
 
 def _saved_frame(saved: Path) -> pd.DataFrame:
@@ -237,14 +250,19 @@ def _unseen_frame(forecaster: Forecaster, data: Path | None, options: LoadOption
 
 
 def inspect(csv_path: Path, load_options: LoadOptions | None = None) -> dict[str, Any]:
-    """Load a CSV and describe what was detected and cleaned."""
-    return load_prices(csv_path, load_options).describe()
+    """Load a CSV and describe what was detected and cleaned; for a panel file (several assets in
+    rows) read without --asset, list its assets instead (rows and dates of each)."""
+    try:
+        return load_prices(csv_path, load_options).describe()
+    except PanelError as panel:
+        return {"file": str(csv_path), "layout": "panel", "asset_column": panel.column, "assets": panel.assets,
+                "hint": f"pass --asset NAME (a value of {panel.column!r} or of another name column) to read one "
+                        "asset's rows; every command that reads one series needs it"}
 
 
 def synth(out: Path, days: int, seed: int, start: str, force: bool = False) -> dict[str, Any]:
     """Write a synthetic Bitcoin-like daily series (Yahoo layout) and describe it."""
-    if out.exists() and not force:
-        raise DataError(f"{out} already exists; pass --force to replace it")
+    check_output_file(out, force)  # only a regular file is ever replaced
     from forecast.synth import write_synth
 
     frame = write_synth(out, days=days, seed=seed, start=start)

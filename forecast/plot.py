@@ -59,8 +59,10 @@ def _finish(fig: Figure, ax: Any, title: str, out: Path) -> Path:
     ax.set_ylabel("close")
     _date_axis(ax)
     ax.legend(loc="upper left")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    from forecast.artifacts import atomic_path
+
+    with atomic_path(out) as tmp:  # only a regular file is replaced, and never half-written
+        fig.savefig(tmp, dpi=110, format=out.suffix.lstrip(".").lower() or "png")
     return out
 
 

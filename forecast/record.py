@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, get_args
 
 from forecast.archive import Architecture
-from forecast.config import FeatureChoice, Frequency, IntervalMethod, RunConfig
+from forecast.config import (
+    MAX_HORIZON,
+    MAX_LAYERS,
+    MAX_UNITS,
+    MAX_WINDOW,
+    FeatureChoice,
+    Frequency,
+    IntervalMethod,
+    RunConfig,
+)
 from forecast.errors import ConfigError
 from forecast.features import Features
 from forecast.targets import Target
@@ -24,7 +33,6 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 PARTS = ("train", "val", "test")
-MAX_UNITS, MAX_LAYERS, MAX_WINDOW, MAX_HORIZON = 4096, 8, 10_000, 365
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -44,13 +52,17 @@ class DataInfo:
     first_date: str
     last_date: str
     frequency: Frequency
+    asset: str | None = None  # the asset read from a panel file (--asset), written only when there is one
 
     @classmethod
     def of(cls, series: PriceSeries) -> DataInfo:
         return cls(path=str(series.path.resolve()), name=series.path.name, sha256=series.sha256,
                    layout=series.layout, date_column=series.date_column, close_column=series.close_column,
                    rows_read=series.rows_read, rows=len(series.close), first_date=series.first_date,
-                   last_date=series.last_date, frequency=series.frequency)
+                   last_date=series.last_date, frequency=series.frequency, asset=series.asset)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: value for key, value in vars(self).items() if key != "asset" or value is not None}
 
 
 @dataclass(frozen=True)
@@ -117,7 +129,7 @@ class RunRecord:
             payload["model_sha256"] = self.model_sha256
         payload |= {
             "config": self.config.to_dict(), "target": self.target.to_dict(),
-            "features": self.features.to_dict(), "data": dict(vars(self.data)), "split": split,
+            "features": self.features.to_dict(), "data": self.data.to_dict(), "split": split,
             "seed": self.config.train.seed,
             "training": dict(vars(self.training)), "metrics": self.metrics, "versions": self.versions,
         }
@@ -151,8 +163,11 @@ class RunRecord:
         data = _get(raw, "data", dict)
         _choice(data, "frequency", ("D", "B"))
         texts = ("path", "name", "sha256", "layout", "date_column", "close_column", "first_date", "last_date")
+        asset = data.get("asset")
+        if asset is not None and not (isinstance(asset, str) and 0 < len(asset) <= 200):
+            raise TypeError("data.asset must be a short text")
         info = DataInfo(**{key: _get(data, key, str) for key in texts}, frequency=data["frequency"],
-                        rows_read=_get(data, "rows_read", int, 0), rows=_get(data, "rows", int, 1))
+                        rows_read=_get(data, "rows_read", int, 0), rows=_get(data, "rows", int, 1), asset=asset)
         split = _get(raw, "split", dict)
         parts = {name: _part(_get(split, name, dict), name) for name in PARTS}
         fitted = _get(_get(split, "train", dict), "target_fitted_on", dict)

@@ -172,6 +172,9 @@ def inspect_output(description: dict[str, Any], fmt: Literal["table", "json"]) -
     if fmt == "json":
         print_json(description)
         return
+    if description["layout"] == "panel":
+        _panel_output(description)
+        return
     table = Table(title=description["file"], title_justify="left", show_header=False)
     table.add_column("field")
     table.add_column("value")
@@ -188,6 +191,20 @@ def inspect_output(description: dict[str, Any], fmt: Literal["table", "json"]) -
     for warning in description["warnings"]:
         table.add_row("warning", warning)
     _stdout().print(table)
+
+
+def _panel_output(description: dict[str, Any]) -> None:
+    assets = description["assets"]
+    table = Table(title=f"{description['file']}: {len(assets)} assets in rows (column "
+                  f"{description['asset_column']!r})", title_justify="left")
+    for title, justify in (("asset", "left"), ("also named", "left"), ("rows", "right"), ("first", "left"),
+                           ("last", "left")):
+        table.add_column(title, justify=justify)  # type: ignore[arg-type]
+    for asset in assets:
+        table.add_row(asset["asset"], ", ".join(asset["also"]), f"{asset['rows']:,}", asset["first_date"] or "–",
+                      asset["last_date"] or "–")
+    _stdout().print(table)
+    sys.stderr.write(description["hint"] + "\n")
 
 
 def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv", "markdown"]) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from forecast.errors import ConfigError
 
 MAX_LAYERS = 3
+_MAX_SPACE_BYTES = 64 << 10  # a search space is a few hundred bytes
 
 Range = dict[str, Any]  # {"low", "high", "step"?, "log"?}
 Spec = Range | list[Any] | int | float | str
@@ -105,7 +106,8 @@ def load_space(path: Path | None) -> Space:
         from forecast.errors import ArtifactError
 
         try:
-            raw = read_json(path)
+            raw = read_json(path, "--space takes a small JSON file like {\"window\": [30, 60]}",
+                            limit=_MAX_SPACE_BYTES)
         except ArtifactError as exc:
             raise ConfigError(f"--space: {exc}") from None
         if not isinstance(raw, dict):

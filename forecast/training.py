@@ -28,6 +28,7 @@ from forecast import __version__
 from forecast.artifacts import staged_folder, write_model_folder
 from forecast.config import DistributeChoice, FeatureChoice, RunConfig, TargetKind, WindowConfig
 from forecast.data import PriceSeries
+from forecast.errors import ConfigError, DataError
 from forecast.features import Features, fit_features, resolve
 from forecast.forecaster import Forecaster, keras_network
 from forecast.record import DataInfo, Part, RunRecord, TrainingInfo
@@ -73,6 +74,7 @@ def prepare(series: PriceSeries, config: WindowConfig, target_kind: TargetKind =
     """
     values = series.closes
     split = split_days(len(values), config)
+    _check_horizon(split, outputs)
     target = fit_target(target_kind, values[: split.train_end])
     channels = resolve(features, series.extra_columns, target_kind, series.path.name)
     fitted = fit_features(series.table, channels, split.train_end)
@@ -84,6 +86,24 @@ def prepare(series: PriceSeries, config: WindowConfig, target_kind: TargetKind =
         first, end = split.part(name)
         parts[name] = make_windows(inputs, split.window, first, end - (outputs - 1), targets)
     return Prepared(series=series, split=split, target=target, parts=parts, features=fitted)
+
+
+def _check_horizon(split: Split, outputs: int) -> None:
+    """A direct model's every origin needs all its steps inside one part: refuse a horizon as long as a part.
+
+    Raises:
+        DataError: naming the parts' lengths and what to change.
+    """
+    lengths = {name: end - first for name, (first, end) in ((name, split.part(name)) for name in ("train", "val",
+                                                                                                 "test"))}
+    short = [name for name, days in lengths.items() if days - (outputs - 1) < 1]
+    if outputs > 1 and short:
+        words = {"train": "training", "val": "validation", "test": "test"}
+        parts = ", ".join(f"{words[name]} {days}" for name, days in lengths.items())
+        raise DataError(f"--horizon {outputs} (--multistep direct) needs every part to hold at least {outputs} "
+                        f"forecast days, but the {words[short[0]]} part has {lengths[short[0]]} ({parts} of "
+                        f"{split.n} days); lower "
+                        "--horizon, use --multistep recursive, or pass a longer file")
 
 
 @dataclass(frozen=True)
@@ -203,13 +223,21 @@ def _calibrate(prepared: Prepared, forecaster: Forecaster, seed: int) -> tuple[C
     test_stride = stride(test_first, test_end, intervals.MAX_COVERAGE_ORIGINS)
     origins = np.arange(test_first, test_end, test_stride)
     point, sigma, actual = point_and_sigma(test_first, test_end, test_stride)
+    summary = {"interval_level": 0.9, "interval_method": forecaster.method, "interval_samples": samples,
+               "origins": len(origins)}
     # A scale-conformal model also calibrates on the test days before each origin (online; forecast.intervals).
-    multipliers = forecaster.with_calibration(calibration).multipliers(
-        prices, test_first, test_end, steps, known_from=test_first, stride=test_stride)([0.9])[:, 0]
+    try:
+        multipliers = forecaster.with_calibration(calibration).multipliers(
+            prices, test_first, test_end, steps, known_from=test_first, stride=test_stride)([0.9])[:, 0]
+    except ConfigError:  # too few validation origins for a 90% band: the model is kept, without one
+        n = len(calibration.scores)
+        return calibration, {**summary, "interval_coverage_by_step": [],
+                             "interval_note": f"no 90% band: the validation part calibrated {n} origins, too few; "
+                                              "train on more history or with a larger --val-size",
+                             "by_step": by_step(closes, origins, [point], steps)}
     lower, upper = intervals.bounds(point, sigma, multipliers)
     return calibration, {
-        "interval_level": 0.9, "interval_method": forecaster.method, "interval_samples": samples,
-        "origins": len(origins),
+        **summary,
         "interval_coverage_by_step": [round(c, 4) for c in intervals.coverage(actual, lower, upper)],
         "by_step": by_step(closes, origins, [point], steps),
     }

@@ -40,6 +40,7 @@ from forecast.artifacts import (
     RUN_FILE,
     atomic_path,
     check_target,
+    check_writable,
     read_run,
     refuse_foreign,
     target_lock,
@@ -48,7 +49,7 @@ from forecast.artifacts import (
 from forecast.config import ModelConfig, ModelKind, RunConfig, TargetKind, TrainConfig, WindowConfig
 from forecast.data import LoadOptions, PriceSeries, load_prices
 from forecast.errors import ArtifactError, ConfigError, DataError, ForecastError
-from forecast.jobs import death
+from forecast.jobs import death, die_with_parent
 from forecast.space import Space
 
 if TYPE_CHECKING:
@@ -74,8 +75,12 @@ _HIDDEN_OWNED = (f".{BEST_FOLDER}.", f".{TUNE_FILE}.", f".{TRIALS_FILE}.", f".{H
 _IDENTITY = "forecast_search"  # the study's user attribute that says which search it is
 _PRUNE_AFTER_TRIALS, _PRUNE_AFTER_EPOCHS = 5, 5
 _HEARTBEAT_S, _GRACE_S = 60, 180
-# A seam for tests: the worker dies natively when it starts the trial of this number.
-_CRASH_ENV = "FORECAST_TEST_CRASH_TRIAL"  # a trial silent this long (its machine died) is marked failed
+DEFAULT_STORAGE_TIMEOUT = 20.0  # seconds a locked study database is waited for, in all
+_STARTUP_FAILURES = 3  # workers in a row that die before their first trial: the run stops
+# Seams for tests: the worker dies natively when it starts the trial of this number; every worker
+# fails at start-up.
+_CRASH_ENV = "FORECAST_TEST_CRASH_TRIAL"
+_STARTUP_ENV = "FORECAST_TEST_TUNE_STARTUP_FAILS"
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ class TuneRequest:
     study: str | None = None
     jobs: int = 1
     timeout: float | None = None
+    storage_timeout: float = DEFAULT_STORAGE_TIMEOUT
 
     def run_config(self, values: dict[str, Any]) -> RunConfig:
         """The run configuration of one trial's values (the fixed options filled in)."""
@@ -146,7 +152,7 @@ def default_out(csv: Path) -> Path:
 
 def tune(csv: Path, request: TuneRequest, out: Path, *, load_options: LoadOptions | None = None,
          on_loaded: Callable[[PriceSeries], None] | None = None, on_event: Callable[[TrialEvent], None] | None = None,
-         progress: ProgressFactory | None = None) -> TuneOutcome:
+         progress: ProgressFactory | None = None, on_note: Callable[[str], None] | None = None) -> TuneOutcome:
     """Search, retrain the best configuration as `train` does, and write the tune folder.
 
     Raises:
@@ -155,6 +161,8 @@ def tune(csv: Path, request: TuneRequest, out: Path, *, load_options: LoadOption
         ArtifactError: `out` holds files tune did not write, or another run is writing it.
     """
     started = time.monotonic()
+    if request.storage is not None:
+        check_storage_url(request.storage)  # before the data is read or anything is written
     series = load_prices(csv, load_options)
     if on_loaded is not None:
         on_loaded(series)
@@ -163,7 +171,7 @@ def tune(csv: Path, request: TuneRequest, out: Path, *, load_options: LoadOption
     with target_lock(out):
         url = request.storage or f"sqlite:///{(out / DB_FILE).resolve()}"
         name = request.study or f"forecast-{csv.stem}"
-        storage = open_storage(url)
+        storage = open_storage(url, request.storage_timeout, on_note)
         study, created = _open_study(storage, name, _identity(series, request), url)
         notes, before = [], len(study.trials)
         if created:
@@ -194,9 +202,12 @@ def tune(csv: Path, request: TuneRequest, out: Path, *, load_options: LoadOption
 def _check_folder(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ArtifactError(f"{out} exists and is not a folder; choose another --out")
+    if out.is_symlink():
+        raise ArtifactError(f"{out} is a symbolic link; pass the real folder as --out, or another path")
     if out.is_dir():
         refuse_foreign(out, lambda name: name in _OWNED or name.startswith(_HIDDEN_OWNED), "forecast tune",
                        "choose another --out")
+    check_writable(out)
 
 
 def redacted(url: str) -> str:
@@ -209,11 +220,33 @@ def redacted(url: str) -> str:
         return url.split("://", 1)[0] + "://…" if "://" in url else "(not a URL)"
 
 
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """An Optuna RDB storage for `url` (SQLite waits for the lock; PostgreSQL uses psycopg 3).
+def check_storage_url(url: str) -> None:
+    """Refuse a storage URL that cannot hold a study several processes share.
 
     Raises:
-        ConfigError: not a database URL, a missing driver, or a database that cannot be reached.
+        ConfigError: not a database URL, or an in-memory SQLite database (each worker would get its own).
+    """
+    import sqlalchemy.exc
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise ConfigError(f"--storage {redacted(url)} is not a database URL; use e.g. sqlite:///tune.db or "
+                          "postgresql://user:password@host:5432/db") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise ConfigError(f"--storage {redacted(url)} is an in-memory database, which the worker processes cannot "
+                          "share; give a file, e.g. sqlite:///tune.db, or leave --storage out")
+
+
+def open_storage(url: str, timeout: float = DEFAULT_STORAGE_TIMEOUT,
+                 on_note: Callable[[str], None] | None = None) -> optuna.storages.RDBStorage:
+    """An Optuna RDB storage for `url` (SQLite waits up to `timeout` seconds for a lock, saying so
+    through `on_note`; PostgreSQL uses psycopg 3).
+
+    Raises:
+        ConfigError: not a database URL, a missing driver, a database that cannot be reached, or
+            one that stayed locked for `timeout` seconds.
     """
     import optuna
     import sqlalchemy.exc
@@ -221,16 +254,16 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines report every trial
     shown = redacted(url)
-    try:
-        parsed = make_url(url)
-    except sqlalchemy.exc.ArgumentError:
-        raise ConfigError(f"--storage {shown} is not a database URL; use e.g. sqlite:///tune.db or "
-                          "postgresql://user:password@host:5432/db") from None
+    check_storage_url(url)
+    parsed = make_url(url)
     if parsed.drivername == "postgresql" and not _installed("psycopg2") and _installed("psycopg"):
         parsed = parsed.set(drivername="postgresql+psycopg")  # the [postgres] extra installs psycopg 3
     engine_kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
-        engine_kwargs["connect_args"] = {"timeout": 60}  # several processes take turns on the file
+        engine_kwargs["connect_args"] = {"timeout": timeout}  # several processes take turns on the file
+        _wait_for_sqlite(Path(str(parsed.database)), timeout, on_note)
+    locked = f"the study database {shown} stayed locked by another process for {timeout:g} s; wait for it to " \
+             "finish, or raise --storage-timeout"
     for attempt in range(5):
         try:
             with warnings.catch_warnings():
@@ -242,10 +275,11 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             raise ConfigError(f"--storage {shown} needs a database driver that is not installed ({exc.name}); "
                               "for PostgreSQL: pip install 'forecast[postgres]'") from None
         except sqlalchemy.exc.SQLAlchemyError as exc:
+            if "database is locked" in str(exc):
+                raise ConfigError(locked) from None
             # Another process is creating the same empty database's tables at this moment: once
             # it has, they are there for us too.
-            racing = isinstance(exc, sqlalchemy.exc.IntegrityError) or any(
-                words in str(exc) for words in ("already exists", "database is locked"))
+            racing = isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in str(exc)
             if not racing:
                 raise ConfigError(f"could not open the study storage {shown} ({_first_line(exc)}); is the database "
                                   "running and the URL right?") from None
@@ -257,6 +291,42 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             raise ConfigError(f"could not open the study storage {shown} ({_first_line(exc)}); is the database "
                               "running and the URL right?") from None
     raise AssertionError("unreachable")
+
+
+def _wait_for_sqlite(path: Path, timeout: float, on_note: Callable[[str], None] | None) -> None:
+    """Wait (up to `timeout` s) while another process holds an SQLite study file's write lock,
+    saying so once; a missing file is created later by Optuna.
+
+    Raises:
+        ConfigError: still locked after `timeout` seconds, or not an SQLite database.
+    """
+    import sqlite3
+
+    if not path.is_file():
+        return
+    deadline, said = time.monotonic() + timeout, False
+    while True:
+        try:
+            connection = sqlite3.connect(path, timeout=min(1.0, timeout))
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+                connection.rollback()
+                return
+            finally:
+                connection.close()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                return  # not a lock: Optuna's own open says what is wrong
+            if time.monotonic() >= deadline:
+                raise ConfigError(f"the study database {path} stayed locked by another process for {timeout:g} s; "
+                                  "wait for it to finish, or raise --storage-timeout") from None
+            if not said and on_note is not None:
+                on_note(f"waiting for the study database {path}: another process holds its lock (up to "
+                        f"{timeout:g} s, --storage-timeout)")
+                said = True
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"{path} is not an SQLite study database ({exc}); choose another --storage or "
+                              "--out") from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -325,16 +395,26 @@ def _search(storage: optuna.storages.RDBStorage, series: PriceSeries, request: T
     workers: dict[int, multiprocessing.process.BaseProcess] = {}
     running: dict[int, int] = {}  # worker index → its trial number
 
+    started_trial: set[int] = set()  # workers that got as far as a trial
+    startup_reasons: dict[int, str] = {}  # what a worker said when it could not start
+    startup_failures: list[str] = []  # why the latest workers in a row died before their first trial
+    parent = os.getpid()
+
     def start(index: int) -> None:
         process = context.Process(target=_serve, name="forecast-tune",
                                   args=(index, threads, series, request, url, name, tickets, deadline, messages,
-                                        takes_queue and index == 1),
+                                        takes_queue and index == 1, parent),
                                   daemon=True)
         process.start()
         workers[index] = process
 
     def handle(message: tuple[Any, ...]) -> None:
         kind, number, index, *rest = message
+        if kind == "startup-error":
+            startup_reasons[index] = str(rest[0])
+            return
+        started_trial.add(index)
+        startup_failures.clear()
         if kind == "start":
             running[index] = number
         else:
@@ -373,6 +453,12 @@ def _search(storage: optuna.storages.RDBStorage, series: PriceSeries, request: T
                 del workers[index]
                 if process.exitcode != 0:
                     fail(index, death(process.exitcode))
+                    if index not in started_trial:
+                        startup_failures.append(startup_reasons.pop(index, death(process.exitcode)))
+                        if len(startup_failures) >= _STARTUP_FAILURES:
+                            raise ConfigError(f"{len(startup_failures)} tune workers in a row stopped before their "
+                                              f"first trial (last: {startup_failures[-1]}); fix that and run the "
+                                              "same command again")
                     if tickets.value > 0 and (deadline is None or time.time() < deadline):
                         spawned += 1
                         start(spawned)  # a fresh process takes the trials that are left
@@ -393,18 +479,32 @@ def _take(tickets: Any) -> bool:
 
 
 def _serve(index: int, threads: int, series: PriceSeries, request: TuneRequest, url: str, name: str,
-           tickets: Any, deadline: float | None, messages: Any, takes_queue: bool) -> None:
-    """A worker: Optuna's loop on the shared study, one trial at a time, while tickets last."""
+           tickets: Any, deadline: float | None, messages: Any, takes_queue: bool, parent: int) -> None:
+    """A worker: Optuna's loop on the shared study, one trial at a time, while tickets last.
+
+    It ends with its parent, however the parent ends; a failure before its first trial is sent
+    to the parent in words (exit code 3, no traceback), which stops after a few in a row."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends us
+    die_with_parent(parent)
     import optuna
 
     from forecast.model import limit_threads
 
-    limit_threads(threads)
-    storage = open_storage(url)
-    sampler = optuna.samplers.TPESampler(seed=request.training.seed + index - 1)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=_PRUNE_AFTER_TRIALS, n_warmup_steps=_PRUNE_AFTER_EPOCHS)
-    study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    try:
+        if os.environ.get(_STARTUP_ENV):
+            raise RuntimeError("a start-up failure injected by the tests")
+        limit_threads(threads)
+        storage = open_storage(url, request.storage_timeout)
+        sampler = optuna.samplers.TPESampler(seed=request.training.seed + index - 1)
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=_PRUNE_AFTER_TRIALS,
+                                             n_warmup_steps=_PRUNE_AFTER_EPOCHS)
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+    except Exception as exc:  # whatever it is, the parent says it in one line
+        reason = str(exc) if isinstance(exc, ForecastError) else f"{type(exc).__name__}: {_first_line(exc)}"
+        messages.put(("startup-error", -1, index, reason))
+        messages.close()
+        messages.join_thread()
+        os._exit(3)
     objective = _Objective(series, request, index, messages)
     if not takes_queue:
         _wait_for_queue(study)
