@@ -15,12 +15,14 @@ Not part of `make test` (tests/test_data_fuzz.py and tests/test_tamper.py run sm
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
 import random
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -280,9 +282,233 @@ def _count(counter: dict[str, int], clean: bool, detail: str) -> None:
         FAILURES.append(detail)
 
 
+# ---------------------------------------------------------------- the third audit's kinds of input, again
+
+
+def _cli(args: list[str], cwd: Path, timeout: float = 300, env: dict[str, str] | None = None,
+         ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "forecast", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def _tidy(done: subprocess.CompletedProcess[str]) -> bool:
+    """Exit 0, one `Error:` line with exit 1, or Typer's usage error (exit 2) — and no traceback."""
+    if "Traceback" in done.stderr:
+        return False
+    if done.returncode == 2:
+        return "Invalid value" in done.stderr or "Error" in done.stderr
+    return _clean(done.returncode, done.stdout, done.stderr, False)
+
+
+def _hostile_files(work: Path) -> dict[str, Path]:
+    """Small hand-made files of the kinds the third audit tried."""
+    import numpy as np
+    import pandas as pd
+
+    days = pd.date_range("2020-01-01", periods=400)
+    closes = 1000 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.02, len(days))))
+    files: dict[str, Path] = {}
+
+    def write(name: str, data: bytes) -> None:
+        files[name] = work / name
+        files[name].write_bytes(data)
+
+    plain = "Date,Close\n" + "".join(f"{d:%Y-%m-%d},{c:.2f}\n" for d, c in zip(days, closes, strict=True))
+    write("plain.csv", plain.encode())
+    write("pound-latin1.csv", ("Date,Close\n" + "".join(f"{d:%Y-%m-%d},£{c:.2f}\n" for d, c in
+                                                          zip(days, closes, strict=True))).encode("latin-1"))
+    write("euro-cp1252.csv", ("Date;Close\n" + "".join(f"{d:%Y-%m-%d};€{c:.2f}\n" for d, c in
+                                                         zip(days, closes, strict=True))).encode("cp1252"))
+    write("bom-bad-byte.csv", b"\xef\xbb\xbf" + plain.encode().replace(b"2020-03-01,", b"2020-03-01\xff,"))
+    kaggle = "SNo,Name,Symbol,Date,Close\n" + "".join(
+        f"{i},{name},{symbol},{d:%Y-%m-%d} 23:59:59,{c * scale:.4f}\n"
+        for name, symbol, scale in (("Bitcoin", "BTC", 1.0), ("Litecoin", "LTC", 0.01))
+        for i, (d, c) in enumerate(zip(days, closes, strict=True)))
+    write("panel-kaggle.csv", kaggle.encode())
+    markets = "slug,symbol,name,date,close\n" + "".join(
+        f"{slug},{symbol},{name},{d.day}/{d.month}/{d.year},{c * scale:.4f}\n"
+        for slug, symbol, name, scale in (("bitcoin", "BTC", "Bitcoin", 1.0), ("ripple", "XRP", "Ripple", 1e-4))
+        for d, c in zip(days, closes, strict=True))
+    write("panel-crypto-markets.csv", markets.encode())
+    weekdays = pd.bdate_range("2015-01-05", periods=1500)
+    stock = weekdays.union(pd.date_range(weekdays[0], weekdays[-1], freq="W-SAT")[:45])
+    write("business-with-saturdays.csv", ("Date,Close\n" + "".join(f"{d:%Y-%m-%d},{100 + i * 0.1:.2f}\n"
+                                                                    for i, d in enumerate(stock))).encode())
+    write("business-9-rows.csv", ("Date,Close\n" + "".join(f"{d:%Y-%m-%d},{100 + i}\n" for i, d in
+                                                           enumerate(pd.bdate_range("2024-01-01", periods=9))
+                                                           )).encode())
+    return files
+
+
+def audit_hostile(work: Path) -> dict[str, dict[str, int]]:
+    """The third audit's classes of input, each tried as a user would (a subprocess per case)."""
+    import pandas as pd
+
+    classes = ("input files", "option values", "model folders", "tune", "writing", "workers")
+    counts = {name: _counter() for name in classes}
+    files = _hostile_files(work)
+    plain = str(files["plain.csv"])
+    model = work / "model"
+    done = _cli(["train", plain, "--out", str(model), *TINY], work)
+    if done.returncode != 0:
+        raise RuntimeError(f"could not train the audit's model: {done.stderr[-500:]}")
+
+    def case(kind: str, name: str, args: list[str], extra: Callable[[subprocess.CompletedProcess[str]], bool]
+             = lambda done: True, **kwargs: Any) -> None:
+        try:
+            result = _cli(args, work, **kwargs)
+        except subprocess.TimeoutExpired:
+            _count(counts[kind], False, f"{kind}: {name}: timed out")
+            return
+        ok = _tidy(result) and extra(result)
+        _count(counts[kind], ok, f"{kind}: {name}: exit {result.returncode} {result.stderr[-300:]!r}")
+
+    # input files: panels never mixed, closed markets never filled, encodings read
+    for panel in ("panel-kaggle.csv", "panel-crypto-markets.csv"):
+        for command in (["data", "inspect"], ["train", "--epochs", "1"]):
+            case("input files", f"{' '.join(command)} {panel}", [*command[:2], str(files[panel]), *command[2:]],
+                 lambda done: done.returncode == (0 if "inspect" in done.args else 1)
+                 and ("--asset" in done.stderr))
+        case("input files", f"--asset BTC {panel}", ["data", "inspect", str(files[panel]), "--asset", "BTC",
+                                                      "--format", "json"],
+             lambda done: done.returncode == 0 and json.loads(done.stdout)["rows"] == 400)
+        case("input files", f"--asset NOPE {panel}", ["data", "inspect", str(files[panel]), "--asset", "NOPE"],
+             lambda done: done.returncode == 1 and "BTC" in done.stderr)
+    for name, rows in (("business-with-saturdays.csv", 1545), ("business-9-rows.csv", 9)):
+        case("input files", name, ["data", "inspect", str(files[name]), "--format", "json"],
+             lambda done, rows=rows: done.returncode == 0 and json.loads(done.stdout)["rows"] == rows)
+    for name in ("pound-latin1.csv", "euro-cp1252.csv", "bom-bad-byte.csv"):
+        case("input files", name, ["data", "inspect", str(files[name]), "--format", "json"],
+             lambda done: done.returncode == 0 and json.loads(done.stdout)["rows"] == 400)
+    # option values
+    bad_options = [["--test-size", v] for v in ("nan", "inf", "-inf", "0", "1e300")] + \
+                  [["--val-size", v] for v in ("nan", "inf")] + \
+                  [["--seed", v] for v in ("-1", str(2**70))] + \
+                  [["--units", v] for v in (",".join(["8"] * 9), "1000000", "0", "a")] + \
+                  [["--sep", v] for v in (",,", "\\s+", '"')] + [["--date-format", "%Q%Q"]] + \
+                  [["--multistep", "direct", "--horizon", "365"], ["--window", "100000"], ["--epochs", "0"]]
+    for options in bad_options:
+        case("option values", f"train {' '.join(options)}", ["train", plain, *options, "--quiet"],
+             lambda done: done.returncode in (1, 2), timeout=120)
+    case("option values", "train --jobs on compare 999", ["compare", plain, "--jobs", "999", "--quiet"],
+         lambda done: done.returncode in (1, 2), timeout=120)
+    # model folders
+    fifo_folder = work / "fifo-model"
+    shutil.copytree(model, fifo_folder)
+    (fifo_folder / "calibration.json").unlink()
+    os.mkfifo(fifo_folder / "calibration.json")
+    case("model folders", "calibration.json is a FIFO", ["predict", str(fifo_folder), "--interval", "0.9"],
+         lambda done: done.returncode == 1, timeout=60)
+    case("model folders", "predict a panel-trained model", ["predict", str(model), "--data",
+                                                             str(files["panel-kaggle.csv"])],
+         lambda done: done.returncode == 1 and "--asset" in done.stderr)
+    # tune
+    fifo = work / "space.json"
+    os.mkfifo(fifo)
+    big = work / "big.json"
+    big.write_text(" " * (1 << 20) + "{}")
+    for space in ("/dev/zero", "/dev/urandom", str(fifo), str(big)):
+        case("tune", f"--space {space}", ["tune", plain, "--space", space, "--out", str(work / "t"), "--quiet"],
+             lambda done: done.returncode == 1 and "retrain" not in done.stderr, timeout=60)
+    for url in ("sqlite://", "sqlite:///:memory:", "notaurl", "postgresql://u:p@127.0.0.1:1/db"):
+        case("tune", f"--storage {url}", ["tune", plain, "--storage", url, "--out", str(work / "t2"), "--quiet",
+                                           *TINY[:4]], lambda done: done.returncode == 1, timeout=120)
+    locked = work / "locked.db"
+    import sqlite3
+
+    holder = sqlite3.connect(locked, isolation_level=None)
+    holder.execute("CREATE TABLE x (a)")
+    holder.execute("BEGIN EXCLUSIVE")
+    started = time.monotonic()
+    case("tune", "locked study database", ["tune", plain, "--storage", f"sqlite:///{locked}", "--storage-timeout",
+                                           "2", "--out", str(work / "t3")],
+         lambda done: done.returncode == 1 and "waiting" in done.stderr and time.monotonic() - started < 30)
+    holder.close()
+    case("tune", "workers failing at start-up", ["tune", plain, "--trials", "3", "--out", str(work / "t4"),
+                                                 "--quiet", *TINY[:6]],
+         lambda done: done.returncode == 1 and "in a row" in done.stderr,
+         env={"FORECAST_TEST_TUNE_STARTUP_FAILS": "1"}, timeout=200)
+    # writing: only regular files are replaced; full and read-only disks
+    folder = work / "a-folder"
+    folder.mkdir()
+    link = work / "link"
+    link.symlink_to(model)
+    targets = [("/dev/null", lambda: stat.S_ISCHR(Path("/dev/null").stat().st_mode)), (".", lambda: True),
+               (str(folder), folder.is_dir), (str(fifo), lambda: stat.S_ISFIFO(fifo.lstat().st_mode)),
+               (str(link), link.is_symlink)]
+    for out, intact in targets:
+        case("writing", f"data synth --out {out} --force", ["data", "synth", "--out", out, "--force"],
+             lambda done, intact=intact: done.returncode == 1 and intact())
+    case("writing", "train --force --out symlink", ["train", plain, "--out", str(link), "--force", *TINY],
+         lambda done: done.returncode == 1 and link.is_symlink() and (model / "run.json").is_file())
+    case("writing", "plot --out FIFO", ["plot", str(model), "--out", str(fifo)], lambda done: done.returncode == 1)
+    mounted = _tmpfs(work)
+    if mounted is not None:
+        full, read_only = mounted
+        for command in (["data", "synth", "--days", "40000", "--out"], ["train", plain, *TINY[:-1], "--out"],
+                        ["compare", plain, *TINY, "--out"], ["tune", plain, "--trials", "1", *TINY, "--out"]):
+            for where in (full, read_only):
+                out = where / "out.csv" if command[0] == "data" else where / "out"
+                case("writing", f"{command[0]} into {where.name}", [*command, str(out)],
+                     lambda done: done.returncode == 1, timeout=300)
+        subprocess.run(["umount", str(full)], check=False)
+        subprocess.run(["umount", str(read_only)], check=False)
+    # workers: they end with their parent, quietly
+    for command in (["tune", plain, "--trials", "9", "--out", str(work / "t5")],
+                    ["compare", plain, "--seeds", "4", "--out", str(work / "c5")]):
+        ok, detail = _kill_parent(command, work)
+        _count(counts["workers"], ok, f"workers: SIGKILL of {command[0]}: {detail}")
+    case("workers", "compare --jobs 8 with 2 trainings", ["compare", plain, *TINY[:-1], "--jobs", "8", "--out",
+                                                          str(work / "c6")],
+         lambda done: done.returncode == 0 and "more than the 2 training(s)" in done.stderr, timeout=600)
+    del pd
+    return counts
+
+
+def _tmpfs(work: Path) -> tuple[Path, Path] | None:
+    """A nearly full and a read-only tmpfs (root only), or None where mounting is not allowed."""
+    full, read_only = work / "full", work / "ro"
+    full.mkdir()
+    read_only.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(full)], capture_output=True
+                      ).returncode != 0:
+        return None
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(read_only)], check=True)
+    (full / "filler").write_bytes(b"\0" * (1800 << 10))
+    return full, read_only
+
+
+def _kill_parent(command: list[str], work: Path) -> tuple[bool, str]:
+    process = subprocess.Popen([sys.executable, "-m", "forecast", *command, *TINY[:-1]], cwd=work, text=True,
+                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    assert process.stderr is not None
+    deadline = time.monotonic() + 120
+    workers: list[int] = []
+    while time.monotonic() < deadline and not workers:
+        time.sleep(0.5)
+        workers = [pid for pid in _child_pids(process.pid)
+                   if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")]
+    time.sleep(3)
+    process.kill()
+    process.wait(10)
+    time.sleep(5)
+    alive = [pid for pid in workers if Path(f"/proc/{pid}").exists()
+             and "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()]
+    noisy = "Traceback" in (process.stderr.read() or "")
+    return bool(workers) and not alive and not noisy, f"{len(workers)} worker(s), alive after: {alive}, noisy={noisy}"
+
+
+def _child_pids(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            found += [int(part) for part in task.read_text().split()]
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--only", default="csv,folders,signals,concurrent")
+    parser.add_argument("--only", default="csv,folders,signals,concurrent,hostile")
     parser.add_argument("--csv", type=int, default=1255)
     parser.add_argument("--train", type=int, default=43)
     parser.add_argument("--kills", type=int, default=20)
@@ -305,6 +531,8 @@ def main() -> None:
             results |= audit_signals(args.kills, args.interrupts, work, rng)
         if "concurrent" in chosen:
             results |= audit_concurrent(args.pairs, work)
+        if "hostile" in chosen:
+            results |= audit_hostile(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({"seed": args.seed, "seconds": round(time.perf_counter() - started), "results": results,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import json
 import math
 import os
@@ -34,6 +33,11 @@ from forecast.record import FORMAT_VERSION, RunRecord, check_calibration
 
 if TYPE_CHECKING:
     import pandas as pd
+
+try:  # POSIX: flock, whose lock dies with its process; elsewhere (Windows) the filelock package
+    import fcntl as _fcntl
+except ImportError:  # pragma: no cover - exercised on Windows, and in a test that hides fcntl
+    _fcntl = None  # type: ignore[assignment]
 
 __all__ = ["FORMAT_VERSION", "RunRecord"]  # re-exported: the folder's record, read by read_run
 
@@ -191,22 +195,35 @@ def staged_folder(target: Path, force: bool) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def target_lock(target: Path) -> Iterator[None]:
-    """Hold an exclusive `fcntl` lock on `.<name>.lock` beside `target` (removed on release).
+    """Hold an exclusive lock on `.<name>.lock` beside `target` (removed on release): `fcntl.flock`
+    on POSIX, the `filelock` package where there is no fcntl (Windows). Either lock ends with its
+    process, so a killed run never leaves `target` locked.
 
     Raises:
         ArtifactError: another live process holds it.
     """
     path = target.with_name(f".{target.name}.lock")
+    lock = _flock if _fcntl is not None else _portable_lock
+    with lock(path, target):
+        yield
+
+
+def _busy(target: Path, owner: str) -> ArtifactError:
+    return ArtifactError(f"another run (process {owner or 'unknown'}) is writing {target}; wait for it to "
+                         "finish, or choose another --out")
+
+
+@contextlib.contextmanager
+def _flock(path: Path, target: Path) -> Iterator[None]:
     while True:
         handle = path.open("a+")
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            _fcntl.flock(handle, _fcntl.LOCK_EX | _fcntl.LOCK_NB)
         except BlockingIOError:
             handle.seek(0)
-            owner = handle.read().strip() or "unknown"
+            owner = handle.read().strip()
             handle.close()
-            raise ArtifactError(f"another run (process {owner}) is writing {target}; wait for it to "
-                                "finish, or choose another --out") from None
+            raise _busy(target, owner) from None
         # The file may have been removed by the previous holder between our open and flock:
         # then we locked an orphan and must try again on the file now at the path.
         try:
@@ -225,6 +242,31 @@ def target_lock(target: Path) -> Iterator[None]:
     finally:
         path.unlink(missing_ok=True)
         handle.close()
+
+
+@contextlib.contextmanager
+def _portable_lock(path: Path, target: Path) -> Iterator[None]:
+    """The same lock through `filelock` (msvcrt on Windows); the holder's pid sits beside it."""
+    import filelock
+
+    owner_file = path.with_name(path.name + ".pid")
+    lock = filelock.FileLock(str(path), timeout=0)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        try:
+            owner = owner_file.read_text().strip()[:20]
+        except OSError:
+            owner = ""
+        raise _busy(target, owner) from None
+    try:
+        owner_file.write_text(str(os.getpid()))
+        yield
+    finally:
+        owner_file.unlink(missing_ok=True)
+        lock.release()
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def recover(target: Path) -> None:
@@ -288,7 +330,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
-        os.fchmod(handle, 0o666 & ~_UMASK)  # mkstemp makes it private; the file it becomes should not be
+        if hasattr(os, "fchmod"):  # not on Windows before Python 3.13
+            os.fchmod(handle, 0o666 & ~_UMASK)  # mkstemp makes it private; the file it becomes should not be
         os.close(handle)
     except OSError as exc:
         raise ArtifactError(os_error_message(exc, path)) from None

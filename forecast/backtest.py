@@ -156,8 +156,10 @@ def _bands(series: PriceSeries, folds: list[dict[str, Any]],
     """The model's 90% bands `step` days ahead over every backtest day (each fold's from its own
     model) beside the empirical, EWMA and GARCH bands, each refitted only on days before each origin."""
     from forecast.risk import band_table
+    from forecast.status import stage
 
     days = np.concatenate([fold_days for fold_days, _, _ in bands])
+    stage(f"scoring the {step}-day bands beside the empirical, EWMA and GARCH baselines on {len(days)} days")
     notes = [f"model, fold {fold['fold']}: {why}" for fold, (_, q, why) in zip(folds, bands, strict=True)
              if q is None]
     models = {} if notes else {"model": np.concatenate([q for _, q, _ in bands if q is not None])}

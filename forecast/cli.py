@@ -41,6 +41,7 @@ from forecast.config import (
     TargetKind,
 )
 from forecast.errors import ConfigError, ForecastError, os_error_message
+from forecast.verdicts import verdict_line
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -48,6 +49,38 @@ if TYPE_CHECKING:
     from forecast.data import LoadOptions, PriceSeries, Step
     from forecast.jobs import EpochCallback
     from forecast.tune import TrialEvent
+
+def _plain_help() -> None:
+    """Typer ≥ 0.16 prints a type for every option and `{NAME}` for a required argument; `<bool>`
+    beside a flag and braces in the usage line say nothing a reader needs (the usual `NAME` does)."""
+    from typer.core import TyperArgument, TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is not None and not getattr(shown, "_forecast", False):
+        def display_type_rich(self: TyperOption, ctx: typer.Context) -> str | None:
+            return None if self.is_flag else shown(self, ctx)
+
+        display_type_rich._forecast = True  # type: ignore[attr-defined]
+        TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign,assignment]
+    typed = getattr(TyperArgument, "display_type_rich", None)
+    if typed is not None and not getattr(typed, "_forecast", False):
+        def argument_type(self: TyperArgument, ctx: typer.Context) -> str | None:
+            text = typed(self, ctx)
+            return "<path>..." if text == "<list[Path]>" else text
+
+        argument_type._forecast = True  # type: ignore[attr-defined]
+        TyperArgument.display_type_rich = argument_type  # type: ignore[method-assign,assignment]
+    usage = getattr(TyperArgument, "_usage_display_name", None)
+    if usage is not None and not getattr(usage, "_forecast", False):
+        def usage_name(self: TyperArgument) -> str:
+            text = str(usage(self))
+            return text[1:].replace("}", "", 1) if text.startswith("{") else text
+
+        usage_name._forecast = True  # type: ignore[attr-defined]
+        TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+
+
+_plain_help()
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -102,8 +135,9 @@ def _root(
 @training_options()
 @csv_options
 def train(
-    csv: Annotated[Path, typer.Argument(help="Price CSV (Yahoo, CoinMarketCap, Investing.com, "
-                                        "Binance, CoinGecko, Bitstamp, CryptoDataDownload…).")
+    csv: Annotated[Path, typer.Argument(help="Price CSV (Yahoo, CoinMarketCap, Investing.com, Binance, CoinGecko, "
+                                        "Bitstamp, CryptoDataDownload…), or - for standard input "
+                                        "[default: the bundled data].", metavar="CSV", show_default=False)
                    ] = Path(DEFAULT_DATA),
     model: ModelOpt = DEFAULT_MODEL,
     target: TargetOpt = DEFAULT_TARGET,
@@ -147,9 +181,9 @@ def train(
 def compare(
     paths: Annotated[list[Path] | None, typer.Argument(
         help="The price CSV to train on [default: the bundled data]; with --from, the model folders.",
-        show_default=False)] = None,
+        show_default=False, metavar="CSV | MODEL_DIR")] = None,
     from_folders: Annotated[bool, typer.Option("--from", help="Compare the trained model folders given as "
-                                                "PATHS instead of training new models.")] = False,
+                                                "arguments instead of training new models.")] = False,
     data: Annotated[Path | None, typer.Option(help="With --from: the CSV to compare on [default: the "
                                               "first folder's training file].")] = None,
     models: Annotated[str, typer.Option(help="Models to train, comma-separated.")] = "gru,lstm",
@@ -159,11 +193,16 @@ def compare(
                        ] = DEFAULT_TARGET,
     horizon: Annotated[int, typer.Option(min=1, max=365, help="Also score forecasts 1…N days ahead "
                                          "(MASE per step against persistence from the same origin).")] = 1,
-    out: Annotated[Path | None, typer.Option(help="Report folder [default: `reports/compare-<csv stem>`].")] = None,
+    out: Annotated[Path | None, typer.Option(help="Report folder [default: `reports/compare-<csv stem>`, or with "
+                                             "--from `reports/compare-<folder>-vs-<folder>…`].", show_default=False)
+                   ] = None,
     force: ForceOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
     fmt: Annotated[Literal["table", "json", "csv", "markdown"], typer.Option(
         "--format", help="Table format on stdout.")] = "table",
     jobs: JobsOpt = 1,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column in the tables (MAE, RMSE, MAPE, direction, "
+                                       "size, time; band width, interval score, pinball): needs ~150 columns."
+                                       )] = False,
     *, training: TrainingOptions, load_options: LoadOptions,
 ) -> None:
     """Compare GRU, LSTM and naive baselines (persistence, drift, moving average) on unseen days.
@@ -182,9 +221,10 @@ def compare(
 
     with _user_errors():
         if from_folders:
-            target = out or Path("reports") / "compare"
-            outcome = use_case.compare_folders(paths or [], data, target, horizon=horizon, force=force,
-                                               load_options=load_options)
+            target = out or use_case.default_from_out(paths or [])
+            with _TrainingProgress(0, quiet):
+                outcome = use_case.compare_folders(paths or [], data, target, horizon=horizon, force=force,
+                                                   load_options=load_options)
         else:
             csv = _single_csv(paths)
             kinds = _model_kinds(models)
@@ -197,14 +237,15 @@ def compare(
                                            horizon=horizon, force=force, load_options=load_options,
                                            progress=progress.task, tensorboard=tensorboard,
                                            on_loaded=_data_notes(quiet), jobs=jobs)
-        report.compare_output(outcome, fmt)
+        report.compare_output(outcome, fmt, wide)
 
 
 @app.command()
 @training_options(test_size=False)
 @csv_options
 def backtest(
-    csv: Annotated[Path, typer.Argument(help="Price CSV [default: the bundled data].")] = Path(DEFAULT_DATA),
+    csv: Annotated[Path, typer.Argument(help="Price CSV, or - for standard input [default: the bundled data].",
+                                        metavar="CSV", show_default=False)] = Path(DEFAULT_DATA),
     folds: Annotated[int, typer.Option(min=1, max=1000, help="Number of walk-forward folds.")] = 5,
     step: Annotated[int, typer.Option(min=1, help="Days forecast per fold, before the origin moves on.")] = 30,
     refit: Annotated[bool, typer.Option("--refit/--no-refit", help="Train each fold from scratch, or start "
@@ -247,13 +288,14 @@ def backtest(
 @training_options()
 @csv_options
 def tune(
-    csv: Annotated[Path, typer.Argument(help="Price CSV [default: the bundled data].")] = Path(DEFAULT_DATA),
+    csv: Annotated[Path, typer.Argument(help="Price CSV, or - for standard input [default: the bundled data].",
+                                        metavar="CSV", show_default=False)] = Path(DEFAULT_DATA),
     trials: Annotated[int, typer.Option(min=1, max=100_000, help="Trials the study holds when done, counting "
                                         "earlier runs' (run again with more to extend it).")] = 30,
     storage: Annotated[str | None, typer.Option(
         help="Study storage: an SQLAlchemy URL Optuna takes, e.g. postgresql://user:pw@host/db; give every "
              "machine the same URL to share one study [default: sqlite:///OUT/tune.db].", show_default=False)] = None,
-    study: Annotated[str | None, typer.Option(help="Study name [default: forecast-<csv stem>].",
+    study: Annotated[str | None, typer.Option(help="Study name [default: `forecast-<csv stem>`].",
                                               show_default=False)] = None,
     timeout: Annotated[float | None, typer.Option(min=1, max=1e7, help="Start no trial after this many seconds "
                                                   "(running ones finish).", show_default=False)] = None,
@@ -381,7 +423,7 @@ def _model_kinds(text: str) -> list[ModelKind]:
 @app.command()
 @csv_options
 def predict(
-    model_dir: Annotated[Path, typer.Argument(help="Model folder written by `forecast train`.")],
+    model_dir: Annotated[Path, typer.Argument(help="Model folder written by `forecast train`.", metavar="MODEL_DIR")],
     data: Annotated[Path | None, typer.Option(help="CSV with recent closes [default: the training file].")
                     ] = None,
     horizon: Annotated[int, typer.Option(min=1, max=3650, help="Days ahead.")] = 1,
@@ -406,6 +448,7 @@ def predict(
         if verbose:
             typer.echo(f"engine: {outcome.engine}" + (" (TensorFlow not imported)" if outcome.engine == "numpy"
                                                      else ""), err=True)
+        typer.echo(verdict_line(outcome.verdict), err=True)
         for note in outcome.notes:
             typer.echo(f"Note: {note}", err=True)
         report.forecast_output(outcome, fmt)
@@ -414,12 +457,13 @@ def predict(
 @app.command()
 @csv_options
 def plot(
-    model_dir: Annotated[Path, typer.Argument(help="Model folder written by `forecast train`.")],
+    model_dir: Annotated[Path, typer.Argument(help="Model folder written by `forecast train`.", metavar="MODEL_DIR")],
     data: Annotated[Path | None, typer.Option(help="CSV to forecast over [default: the saved test predictions].")
                     ] = None,
     out: Annotated[Path | None, typer.Option(help="Image file (.png, .svg, .pdf) [default: MODEL_DIR/prediction.png].")
                    ] = None,
-    last: Annotated[int | None, typer.Option(min=1, help="Only the last N forecast days.")] = None,
+    last: Annotated[int | None, typer.Option(min=1, help="Only the last N forecast days [default: the last 365].",
+                                              show_default=False)] = None,
     horizon: Annotated[int, typer.Option(min=1, max=365, help="Plot N-day-ahead forecasts, and a fan of "
                                          "the next N days.")] = 1,
     interval: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Draw the calibrated interval "
@@ -432,9 +476,10 @@ def plot(
     """
     from forecast import pipeline, report
 
-    with _user_errors():
+    with _user_errors(), _TrainingProgress(0, quiet=False):  # stage lines while it forecasts and calibrates
         outcome = pipeline.plot(model_dir, data=data, out=out, last=last, horizon=horizon, interval=interval,
                                 load_options=load_options)
+        typer.echo(verdict_line(outcome.verdict), err=True)
         report.plot_output(outcome)
 
 
@@ -495,7 +540,7 @@ def data_fetch(
 @data_app.command("inspect")
 @csv_options
 def data_inspect(
-    csv: Annotated[Path, typer.Argument(help="Price CSV to read.")],
+    csv: Annotated[Path, typer.Argument(help="Price CSV to read, or - for standard input.", metavar="CSV")],
     fmt: Annotated[Literal["table", "json"], typer.Option("--format", help="Output format.")] = "table",
     *, load_options: LoadOptions,
 ) -> None:
@@ -510,23 +555,44 @@ def data_inspect(
 
 
 class _TrainingProgress:
-    """One progress bar per trained model on stderr, started at its first epoch (so errors
-    before training print no bar); silent with --quiet."""
+    """Progress on stderr while networks train, silent with --quiet: on a terminal one bar per
+    trained model (started at its first epoch, so errors before training print no bar); when
+    stderr is a file or a pipe (CI, `2>log`), one plain line per epoch. Stage lines ("loading
+    TensorFlow", "calibrating…") go the same way, so no stretch of the work is silent."""
 
     def __init__(self, epochs: int, quiet: bool) -> None:
+        import sys
+
+        from forecast import status
+
         self.epochs, self.quiet = epochs, quiet
         self.bars: Progress | None = None
+        self.terminal = sys.stderr.isatty()
+        if not quiet:
+            status.set_sink(self.say)
 
     def __enter__(self) -> _TrainingProgress:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        from forecast import status
+
+        status.set_sink(None)
         if self.bars is not None:
             self.bars.stop()
+
+    def say(self, text: str) -> None:
+        """One stage line, above the bars when they are live."""
+        if self.bars is not None and self.bars.live.is_started:
+            self.bars.console.print(f"… {text}", highlight=False)
+        else:
+            typer.echo(f"… {text}", err=True)
 
     def task(self, label: str) -> EpochCallback | None:
         if self.quiet:
             return None
+        if not self.terminal:
+            return self._lines(label)
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -540,10 +606,24 @@ class _TrainingProgress:
         def on_epoch(epoch: int, logs: dict[str, float]) -> None:
             if epoch == 1:
                 bars.start()
-            losses = "  ".join(f"{k} {v:.3g}" for k, v in logs.items() if "loss" in k)
-            bars.update(task_id, completed=epoch, losses=losses, visible=True)
+            bars.update(task_id, completed=epoch, losses=_losses(logs), visible=True)
 
         return on_epoch
+
+    def _lines(self, label: str) -> EpochCallback:
+        import time
+
+        started = time.monotonic()
+
+        def on_epoch(epoch: int, logs: dict[str, float]) -> None:
+            typer.echo(f"{label}: epoch {epoch}/{self.epochs}  {_losses(logs)}  "
+                       f"({time.monotonic() - started:.0f} s)", err=True)
+
+        return on_epoch
+
+
+def _losses(logs: dict[str, float]) -> str:
+    return "  ".join(f"{key} {value:.3g}" for key, value in logs.items() if "loss" in key)
 
 
 def _data_notes(quiet: bool) -> Callable[[PriceSeries], None] | None:

@@ -24,11 +24,12 @@ from forecast import __version__
 from forecast.artifacts import HISTORY_FILE, check_target, staged_folder, write_json
 from forecast.config import ModelKind, RunConfig, TargetKind
 from forecast.data import LoadOptions, PriceSeries, load_prices
-from forecast.errors import ConfigError, DataError, TrainingFailed
+from forecast.errors import ArtifactError, ConfigError, DataError, TrainingFailed
 from forecast.forecaster import Forecaster
 from forecast.jobs import Failed, Job, ProgressFactory, run_jobs
 from forecast.pipeline import series_for
 from forecast.record import RunRecord
+from forecast.status import stage
 from forecast.training import prepare
 
 METRICS = ("mae", "rmse", "mape", "mase", "directional_accuracy")
@@ -122,6 +123,16 @@ def _jobs(series: PriceSeries, kinds: list[ModelKind], seeds: int, targets: list
     return jobs, labels, first, end
 
 
+def default_from_out(folders: list[Path]) -> Path:
+    """`reports/compare-<a>-vs-<b>…`: the default report folder of `compare --from`, named after its folders
+    (so unrelated comparisons do not collide)."""
+    names = [folder.resolve().name or "model" for folder in folders] or ["models"]
+    joined = "-vs-".join(names)
+    if len(joined) > 80:
+        joined = f"{names[0]}-and-{len(names) - 1}-more"
+    return Path("reports") / f"compare-{joined}"
+
+
 def compare_folders(folders: list[Path], data: Path | None, out: Path, *, horizon: int = 1,
                     force: bool = False, load_options: LoadOptions | None = None) -> CompareOutcome:
     """Compare trained model folders on one dataset, over days none of them has seen.
@@ -137,24 +148,41 @@ def compare_folders(folders: list[Path], data: Path | None, out: Path, *, horizo
     records = [forecaster.run for forecaster in forecasters]
     series = series_for(records[0], data, load_options)
     for folder, record in zip(folders, records, strict=True):
-        _check_fits(folder, record, series, load_options)
+        _check_fits(folder, record, series)
     first, end = _unseen_days(folders, records, series)
+    setup = {"mode": "from", "folders": [str(f) for f in folders], "horizon": horizon}
+    force = force or _same_comparison(out, setup, series)
     check_target(out, force)
+    stage(f"forecasting {end - first} unseen days with {len(folders)} model(s)")
     runs = {folder.name: [_folder_run(folder, forecaster, series, first, end, horizon)]
             for folder, forecaster in zip(folders, forecasters, strict=True)}
     with staged_folder(out, force) as staging:
-        outcome = _evaluate_and_write(staging, series, first, end, runs,
-                                      {"mode": "from", "folders": [str(f) for f in folders], "horizon": horizon},
-                                      horizon)
+        outcome = _evaluate_and_write(staging, series, first, end, runs, setup, horizon)
     return dataclasses.replace(outcome, out=out)
 
 
-def _check_fits(folder: Path, record: RunRecord, series: PriceSeries, options: LoadOptions | None) -> None:
-    overridden = options is not None and options.close_column is not None
-    if not overridden and record.data.close_column != series.close_column:
-        raise DataError(f"model folder {folder} was trained on column {record.data.close_column!r}, but "
-                        f"{series.path.name} gives {series.close_column!r}; pass --close-column to use "
-                        "it anyway, or compare on matching data")
+def _same_comparison(out: Path, setup: dict[str, Any], series: PriceSeries) -> bool:
+    """Whether `out` holds the report of this very comparison (same folders, data and horizon), which
+    running the command again may rewrite without --force (e.g. for another --format)."""
+    from forecast.artifacts import read_json
+
+    path = out / "report.json"
+    if not path.is_file():
+        return False
+    try:
+        report = read_json(path)
+    except ArtifactError:
+        return False
+    if not isinstance(report, dict) or not isinstance(report.get("data"), dict) or \
+            not isinstance(report.get("setup"), dict):
+        return False
+    return all(report["setup"].get(key) == value for key, value in setup.items()) and \
+        report["data"].get("path") == str(series.path.resolve())
+
+
+def _check_fits(folder: Path, record: RunRecord, series: PriceSeries) -> None:
+    # The close is matched by its role (the loader finds it under any header: Close, Price, Zuletzt…),
+    # as predict and plot do; only the history must be long enough.
     window = record.config.window.window
     if len(series.close) <= window:
         raise DataError(f"model folder {folder} needs {window} days of history before a forecast, but "
@@ -210,9 +238,11 @@ def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
                   "days": last_origin - first, "horizon": horizon}
     forecasts = {name: group[0].predicted[:, 0] for name, group in runs.items()}
     frame = pd.DataFrame({"actual": actual, **forecasts, "persistence": previous}, index=dates)
+    stage("drawing the comparison plots")
     plot.compare_figures(frame, {name: group[0].history for name, group in runs.items()}, folder)
     report = _report(series, evaluation, rows, setup)
     bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    stage(f"scoring the bands beside the empirical, EWMA and GARCH baselines on {last_origin - first} days")
     report["bands"] = _bands(series, first, last_origin, runs, bounds)
     if report["bands"]["rows"]:
         plot.calibration_figure(report["bands"], folder / "calibration.png")
@@ -321,7 +351,7 @@ def _mean(values: list[Any]) -> float | None:
 
 
 def _verdict(row: dict[str, Any]) -> str:
-    from forecast.evaluate import verdict
+    from forecast.verdicts import verdict
 
     return verdict(row["mase"], row["dm_pvalue"], row["copies_yesterday"])
 

@@ -31,6 +31,7 @@ dropped and counted, never wrapped or kept.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import functools
 import hashlib
 import io
@@ -232,6 +233,8 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
         DataError: the file is missing, unreadable, not a price table, or holds no usable rows.
     """
     options = options or LoadOptions()
+    if str(path) == "-":
+        return _from_stdin(options)
     path = Path(path)
     head, encoding = _read_head(path)
     layout = _sniff(head, path, options.sep)
@@ -248,8 +251,10 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
                  f"skipped {layout.preamble} line(s) before the header")
     extra_cols = _extra_columns(layout.names, {date_col, close_col})
     id_cols = _id_columns(layout.names, {date_col, close_col, *extra_cols.values()})
-    raw = _read_columns(path, layout, [date_col, close_col, *extra_cols.values(), *id_cols],
-                        list(extra_cols.values()), id_cols)
+    adjusted = next((name for name in layout.names if _normalise(name) in ("adj_close", "adjusted_close")
+                     and name != close_col), None)
+    raw = _read_columns(path, layout, [date_col, close_col, *extra_cols.values(), *id_cols,
+                                       *([adjusted] if adjusted else [])], list(extra_cols.values()), id_cols)
     if layout.encoding == "cp1252":
         log.step("encoding", len(raw), "read as Windows-1252 (Latin-1) text: the file is not UTF-8")
     rows_read = len(raw)
@@ -258,6 +263,8 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
     raw, asset = _one_asset(raw, id_cols, date_col, options, path)
     stamps = _parse_dates(raw[date_col], options, path, date_col)
     close = _parse_numbers(raw[close_col], log, close_col)
+    if adjusted is not None:
+        _say_adjusted(close, _parse_numbers(raw[adjusted], _Log(), adjusted), close_col, adjusted, log)
     extra = {role: _parse_numbers(raw[name], _Log(), name, "float32").to_numpy() for role, name in extra_cols.items()}
     del raw  # the parsed columns are all that is needed now (minute dumps: frees the raw date column)
     daily, extra_daily, frequency = _to_daily(stamps, close, extra, options.gaps, options.max_gap, log, path,
@@ -269,6 +276,46 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
         rows_read=rows_read, frequency=frequency, steps=tuple(log.steps),
         warnings=tuple(log.warnings), extra=extra_daily, extra_columns=extra_cols, asset=asset,
     )
+
+
+STDIN = Path("-")
+
+
+def _from_stdin(options: LoadOptions) -> PriceSeries:
+    """`-` as the CSV: standard input, copied to a private temporary file (at most MAX_FILE_BYTES) and
+    read like any file; the series keeps `-` as its path and the bytes' sha256."""
+    import shutil
+    import sys
+    import tempfile
+
+    if sys.stdin is None or sys.stdin.isatty():
+        raise DataError("- means the CSV comes on standard input, but nothing is piped in; e.g. "
+                        "`cat prices.csv | forecast data inspect -`")
+    with tempfile.TemporaryDirectory(prefix="forecast-stdin-") as folder:
+        copy = Path(folder) / "stdin.csv"
+        with copy.open("wb") as handle:
+            shutil.copyfileobj(sys.stdin.buffer, handle, 1 << 20)
+            if handle.tell() > MAX_FILE_BYTES:
+                raise DataError(f"standard input holds more than {MAX_FILE_BYTES / 2**30:.0f} GiB; resample it "
+                                "to daily closes first")
+        if copy.stat().st_size == 0:
+            raise DataError("standard input is empty; pipe a price CSV in, e.g. `cat prices.csv | forecast data "
+                            "inspect -`")
+        series = load_prices(copy, options)
+        digest = file_sha256(copy)
+    named = dataclasses.replace(series, path=STDIN)
+    named.__dict__["sha256"] = digest  # the cached property: the copy is gone
+    return named
+
+
+def _say_adjusted(close: pd.Series, adjusted: pd.Series, close_col: str, adjusted_col: str, log: _Log) -> None:
+    """A stock file's `Close` is used as it is; say so when its `Adj Close` (dividends and splits)
+    differs, and how to use that instead."""
+    with np.errstate(invalid="ignore"):
+        differs = int((np.abs(close.to_numpy() - adjusted.to_numpy()) > 1e-6 * np.abs(close.to_numpy())).sum())
+    if differs:
+        log.warnings.append(f"forecasting {close_col!r}; {adjusted_col!r} (adjusted for dividends and splits) differs "
+                            f"on {differs} row(s) — pass --close-column '{adjusted_col}' to use it instead")
 
 
 # ---------------------------------------------------------------- panel files (several assets in rows)

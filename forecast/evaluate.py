@@ -57,20 +57,6 @@ class Comparison:
         return out
 
 
-def verdict(mase: float, dm_pvalue: float | None, copies_yesterday: bool) -> str:
-    """The one label every report uses for a forecast against persistence.
-
-    "copies yesterday" wins; otherwise the side of 1 the MASE falls on, qualified by whether
-    the Diebold–Mariano test calls the difference significant (p < 0.05).
-    """
-    if copies_yesterday:
-        return "copies yesterday"
-    significant = dm_pvalue is not None and dm_pvalue < 0.05
-    if mase < 1:
-        return "beats persistence" if significant else "beats persistence (not significant)"
-    return "worse than persistence" if significant else "no better than persistence"
-
-
 def metrics(actual: np.ndarray, predicted: np.ndarray, previous: np.ndarray) -> Metrics:
     """MAE, RMSE, MAPE (%) and directional accuracy of `predicted` against `actual`.
 

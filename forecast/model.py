@@ -35,6 +35,9 @@ with _native_stderr_silenced():
     import tensorflow as tf
 
     tf.config.list_physical_devices()  # the CUDA probe logs here, once (does not start the runtime)
+if not os.environ.get("FORECAST_TF_LOGS"):
+    # "… triggered tf.function retracing …" and the like: advice for TensorFlow developers, not users.
+    tf.get_logger().setLevel("ERROR")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

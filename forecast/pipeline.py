@@ -23,6 +23,8 @@ from forecast.data import LoadOptions, PanelError, PriceSeries, file_sha256, loa
 from forecast.errors import ArtifactError, ConfigError, DataError
 from forecast.forecaster import EngineChoice, Forecaster
 from forecast.predict import future_dates
+from forecast.status import stage
+from forecast.verdicts import model_verdict
 
 if TYPE_CHECKING:
     from forecast.evaluate import Comparison
@@ -41,10 +43,12 @@ class ForecastOutcome:
     data: str
     notes: list[str] = field(default_factory=list)
     engine: str = "keras"
+    verdict: dict[str, Any] | None = None  # how the model did on its unseen test days (forecast.verdicts)
 
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "last_date": self.last_date, "last_close": self.last_close,
-                "forecast": self.forecast, "data": self.data, "notes": self.notes, "engine": self.engine}
+                "forecast": self.forecast, "data": self.data, "notes": self.notes, "engine": self.engine,
+                "verdict": self.verdict}
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class PlotOutcome:
     path: Path
     days: int
     comparison: Comparison
+    verdict: dict[str, Any] | None = None  # the model's verdict on its unseen test days (forecast.verdicts)
+    of_days: int = 0  # the unseen days there were before --last (or the default span) cut them
 
 
 def default_out(model_kind: str, csv_path: Path) -> Path:
@@ -121,9 +127,23 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: 
             row.update({"lower": float(low), "upper": float(high)})
     return ForecastOutcome(
         model=record.name, last_date=series.last_date, last_close=float(closes[-1]), forecast=rows,
-        data=str(series.path), notes=_data_notes(record, series) + _range_notes(record, closes[-forecaster.window:]),
-        engine=forecaster.engine,
+        data=str(series.path), notes=_data_notes(record, series) + _range_notes(record, closes[-forecaster.window:])
+        + _drift_notes(rows, float(closes[-1]), interval), engine=forecaster.engine,
+        verdict=model_verdict(record.metrics),
     )
+
+
+def _drift_notes(rows: list[dict[str, Any]], last: float, interval: float | None) -> list[str]:
+    """Say plainly when a multi-day forecast's move is smaller than its own band: no direction to trade on."""
+    if len(rows) < 2 or interval is None:
+        return []
+    end = rows[-1]
+    move, half = end["close"] - last, (end["upper"] - end["lower"]) / 2
+    if abs(move) >= half:
+        return []
+    return [f"the {len(rows)}-day forecast moves {100 * move / last:+.2f}% (to {end['close']:,.2f}), less than "
+            f"the ±{100 * half / last:.1f}% half-width of its {interval:.0%} band on {end['date']}: the direction "
+            "is within the noise, not a signal"]
 
 
 def series_for(record: RunRecord, data: Path | None, options: LoadOptions | None) -> PriceSeries:
@@ -131,6 +151,9 @@ def series_for(record: RunRecord, data: Path | None, options: LoadOptions | None
     was trained on, in a panel file, unless --asset says another)."""
     if data is None:
         recorded = Path(record.data.path)
+        if record.data.path == "-":
+            raise ArtifactError("this model was trained on standard input; pass --data CSV, or --data - with "
+                                "recent closes piped in")
         if not recorded.is_file():
             raise ArtifactError(f"the training data {recorded} is no longer there; pass "
                                 "--data CSV with recent closes")
@@ -191,6 +214,9 @@ def plot(folder: Path, data: Path | None = None, out: Path | None = None, last: 
         frame = _saved_frame(saved)
     else:
         frame, fan = _unseen_frame(forecaster, data, load_options, horizon, interval)
+    shown = len(frame)
+    if last is None and len(frame) > DEFAULT_PLOT_DAYS:
+        last = DEFAULT_PLOT_DAYS  # more days than lines a person can tell apart
     if last is not None:
         frame = frame.tail(last)
     if frame.empty:
@@ -202,10 +228,12 @@ def plot(folder: Path, data: Path | None = None, out: Path | None = None, last: 
     if horizon > 1:
         heading = f"Each day's forecast made {horizon} days earlier; naive = the close on that day\n" + heading
     predicted_vs_actual(frame, heading, out, fan=fan)
-    return PlotOutcome(path=out, days=len(frame), comparison=comparison)
+    return PlotOutcome(path=out, days=len(frame), comparison=comparison, verdict=model_verdict(record.metrics),
+                       of_days=shown)
 
 
 _IMAGE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
+DEFAULT_PLOT_DAYS = 365  # plot's default span when --last is not given
 
 
 def _saved_frame(saved: Path) -> pd.DataFrame:
@@ -228,14 +256,17 @@ def _unseen_frame(forecaster: Forecaster, data: Path | None, options: LoadOption
         raise DataError(f"{series.path.name} ends on {series.last_date}, before the model's test "
                         f"period starts ({record.split['test'].first}) with {window} days of history and "
                         f"{horizon} days ahead; pass --data with later closes")
+    stage(f"forecasting {end - first} unseen days {horizon} day(s) ahead")
     prices = forecaster.prices(series)
     paths = forecaster.forecast(prices, first, end, horizon)
     frame = pd.DataFrame({"actual": closes[first + horizon - 1:], "predicted": paths[:, -1],
                           "naive": closes[first - 1:end - 1]}, index=index[first + horizon - 1:])
+    frame.attrs["horizon"] = horizon
     n = len(closes)
     future = forecaster.forecast(prices, n, n + 1, horizon)
     fan = pd.DataFrame({"predicted": future[0]}, index=future_dates(index[-1], horizon, record.data.frequency))
     if interval is not None and forecaster.calibration is not None:
+        stage(f"calibrating the {interval:.0%} band online over those days")
         sampler = forecaster.sampler(forecaster.calibration.seed)  # one stream for both bands
         known_from = forecaster.known_from(series)
         lower, upper = forecaster.band(prices, first, end, paths, interval, sampler, known_from)

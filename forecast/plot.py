@@ -13,7 +13,7 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from forecast.errors import ConfigError
 
@@ -41,8 +41,9 @@ def predicted_vs_actual(frame: pd.DataFrame, title: str, out: Path, fan: pd.Data
         ax.fill_between(frame.index, frame["lower"], frame["upper"], color="tab:blue", alpha=0.15,
                         label=f"{level:.0%} interval" if level else "interval")
     ax.plot(frame.index, frame["actual"], color="black", linewidth=1.4, label="actual close")
+    horizon = int(frame.attrs.get("horizon", 1))
     ax.plot(frame.index, frame["naive"], color="tab:gray", linewidth=1.0, linestyle="--",
-            label="naive (tomorrow = today)")
+            label="naive (tomorrow = today)" if horizon == 1 else f"naive (the close {horizon} days before)")
     ax.plot(frame.index, frame["predicted"], color="tab:blue", linewidth=1.2, label="model forecast")
     if fan is not None:
         if "lower" in fan:
@@ -127,9 +128,13 @@ def _loss_curves(histories: dict[str, pd.DataFrame | None], out: Path) -> None:
             ax.plot(epochs, history["val_loss"], label="validation loss")
             best = int(np.argmin(history["val_loss"].to_numpy()))
             ax.axvline(best + 1, color="tab:gray", linestyle=":", label=f"best epoch {best + 1}")
-        ax.set_yscale("log")
+        values = history[[column for column in ("loss", "val_loss") if column in history]].to_numpy()
+        positive = bool(np.all(values[np.isfinite(values)] > 0))
+        ax.set_yscale("log" if positive else "linear")  # a negative log-likelihood can be below zero
+        ax.set_ylabel("loss" + (" (log scale)" if positive else "") + "; lower is better")
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     if not known:
@@ -188,6 +193,9 @@ def backtest_figure(rows: pd.DataFrame, origins: list[pd.Timestamp], overall: di
                    f"{overall['mase']:.3f} against persistence over {overall['days']} days", out)
 
 
+FEW_TRIALS = 20  # parameter importances from fewer finished trials carry a caveat
+
+
 def tune_figures(study: Any, history: Path, importances: Path) -> dict[str, Any]:
     """Optuna's own optimisation-history and parameter-importance plots (its matplotlib
     backend), each saved atomically; a plot the study cannot support yet is skipped with the
@@ -208,6 +216,13 @@ def tune_figures(study: Any, history: Path, importances: Path) -> dict[str, Any]
                 ax: Any = draw(study, target_name="validation MASE")
             figure = ax.figure
             figure.set_size_inches(9, 5)
+            if key == "history":
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trial numbers are whole
+            finished = sum(trial.state.name == "COMPLETE" for trial in study.trials)
+            if key == "importances" and finished < FEW_TRIALS:
+                ax.set_title(f"{ax.get_title()}\nfrom only {finished} finished trials: a rough guide, not a ranking",
+                             fontsize=10)
+                made["caveat"] = f"importances from only {finished} finished trials are a rough guide"
             with atomic_path(path) as tmp:
                 figure.savefig(tmp, dpi=110, format="png", bbox_inches="tight")
             plt.close(figure)

@@ -56,7 +56,8 @@ class DataInfo:
 
     @classmethod
     def of(cls, series: PriceSeries) -> DataInfo:
-        return cls(path=str(series.path.resolve()), name=series.path.name, sha256=series.sha256,
+        return cls(path=str(series.path) if str(series.path) == "-" else str(series.path.resolve()),
+                   name=series.path.name, sha256=series.sha256,
                    layout=series.layout, date_column=series.date_column, close_column=series.close_column,
                    rows_read=series.rows_read, rows=len(series.close), first_date=series.first_date,
                    last_date=series.last_date, frequency=series.frequency, asset=series.asset)

@@ -68,8 +68,8 @@ def _percent(metrics: Metrics) -> str:
 
 
 def verdict(comparison: Comparison) -> str:
-    """One honest sentence about the model against persistence (the label is evaluate.verdict's)."""
-    from forecast.evaluate import verdict as label
+    """One honest sentence about the model against persistence (the label is verdicts.verdict's)."""
+    from forecast.verdicts import verdict as label
 
     ratio = comparison.mae_ratio
     change = f"{100 * abs(1 - ratio):.1f}% {'lower' if ratio < 1 else 'higher'} MAE"
@@ -144,7 +144,7 @@ def forecast_output(outcome: ForecastOutcome, fmt: OutputFormat) -> None:
         print_json(outcome.to_dict())
         return
     if fmt == "csv":
-        print_csv(outcome.forecast)
+        print_csv([{**row, **_verdict_columns(outcome.verdict)} for row in outcome.forecast])
         return
     console = _stdout()
     table = Table(title=f"{outcome.model}: last close {outcome.last_close:,.2f} on {outcome.last_date}",
@@ -164,8 +164,18 @@ def forecast_output(outcome: ForecastOutcome, fmt: OutputFormat) -> None:
     console.print(table)
 
 
+def _verdict_columns(found: dict[str, Any] | None) -> dict[str, Any]:
+    """The model's test verdict as flat CSV columns (the same on every row)."""
+    band = (found or {}).get("band") or {}
+    return {"test_mase": (found or {}).get("mase"), "test_dm_pvalue": (found or {}).get("dm_pvalue"),
+            "verdict": (found or {}).get("label", "no test scores"), "band_coverage": band.get("coverage"),
+            "band_vs_ewma": band.get("interval_score_vs_ewma"), "band_verdict": band.get("label")}
+
+
 def plot_output(outcome: PlotOutcome) -> None:
-    _stdout().print(f"Wrote {outcome.path} ({outcome.days} unseen days). {verdict(outcome.comparison)}")
+    span = f"the last {outcome.days} of {outcome.of_days} unseen days" if outcome.of_days > outcome.days else \
+        f"{outcome.days} unseen days"
+    _stdout().print(f"Wrote {outcome.path} ({span}). {verdict(outcome.comparison)}")
 
 
 def inspect_output(description: dict[str, Any], fmt: Literal["table", "json"]) -> None:
@@ -207,8 +217,9 @@ def _panel_output(description: dict[str, Any]) -> None:
     sys.stderr.write(description["hint"] + "\n")
 
 
-def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv", "markdown"]) -> None:
-    """The ranked comparison on stdout; where the files went on stderr."""
+def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv", "markdown"],
+                   wide: bool = False) -> None:
+    """The ranked comparison on stdout (compact unless `wide`); where the files went on stderr."""
 
     failed = outcome.report["setup"].get("failed") or []
     if fmt == "json":
@@ -220,20 +231,11 @@ def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv",
     elif fmt == "markdown":
         sys.stdout.write(markdown_report(outcome.report))
     else:
-        evaluation = outcome.evaluation
-        table = Table(title=f"One-step forecasts on {evaluation['days']} unseen days, "
-                      f"{evaluation['first']} → {evaluation['last']} (ranked by MAE)", title_justify="left")
-        for key, title in TABLE_COLUMNS:
-            table.add_column(title, justify="left" if key in ("model", "verdict") else "right")
-        for row in outcome.rows:
-            style = "bold red" if row["verdict"] == "copies yesterday" else None
-            table.add_row(*(format_cell(row, key) for key, _ in TABLE_COLUMNS), style=style)
-        _stdout().print(table)
-        bands = outcome.report.get("bands")
-        if bands and bands["rows"]:
-            _stdout().print(_band_table(bands))
-        if outcome.report.get("bands_by_step"):
-            _stdout().print(_steps_table(outcome.report["bands_by_step"]))
+        console = _stdout()
+        for table in compare_tables(outcome.evaluation, outcome.rows, outcome.report, wide):
+            console.print(table)
+        if not wide:
+            Console(stderr=True).print("All columns: --wide, or report.md in the report folder.")
     for run in failed:
         Console(stderr=True).print(f"Warning: {run['model']} did not finish ({run['reason']}); the report "
                                    "covers the models that did", style="yellow")
@@ -291,15 +293,55 @@ def band_cell(row: dict[str, Any], key: str, level: float) -> str:
     return format(value, {"rank": "d", "width_pct": ".2f", "interval_score_vs_ewma": ".3f"}.get(key, ",.2f"))
 
 
-def _band_table(bands: dict[str, Any]) -> Table:
+# The compact default fits 80 columns: the verdicts and the numbers they rest on.
+COMPACT_COLUMNS = (("rank", "#"), ("model", "model"), ("mase", "MASE"), ("dm_pvalue", "DM p"), ("verdict", "verdict"))
+COMPACT_BAND_COLUMNS = (("method", "band"), ("coverage", "coverage"), ("interval_score_vs_ewma", "vs EWMA"),
+                        ("verdict", "verdict"))
+_TEXT_KEYS = ("model", "verdict", "method")
+
+
+def compare_tables(evaluation: dict[str, Any], rows: list[dict[str, Any]], report: dict[str, Any],
+                   wide: bool = False) -> list[Table]:
+    """compare's tables for a terminal: compact (MASE, DM p, verdict; band coverage, vs EWMA,
+    verdict) or `wide` (every column). Numbers are never cut: a narrow terminal wraps the words."""
+    columns = TABLE_COLUMNS if wide else COMPACT_COLUMNS
+    table = Table(title=f"One-step forecasts on {evaluation['days']} unseen days, "
+                  f"{evaluation['first']} → {evaluation['last']} (ranked by MAE)", title_justify="left")
+    cells = [[format_cell(row, key) for key, _ in columns] for row in rows]
+    _add_columns(table, columns, cells)
+    for row, line in zip(rows, cells, strict=True):
+        table.add_row(*line, style="bold red" if row["verdict"] in ("copies yesterday", "worse than persistence")
+                      else None)
+    tables = [table]
+    bands = report.get("bands")
+    if bands and bands["rows"]:
+        tables.append(_band_table(bands, wide))
+    if report.get("bands_by_step"):
+        tables.append(_steps_table(report["bands_by_step"]))
+    return tables
+
+
+def _add_columns(table: Table, columns: tuple[tuple[str, str], ...], cells: list[list[str]]) -> None:
+    """Numbers keep their full width (never "1,0…"); only the words may wrap."""
+    for index, (key, title) in enumerate(columns):
+        if key in _TEXT_KEYS:
+            table.add_column(title, justify="left", overflow="fold")
+        else:
+            width = max([len(title), *(len(line[index]) for line in cells)])
+            table.add_column(title, justify="right", no_wrap=True, min_width=width)
+
+
+def _band_table(bands: dict[str, Any], wide: bool = True) -> Table:
     level = bands["level"]
-    table = Table(title=f"{level:.0%} bands one day ahead on the same days (ranked by interval score: width plus "
-                  f"{2 / (1 - level):.0f}× each miss; lower is better)", title_justify="left")
-    for key, title in BAND_COLUMNS:
-        table.add_column(title, justify="left" if key in ("method", "verdict") else "right")
-    for row in bands["rows"]:
-        table.add_row(*(band_cell(row, key, level) for key, _ in BAND_COLUMNS),
-                      style="bold red" if row["verdict"] == "miscalibrated" else None)
+    columns = BAND_COLUMNS if wide else COMPACT_BAND_COLUMNS
+    title = (f"{level:.0%} bands one day ahead on the same days (ranked by interval score: width plus "
+             f"{2 / (1 - level):.0f}× each miss; lower is better)") if wide else \
+        f"{level:.0%} bands one day ahead, same days (ranked by interval score)"
+    table = Table(title=title, title_justify="left")
+    cells = [[band_cell(row, key, level) for key, _ in columns] for row in bands["rows"]]
+    _add_columns(table, columns, cells)
+    for row, line in zip(bands["rows"], cells, strict=True):
+        table.add_row(*line, style="bold red" if row["verdict"] == "miscalibrated" else None)
     return table
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from forecast.errors import DataError
+from forecast.verdicts import band_verdict
 
 PINBALL_LEVELS = np.round(np.arange(0.05, 0.951, 0.05), 2)  # 0.05, 0.10, …, 0.95
 QUANTILES = np.concatenate([[0.025], PINBALL_LEVELS, [0.975]])  # and the ends of the 95% band
@@ -198,7 +199,6 @@ def band_table(closes: np.ndarray, days: np.ndarray, models: dict[str, np.ndarra
             "rows": band_rows(closes[days], closes[origins - 1], forecasts, level)}
 
 
-COVERAGE_TOLERANCE = 0.03  # a 90% band covering outside 87–93% is miscalibrated
 
 
 def band_rows(actual: np.ndarray, last: np.ndarray, forecasts: dict[str, tuple[str, np.ndarray]],
@@ -220,13 +220,3 @@ def band_rows(actual: np.ndarray, last: np.ndarray, forecasts: dict[str, tuple[s
     return rows
 
 
-def band_verdict(coverage: float, level: float, vs_ewma: float | None, is_ewma: bool = False) -> str:
-    """Miscalibrated when coverage is more than 3 points from nominal; else sharper than EWMA's
-    band (a lower interval score) or not."""
-    if abs(coverage - level) > COVERAGE_TOLERANCE:
-        return "miscalibrated"
-    if is_ewma:
-        return "the bar to clear"
-    if vs_ewma is None:
-        return "no EWMA band to compare with"
-    return "sharper than EWMA" if vs_ewma < 1 else "no better than EWMA"

@@ -25,9 +25,11 @@ from scipy.signal import lfilter
 from forecast.artifacts import atomic_path
 from forecast.errors import ConfigError
 
+_FULL_GROWTH, _FULL_DAYS = 2.5, 2600  # the bundled file: 2.5 orders of magnitude over 2,600 days
+
 
 def synth_prices(days: int = 2600, seed: int = 42, start: str = "2018-01-01",
-                 start_price: float = 200.0, growth: float = 2.5) -> pd.DataFrame:
+                 start_price: float = 200.0, growth: float | None = None) -> pd.DataFrame:
     """Generate a synthetic daily OHLCV frame in the Yahoo Finance layout.
 
     Args:
@@ -35,7 +37,8 @@ def synth_prices(days: int = 2600, seed: int = 42, start: str = "2018-01-01",
         seed: random seed; the same seed gives the same file.
         start: first date (YYYY-MM-DD).
         start_price: the first close, roughly.
-        growth: orders of magnitude (log10) the series gains from start to end.
+        growth: orders of magnitude (log10) the series gains from start to end [default: 2.5 over
+            2,600 days or more, in proportion over fewer, so a short series stays in a plausible range].
 
     Returns:
         A frame with columns Date, Open, High, Low, Close, Adj Close, Volume.
@@ -45,6 +48,8 @@ def synth_prices(days: int = 2600, seed: int = 42, start: str = "2018-01-01",
     """
     if days < 2 or start_price <= 0:
         raise ConfigError(f"synth needs --days >= 2 and a positive start price, got {days}, {start_price}")
+    if growth is None:
+        growth = _FULL_GROWTH * min(1.0, days / _FULL_DAYS)
     rng = np.random.default_rng(seed)
     drift = _regime_drift(rng, days)
     log_vol = lfilter([1.0], [1.0, -0.985], rng.normal(0.0, 0.09, days)) + np.log(0.032)
@@ -83,9 +88,10 @@ def _ohlcv(rng: np.random.Generator, close: np.ndarray, vol: np.ndarray,
     })
 
 
-def write_synth(out: Path, days: int = 2600, seed: int = 42, start: str = "2018-01-01") -> pd.DataFrame:
+def write_synth(out: Path, days: int = 2600, seed: int = 42, start: str = "2018-01-01",
+                growth: float | None = None) -> pd.DataFrame:
     """Generate a series and write it as CSV (6 decimals, like Yahoo). Returns the frame."""
-    frame = synth_prices(days=days, seed=seed, start=start)
+    frame = synth_prices(days=days, seed=seed, start=start, growth=growth)
     with atomic_path(out) as partial:  # an interrupted run never leaves half a file
         frame.to_csv(partial, index=False, float_format="%.6f")
     return frame

@@ -336,9 +336,13 @@ def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: b
             batch is --batch-size × replicas; only the chief writes `out` (other workers write
             to a temporary folder that is removed).
     """
+    from forecast.status import stage
+
+    stage("loading TensorFlow")
     from forecast import model as keras_model
     from forecast.artifacts import MODEL_FILE
 
+    stage("building the network and its first epoch")
     keras_model.set_seed(config.train.seed)
     plan = keras_model.distribution(distribute)
     target = out if plan.chief else Path(tempfile.mkdtemp(prefix="forecast-worker-")) / out.name
@@ -349,7 +353,9 @@ def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: b
             progress=on_epoch, tensorboard=tensorboard, run_config=config.to_dict())
         forecaster = Forecaster.from_network(keras_network(network), prepared.target, prepared.split.window,
                                              config.model.outputs, prepared.features, config.model.interval_method)
+        stage("calibrating the band and scoring it on the test days beside EWMA and GARCH")
         evaluation = evaluate(prepared, forecaster, config.train.seed)
+        stage("writing the model folder")
         training = TrainingInfo(epochs_run=result.epochs_run, best_epoch=result.best_epoch, seconds=result.seconds,
                                 parameters=keras_model.parameter_count(network))
         history = _history(result.history)

@@ -653,7 +653,7 @@ def _plots(study: optuna.Study, out: Path) -> dict[str, Any]:
 def _payload(series: PriceSeries, request: TuneRequest, name: str, url: str, rows: list[dict[str, Any]],
              best: optuna.trial.FrozenTrial, record: RunRecord, folder: Path, kept: bool, plots: dict[str, Any],
              *, new_trials: int, seconds: float, notes: list[str]) -> dict[str, Any]:
-    from forecast.evaluate import verdict
+    from forecast.verdicts import verdict
 
     test = record.metrics["test"]
     counts = {state: sum(row["state"] == state for row in rows) for state in ("complete", "pruned", "failed",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -171,3 +172,30 @@ def test_write_json_is_plain_json(tmp_path: Path) -> None:
     write_json(tmp_path / "x.json", {"a": [1, 2.5]})
     assert json.loads((tmp_path / "x.json").read_text()) == {"a": [1, 2.5]}
     assert not list(tmp_path.glob(".*"))
+
+
+def test_the_lock_works_where_there_is_no_fcntl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has no fcntl: the lock goes through the filelock package, with the same behaviour."""
+    import forecast.artifacts as artifacts
+
+    monkeypatch.setattr(artifacts, "_fcntl", None)
+    target = tmp_path / "m"
+    with staged_folder(target, force=True) as first:
+        (first / "model.keras").write_text("first")
+        assert (tmp_path / ".m.lock.pid").read_text() == str(os.getpid())
+        with pytest.raises(ArtifactError, match=rf"another run \(process {os.getpid()}\) is writing"), \
+                staged_folder(target, force=True):
+            pass
+        assert (first / "model.keras").read_text() == "first"
+    assert (target / "model.keras").read_text() == "first"
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # lock and pid files removed
+    with artifacts.target_lock(target):  # and it can be taken again
+        assert (tmp_path / ".m.lock").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+
+
+def test_importing_artifacts_needs_no_fcntl(tmp_path: Path) -> None:
+    code = ("import sys; sys.modules['fcntl'] = None\nimport forecast.artifacts as a, forecast.pipeline\n"
+            "assert a._fcntl is None\nprint('ok')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr

@@ -195,7 +195,7 @@ def test_predict_formats_and_dates(tiny_model: Path) -> None:
         f"{last + pd.Timedelta(days=i):%Y-%m-%d}" for i in (1, 2, 3)]
     assert all(np.isfinite(row["close"]) and row["close"] > 0 for row in payload["forecast"])  # returns: > 0
     csv = runner.invoke(app, ["predict", str(tiny_model), "--horizon", "2", "--format", "csv"])
-    assert csv.stdout.splitlines()[0] == "date,close" and len(csv.stdout.splitlines()) == 3
+    assert csv.stdout.splitlines()[0].startswith("date,close,test_mase,") and len(csv.stdout.splitlines()) == 3
     table = runner.invoke(app, ["predict", str(tiny_model)])
     assert payload["forecast"][0]["date"] in table.stdout
 
@@ -252,7 +252,7 @@ def test_plot_saved_and_recomputed(tiny_model: Path, tmp_path: Path) -> None:
     svg = tmp_path / "p.svg"
     result = runner.invoke(app, ["plot", str(tiny_model), "--out", str(svg), "--last", "30"])
     assert result.exit_code == 0, result.output
-    assert "(30 unseen days)" in result.stdout
+    assert "(the last 30 of 60 unseen days)" in result.stdout
     assert svg.read_text().lstrip().startswith("<?xml")
     run = json.loads((tiny_model / "run.json").read_text())
     png = tmp_path / "p.png"

@@ -183,14 +183,6 @@ def test_compare_from_refuses_a_folder_whose_window_does_not_fit(tiny_model: Pat
 
 
 @pytest.mark.slow
-def test_compare_from_refuses_another_close_column(tiny_model: Path, tmp_path: Path) -> None:
-    other = tmp_path / "other.csv"
-    other.write_text("date,price\n" + "\n".join(f"2030-01-{d:02d},{100 + d}" for d in range(1, 31)))
-    result = runner.invoke(app, ["compare", "--from", str(tiny_model), "--data", str(other),
-                                 "--out", str(tmp_path / "c")])
-    assert result.exit_code == 1 and "trained on column 'Close'" in result.stderr
-
-
 def test_compare_rejects_unknown_models(price_csv: Path) -> None:
     result = runner.invoke(app, ["compare", str(price_csv), "--models", "gru,transformer"])
     assert result.exit_code == 1 and "--models takes gru and/or lstm" in result.stderr

@@ -59,7 +59,7 @@ def test_synth_never_replaces_a_device_fifo_or_folder(tmp_path: Path) -> None:
                       (".", "folder")):
         line = _one_error(runner.invoke(app, ["data", "synth", "--out", out, "--days", "30", "--force"]))
         assert kind in line and "choose another --out" in line
-    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
     assert stat.S_ISFIFO(fifo.lstat().st_mode)
     assert (folder / "keep.txt").read_text() == "mine"
 

@@ -42,7 +42,7 @@ def test_a_version_1_folder_forecasts_what_its_version_did(tmp_path: Path) -> No
     folder = tmp_path / "v1"
     shutil.copytree(V1, folder)
     data = tmp_path / "prices.csv"
-    write_synth(data, days=300, seed=7)
+    write_synth(data, days=300, seed=7, growth=2.5)  # the series the version-1 forecast was recorded on
     result = CliRunner().invoke(app, ["predict", str(folder), "--data", str(data), "--horizon", "3", "--interval",
                                       "0.9", "--engine", "numpy", "--format", "json"])
     assert result.exit_code == 0, result.output
