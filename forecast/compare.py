@@ -238,6 +238,7 @@ def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
                   "days": last_origin - first, "horizon": horizon}
     forecasts = {name: group[0].predicted[:, 0] for name, group in runs.items()}
     frame = pd.DataFrame({"actual": actual, **forecasts, "persistence": previous}, index=dates)
+    frame.attrs["unit"] = series.unit
     stage("drawing the comparison plots")
     plot.compare_figures(frame, {name: group[0].history for name, group in runs.items()}, folder)
     report = _report(series, evaluation, rows, setup)

@@ -46,7 +46,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from forecast.config import DEFAULT_MAX_GAP, Frequency, GapPolicy
+from forecast.config import DEFAULT_DATA, DEFAULT_MAX_GAP, Frequency, GapPolicy
 from forecast.errors import DataError
 
 _HEAD_BYTES = 64 * 1024
@@ -143,6 +143,7 @@ class PriceSeries:
     extra: pd.DataFrame | None = None  # open/high/low/volume found, per day (NaN on filled or bad days)
     extra_columns: dict[str, str] = field(default_factory=dict)  # role → the file's column name
     asset: str | None = None  # the asset read from a panel file (several assets in rows)
+    unit: str | None = None  # the prices' currency when the file says it (USD, USDT, EUR…), else None
 
     @functools.cached_property
     def closes(self) -> np.ndarray:
@@ -180,6 +181,7 @@ class PriceSeries:
             "file": str(self.path),
             **({"asset": self.asset} if self.asset is not None else {}),
             "layout": self.layout,
+            "unit": self.unit,
             "date_column": self.date_column,
             "close_column": self.close_column,
             "columns": {"close": self.close_column, **self.extra_columns},
@@ -235,7 +237,7 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
     options = options or LoadOptions()
     if str(path) == "-":
         return _from_stdin(options)
-    path = Path(path)
+    path = bundled(Path(path))
     head, encoding = _read_head(path)
     layout = _sniff(head, path, options.sep)
     layout.encoding = encoding
@@ -261,6 +263,7 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
     if rows_read == 0:
         raise DataError(f"{path.name} has a header but no data rows; export a longer history")
     raw, asset = _one_asset(raw, id_cols, date_col, options, path)
+    unit = _unit(layout.names, raw, close_col, id_cols, path)
     stamps = _parse_dates(raw[date_col], options, path, date_col)
     close = _parse_numbers(raw[close_col], log, close_col)
     if adjusted is not None:
@@ -274,11 +277,62 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
     return PriceSeries(
         close=daily, path=path, layout=layout.layout, date_column=date_col, close_column=close_col,
         rows_read=rows_read, frequency=frequency, steps=tuple(log.steps),
-        warnings=tuple(log.warnings), extra=extra_daily, extra_columns=extra_cols, asset=asset,
+        warnings=tuple(log.warnings), extra=extra_daily, extra_columns=extra_cols, asset=asset, unit=unit,
     )
 
 
+# Quote currencies a file may name (fiat and the stablecoins prices are quoted in), best first.
+_CURRENCIES = ("USDT", "USDC", "BUSD", "USD", "EUR", "GBP", "JPY", "CNY", "INR", "KRW", "AUD", "CAD", "CHF", "BRL",
+               "RUB", "TRY", "ZAR", "SGD", "HKD", "SEK", "NOK", "PLN", "MXN")
+_SYMBOLS = {"$": "USD", "€": "EUR", "£": "GBP", "¥": "JPY", "₹": "INR", "₩": "KRW"}
+
+
+def _unit(names: list[str], raw: pd.DataFrame, close_col: str, id_cols: list[str], path: Path) -> str | None:
+    """The prices' currency where the file says it — a pair symbol (BTC/USDT), a quote-volume or
+    price column (Volume USD, close_usd), a currency sign on the closes, or the file's name
+    (btc-usd.csv) — else None (then reports say "price units")."""
+    def currency(text: str, glued: bool = False) -> str | None:
+        tokens = re.split(r"[^A-Za-z]+", text.upper())
+        found = next((code for code in _CURRENCIES if code in tokens), None)
+        if found is None and glued:  # btcusdt, ETHEUR: a base of 3–5 letters, then the quote
+            found = next((code for token in tokens for code in _CURRENCIES
+                          if token.endswith(code) and 3 <= len(token) - len(code) <= 5), None)
+        return found
+
+    for column in id_cols:
+        values = raw[column].astype("string").str.strip().dropna()
+        if len(values) and (values == values.iloc[0]).all():
+            pair = re.split(r"[/\-_:]", str(values.iloc[0]).upper())
+            if len(pair) == 2 and pair[1] in _CURRENCIES:
+                return pair[1]
+    for name in names:
+        found = currency(name)
+        if found is not None and name != close_col:
+            return found
+    cells = raw[close_col]
+    if not pd.api.types.is_numeric_dtype(cells):
+        sample = cells.astype("string").str.strip().dropna().head(50)
+        for sign, code in _SYMBOLS.items():
+            if len(sample) and (sample.str.startswith(sign) | sample.str.endswith(sign)).mean() > 0.5:
+                return code
+    return currency(path.stem, glued=True)
+
+
 STDIN = Path("-")
+
+
+def bundled(path: Path) -> Path:
+    """The bundled data (`data/btc-synthetic.csv`) where it is installed, when asked for by its
+    repository path outside the repository; any other path as it is."""
+    if path != Path(DEFAULT_DATA) or path.exists():
+        return path
+    import sys
+
+    for installed in (Path(sys.prefix) / "share" / "forecast" / path.name,  # pip install (data-files)
+                      Path(__file__).resolve().parent.parent / path):  # an editable install: the checkout
+        if installed.is_file():
+            return installed
+    return path
 
 
 def _from_stdin(options: LoadOptions) -> PriceSeries:
@@ -785,8 +839,7 @@ def _parse_dates(column: pd.Series, options: LoadOptions, path: Path, name: str)
     text = text.str.replace(r"\s+(UTC|GMT)$", "", regex=True)
     fmt = options.date_format or _guess_format(text, options.dayfirst)
     if fmt is None:
-        stamps = pd.to_datetime(text, format="mixed", dayfirst=options.dayfirst, utc=True,
-                                errors="coerce")
+        stamps = _piecewise_dates(text, options.dayfirst)
     else:
         try:
             stamps = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
@@ -799,6 +852,27 @@ def _parse_dates(column: pd.Series, options: LoadOptions, path: Path, name: str)
         example = text.dropna().iloc[0] if text.notna().any() else "(empty)"
         raise DataError(f"column {name!r} of {path.name} does not hold dates (e.g. {example!r}); "
                         "pass --date-column, or --date-format like %d/%m/%Y")
+    return stamps
+
+
+def _piecewise_dates(text: pd.Series, dayfirst: bool) -> pd.Series:
+    """Dates in no single format (an exporter that changed format mid-file, e.g. `2021-06-10 00:00:00`
+    and `2017-08-17 04-AM`): ISO-8601 first, then each known format on the cells still unread, then
+    dateutil's guess on the rest."""
+    stamps = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    formats = sorted(_DATE_FORMATS, key=lambda f: 0 if f.startswith("%d") else 1) if dayfirst else _DATE_FORMATS
+    for fmt in formats:
+        missing = stamps.isna() & text.notna()
+        if not missing.any():
+            return stamps
+        parsed = pd.to_datetime(text[missing], format=fmt, utc=True, errors="coerce")
+        stamps = stamps.where(~missing, parsed.reindex(stamps.index))
+    missing = stamps.isna() & text.notna()
+    if missing.any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # dateutil's per-cell fallback warning
+            rest = pd.to_datetime(text[missing], format="mixed", dayfirst=dayfirst, utc=True, errors="coerce")
+        stamps = stamps.where(~missing, rest.reindex(stamps.index))
     return stamps
 
 

@@ -58,6 +58,7 @@ class PlotOutcome:
     comparison: Comparison
     verdict: dict[str, Any] | None = None  # the model's verdict on its unseen test days (forecast.verdicts)
     of_days: int = 0  # the unseen days there were before --last (or the default span) cut them
+    unit: str | None = None  # the prices' currency, when the training file said it
 
 
 def default_out(model_kind: str, csv_path: Path) -> Path:
@@ -224,12 +225,13 @@ def plot(folder: Path, data: Path | None = None, out: Path | None = None, last: 
     comparison = compare_to_naive(frame["actual"].to_numpy(), frame["predicted"].to_numpy(),
                                   frame["naive"].to_numpy())
     out = out or folder / PLOT_FILE
+    frame.attrs["unit"] = record.data.unit
     heading = title(record.config, comparison)
     if horizon > 1:
         heading = f"Each day's forecast made {horizon} days earlier; naive = the close on that day\n" + heading
     predicted_vs_actual(frame, heading, out, fan=fan)
     return PlotOutcome(path=out, days=len(frame), comparison=comparison, verdict=model_verdict(record.metrics),
-                       of_days=shown)
+                       of_days=shown, unit=record.data.unit)
 
 
 _IMAGE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")

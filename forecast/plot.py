@@ -51,13 +51,14 @@ def predicted_vs_actual(frame: pd.DataFrame, title: str, out: Path, fan: pd.Data
                             label="future interval (fan)")
         ax.plot(fan.index, fan["predicted"], color="tab:orange", linewidth=1.6, marker=".",
                 label=f"next {len(fan)} day(s)")
-    return _finish(fig, ax, title, out)
+    return _finish(fig, ax, title, out, frame.attrs.get("unit"))
 
 
-def _finish(fig: Figure, ax: Any, title: str, out: Path) -> Path:
-    """Title, price axis, legend, and save: the common end of the price-over-time figures."""
+def _finish(fig: Figure, ax: Any, title: str, out: Path, unit: str | None = None) -> Path:
+    """Title, price axis (in `unit`, the prices' currency when known), legend, and save: the common
+    end of the price-over-time figures."""
     ax.set_title(title, fontsize=11)
-    ax.set_ylabel("close")
+    ax.set_ylabel(f"close ({unit or 'price units'})")
     _date_axis(ax)
     ax.legend(loc="upper left")
     from forecast.artifacts import atomic_path
@@ -84,7 +85,7 @@ def _overlay(frame: pd.DataFrame, title: str, out: Path) -> None:
     for name in _models(frame):
         ax.plot(frame.index, frame[name], linewidth=1.1, label=name)
     ax.set_title(title, fontsize=11)
-    ax.set_ylabel("close")
+    ax.set_ylabel(f"close ({frame.attrs.get('unit') or 'price units'})")
     _date_axis(ax)
     ax.legend(loc="upper left")
     fig.savefig(out, dpi=110)

@@ -53,6 +53,7 @@ class DataInfo:
     last_date: str
     frequency: Frequency
     asset: str | None = None  # the asset read from a panel file (--asset), written only when there is one
+    unit: str | None = None  # the prices' currency when the file says it, written only when known
 
     @classmethod
     def of(cls, series: PriceSeries) -> DataInfo:
@@ -60,10 +61,10 @@ class DataInfo:
                    name=series.path.name, sha256=series.sha256,
                    layout=series.layout, date_column=series.date_column, close_column=series.close_column,
                    rows_read=series.rows_read, rows=len(series.close), first_date=series.first_date,
-                   last_date=series.last_date, frequency=series.frequency, asset=series.asset)
+                   last_date=series.last_date, frequency=series.frequency, asset=series.asset, unit=series.unit)
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: value for key, value in vars(self).items() if key != "asset" or value is not None}
+        return {key: value for key, value in vars(self).items() if key not in ("asset", "unit") or value is not None}
 
 
 @dataclass(frozen=True)
@@ -164,11 +165,13 @@ class RunRecord:
         data = _get(raw, "data", dict)
         _choice(data, "frequency", ("D", "B"))
         texts = ("path", "name", "sha256", "layout", "date_column", "close_column", "first_date", "last_date")
-        asset = data.get("asset")
-        if asset is not None and not (isinstance(asset, str) and 0 < len(asset) <= 200):
-            raise TypeError("data.asset must be a short text")
+        asset, unit = data.get("asset"), data.get("unit")
+        for key, value in (("asset", asset), ("unit", unit)):
+            if value is not None and not (isinstance(value, str) and 0 < len(value) <= 200):
+                raise TypeError(f"data.{key} must be a short text")
         info = DataInfo(**{key: _get(data, key, str) for key in texts}, frequency=data["frequency"],
-                        rows_read=_get(data, "rows_read", int, 0), rows=_get(data, "rows", int, 1), asset=asset)
+                        rows_read=_get(data, "rows_read", int, 0), rows=_get(data, "rows", int, 1), asset=asset,
+                        unit=unit)
         split = _get(raw, "split", dict)
         parts = {name: _part(_get(split, name, dict), name) for name in PARTS}
         fitted = _get(_get(split, "train", dict), "target_fitted_on", dict)

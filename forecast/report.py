@@ -45,15 +45,20 @@ def _fmt(value: float | None, spec: str = ",.2f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-def comparison_table(comparison: Comparison, title: str) -> Table:
+def units(unit: str | None) -> str:
+    """What prices are in, for labels: the file's currency when it says it, else "price units"."""
+    return unit or "price units"
+
+
+def comparison_table(comparison: Comparison, title: str, unit: str | None = None) -> Table:
     """Model vs naive on the same unseen days, one row per metric."""
     table = Table(title=title, title_justify="left")
     table.add_column("metric (test days)")
     table.add_column("model", justify="right")
     table.add_column("naive: tomorrow = today", justify="right")
     rows: list[tuple[str, str, str]] = [
-        ("MAE", _fmt(comparison.model.mae), _fmt(comparison.naive.mae)),
-        ("RMSE", _fmt(comparison.model.rmse), _fmt(comparison.naive.rmse)),
+        (f"MAE ({units(unit)})", _fmt(comparison.model.mae), _fmt(comparison.naive.mae)),
+        (f"RMSE ({units(unit)})", _fmt(comparison.model.rmse), _fmt(comparison.naive.rmse)),
         ("MAPE %", _fmt(comparison.model.mape, ".3f"), _fmt(comparison.naive.mape, ".3f")),
         ("direction right", _percent(comparison.model), _percent(comparison.naive)),
     ]
@@ -67,7 +72,7 @@ def _percent(metrics: Metrics) -> str:
     return "n/a" if accuracy is None else f"{100 * accuracy:.1f}%"
 
 
-def verdict(comparison: Comparison) -> str:
+def verdict(comparison: Comparison, unit: str | None = None) -> str:
     """One honest sentence about the model against persistence (the label is verdicts.verdict's)."""
     from forecast.verdicts import verdict as label
 
@@ -77,8 +82,8 @@ def verdict(comparison: Comparison) -> str:
             f"{label(ratio, comparison.dm_pvalue, comparison.copies_yesterday).upper()}, "
             f"Diebold–Mariano p = {comparison.dm_pvalue:.3f}.")
     if comparison.copies_yesterday:
-        head += (f" Its forecasts sit {comparison.lag1_mae:,.2f} from the previous close on average, closer "
-                 "than the price moves in a day: it mostly repeats yesterday's close.")
+        head += (f" Its forecasts sit {comparison.lag1_mae:,.2f} {units(unit)} from the previous close on average, "
+                 "closer than the price moves in a day: it mostly repeats yesterday's close.")
     return head
 
 
@@ -99,10 +104,18 @@ def band_summary(bands: dict[str, Any]) -> str:
             + (f" (baselines: {others})" if others else "") + f": {model['verdict'].upper()}.")
 
 
-def inputs(record: RunRecord) -> list[str]:
-    """The network's input channels, for people: the target's transform, then the features."""
+# Each input channel in words (the names run.json keeps are short).
+CHANNEL_WORDS = {"return": "daily log-return", "range": "day's high–low range", "body": "open-to-close move",
+                 "volume": "change in volume", "vol": "RiskMetrics volatility"}
+
+
+def inputs(record: RunRecord, words: bool = False) -> list[str]:
+    """The network's input channels: the target's transform, then the features (in words for people)."""
     first = {"price": "scaled close", "delta": "scaled close", "return": "log-return"}[record.target.kind]
-    return [first, *record.features.channels]
+    if not words:
+        return [first, *record.features.channels]
+    return [CHANNEL_WORDS["return"] if first == "log-return" else first,
+            *(CHANNEL_WORDS.get(channel, channel) for channel in record.features.channels)]
 
 
 def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
@@ -119,16 +132,18 @@ def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
         return
     console = _stdout()
     test = outcome.record.split["test"]
+    unit = outcome.record.data.unit
     console.print(comparison_table(
         outcome.comparison,
-        f"Test period {test.first} → {test.last} ({test.days} days, never seen in training)"))
-    console.print(verdict(outcome.comparison))
+        f"Test period {test.first} → {test.last} ({test.days} days, never seen in training)", unit))
+    console.print(verdict(outcome.comparison, unit))
     console.print(band_summary(outcome.evaluation.bands))
     if outcome.evaluation.bands_by_step:
         console.print(_steps_table(outcome.evaluation.bands_by_step))
     console.print(f"Trained {training.epochs_run} epochs (best {training.best_epoch}) in "
                   f"{training.seconds:.1f} s; {training.parameters:,} parameters; inputs: "
-                  f"{', '.join(inputs(outcome.record))}; band: {outcome.record.config.model.interval_method}.")
+                  f"{', '.join(inputs(outcome.record, words=True))}; band: "
+                  f"{outcome.record.config.model.interval_method}.")
     plan = outcome.distribution
     if plan.get("replicas", 1) > 1 or plan.get("strategy") == "multi-worker":
         console.print(f"Distributed ({plan['strategy']}) over {plan['replicas']} replicas: global batch "
@@ -175,7 +190,7 @@ def _verdict_columns(found: dict[str, Any] | None) -> dict[str, Any]:
 def plot_output(outcome: PlotOutcome) -> None:
     span = f"the last {outcome.days} of {outcome.of_days} unseen days" if outcome.of_days > outcome.days else \
         f"{outcome.days} unseen days"
-    _stdout().print(f"Wrote {outcome.path} ({span}). {verdict(outcome.comparison)}")
+    _stdout().print(f"Wrote {outcome.path} ({span}). {verdict(outcome.comparison, outcome.unit)}")
 
 
 def inspect_output(description: dict[str, Any], fmt: Literal["table", "json"]) -> None:

@@ -129,6 +129,7 @@ def evaluate(prepared: Prepared, forecaster: Forecaster, seed: int) -> Evaluatio
     predicted = forecaster.forecast(prices, first, end)[:, 0]
     frame = pd.DataFrame({"actual": closes[first:end], "predicted": predicted, "naive": closes[first - 1:end - 1]},
                          index=prepared.series.close.index[first:end])
+    frame.attrs["unit"] = prepared.series.unit  # for the figure's price axis
     comparison = compare_to_naive(frame["actual"].to_numpy(), frame["predicted"].to_numpy(),
                                   frame["naive"].to_numpy())
     calibration, multi_step = _calibrate(prepared, forecaster, seed)

@@ -23,6 +23,7 @@ native crash costs only the trial it hit, which is marked failed).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import multiprocessing
 import os
@@ -46,7 +47,7 @@ from forecast.artifacts import (
     target_lock,
     write_json,
 )
-from forecast.config import ModelConfig, ModelKind, RunConfig, TargetKind, TrainConfig, WindowConfig
+from forecast.config import ModelKind, RunConfig, TargetKind
 from forecast.data import LoadOptions, PriceSeries, load_prices
 from forecast.errors import ArtifactError, ConfigError, DataError, ForecastError
 from forecast.jobs import death, die_with_parent
@@ -100,15 +101,14 @@ class TuneRequest:
     storage_timeout: float = DEFAULT_STORAGE_TIMEOUT
 
     def run_config(self, values: dict[str, Any]) -> RunConfig:
-        """The run configuration of one trial's values (the fixed options filled in)."""
-        base = self.training
-        return RunConfig(
-            window=WindowConfig(window=values["window"], test_size=base.test_size, val_size=base.val_size),
-            model=ModelConfig(kind=values["model"], units=tuple(values["units"]), dropout=values["dropout"],
-                              target=values["target"]),
-            train=TrainConfig(epochs=base.epochs, batch_size=values["batch_size"], patience=base.patience,
-                              seed=base.seed, learning_rate=values["learning_rate"]),
-        )
+        """The run configuration of one trial's values: `train`'s for the same options (its one
+        builder, so the inputs, band method and every fixed option carry over), with the searched
+        values in place."""
+        searched = dataclasses.replace(self.training, window=values["window"],
+                                       units=",".join(str(unit) for unit in values["units"]),
+                                       dropout=values["dropout"], batch_size=values["batch_size"],
+                                       learning_rate=values["learning_rate"])
+        return searched.config(values["model"], values["target"])
 
     def first_values(self) -> dict[str, Any]:
         """Trial 0: the configuration `train` would use with the same options."""

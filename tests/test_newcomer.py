@@ -257,3 +257,14 @@ def test_compare_from_runs_twice_and_matches_the_close_by_role(tiny_model: Path,
     assert pd.read_csv(io.StringIO(again.stdout))["model"].tolist()[:1] != []
     different = runner.invoke(app, ["compare", "--from", str(tiny_model), "--data", str(other), "--out", str(out)])
     assert different.exit_code == 1 and "--force" in different.stderr
+
+
+def test_the_bundled_data_is_found_outside_the_repository(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "forecast", "data", "inspect", "data/btc-synthetic.csv", "--format",
+                           "json"], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert payload["rows"] == 2600 and Path(payload["file"]).is_file()

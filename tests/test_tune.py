@@ -323,3 +323,20 @@ def test_ctrl_c_ends_the_workers_marks_the_running_trial_and_keeps_the_study(pri
     for pid in pids:  # the worker processes are gone
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_a_trial_is_the_train_configuration_with_its_fixed_options_kept() -> None:
+    """One builder: tune's trial 0 is exactly `train`'s run configuration for the same options, the
+    inputs and band method included (they used to fall back to auto/scale-conformal)."""
+    from forecast.cli_options import TrainingOptions
+    from forecast.space import load_space
+    from forecast.tune import TuneRequest
+
+    training = TrainingOptions(window=30, units="16,32", dropout=0.1, epochs=3, batch_size=64, val_size=0.15,
+                               patience=2, seed=7, test_size=0.25, learning_rate=1e-3, features="close",
+                               interval_method="mc-conformal")
+    request = TuneRequest(trials=1, space=load_space(None), training=training, model="lstm", target="delta")
+    assert request.run_config(request.first_values()) == training.config("lstm", "delta")
+    other = request.run_config({**request.first_values(), "window": 50, "units": [8]})
+    assert other.model.features == "close" and other.model.interval_method == "mc-conformal"
+    assert other.window.window == 50 and other.model.units == (8,) and other.window.test_size == 0.25
