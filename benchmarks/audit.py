@@ -292,12 +292,17 @@ def _cli(args: list[str], cwd: Path, timeout: float = 300, env: dict[str, str] |
 
 
 def _tidy(done: subprocess.CompletedProcess[str]) -> bool:
-    """Exit 0, one `Error:` line with exit 1, or Typer's usage error (exit 2) — and no traceback."""
+    """Exit 0; or exit 1 with one `Error:` line (after any `Note:` or `… stage` lines); or Typer's
+    usage error (exit 2) — and never a traceback."""
     if "Traceback" in done.stderr:
         return False
     if done.returncode == 2:
         return "Invalid value" in done.stderr or "Error" in done.stderr
-    return _clean(done.returncode, done.stdout, done.stderr, False)
+    if done.returncode != 1:
+        return done.returncode == 0
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    said = [line for line in lines if not line.startswith(("Note: ", "… ", "data: ", "warning: "))]
+    return len(said) == 1 and said[0].startswith("Error: ") and lines[-1] == said[0]
 
 
 def _hostile_files(work: Path) -> dict[str, Path]:
@@ -330,6 +335,10 @@ def _hostile_files(work: Path) -> dict[str, Path]:
         for slug, symbol, name, scale in (("bitcoin", "BTC", "Bitcoin", 1.0), ("ripple", "XRP", "Ripple", 1e-4))
         for d, c in zip(days, closes, strict=True))
     write("panel-crypto-markets.csv", markets.encode())
+    for column in ("ticker", "coin", "pair", "unique_id", "asset", "Name"):  # other identifier names
+        write(f"panel-{column}.csv", (f"{column},Date,Close\n" + "".join(
+            f"{asset},{d:%Y-%m-%d},{c * scale:.4f}\n" for asset, scale in (("AAA", 1.0), ("BBB", 0.5))
+            for d, c in zip(days, closes, strict=True))).encode())
     weekdays = pd.bdate_range("2015-01-05", periods=1500)
     stock = weekdays.union(pd.date_range(weekdays[0], weekdays[-1], freq="W-SAT")[:45])
     write("business-with-saturdays.csv", ("Date,Close\n" + "".join(f"{d:%Y-%m-%d},{100 + i * 0.1:.2f}\n"
@@ -364,9 +373,9 @@ def audit_hostile(work: Path) -> dict[str, dict[str, int]]:
         _count(counts[kind], ok, f"{kind}: {name}: exit {result.returncode} {result.stderr[-300:]!r}")
 
     # input files: panels never mixed, closed markets never filled, encodings read
-    for panel in ("panel-kaggle.csv", "panel-crypto-markets.csv"):
-        for command in (["data", "inspect"], ["train", "--epochs", "1"]):
-            case("input files", f"{' '.join(command)} {panel}", [*command[:2], str(files[panel]), *command[2:]],
+    for panel in [name for name in files if name.startswith("panel-")]:
+        for command in (["data", "inspect"], ["train"], ["compare"], ["backtest"], ["tune"]):
+            case("input files", f"{' '.join(command)} {panel}", [*command, str(files[panel]), "--quiet"],
                  lambda done: done.returncode == (0 if "inspect" in done.args else 1)
                  and ("--asset" in done.stderr))
         case("input files", f"--asset BTC {panel}", ["data", "inspect", str(files[panel]), "--asset", "BTC",
@@ -387,9 +396,17 @@ def audit_hostile(work: Path) -> dict[str, dict[str, int]]:
                   [["--units", v] for v in (",".join(["8"] * 9), "1000000", "0", "a")] + \
                   [["--sep", v] for v in (",,", "\\s+", '"')] + [["--date-format", "%Q%Q"]] + \
                   [["--multistep", "direct", "--horizon", "365"], ["--window", "100000"], ["--epochs", "0"]]
-    for options in bad_options:
-        case("option values", f"train {' '.join(options)}", ["train", plain, *options, "--quiet"],
-             lambda done: done.returncode in (1, 2), timeout=120)
+    for command in ("train", "compare", "backtest", "tune"):
+        for options in bad_options:
+            if command == "backtest" and options[0] == "--test-size":
+                continue  # backtest decides its own test part
+            case("option values", f"{command} {' '.join(options)}", [command, plain, *options, "--quiet"],
+                 lambda done: done.returncode in (1, 2), timeout=120)
+    for command in (["predict", str(model)], ["plot", str(model)]):
+        for options in (["--interval", "nan"], ["--interval", "1.5"], ["--horizon", "0"], ["--horizon", "99999"],
+                        ["--interval", "0.999"], ["--last", "-1"], ["--data", "/dev/null"], ["--data", "/"]):
+            case("option values", f"{' '.join(command[:1])} {' '.join(options)}", [*command, *options],
+                 lambda done: done.returncode in (1, 2), timeout=60)
     case("option values", "train --jobs on compare 999", ["compare", plain, "--jobs", "999", "--quiet"],
          lambda done: done.returncode in (1, 2), timeout=120)
     # model folders
@@ -439,20 +456,29 @@ def audit_hostile(work: Path) -> dict[str, dict[str, int]]:
     for out, intact in targets:
         case("writing", f"data synth --out {out} --force", ["data", "synth", "--out", out, "--force"],
              lambda done, intact=intact: done.returncode == 1 and intact())
+        case("writing", f"plot --out {out}", ["plot", str(model), "--out", out],
+             lambda done, intact=intact: done.returncode == 1 and intact())
+        for command in ("train", "compare", "backtest", "tune"):
+            case("writing", f"{command} --out {out} --force", [command, plain, "--out", out, "--force", *TINY],
+                 lambda done, intact=intact: done.returncode == 1 and intact() and
+                 (model / "run.json").is_file(), timeout=300)
     case("writing", "train --force --out symlink", ["train", plain, "--out", str(link), "--force", *TINY],
          lambda done: done.returncode == 1 and link.is_symlink() and (model / "run.json").is_file())
     case("writing", "plot --out FIFO", ["plot", str(model), "--out", str(fifo)], lambda done: done.returncode == 1)
     mounted = _tmpfs(work)
     if mounted is not None:
-        full, read_only = mounted
-        for command in (["data", "synth", "--days", "40000", "--out"], ["train", plain, *TINY[:-1], "--out"],
-                        ["compare", plain, *TINY, "--out"], ["tune", plain, "--trials", "1", *TINY, "--out"]):
-            for where in (full, read_only):
+        for where in mounted:  # nearly full (refused up front), filling up while writing, read-only
+            for command in (["data", "synth", "--days", "40000", "--out"], ["train", plain, *TINY[:-1], "--out"],
+                            ["compare", plain, *TINY, "--out"], ["backtest", plain, *TINY, "--out"],
+                            ["tune", plain, "--trials", "1", *TINY, "--out"]):
                 out = where / "out.csv" if command[0] == "data" else where / "out"
                 case("writing", f"{command[0]} into {where.name}", [*command, str(out)],
-                     lambda done: done.returncode == 1, timeout=300)
-        subprocess.run(["umount", str(full)], check=False)
-        subprocess.run(["umount", str(read_only)], check=False)
+                     lambda done, where=where: done.returncode in ((0, 1) if where.name == "filling" else (1,))
+                     and not [
+                         p for p in where.iterdir() if ".partial" in p.name or p.name.startswith(".out.")],
+                     timeout=300)
+        for where in mounted:
+            subprocess.run(["umount", str(where)], check=False)
     # workers: they end with their parent, quietly
     for command in (["tune", plain, "--trials", "9", "--out", str(work / "t5")],
                     ["compare", plain, "--seeds", "4", "--out", str(work / "c5")]):
@@ -465,17 +491,23 @@ def audit_hostile(work: Path) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _tmpfs(work: Path) -> tuple[Path, Path] | None:
-    """A nearly full and a read-only tmpfs (root only), or None where mounting is not allowed."""
-    full, read_only = work / "full", work / "ro"
-    full.mkdir()
-    read_only.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(full)], capture_output=True
-                      ).returncode != 0:
-        return None
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(read_only)], check=True)
-    (full / "filler").write_bytes(b"\0" * (1800 << 10))
-    return full, read_only
+def _tmpfs(work: Path) -> list[Path] | None:
+    """Three small tmpfs (root only), or None where mounting is not allowed: nearly full (under
+    1 MiB free), one that fills while a large file is written (1.2 MiB free), and a read-only one."""
+    mounts = {"full": ("size=3m", 2300), "filling": ("size=3m", 1800), "ro": ("ro,size=1m", 0)}
+    made = []
+    for name, (options, filler_kib) in mounts.items():
+        where = work / name
+        where.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+                          capture_output=True).returncode != 0:
+            for done in made:
+                subprocess.run(["umount", str(done)], check=False)
+            return None
+        if filler_kib:
+            (where / "filler").write_bytes(b"\0" * (filler_kib << 10))
+        made.append(where)
+    return made
 
 
 def _kill_parent(command: list[str], work: Path) -> tuple[bool, str]:

@@ -51,3 +51,25 @@ def real_data() -> Path:
             pytest.fail(f"FORECAST_REAL_DATA={folder} is not a folder, and this run requires it")
         pytest.skip(f"real data folder {folder} is absent")
     return folder
+
+
+def _sibling(variable: str, name: str) -> Path:
+    """A folder of real files beside `real` in ../shared/data (its own variable overrides it)."""
+    folder = Path(os.environ.get(variable, REPO.parent / "shared" / "data" / name))
+    if not folder.is_dir():
+        if os.environ.get("FORECAST_REQUIRE_REAL_DATA"):
+            pytest.fail(f"{variable}={folder} is not a folder, and this run requires it")
+        pytest.skip(f"real data folder {folder} is absent")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def multi_data() -> Path:
+    """Other coins, covariates and the 44-coin panel file (FORECAST_MULTI_DATA)."""
+    return _sibling("FORECAST_MULTI_DATA", "multi")
+
+
+@pytest.fixture(scope="session")
+def intraday_data() -> Path:
+    """Binance hourly candles (FORECAST_INTRADAY_DATA)."""
+    return _sibling("FORECAST_INTRADAY_DATA", "intraday")

@@ -35,7 +35,8 @@ def test_predicted_vs_actual_writes_a_labelled_figure(tmp_path: Path) -> None:
     out = predicted_vs_actual(_frame(), "GRU on unseen days", tmp_path / "p.svg")
     text = out.read_text()
     assert out == tmp_path / "p.svg"
-    for label in ("GRU on unseen days", ">close<", "actual close", "naive (tomorrow = today)", "model forecast"):
+    for label in ("GRU on unseen days", ">close (price units)<", "actual close", "naive (tomorrow = today)",
+                  "model forecast"):
         assert label in text, label
     with pytest.raises(Exception, match=r"\.png"):
         predicted_vs_actual(_frame(), "t", tmp_path / "p.gif")

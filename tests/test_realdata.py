@@ -83,3 +83,35 @@ def test_train_and_predict_on_a_real_file(real_data: Path, tmp_path: Path) -> No
     assert predicted.exit_code == 0, predicted.output
     assert '"last_date": "2024-12-31"' in predicted.stdout
     assert '"date": "2025-01-02"' in predicted.stdout
+
+
+def test_the_44_coin_panel_is_refused_listed_and_read_by_asset(multi_data: Path) -> None:
+    from forecast.data import LoadOptions, PanelError
+
+    path = multi_data / "panel-crypto-markets-kaggle.csv"
+    with pytest.raises(PanelError) as caught:
+        load_prices(path)
+    assets = {asset["asset"]: asset for asset in caught.value.assets}
+    assert len(assets) == 44 and caught.value.column == "symbol"  # PROVENANCE.md: 44 slugs
+    assert assets["BTC"]["rows"] == 1793 and assets["BTC"]["first_date"] == "2013-04-28"
+    assert assets["DCR"]["last_date"] == "2017-09-22"  # the cut-off last slug
+    btc = load_prices(path, LoadOptions(asset="bitcoin"))
+    assert (btc.asset, len(btc.close), btc.first_date, btc.last_date) == ("BTC", 1793, "2013-04-28", "2018-03-25")
+    assert btc.close.loc["2013-04-29"] == pytest.approx(144.54)  # the file's second row
+
+
+@pytest.mark.parametrize(("name", "frequency"), [("sp500-yahoo.csv", "B"), ("cov-dxy-investing.csv", "B"),
+                                                 ("ethereum-kaggle-coin.csv", "D"), ("bnb-binance-cdd.csv", "D")])
+def test_closed_markets_are_never_filled(multi_data: Path, name: str, frequency: str) -> None:
+    series = load_prices(multi_data / name)
+    assert series.frequency == frequency
+    if frequency == "B":
+        assert not any(step.name == "gaps_filled" for step in series.steps)
+
+
+@pytest.mark.parametrize("name", ["binance-btcusdt-1h-2017-2021.csv", "binance-ethusdt-1h-2017-2021.csv"])
+def test_hourly_files_with_two_date_formats_become_1394_days(intraday_data: Path, name: str) -> None:
+    series = load_prices(intraday_data / name)
+    # PROVENANCE.md: 2017-08-17 04:00 → 2021-06-10 00:00, agreeing with Binance's 1,394 daily candles
+    assert (series.first_date, series.last_date, len(series.close)) == ("2017-08-17", "2021-06-10", 1394)
+    assert series.unit == "USDT"
