@@ -375,14 +375,16 @@ def audit_hostile(work: Path) -> dict[str, dict[str, int]]:
     # input files: panels never mixed, closed markets never filled, encodings read
     for panel in [name for name in files if name.startswith("panel-")]:
         for command in (["data", "inspect"], ["train"], ["compare"], ["backtest"], ["tune"]):
-            case("input files", f"{' '.join(command)} {panel}", [*command, str(files[panel]), "--quiet"],
+            quiet = [] if command[0] == "data" else ["--quiet"]
+            case("input files", f"{' '.join(command)} {panel}", [*command, str(files[panel]), *quiet],
                  lambda done: done.returncode == (0 if "inspect" in done.args else 1)
                  and ("--asset" in done.stderr))
-        case("input files", f"--asset BTC {panel}", ["data", "inspect", str(files[panel]), "--asset", "BTC",
-                                                      "--format", "json"],
+        first = "BTC" if panel in ("panel-kaggle.csv", "panel-crypto-markets.csv") else "aaa"
+        case("input files", f"--asset {first} {panel}", ["data", "inspect", str(files[panel]), "--asset", first,
+                                                          "--format", "json"],
              lambda done: done.returncode == 0 and json.loads(done.stdout)["rows"] == 400)
         case("input files", f"--asset NOPE {panel}", ["data", "inspect", str(files[panel]), "--asset", "NOPE"],
-             lambda done: done.returncode == 1 and "BTC" in done.stderr)
+             lambda done, first=first: done.returncode == 1 and first.upper() in done.stderr)
     for name, rows in (("business-with-saturdays.csv", 1545), ("business-9-rows.csv", 9)):
         case("input files", name, ["data", "inspect", str(files[name]), "--format", "json"],
              lambda done, rows=rows: done.returncode == 0 and json.loads(done.stdout)["rows"] == rows)
@@ -448,10 +450,12 @@ def audit_hostile(work: Path) -> dict[str, dict[str, int]]:
     # writing: only regular files are replaced; full and read-only disks
     folder = work / "a-folder"
     folder.mkdir()
+    (folder / "notes.txt").write_text("a user's file")
     link = work / "link"
     link.symlink_to(model)
     targets = [("/dev/null", lambda: stat.S_ISCHR(Path("/dev/null").stat().st_mode)), (".", lambda: True),
-               (str(folder), folder.is_dir), (str(fifo), lambda: stat.S_ISFIFO(fifo.lstat().st_mode)),
+               (str(folder), lambda: (folder / "notes.txt").is_file()), ("/", lambda: True),
+               (str(fifo), lambda: stat.S_ISFIFO(fifo.lstat().st_mode)),
                (str(link), link.is_symlink)]
     for out, intact in targets:
         case("writing", f"data synth --out {out} --force", ["data", "synth", "--out", out, "--force"],
@@ -459,7 +463,8 @@ def audit_hostile(work: Path) -> dict[str, dict[str, int]]:
         case("writing", f"plot --out {out}", ["plot", str(model), "--out", out],
              lambda done, intact=intact: done.returncode == 1 and intact())
         for command in ("train", "compare", "backtest", "tune"):
-            case("writing", f"{command} --out {out} --force", [command, plain, "--out", out, "--force", *TINY],
+            force = [] if command == "tune" else ["--force"]
+            case("writing", f"{command} --out {out} {' '.join(force)}", [command, plain, "--out", out, *force, *TINY],
                  lambda done, intact=intact: done.returncode == 1 and intact() and
                  (model / "run.json").is_file(), timeout=300)
     case("writing", "train --force --out symlink", ["train", plain, "--out", str(link), "--force", *TINY],

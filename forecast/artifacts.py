@@ -60,6 +60,19 @@ _OWNED: dict[str, frozenset[str]] = {
 }
 
 
+def output_folder(target: Path) -> Path:
+    """`target` made absolute without following links (`.` → the current folder by name), so it has
+    a name to lock and stage beside.
+
+    Raises:
+        ArtifactError: the file-system root, which has no folder beside it to stage in.
+    """
+    absolute = Path(os.path.abspath(target))  # noqa: PTH100 — unlike resolve(), follows no link
+    if not absolute.name:
+        raise ArtifactError(f"--out {target} is the root of the file system; choose a folder inside it")
+    return absolute
+
+
 def check_target(target: Path, force: bool) -> None:
     """Refuse early when the target exists and may not be replaced.
 
@@ -70,6 +83,7 @@ def check_target(target: Path, force: bool) -> None:
         ArtifactError: target is a file, a folder forecast did not write, or (without force)
             a forecast folder.
     """
+    target = output_folder(target)
     if target.is_symlink():
         real = f" (to {target.resolve()})" if target.exists() else " that points nowhere"
         raise ArtifactError(f"{target} is a symbolic link{real}; forecast replaces only folders it wrote, never "
@@ -171,6 +185,7 @@ def staged_folder(target: Path, force: bool) -> Iterator[Path]:
     interrupted swap is restored). On any exception or interrupt the staging folder is removed
     and `target` is untouched.
     """
+    target = output_folder(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     with target_lock(target):
         recover(target)
@@ -202,6 +217,7 @@ def target_lock(target: Path) -> Iterator[None]:
     Raises:
         ArtifactError: another live process holds it.
     """
+    target = output_folder(target)
     path = target.with_name(f".{target.name}.lock")
     lock = _flock if _fcntl is not None else _portable_lock
     with lock(path, target):

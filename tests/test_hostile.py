@@ -584,3 +584,16 @@ def test_a_fifo_in_a_model_folder_does_not_block(tiny_model: Path, tmp_path: Pat
         from forecast.artifacts import read_json
 
         read_json(folder / "calibration.json")
+
+
+@pytest.mark.parametrize("command", ["train", "compare", "backtest"])
+@pytest.mark.parametrize("out", [".", "/"])
+def test_the_current_folder_or_the_root_as_out_is_one_line(command: str, out: str, price_csv: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "mine.txt").write_text("keep")
+    monkeypatch.chdir(work)
+    line = _one_error(runner.invoke(app, [command, str(price_csv), "--out", out, "--force", "--quiet"]))
+    assert ("root of the file system" if out == "/" else "did not write (mine.txt)") in line
+    assert sorted(p.name for p in work.iterdir()) == ["mine.txt"]
