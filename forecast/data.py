@@ -30,6 +30,7 @@ dropped and counted, never wrapped or kept.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import functools
@@ -39,6 +40,7 @@ import os
 import re
 import unicodedata
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -238,6 +240,9 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
     if str(path) == "-":
         return _from_stdin(options)
     path = bundled(Path(path))
+    packing = _packing(path)
+    if packing is not None:
+        return _unpacked(path, packing, options)
     head, encoding = _read_head(path)
     layout = _sniff(head, path, options.sep)
     layout.encoding = encoding
@@ -338,20 +343,12 @@ def bundled(path: Path) -> Path:
 def _from_stdin(options: LoadOptions) -> PriceSeries:
     """`-` as the CSV: standard input, copied to a private temporary file (at most MAX_FILE_BYTES) and
     read like any file; the series keeps `-` as its path and the bytes' sha256."""
-    import shutil
     import sys
-    import tempfile
 
     if sys.stdin is None or sys.stdin.isatty():
         raise DataError("- means the CSV comes on standard input, but nothing is piped in; e.g. "
                         "`cat prices.csv | forecast data inspect -`")
-    with tempfile.TemporaryDirectory(prefix="forecast-stdin-") as folder:
-        copy = Path(folder) / "stdin.csv"
-        with copy.open("wb") as handle:
-            shutil.copyfileobj(sys.stdin.buffer, handle, 1 << 20)
-            if handle.tell() > MAX_FILE_BYTES:
-                raise DataError(f"standard input holds more than {MAX_FILE_BYTES / 2**30:.0f} GiB; resample it "
-                                "to daily closes first")
+    with _copied(sys.stdin.buffer, "stdin.csv", "standard input") as copy:
         if copy.stat().st_size == 0:
             raise DataError("standard input is empty; pipe a price CSV in, e.g. `cat prices.csv | forecast data "
                             "inspect -`")
@@ -360,6 +357,114 @@ def _from_stdin(options: LoadOptions) -> PriceSeries:
     named = dataclasses.replace(series, path=STDIN)
     named.__dict__["sha256"] = digest  # the cached property: the copy is gone
     return named
+
+
+# Compressed files by their first bytes (not their names): what `_unpacked` reads.
+_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"PK\x03\x04", "zip"),
+          (b"PAR1", "parquet"))
+_MAX_PARQUET_ROWS = 50_000_000
+
+
+def _packing(path: Path) -> str | None:
+    """"gzip", "bzip2", "xz", "zip" or "parquet" when the file starts like one, else None."""
+    try:
+        if not path.is_file():
+            return None
+        with path.open("rb") as handle:
+            start = handle.read(8)
+    except OSError:
+        return None
+    return next((kind for magic, kind in _MAGIC if start.startswith(magic)), None)
+
+
+def _unpacked(path: Path, packing: str, options: LoadOptions) -> PriceSeries:
+    """A compressed CSV (gzip, bzip2, xz, a zip holding one CSV) or a Parquet table, unpacked to a
+    private temporary CSV — at most MAX_FILE_BYTES, however small the file — and read like any
+    CSV; the series keeps the file's own path (and so its sha256).
+
+    Raises:
+        DataError: a corrupt archive, a zip without exactly one file, one that unpacks to more
+            than MAX_FILE_BYTES, or Parquet without pyarrow installed.
+    """
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+    import zlib
+
+    name = path.name
+    broken = (OSError, EOFError, lzma.LZMAError, zlib.error, zipfile.BadZipFile, NotImplementedError, RuntimeError)
+    try:
+        if packing == "parquet":
+            series = _from_parquet(path, options)
+        elif packing == "zip":
+            with zipfile.ZipFile(path) as archive:
+                members = [info for info in archive.infolist()
+                           if not info.is_dir() and not info.filename.startswith("__MACOSX/")]
+                if any(info.filename == "[Content_Types].xml" for info in members):
+                    raise DataError(f"{name} is an Office document (an Excel workbook?), not a CSV; save or export "
+                                    "it as CSV and pass that")
+                if len(members) != 1:
+                    listed = ", ".join(info.filename for info in members[:5]) or "nothing"
+                    raise DataError(f"{name} is a zip holding {len(members)} files ({listed}); forecast reads a zip "
+                                    "with one CSV in it — unzip the one you want and pass it")
+                with archive.open(members[0]) as handle, _copied(handle, Path(members[0].filename).name,
+                                                                 name) as copy:
+                    series = load_prices(copy, options)
+        else:
+            opener = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}[packing]
+            with opener(path, "rb") as handle, _copied(handle, path.stem, name) as copy:  # type: ignore[operator]
+                series = load_prices(copy, options)
+    except broken as exc:
+        raise DataError(f"{name} looks like a {packing} file but could not be unpacked ({exc}); export it "
+                        "again, or unpack it yourself and pass the CSV") from None
+    return dataclasses.replace(series, path=path,
+                               steps=(Step("unpacked", 1, f"read the CSV inside this {packing} file"),
+                                      *series.steps))
+
+
+def _from_parquet(path: Path, options: LoadOptions) -> PriceSeries:
+    try:
+        import pyarrow.parquet as parquet
+    except ImportError:
+        raise DataError(f"{path.name} is a Parquet file, which needs pyarrow: pip install 'forecast[parquet]' "
+                        "(or export it as CSV)") from None
+    import pyarrow
+
+    try:
+        table = parquet.ParquetFile(path)
+        if table.metadata.num_rows > _MAX_PARQUET_ROWS:
+            raise DataError(f"{path.name} holds {table.metadata.num_rows:,} rows, more than the "
+                            f"{_MAX_PARQUET_ROWS:,} forecast reads; resample it to daily closes first")
+        frame = table.read().to_pandas()
+    except (pyarrow.ArrowException, ValueError, OSError) as exc:  # ArrowInvalid is a ValueError
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise DataError(f"{path.name} starts like a Parquet file but could not be read ({reason}); export it "
+                        "again, or as CSV") from None
+    with _copied(None, path.stem + ".csv", path.name) as copy:
+        frame.to_csv(copy, index=False)
+        if copy.stat().st_size > MAX_FILE_BYTES:
+            raise DataError(f"{path.name} unpacks to more than {MAX_FILE_BYTES / 2**30:.0f} GiB of CSV; resample "
+                            "it to daily closes first")
+        return load_prices(copy, options)
+
+
+@contextlib.contextmanager
+def _copied(source: Any, name: str, what: str) -> Iterator[Path]:
+    """A private temporary file named `name` holding `source`'s bytes (a binary stream, or nothing to
+    fill it later), refused past MAX_FILE_BYTES; removed afterwards."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="forecast-read-") as folder:
+        copy = Path(folder) / (Path(name).name or "data.csv")
+        if source is not None:
+            with copy.open("wb") as handle:
+                while chunk := source.read(1 << 20):
+                    handle.write(chunk)
+                    if handle.tell() > MAX_FILE_BYTES:
+                        raise DataError(f"{what} holds more than {MAX_FILE_BYTES / 2**30:.0f} GiB of text; resample "
+                                        "it to daily closes first")
+        yield copy
 
 
 def _say_adjusted(close: pd.Series, adjusted: pd.Series, close_col: str, adjusted_col: str, log: _Log) -> None:

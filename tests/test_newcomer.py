@@ -268,3 +268,70 @@ def test_the_bundled_data_is_found_outside_the_repository(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
     assert payload["rows"] == 2600 and Path(payload["file"]).is_file()
+
+
+# ---------------------------------------------------------------- files people have: compressed and Parquet
+
+
+@pytest.mark.parametrize("packing", ["gz", "bz2", "xz", "zip", "parquet"])
+def test_compressed_and_parquet_files_read_the_same_rows(packing: str, price_csv: Path, tmp_path: Path) -> None:
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    from forecast.data import load_prices
+
+    raw = price_csv.read_bytes()
+    packed = tmp_path / f"prices.csv.{packing}"
+    if packing == "zip":
+        with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("prices.csv", raw)
+    elif packing == "parquet":
+        pytest.importorskip("pyarrow")
+        packed = tmp_path / "prices.parquet"
+        frame = pd.read_csv(price_csv)
+        frame["Date"] = pd.to_datetime(frame["Date"])
+        frame.to_parquet(packed)
+    else:
+        packed.write_bytes({"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress}[packing](raw))
+    plain, unpacked = load_prices(price_csv), load_prices(packed)
+    pd.testing.assert_series_equal(plain.close, unpacked.close)
+    assert unpacked.path == packed and unpacked.steps[0].name == "unpacked"
+    assert plain.extra is not None and unpacked.extra is not None
+    pd.testing.assert_frame_equal(plain.extra, unpacked.extra)
+
+
+def test_a_zip_must_hold_one_csv_and_a_bomb_is_bounded(price_csv: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import gzip
+    import zipfile
+
+    import forecast.data
+
+    two = tmp_path / "two.zip"
+    with zipfile.ZipFile(two, "w") as archive:
+        archive.writestr("a.csv", "Date,Close\n2024-01-01,1\n")
+        archive.writestr("b.csv", "Date,Close\n2024-01-01,1\n")
+    result = runner.invoke(app, ["data", "inspect", str(two)])
+    assert result.exit_code == 1 and "zip holding 2 files (a.csv, b.csv)" in result.stderr
+    bomb = tmp_path / "bomb.csv.gz"
+    bomb.write_bytes(gzip.compress(b"Date,Close\n" + b"2024-01-01,1\n" * 200_000))  # 2.6 MB of text in ~10 KB
+    monkeypatch.setattr(forecast.data, "MAX_FILE_BYTES", 1 << 20)
+    result = runner.invoke(app, ["data", "inspect", str(bomb)])
+    assert result.exit_code == 1 and "more than" in result.stderr and bomb.stat().st_size < 50_000
+    broken = tmp_path / "broken.csv.gz"
+    broken.write_bytes(gzip.compress(price_csv.read_bytes())[:500])
+    result = runner.invoke(app, ["data", "inspect", str(broken)])
+    assert result.exit_code == 1 and "could not be unpacked" in result.stderr
+
+
+def test_an_excel_workbook_is_named_as_such(tmp_path: Path) -> None:
+    import zipfile
+
+    book = tmp_path / "prices.xlsx"
+    with zipfile.ZipFile(book, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>")
+    result = runner.invoke(app, ["train", str(book), "--quiet"])
+    assert result.exit_code == 1 and "Excel workbook" in result.stderr and "export it as CSV" in result.stderr
