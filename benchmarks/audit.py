@@ -1,6 +1,8 @@
-"""Re-run the hostile audit: fuzzed CSVs, tampered model folders, signals during training, and two
-trainings into one folder — and count, per kind, how many inputs were tried, handled cleanly,
-and failed.
+"""Re-run the hostile audits: fuzzed CSVs, tampered model folders, signals during training, two
+trainings into one folder, and (`hostile`) the third audit's kinds — panel files, closed markets,
+encodings, absurd option values, devices/FIFOs/links/folders at output paths, full and read-only
+disks (tmpfs, as root), hostile --space files and study storages, killed parents — and count, per
+kind, how many inputs were tried, handled cleanly, and failed.
 
 Clean means: exit 0 with output that is strict JSON where JSON was asked for (no NaN/Infinity),
 or exit 1 with exactly one `Error: …` line on stderr; for signals, the model folder afterwards is
@@ -8,6 +10,7 @@ the previous model byte for byte or a complete new one, never anything else.
 
     python benchmarks/audit.py                 # everything (about 15 minutes on 2 cores)
     python benchmarks/audit.py --only csv,folders --csv 2000
+    python benchmarks/audit.py --only hostile                   # about 3 minutes
 
 Not part of `make test` (tests/test_data_fuzz.py and tests/test_tamper.py run smaller versions).
 """
