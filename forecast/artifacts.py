@@ -84,10 +84,7 @@ def check_target(target: Path, force: bool) -> None:
             a forecast folder.
     """
     target = output_folder(target)
-    if target.is_symlink():
-        real = f" (to {target.resolve()})" if target.exists() else " that points nowhere"
-        raise ArtifactError(f"{target} is a symbolic link{real}; forecast replaces only folders it wrote, never "
-                            "a link — pass the real folder as --out, or another path")
+    refuse_link(target)
     if target.exists() and not target.is_dir():
         raise ArtifactError(f"{target} exists and is not a folder; choose another --out")
     check_writable(target)
@@ -103,6 +100,18 @@ def check_target(target: Path, force: bool) -> None:
         what = {RUN_FILE: "a model", "report.json": "a compare report", "backtest.json": "a backtest"}[kind or RUN_FILE]
         raise ArtifactError(f"{target} already holds {what}; pass --force to replace it, "
                             "or --out DIR to write elsewhere")
+
+
+def refuse_link(target: Path) -> None:
+    """Refuse an output folder that is a symbolic link: forecast replaces only folders it wrote.
+
+    Raises:
+        ArtifactError: `target` is a link (naming where it points).
+    """
+    if target.is_symlink():
+        real = f" (to {target.resolve()})" if target.exists() else " that points nowhere"
+        raise ArtifactError(f"{target} is a symbolic link{real}; forecast replaces only folders it wrote, never "
+                            "a link — pass the real folder as --out, or another path")
 
 
 _MIN_FREE_BYTES = 1 << 20

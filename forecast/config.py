@@ -56,8 +56,6 @@ class WindowConfig:
     val_size: float = DEFAULT_VAL_SIZE
 
     def __post_init__(self) -> None:
-        if self.window < 2:
-            raise ConfigError(f"window must be at least 2 days, got {self.window}")
         if not 2 <= self.window <= MAX_WINDOW:
             raise ConfigError(f"window must be 2–{MAX_WINDOW} days, got {self.window}")
         for name in ("test_size", "val_size"):
@@ -111,9 +109,7 @@ class ModelConfig:
         if self.multistep == "recursive" and self.horizon != 1:
             raise ConfigError("--horizon at training time needs --multistep direct; recursive models "
                               "forecast any horizon by feeding forecasts back")
-        if not 1 <= len(self.units) <= MAX_LAYERS or any(not 1 <= u <= MAX_UNITS for u in self.units):
-            raise ConfigError(f"units must be 1–{MAX_LAYERS} layers of 1–{MAX_UNITS} units each, got "
-                              f"{','.join(map(str, self.units))[:80]}")
+        check_units(self.units)
         if not 1 <= self.horizon <= MAX_HORIZON:
             raise ConfigError(f"horizon must be 1–{MAX_HORIZON} days, got {self.horizon}")
         if not 0 <= self.dropout < 1:
@@ -192,7 +188,16 @@ def parse_units(text: str) -> tuple[int, ...]:
         ) from None
     if not units or any(u < 1 for u in units):
         raise ConfigError(f"--units takes comma-separated positive integers like 50,100; got {text!r}")
-    if len(units) > MAX_LAYERS or max(units) > MAX_UNITS:
-        raise ConfigError(f"--units takes 1–{MAX_LAYERS} layers of 1–{MAX_UNITS} units each (what a model folder "
-                          f"may hold); got {text[:80]!r}")
+    check_units(units)
     return units
+
+
+def check_units(units: tuple[int, ...]) -> None:
+    """The one check of a layer stack: 1–MAX_LAYERS layers of 1–MAX_UNITS units (what a model folder may hold).
+
+    Raises:
+        ConfigError: a stack outside those limits.
+    """
+    if not 1 <= len(units) <= MAX_LAYERS or any(not 1 <= unit <= MAX_UNITS for unit in units):
+        raise ConfigError(f"--units takes 1–{MAX_LAYERS} layers of 1–{MAX_UNITS} units each (what a model folder "
+                          f"may hold); got {','.join(map(str, units))[:80]!r}")

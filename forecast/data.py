@@ -305,9 +305,9 @@ def _unit(names: list[str], raw: pd.DataFrame, close_col: str, id_cols: list[str
         return found
 
     for column in id_cols:
-        values = raw[column].astype("string").str.strip().dropna()
-        if len(values) and (values == values.iloc[0]).all():
-            pair = re.split(r"[/\-_:]", str(values.iloc[0]).upper())
+        values = raw[column].dropna().unique()
+        if len(values) == 1:  # one pair for the whole file (a category column: no pass over the rows)
+            pair = re.split(r"[/\-_:]", str(values[0]).strip().upper())
             if len(pair) == 2 and pair[1] in _CURRENCIES:
                 return pair[1]
     for name in names:
@@ -362,7 +362,7 @@ def _from_stdin(options: LoadOptions) -> PriceSeries:
 # Compressed files by their first bytes (not their names): what `_unpacked` reads.
 _MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"PK\x03\x04", "zip"),
           (b"PAR1", "parquet"))
-_MAX_PARQUET_ROWS = 50_000_000
+_MAX_PARQUET_ROWS = 10_000_000  # about the 1 GiB of CSV the loader reads at most
 
 
 def _packing(path: Path) -> str | None:
@@ -441,7 +441,7 @@ def _from_parquet(path: Path, options: LoadOptions) -> PriceSeries:
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise DataError(f"{path.name} starts like a Parquet file but could not be read ({reason}); export it "
                         "again, or as CSV") from None
-    with _copied(None, path.stem + ".csv", path.name) as copy:
+    with _temporary(path.stem + ".csv") as copy:
         frame.to_csv(copy, index=False)
         if copy.stat().st_size > MAX_FILE_BYTES:
             raise DataError(f"{path.name} unpacks to more than {MAX_FILE_BYTES / 2**30:.0f} GiB of CSV; resample "
@@ -450,20 +450,25 @@ def _from_parquet(path: Path, options: LoadOptions) -> PriceSeries:
 
 
 @contextlib.contextmanager
-def _copied(source: Any, name: str, what: str) -> Iterator[Path]:
-    """A private temporary file named `name` holding `source`'s bytes (a binary stream, or nothing to
-    fill it later), refused past MAX_FILE_BYTES; removed afterwards."""
+def _temporary(name: str) -> Iterator[Path]:
+    """A path named `name` in a private temporary folder, removed afterwards."""
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="forecast-read-") as folder:
-        copy = Path(folder) / (Path(name).name or "data.csv")
-        if source is not None:
-            with copy.open("wb") as handle:
-                while chunk := source.read(1 << 20):
-                    handle.write(chunk)
-                    if handle.tell() > MAX_FILE_BYTES:
-                        raise DataError(f"{what} holds more than {MAX_FILE_BYTES / 2**30:.0f} GiB of text; resample "
-                                        "it to daily closes first")
+        yield Path(folder) / (Path(name).name or "data.csv")
+
+
+@contextlib.contextmanager
+def _copied(source: Any, name: str, what: str) -> Iterator[Path]:
+    """A private temporary file named `name` holding the bytes of the binary stream `source`,
+    refused past MAX_FILE_BYTES (however small the source: a decompression bomb stops there)."""
+    with _temporary(name) as copy:
+        with copy.open("wb") as handle:
+            while chunk := source.read(1 << 20):
+                handle.write(chunk)
+                if handle.tell() > MAX_FILE_BYTES:
+                    raise DataError(f"{what} holds more than {MAX_FILE_BYTES / 2**30:.0f} GiB of text; resample "
+                                    "it to daily closes first")
         yield copy
 
 
@@ -498,6 +503,8 @@ def _panel_column(raw: pd.DataFrame, id_cols: list[str], date_col: str) -> str |
     """The first identifier column holding several values whose rows share timestamps (a panel),
     or None. A column with a value per row (a row number) is not an asset name."""
     for column in id_cols:
+        if raw[column].nunique(dropna=True) < 2:  # one asset (a category column: no pass over the rows)
+            continue
         ids = raw[column].astype("string").str.strip()
         distinct = ids.nunique(dropna=True)
         if distinct < 2 or distinct > max(2, len(ids) // 2):
@@ -521,7 +528,7 @@ def _one_asset(raw: pd.DataFrame, id_cols: list[str], date_col: str, options: Lo
     if options.asset is None:
         if column is None:
             return raw, None
-        assets = _assets(raw, column, date_col, id_cols)
+        assets = _assets(raw, column, date_col, id_cols, options, path)
         example = assets[0]["asset"]
         raise PanelError(f"{path.name} holds {len(assets)} assets in rows (column {column!r}: {_listed(assets)}); "
                          f"reading them as one series would mix them — pass --asset NAME to read one (e.g. "
@@ -536,26 +543,25 @@ def _one_asset(raw: pd.DataFrame, id_cols: list[str], date_col: str, options: Lo
         match |= (raw[name].astype("string").str.strip().str.casefold() == wanted).fillna(False).to_numpy()
     listing = column or id_cols[0]
     if not match.any():
-        assets = _assets(raw, listing, date_col, id_cols)
+        assets = _assets(raw, listing, date_col, id_cols, options, path)
         raise DataError(f"--asset {options.asset}: {path.name} holds no such asset (column {listing!r}: "
                         f"{_listed(assets)}); `forecast data inspect {path.name}` lists them all")
     chosen = raw[match]
     again = _panel_column(chosen, id_cols, date_col)
     if again is not None:
-        assets = _assets(chosen, again, date_col, id_cols)
+        assets = _assets(chosen, again, date_col, id_cols, options, path)
         raise PanelError(f"--asset {options.asset} matches {len(assets)} assets of {path.name} (column "
                          f"{again!r}: {_listed(assets)}); pass one of those names", again, assets)
     name = str(chosen[listing].astype("string").str.strip().dropna().iloc[0]) if column else options.asset
     return chosen.reset_index(drop=True), name
 
 
-def _assets(raw: pd.DataFrame, column: str, date_col: str, id_cols: list[str]) -> list[dict[str, Any]]:
-    """Each asset of a panel in file order: its name, other names, rows, first and last date."""
+def _assets(raw: pd.DataFrame, column: str, date_col: str, id_cols: list[str], options: LoadOptions,
+            path: Path) -> list[dict[str, Any]]:
+    """Each asset of a panel in file order: its name, other names, rows, first and last date (the
+    dates read as the loader reads them, epochs and day-first formats included)."""
     ids = raw[column].astype("string").str.strip()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a format guess per panel is enough for a listing
-        dates = pd.to_datetime(raw[date_col].astype("string").str.strip(), format="mixed", errors="coerce",
-                               dayfirst=_dayfirst_guess(raw[date_col]), utc=True)
+    dates = _parse_dates(raw[date_col], options, path, date_col)
     out = []
     for asset, rows in ids.groupby(ids, sort=False).groups.items():
         days = dates.loc[rows].dropna()
@@ -564,13 +570,6 @@ def _assets(raw: pd.DataFrame, column: str, date_col: str, id_cols: list[str]) -
                     "first_date": f"{days.min():%Y-%m-%d}" if len(days) else None,
                     "last_date": f"{days.max():%Y-%m-%d}" if len(days) else None})
     return out
-
-
-def _dayfirst_guess(column: pd.Series) -> bool:
-    """True when some date-like cell can only be day-first (13/4/2013)."""
-    sample = column.astype("string").str.strip().dropna().head(2000)
-    first = pd.to_numeric(sample.str.extract(r"^(\d{1,2})[/.-]\d{1,2}[/.-]\d{2,4}")[0], errors="coerce")
-    return bool((first > 12).any())
 
 
 def _listed(assets: list[dict[str, Any]]) -> str:

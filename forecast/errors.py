@@ -1,6 +1,7 @@
 """The errors `forecast` raises for bad input; the CLI turns each into one `Error: …` line."""
 
 import errno
+import os
 
 
 class ForecastError(Exception):
@@ -38,7 +39,7 @@ _OS_ADVICE = {getattr(errno, name): advice for name, advice in (
 ) if hasattr(errno, name)}
 
 
-def os_error_message(exc: OSError, writing: object = None) -> str:
+def os_error_message(exc: OSError, writing: str | os.PathLike[str] | None = None) -> str:
     """One sentence for an operating-system error: the path it concerns (`writing`, the output being
     written, when given) and the cause, with what to do."""
     cause = _OS_ADVICE.get(exc.errno or -1) or (exc.strerror or str(exc) or type(exc).__name__)
@@ -46,7 +47,3 @@ def os_error_message(exc: OSError, writing: object = None) -> str:
         return f"could not write {writing}: {cause}"
     paths = " → ".join(str(name) for name in (exc.filename, exc.filename2) if name is not None)
     return f"could not use {paths}: {cause}" if paths else f"a file operation failed: {cause}"
-
-
-class WorkerOSError(ForecastError):
-    """An operating-system error inside a worker process, sent back as a user-fixable error."""

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from forecast.errors import ConfigError, ForecastError, WorkerOSError, os_error_message
+from forecast.errors import ConfigError, ForecastError, os_error_message
 
 if TYPE_CHECKING:
     from forecast.config import RunConfig
@@ -240,7 +240,7 @@ def _serve(connection: Connection, threads: int, parent: int) -> None:
             _send(connection, ("error", exc))
             continue
         except OSError as exc:  # disk full, read-only…: the user's to fix, said in one line by the parent
-            _send(connection, ("error", WorkerOSError(os_error_message(exc))))
+            _send(connection, ("error", ForecastError(os_error_message(exc))))
             continue
         except Exception:  # a bug: its traceback goes to the parent, which raises it there
             _send(connection, ("bug", traceback.format_exc()))

@@ -94,16 +94,14 @@ def _check_horizon(split: Split, outputs: int) -> None:
     Raises:
         DataError: naming the parts' lengths and what to change.
     """
-    lengths = {name: end - first for name, (first, end) in ((name, split.part(name)) for name in ("train", "val",
-                                                                                                 "test"))}
-    short = [name for name, days in lengths.items() if days - (outputs - 1) < 1]
-    if outputs > 1 and short:
-        words = {"train": "training", "val": "validation", "test": "test"}
-        parts = ", ".join(f"{words[name]} {days}" for name, days in lengths.items())
+    words = {"train": "training", "val": "validation", "test": "test"}
+    lengths = {words[name]: end - first for name in words for first, end in [split.part(name)]}
+    short = next((name for name, days in lengths.items() if days < outputs), None)
+    if short is not None:
+        parts = ", ".join(f"{name} {days}" for name, days in lengths.items())
         raise DataError(f"--horizon {outputs} (--multistep direct) needs every part to hold at least {outputs} "
-                        f"forecast days, but the {words[short[0]]} part has {lengths[short[0]]} ({parts} of "
-                        f"{split.n} days); lower "
-                        "--horizon, use --multistep recursive, or pass a longer file")
+                        f"forecast days, but the {short} part has {lengths[short]} ({parts} of {split.n} days); "
+                        "lower --horizon, use --multistep recursive, or pass a longer file")
 
 
 @dataclass(frozen=True)

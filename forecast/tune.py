@@ -44,6 +44,7 @@ from forecast.artifacts import (
     check_writable,
     read_run,
     refuse_foreign,
+    refuse_link,
     target_lock,
     write_json,
 )
@@ -55,6 +56,7 @@ from forecast.space import Space
 
 if TYPE_CHECKING:
     import optuna
+    from sqlalchemy.engine import URL
 
     from forecast.cli_options import TrainingOptions
     from forecast.jobs import ProgressFactory
@@ -202,8 +204,7 @@ def tune(csv: Path, request: TuneRequest, out: Path, *, load_options: LoadOption
 def _check_folder(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ArtifactError(f"{out} exists and is not a folder; choose another --out")
-    if out.is_symlink():
-        raise ArtifactError(f"{out} is a symbolic link; pass the real folder as --out, or another path")
+    refuse_link(out)
     if out.is_dir():
         refuse_foreign(out, lambda name: name in _OWNED or name.startswith(_HIDDEN_OWNED), "forecast tune",
                        "choose another --out")
@@ -220,8 +221,8 @@ def redacted(url: str) -> str:
         return url.split("://", 1)[0] + "://…" if "://" in url else "(not a URL)"
 
 
-def check_storage_url(url: str) -> None:
-    """Refuse a storage URL that cannot hold a study several processes share.
+def check_storage_url(url: str) -> URL:
+    """The parsed storage URL, refused when it cannot hold a study several processes share.
 
     Raises:
         ConfigError: not a database URL, or an in-memory SQLite database (each worker would get its own).
@@ -237,6 +238,7 @@ def check_storage_url(url: str) -> None:
     if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
         raise ConfigError(f"--storage {redacted(url)} is an in-memory database, which the worker processes cannot "
                           "share; give a file, e.g. sqlite:///tune.db, or leave --storage out")
+    return parsed
 
 
 def open_storage(url: str, timeout: float = DEFAULT_STORAGE_TIMEOUT,
@@ -250,20 +252,16 @@ def open_storage(url: str, timeout: float = DEFAULT_STORAGE_TIMEOUT,
     """
     import optuna
     import sqlalchemy.exc
-    from sqlalchemy.engine import make_url
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # our own lines report every trial
     shown = redacted(url)
-    check_storage_url(url)
-    parsed = make_url(url)
+    parsed = check_storage_url(url)
     if parsed.drivername == "postgresql" and not _installed("psycopg2") and _installed("psycopg"):
         parsed = parsed.set(drivername="postgresql+psycopg")  # the [postgres] extra installs psycopg 3
     engine_kwargs: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         engine_kwargs["connect_args"] = {"timeout": timeout}  # several processes take turns on the file
         _wait_for_sqlite(Path(str(parsed.database)), timeout, on_note)
-    locked = f"the study database {shown} stayed locked by another process for {timeout:g} s; wait for it to " \
-             "finish, or raise --storage-timeout"
     for attempt in range(5):
         try:
             with warnings.catch_warnings():
@@ -276,7 +274,7 @@ def open_storage(url: str, timeout: float = DEFAULT_STORAGE_TIMEOUT,
                               "for PostgreSQL: pip install 'forecast[postgres]'") from None
         except sqlalchemy.exc.SQLAlchemyError as exc:
             if "database is locked" in str(exc):
-                raise ConfigError(locked) from None
+                raise ConfigError(_locked(shown, timeout)) from None
             # Another process is creating the same empty database's tables at this moment: once
             # it has, they are there for us too.
             racing = isinstance(exc, sqlalchemy.exc.IntegrityError) or "already exists" in str(exc)
@@ -291,6 +289,11 @@ def open_storage(url: str, timeout: float = DEFAULT_STORAGE_TIMEOUT,
             raise ConfigError(f"could not open the study storage {shown} ({_first_line(exc)}); is the database "
                               "running and the URL right?") from None
     raise AssertionError("unreachable")
+
+
+def _locked(database: object, timeout: float) -> str:
+    return (f"the study database {database} stayed locked by another process for {timeout:g} s; wait for it to "
+            "finish, or raise --storage-timeout")
 
 
 def _wait_for_sqlite(path: Path, timeout: float, on_note: Callable[[str], None] | None) -> None:
@@ -318,8 +321,7 @@ def _wait_for_sqlite(path: Path, timeout: float, on_note: Callable[[str], None] 
             if "locked" not in str(exc) and "busy" not in str(exc):
                 return  # not a lock: Optuna's own open says what is wrong
             if time.monotonic() >= deadline:
-                raise ConfigError(f"the study database {path} stayed locked by another process for {timeout:g} s; "
-                                  "wait for it to finish, or raise --storage-timeout") from None
+                raise ConfigError(_locked(path, timeout)) from None
             if not said and on_note is not None:
                 on_note(f"waiting for the study database {path}: another process holds its lock (up to "
                         f"{timeout:g} s, --storage-timeout)")
