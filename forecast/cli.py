@@ -12,7 +12,7 @@ import signal
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Literal, NoReturn, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast
 
 import typer
 
@@ -52,32 +52,28 @@ if TYPE_CHECKING:
 
 def _plain_help() -> None:
     """Typer ≥ 0.16 prints a type for every option and `{NAME}` for a required argument; `<bool>`
-    beside a flag and braces in the usage line say nothing a reader needs (the usual `NAME` does)."""
+    beside a flag, `<list[Path]>` and braces in the usage line say nothing a reader needs."""
     from typer.core import TyperArgument, TyperOption
 
-    shown = getattr(TyperOption, "display_type_rich", None)
-    if shown is not None and not getattr(shown, "_forecast", False):
-        def display_type_rich(self: TyperOption, ctx: typer.Context) -> str | None:
-            return None if self.is_flag else shown(self, ctx)
+    def patch(cls: type, name: str, wrap: Callable[[Any], Callable[..., Any]]) -> None:
+        shown = getattr(cls, name, None)
+        if shown is not None and not getattr(shown, "_forecast", False):  # once, and only where Typer has it
+            wrapped = wrap(shown)
+            wrapped._forecast = True  # type: ignore[attr-defined]
+            setattr(cls, name, wrapped)
 
-        display_type_rich._forecast = True  # type: ignore[attr-defined]
-        TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign,assignment]
-    typed = getattr(TyperArgument, "display_type_rich", None)
-    if typed is not None and not getattr(typed, "_forecast", False):
-        def argument_type(self: TyperArgument, ctx: typer.Context) -> str | None:
-            text = typed(self, ctx)
-            return "<path>..." if text == "<list[Path]>" else text
+    def no_flag_type(shown: Callable[..., Any]) -> Callable[..., Any]:
+        return lambda self, ctx: None if self.is_flag else shown(self, ctx)
 
-        argument_type._forecast = True  # type: ignore[attr-defined]
-        TyperArgument.display_type_rich = argument_type  # type: ignore[method-assign,assignment]
-    usage = getattr(TyperArgument, "_usage_display_name", None)
-    if usage is not None and not getattr(usage, "_forecast", False):
-        def usage_name(self: TyperArgument) -> str:
-            text = str(usage(self))
-            return text[1:].replace("}", "", 1) if text.startswith("{") else text
+    def path_list(shown: Callable[..., Any]) -> Callable[..., Any]:
+        return lambda self, ctx: "<path>..." if (text := shown(self, ctx)) == "<list[Path]>" else text
 
-        usage_name._forecast = True  # type: ignore[attr-defined]
-        TyperArgument._usage_display_name = usage_name  # type: ignore[method-assign]
+    def no_braces(shown: Callable[..., Any]) -> Callable[..., Any]:
+        return lambda self: text[1:].replace("}", "", 1) if (text := str(shown(self))).startswith("{") else text
+
+    patch(TyperOption, "display_type_rich", no_flag_type)
+    patch(TyperArgument, "display_type_rich", path_list)
+    patch(TyperArgument, "_usage_display_name", no_braces)
 
 
 _plain_help()
@@ -168,7 +164,7 @@ def train(
     with _user_errors():
         config = training.config(model, target, multistep, horizon)
         folder = out or pipeline.default_out(model, csv)
-        with _TrainingProgress(training.epochs, quiet) as progress:
+        with _Progress(training.epochs, quiet) as progress:
             outcome = pipeline.train(csv, config, folder, force=force, load_options=load_options,
                                      on_epoch=progress.task("training"), tensorboard=tensorboard,
                                      distribute=distribute, on_loaded=_data_notes(quiet))
@@ -222,7 +218,7 @@ def compare(
     with _user_errors():
         if from_folders:
             target = out or use_case.default_from_out(paths or [])
-            with _TrainingProgress(0, quiet):
+            with _Progress(0, quiet):
                 outcome = use_case.compare_folders(paths or [], data, target, horizon=horizon, force=force,
                                                    load_options=load_options)
         else:
@@ -232,7 +228,7 @@ def compare(
             config = training.config(kinds[0], target_kinds[0])
             _say_jobs(jobs, len(kinds) * len(target_kinds) * seeds, quiet)
             target = out or Path("reports") / f"compare-{csv.stem}"
-            with _TrainingProgress(training.epochs, quiet) as progress:
+            with _Progress(training.epochs, quiet) as progress:
                 outcome = use_case.compare(csv, kinds, seeds, config, target, targets=target_kinds,
                                            horizon=horizon, force=force, load_options=load_options,
                                            progress=progress.task, tensorboard=tensorboard,
@@ -259,6 +255,8 @@ def backtest(
     force: ForceOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
     fmt: Annotated[Literal["table", "json"], typer.Option("--format", help="Summary format.")] = "table",
     jobs: JobsOpt = 1,
+    wide: Annotated[bool, typer.Option("--wide", help="Every column in the tables (MAE, naive MAE, direction, "
+                                       "training end; band width, interval score, pinball).")] = False,
     *, training: TrainingOptions, load_options: LoadOptions,
 ) -> None:
     """Walk-forward backtest: refit before each fold, forecast its days, move the origin on.
@@ -276,12 +274,12 @@ def backtest(
         config = training.config(model, target)
         _say_jobs(jobs, folds, quiet)
         folder = out or Path("reports") / f"backtest-{csv.stem}"
-        with _TrainingProgress(training.epochs, quiet) as progress:
+        with _Progress(training.epochs, quiet) as progress:
             outcome = use_case.backtest(csv, config, folder, folds=folds, step=step, refit=refit, horizon=horizon,
                                         interval=interval, force=force, load_options=load_options,
                                         progress=progress.task, tensorboard=tensorboard,
                                         on_loaded=_data_notes(quiet), jobs=jobs)
-        report.backtest_output(outcome, fmt)
+        report.backtest_output(outcome, fmt, wide)
 
 
 @app.command()
@@ -339,7 +337,7 @@ def tune(
                                        storage_timeout=storage_timeout)
         folder = out or use_case.default_out(csv)
         try:
-            with _TrainingProgress(training.epochs, quiet) as progress:
+            with _Progress(training.epochs, quiet) as progress:
                 outcome = use_case.tune(csv, request, folder, load_options=load_options, on_loaded=_data_notes(quiet),
                                         on_event=None if quiet else _TrialLines(trials), progress=progress.task,
                                         on_note=_note)
@@ -476,7 +474,7 @@ def plot(
     """
     from forecast import pipeline, report
 
-    with _user_errors(), _TrainingProgress(0, quiet=False):  # stage lines while it forecasts and calibrates
+    with _user_errors(), _Progress(0, quiet=False):  # stage lines while it forecasts and calibrates
         outcome = pipeline.plot(model_dir, data=data, out=out, last=last, horizon=horizon, interval=interval,
                                 load_options=load_options)
         typer.echo(verdict_line(outcome.verdict), err=True)
@@ -554,7 +552,7 @@ def data_inspect(
         report.inspect_output(pipeline.inspect(csv, load_options), fmt)
 
 
-class _TrainingProgress:
+class _Progress:
     """Progress on stderr while networks train, silent with --quiet: on a terminal one bar per
     trained model (started at its first epoch, so errors before training print no bar); when
     stderr is a file or a pipe (CI, `2>log`), one plain line per epoch. Stage lines ("loading
@@ -571,7 +569,7 @@ class _TrainingProgress:
         if not quiet:
             status.set_sink(self.say)
 
-    def __enter__(self) -> _TrainingProgress:
+    def __enter__(self) -> _Progress:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -23,8 +23,36 @@ OutputFormat = Literal["table", "json", "csv"]
 
 
 def _stdout() -> Console:
-    # Piped output is not cut to 80 columns: wide tables stay whole in files and CI logs.
-    return Console(file=sys.stdout, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+    # A terminal gets sentences wrapped at words to its width; piped output is not cut to 80
+    # columns: wide tables stay whole in files and CI logs.
+    if sys.stdout.isatty():
+        return Console(file=sys.stdout)
+    return Console(file=sys.stdout, soft_wrap=True, width=200)
+
+
+def _show(console: Console, table: Table) -> None:
+    """Print a table whole: one that cannot fit the console (a --wide table on a narrow terminal) is
+    drawn at the width it needs rather than cropped or cut."""
+    need = sum(column.min_width or 1 for column in table.columns) + 3 * len(table.columns) + 1  # cells, padding, rules
+    if need > console.width:
+        console = Console(file=console.file, soft_wrap=True, width=need)
+    console.print(table)
+
+
+def _add_columns(table: Table, titles: list[str], cells: list[list[str]], text: tuple[int, ...] = (),
+                 wrapped: tuple[int, ...] = ()) -> None:
+    """Add columns whose numbers are never cut ("1,0…"): a number column keeps the width of its longest
+    cell; a text column (indices `text`) and a column of several numbers (`wrapped`, "1.015 (91.3%)",
+    right-aligned) wrap at spaces, never narrower than a word of 12."""
+    for index, title in enumerate(titles):
+        values = [line[index] for line in cells]
+        if index in text or index in wrapped:
+            longest = max((len(word) for value in [title, *values] for word in value.split()), default=1)
+            table.add_column(title, justify="left" if index in text else "right", overflow="fold",
+                             min_width=min(longest, 12))
+        else:
+            width = max([len(title), *(len(value) for value in values)])
+            table.add_column(title, justify="right", no_wrap=True, min_width=width)
 
 
 def print_json(payload: Any) -> None:
@@ -139,7 +167,8 @@ def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
     console.print(verdict(outcome.comparison, unit))
     console.print(band_summary(outcome.evaluation.bands))
     if outcome.evaluation.bands_by_step:
-        console.print(_steps_table(outcome.evaluation.bands_by_step))
+        for table in _steps_tables(outcome.evaluation.bands_by_step):
+            _show(console, table)
     console.print(f"Trained {training.epochs_run} epochs (best {training.best_epoch}) in "
                   f"{training.seconds:.1f} s; {training.parameters:,} parameters; inputs: "
                   f"{', '.join(inputs(outcome.record, words=True))}; band: "
@@ -181,9 +210,10 @@ def forecast_output(outcome: ForecastOutcome, fmt: OutputFormat) -> None:
 
 def _verdict_columns(found: dict[str, Any] | None) -> dict[str, Any]:
     """The model's test verdict as flat CSV columns (the same on every row)."""
-    band = (found or {}).get("band") or {}
-    return {"test_mase": (found or {}).get("mase"), "test_dm_pvalue": (found or {}).get("dm_pvalue"),
-            "verdict": (found or {}).get("label", "no test scores"), "band_coverage": band.get("coverage"),
+    found = found or {}
+    band = found.get("band") or {}
+    return {"test_mase": found.get("mase"), "test_dm_pvalue": found.get("dm_pvalue"),
+            "verdict": found.get("label", "no test scores"), "band_coverage": band.get("coverage"),
             "band_vs_ewma": band.get("interval_score_vs_ewma"), "band_verdict": band.get("label")}
 
 
@@ -248,7 +278,7 @@ def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv",
     else:
         console = _stdout()
         for table in compare_tables(outcome.evaluation, outcome.rows, outcome.report, wide):
-            console.print(table)
+            _show(console, table)
         if not wide:
             Console(stderr=True).print("All columns: --wide, or report.md in the report folder.")
     for run in failed:
@@ -257,8 +287,14 @@ def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv",
     Console(stderr=True).print(f"Report, plots and model folders: {outcome.out}")
 
 
-def backtest_output(outcome: BacktestOutcome, fmt: Literal["table", "json"]) -> None:
-    """Per-fold and overall backtest scores on stdout."""
+# backtest's fold table: compact on a terminal (fits 80 columns), every column with --wide.
+FOLD_COLUMNS = ("fold", "origin", "days", "trained through", "MAE", "naive MAE", "MASE", "direction", "DM p",
+                "interval coverage")
+COMPACT_FOLD_COLUMNS = ("fold", "origin", "days", "MASE", "DM p", "coverage")
+
+
+def backtest_output(outcome: BacktestOutcome, fmt: Literal["table", "json"], wide: bool = False) -> None:
+    """Per-fold and overall backtest scores on stdout (compact unless `wide`)."""
     for fold in outcome.failed:
         Console(stderr=True).print(f"Warning: fold {fold['fold']} did not finish ({fold['reason']}); the scores "
                                    "cover the folds that did", style="yellow")
@@ -267,27 +303,34 @@ def backtest_output(outcome: BacktestOutcome, fmt: Literal["table", "json"]) -> 
                     "failed": outcome.failed})
         return
     table = Table(title="Walk-forward backtest: one-step forecasts on days after each origin", title_justify="left")
-    for title in ("fold", "origin", "days", "trained through", "MAE", "naive MAE", "MASE", "direction",
-                  "DM p", "interval coverage"):
-        table.add_column(title, justify="left" if title in ("origin", "trained through") else "right")
+    titles = FOLD_COLUMNS if wide else COMPACT_FOLD_COLUMNS
+    cells = []
     for fold in [*outcome.folds, {**outcome.overall, "fold": "all", "origin": "", "trained_on": {"last": ""}}]:
         direction = fold["directional_accuracy"]
-        table.add_row(str(fold["fold"]), fold["origin"], str(fold["days"]), fold["trained_on"]["last"],
-                      f"{fold['mae']:,.2f}", f"{fold['naive_mae']:,.2f}", f"{fold['mase']:.3f}",
-                      "n/a" if direction is None else f"{direction:.1%}", f"{fold['dm_pvalue']:.3f}",
-                      f"{fold['interval_coverage']:.0%}")
+        every = dict(zip(FOLD_COLUMNS, (
+            str(fold["fold"]), fold["origin"], str(fold["days"]), fold["trained_on"]["last"], f"{fold['mae']:,.2f}",
+            f"{fold['naive_mae']:,.2f}", f"{fold['mase']:.3f}", "n/a" if direction is None else f"{direction:.1%}",
+            f"{fold['dm_pvalue']:.3f}", f"{fold['interval_coverage']:.0%}"), strict=True))
+        every["coverage"] = every["interval coverage"]
+        cells.append([every[title] for title in titles])
+    _add_columns(table, list(titles), cells)
+    for line in cells:
+        table.add_row(*line)
     console = _stdout()
-    console.print(table)
+    _show(console, table)
     level = outcome.overall["interval_level"]
     console.print(f"Overall MASE {outcome.overall['mase']:.3f} against persistence; {level:.0%} intervals "
                   f"covered {outcome.overall['interval_coverage']:.0%} of actual closes. Files: {outcome.out}")
     bands = outcome.overall.get("bands")
     if bands and bands["rows"]:
-        console.print(_band_table(bands))
+        _show(console, _band_table(bands, wide))
         for note in bands["notes"]:
             console.print(f"Note: {note}")
     if outcome.overall.get("bands_by_step"):
-        console.print(_steps_table(outcome.overall["bands_by_step"]))
+        for table in _steps_tables(outcome.overall["bands_by_step"]):
+            _show(console, table)
+    if not wide:
+        Console(stderr=True).print("All columns: --wide.")
 
 
 # ---------------------------------------------------------------- compare rendering
@@ -323,7 +366,7 @@ def compare_tables(evaluation: dict[str, Any], rows: list[dict[str, Any]], repor
     table = Table(title=f"One-step forecasts on {evaluation['days']} unseen days, "
                   f"{evaluation['first']} → {evaluation['last']} (ranked by MAE)", title_justify="left")
     cells = [[format_cell(row, key) for key, _ in columns] for row in rows]
-    _add_columns(table, columns, cells)
+    _add_columns(table, [title for _, title in columns], cells, _text_columns(columns))
     for row, line in zip(rows, cells, strict=True):
         table.add_row(*line, style="bold red" if row["verdict"] in ("copies yesterday", "worse than persistence")
                       else None)
@@ -332,18 +375,12 @@ def compare_tables(evaluation: dict[str, Any], rows: list[dict[str, Any]], repor
     if bands and bands["rows"]:
         tables.append(_band_table(bands, wide))
     if report.get("bands_by_step"):
-        tables.append(_steps_table(report["bands_by_step"]))
+        tables += _steps_tables(report["bands_by_step"])
     return tables
 
 
-def _add_columns(table: Table, columns: tuple[tuple[str, str], ...], cells: list[list[str]]) -> None:
-    """Numbers keep their full width (never "1,0…"); only the words may wrap."""
-    for index, (key, title) in enumerate(columns):
-        if key in _TEXT_KEYS:
-            table.add_column(title, justify="left", overflow="fold")
-        else:
-            width = max([len(title), *(len(line[index]) for line in cells)])
-            table.add_column(title, justify="right", no_wrap=True, min_width=width)
+def _text_columns(columns: tuple[tuple[str, str], ...]) -> tuple[int, ...]:
+    return tuple(index for index, (key, _) in enumerate(columns) if key in _TEXT_KEYS)
 
 
 def _band_table(bands: dict[str, Any], wide: bool = True) -> Table:
@@ -354,7 +391,7 @@ def _band_table(bands: dict[str, Any], wide: bool = True) -> Table:
         f"{level:.0%} bands one day ahead, same days (ranked by interval score)"
     table = Table(title=title, title_justify="left")
     cells = [[band_cell(row, key, level) for key, _ in columns] for row in bands["rows"]]
-    _add_columns(table, columns, cells)
+    _add_columns(table, [title for _, title in columns], cells, _text_columns(columns))
     for row, line in zip(bands["rows"], cells, strict=True):
         table.add_row(*line, style="bold red" if row["verdict"] == "miscalibrated" else None)
     return table
@@ -376,17 +413,25 @@ def steps_cells(tables: list[dict[str, Any]]) -> tuple[list[str], dict[str, list
     return [f"day {table['step']}" for table in tables], cells
 
 
-def _steps_table(tables: list[dict[str, Any]]) -> Table:
+STEPS_PER_TABLE = 5  # horizon steps side by side in one terminal table: five fit 80 columns
+
+
+def _steps_tables(tables: list[dict[str, Any]]) -> list[Table]:
+    """The per-step band scores as terminal tables of at most STEPS_PER_TABLE steps each."""
     level = tables[0]["level"]
     titles, cells = steps_cells(tables)
-    table = Table(title=f"{level:.0%} bands by horizon step: interval score vs EWMA's (coverage); √h-scaled "
-                  "empirical and EWMA, GARCH's h-day variance", title_justify="left")
-    table.add_column("band")
-    for title in titles:
-        table.add_column(title, justify="right")
-    for method, row in cells.items():
-        table.add_row(method, *row)
-    return table
+    out = []
+    for start in range(0, len(titles), STEPS_PER_TABLE):
+        chunk = slice(start, start + STEPS_PER_TABLE)
+        title = (f"{level:.0%} bands by horizon step: interval score vs EWMA's (coverage); √h-scaled empirical and "
+                 "EWMA, GARCH's h-day variance") if start == 0 else f"… {', '.join(titles[chunk])}"
+        table = Table(title=title, title_justify="left")
+        lines = [[method, *row[chunk]] for method, row in cells.items()]
+        _add_columns(table, ["band", *titles[chunk]], lines, text=(0,), wrapped=tuple(range(1, len(lines[0]))))
+        for line in lines:
+            table.add_row(*line)
+        out.append(table)
+    return out
 
 
 def _band_markdown(bands: dict[str, Any]) -> list[str]:
@@ -503,14 +548,14 @@ def tune_output(outcome: TuneOutcome, fmt: OutputFormat) -> None:
     table = Table(title=f"Study {payload['study']} ({payload['storage']}): {trials['total']} trials — "
                         f"{trials['complete']} complete, {trials['pruned']} pruned, {trials['failed']} failed; "
                         "ranked by validation MASE (lower is better; 1 = persistence)", title_justify="left")
-    for column in ("rank", "trial", "state", "val MASE", "configuration", "epochs", "seconds", "note"):
-        table.add_column(column, justify="right" if column in ("rank", "trial", "val MASE", "epochs", "seconds")
-                         else "left")
-    for row in outcome.rows[:20]:
-        table.add_row(str(row["rank"]), str(row["trial"]), row["state"], _fmt(row["val_mase"], ".4f"),
-                      trial_config(row["config"]), "" if row["epochs"] is None else str(row["epochs"]),
-                      _fmt(row["seconds"], ".0f"), row["note"])
-    console.print(table)
+    cells = [[str(row["rank"]), str(row["trial"]), row["state"], _fmt(row["val_mase"], ".4f"),
+              trial_config(row["config"]), "" if row["epochs"] is None else str(row["epochs"]),
+              _fmt(row["seconds"], ".0f"), row["note"]] for row in outcome.rows[:20]]
+    _add_columns(table, ["rank", "trial", "state", "val MASE", "configuration", "epochs", "seconds", "note"], cells,
+                 text=(2, 4, 7))
+    for line in cells:
+        table.add_row(*line)
+    _show(console, table)
     if len(outcome.rows) > 20:
         console.print(f"… and {len(outcome.rows) - 20} more in trials.csv")
     best, test = payload["best"], payload["test"]

@@ -335,3 +335,38 @@ def test_an_excel_workbook_is_named_as_such(tmp_path: Path) -> None:
         archive.writestr("xl/workbook.xml", "<workbook/>")
     result = runner.invoke(app, ["train", str(book), "--quiet"])
     assert result.exit_code == 1 and "Excel workbook" in result.stderr and "export it as CSV" in result.stderr
+
+
+def _steps(days: int) -> list[dict[str, object]]:
+    methods = (("garch", 0.982), ("ewma", 1.0), ("empirical", 1.086), ("gru-return-seed42", 1.277))
+    return [{"level": 0.9, "step": step,
+             "rows": [{"method": name, "coverage": {"0.9": 0.899}, "interval_score_vs_ewma": vs + step / 1000}
+                      for name, vs in methods]}
+            for step in range(1, days + 1)]
+
+
+def test_per_step_band_tables_fit_80_columns_whole() -> None:
+    from forecast.report import STEPS_PER_TABLE, _steps_tables
+
+    tables = _steps_tables(_steps(7))  # type: ignore[arg-type]
+    assert len(tables) == 2 and STEPS_PER_TABLE == 5
+    console = Console(width=80, file=io.StringIO(), color_system=None)
+    for table in tables:
+        console.print(table)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "…" not in text.replace("… day 6, day 7", "") and max(len(line) for line in text.splitlines()) <= 80
+    flat = " ".join(text.split())
+    for step in range(1, 8):
+        assert f"day {step}" in flat and f"{1.277 + step / 1000:.3f}" in flat
+    assert flat.count("(89.9%)") == 4 * 7
+
+
+def test_a_wide_table_on_a_narrow_terminal_is_drawn_whole_not_cropped() -> None:
+    from forecast.report import TABLE_COLUMNS, _show, compare_tables
+
+    console = Console(width=80, file=io.StringIO(), color_system=None)
+    for table in compare_tables({"days": 5, "first": "a", "last": "b"}, _rows(3), {"bands": _bands()}, wide=True):
+        _show(console, table)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert all(title in text for _, title in TABLE_COLUMNS) and "pinball" in text and "…" not in text
+    assert "2,005.00 ± 12.35" in text and "2,034.17 ± 12.35" in text  # wide MAE cells, whole
