@@ -39,6 +39,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check forecast tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## bench: speed figures against the classic tutorial pipeline → benchmarks/results.json
 bench: $(STAMP)

@@ -99,7 +99,7 @@ def _long_file(rng: random.Random) -> str:
 def audit_csv(count: int, train_count: int, work: Path, rng: random.Random) -> dict[str, dict[str, int]]:
     from typer.testing import CliRunner
 
-    from forecast.cli import app
+    from forecast.cli.app import app
 
     runner = CliRunner()
     counts = {"data inspect": _counter(), "train": _counter()}
@@ -123,7 +123,7 @@ def audit_csv(count: int, train_count: int, work: Path, rng: random.Random) -> d
 def audit_folders(work: Path, rng: random.Random) -> dict[str, dict[str, int]]:
     from typer.testing import CliRunner
 
-    from forecast.cli import app
+    from forecast.cli.app import app
     from tests import test_tamper
 
     runner = CliRunner()
@@ -188,8 +188,8 @@ def _random_archive(rng: random.Random) -> Callable[[Path], None]:
 def _trained_model(work: Path) -> Path:
     from typer.testing import CliRunner
 
-    from forecast.cli import app
-    from forecast.synth import write_synth
+    from forecast.cli.app import app
+    from forecast.data.synth import write_synth
 
     csv = work / "prices.csv"
     write_synth(csv, days=300, seed=7)
@@ -201,7 +201,7 @@ def _trained_model(work: Path) -> Path:
 
 
 def audit_signals(kills: int, interrupts: int, work: Path, rng: random.Random) -> dict[str, dict[str, int]]:
-    from forecast.synth import write_synth
+    from forecast.data.synth import write_synth
 
     csv = work / "signal-prices.csv"
     write_synth(csv, days=400, seed=3)
@@ -234,7 +234,7 @@ def audit_signals(kills: int, interrupts: int, work: Path, rng: random.Random) -
 
 
 def audit_concurrent(pairs: int, work: Path) -> dict[str, dict[str, int]]:
-    from forecast.synth import write_synth
+    from forecast.data.synth import write_synth
 
     csv = work / "pair-prices.csv"
     write_synth(csv, days=300, seed=5)
@@ -260,9 +260,9 @@ def _snapshot(folder: Path) -> dict[str, str]:
 
 
 def _complete_model(folder: Path) -> bool:
-    from forecast.artifacts import read_run
     from forecast.errors import ForecastError
     from forecast.forecaster import load_network
+    from forecast.store.artifacts import read_run
 
     try:
         load_network(folder, read_run(folder), "numpy")

@@ -55,8 +55,8 @@ Single trainings vary: the same combination retrained on the same file moved by 
 
 
 def measure(csv: Path, features: str, method: str, workdir: Path, seed: int = 42) -> dict[str, Any]:
-    from forecast import pipeline
     from forecast.config import ModelConfig, RunConfig, TrainConfig
+    from forecast.runs import pipeline
 
     config = RunConfig(model=ModelConfig(features=features, interval_method=method),  # type: ignore[arg-type]
                        train=TrainConfig(seed=seed))
@@ -71,7 +71,7 @@ def measure(csv: Path, features: str, method: str, workdir: Path, seed: int = 42
 
 
 def jobs(paths: list[Path]) -> list[tuple[Path, str, str]]:
-    from forecast.data import load_prices
+    from forecast.data.loader import load_prices
 
     out = []
     for csv in paths:

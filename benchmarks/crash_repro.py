@@ -32,7 +32,7 @@ MIN_DAYS = 300  # files shorter than this cannot be trained with the default win
 
 
 def real_files(folder: Path) -> list[Path]:
-    from forecast.data import load_prices
+    from forecast.data.loader import load_prices
     from forecast.errors import DataError
 
     usable = []

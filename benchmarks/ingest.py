@@ -29,7 +29,7 @@ print(len(daily), daily.iloc[-1])
 """
 OURS = """
 import sys
-from forecast.cli import main
+from forecast.cli.app import main
 sys.argv = ["forecast", "data", "inspect", sys.argv[1], "--format", "json"]
 main()
 """

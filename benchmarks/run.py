@@ -63,7 +63,7 @@ def tutorial_windows(scaled: np.ndarray, window: int, first: int, end: int) -> t
 
 
 def bench_windows(scaled: np.ndarray, window: int) -> dict[str, Any]:
-    from forecast.windows import make_windows
+    from forecast.inputs.windows import make_windows
 
     n = len(scaled)
     ours = min(timed(lambda: np.ascontiguousarray(make_windows(scaled, window, window, n).x), 20))
@@ -76,8 +76,8 @@ def bench_tutorial_training(values: np.ndarray, split: Any, epochs: int, batch_s
     import keras
 
     from forecast.config import ModelConfig
-    from forecast.evaluate import compare_to_naive
-    from forecast.model import build_model
+    from forecast.metrics import compare_to_naive
+    from forecast.nets.keras_model import build_model
 
     low, high = values[: split.train_end].min(), values[: split.train_end].max()
     scaled = (values - low) / (high - low)
@@ -100,8 +100,8 @@ def bench_tutorial_training(values: np.ndarray, split: Any, epochs: int, batch_s
 
 
 def bench_ours(epochs: int, workdir: Path) -> dict[str, Any]:
-    from forecast import pipeline
     from forecast.config import RunConfig, TrainConfig
+    from forecast.runs import pipeline
 
     config = RunConfig(train=TrainConfig(epochs=epochs))
     out = workdir / "gru"
@@ -137,7 +137,7 @@ def bench_latency(folder: Path) -> dict[str, Any]:
                  "--horizon", "7"], capture_output=True, check=True), 5)),
         }
     probe = ("import sys, runpy; sys.argv = ['forecast', 'predict', sys.argv[1], '--format', 'json'];\n"
-             "from forecast.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
+             "from forecast.cli.app import main\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
              "print('TF_IMPORTED', 'tensorflow' in sys.modules, file=sys.stderr)")
     done = subprocess.run([sys.executable, "-c", probe, str(folder)], capture_output=True, text=True, check=True)
     out["tensorflow_imported_by_default_predict"] = "TF_IMPORTED True" in done.stderr
@@ -146,8 +146,8 @@ def bench_latency(folder: Path) -> dict[str, Any]:
 
 def run(epochs: int, ingest_rows: int) -> dict[str, Any]:
     from forecast.config import WindowConfig
-    from forecast.data import load_prices
-    from forecast.windows import MinMaxScaler, split_days
+    from forecast.data.loader import load_prices
+    from forecast.inputs.windows import MinMaxScaler, split_days
 
     values = load_prices(DATA).close.to_numpy()
     split = split_days(len(values), WindowConfig())

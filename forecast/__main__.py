@@ -1,5 +1,5 @@
 """`python -m forecast` runs the CLI."""
 
-from forecast.cli import main
+from forecast.cli.app import main
 
 main()

@@ -35,7 +35,7 @@ DEFAULT_LEARNING_RATE = 2e-3
 DEFAULT_DATA = "data/btc-synthetic.csv"
 DEFAULT_MODELS_DIR = "models"
 DEFAULT_MAX_GAP = 7  # missing days forward-filled without a warning (crypto trades every day)
-# The one set of limits: what the options accept is what a model folder may hold (forecast.record).
+# The one set of limits: what the options accept is what a model folder may hold (forecast.store.record).
 MAX_UNITS, MAX_LAYERS, MAX_WINDOW, MAX_HORIZON = 4096, 8, 10_000, 365
 MAX_EPOCHS, MAX_BATCH_SIZE = 1_000_000, 10_000_000
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
@@ -71,12 +71,12 @@ class WindowConfig:
 class ModelConfig:
     """The network: stacked recurrent layers with dropout and a linear head.
 
-    `target` is what it learns (see forecast.targets); `multistep` says how it reaches beyond one
+    `target` is what it learns (see forecast.inputs.targets); `multistep` says how it reaches beyond one
     day: "recursive" (one output, fed back) or "direct" (`horizon` outputs at once). `features`
-    says what it sees besides the close (forecast.features); `interval_method` how its band is
+    says what it sees besides the close (forecast.inputs.channels); `interval_method` how its band is
     made: "mc-conformal" (MC-dropout spread) or "scale-conformal" (a second head predicts the
     scale of each step's move, trained on Gaussian negative log-likelihood); both are then
-    calibrated by split conformal per step (forecast.intervals).
+    calibrated by split conformal per step (forecast.bands.conformal).
     """
 
     kind: ModelKind = DEFAULT_MODEL
@@ -201,3 +201,38 @@ def check_units(units: tuple[int, ...]) -> None:
     if not 1 <= len(units) <= MAX_LAYERS or any(not 1 <= unit <= MAX_UNITS for unit in units):
         raise ConfigError(f"--units takes 1–{MAX_LAYERS} layers of 1–{MAX_UNITS} units each (what a model folder "
                           f"may hold); got {','.join(map(str, units))[:80]!r}")
+
+
+@dataclass(frozen=True)
+class TrainingOptions:
+    """The training options as typed (the CLI's training group, a tune trial's fixed options), and the one
+    builder of a run configuration from them: train, compare, backtest and tune all call `config`."""
+
+    window: int
+    units: str
+    dropout: float
+    epochs: int
+    batch_size: int
+    val_size: float
+    patience: int
+    seed: int
+    test_size: float = DEFAULT_TEST_SIZE
+    learning_rate: float = DEFAULT_LEARNING_RATE
+    features: FeatureChoice = DEFAULT_FEATURES
+    interval_method: IntervalMethod = DEFAULT_INTERVAL_METHOD
+
+    def config(self, kind: ModelKind, target: TargetKind, multistep: Multistep = "recursive",
+               horizon: int = 1) -> RunConfig:
+        """The run configuration for one model kind and target.
+
+        Raises:
+            ConfigError: units that do not parse, or a combination that cannot work.
+        """
+        return RunConfig(
+            window=WindowConfig(window=self.window, test_size=self.test_size, val_size=self.val_size),
+            model=ModelConfig(kind=kind, units=parse_units(self.units), dropout=self.dropout, target=target,
+                              multistep=multistep, horizon=horizon, features=self.features,
+                              interval_method=self.interval_method),
+            train=TrainConfig(epochs=self.epochs, batch_size=self.batch_size, patience=self.patience,
+                              seed=self.seed, learning_rate=self.learning_rate),
+        )

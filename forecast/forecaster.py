@@ -23,17 +23,18 @@ import numpy as np
 
 from forecast.config import EngineChoice, IntervalMethod
 from forecast.errors import ArtifactError, ConfigError
-from forecast.features import Features
-from forecast.predict import Predictor, recursive_paths
-from forecast.windows import make_windows
+from forecast.inputs.channels import Features
+from forecast.inputs.recursive import Predictor, recursive_paths
+from forecast.inputs.windows import make_windows
+from forecast.store.artifacts import MODEL_FILE
 
 if TYPE_CHECKING:
-    from forecast.data import PriceSeries
-    from forecast.intervals import Calibration
-    from forecast.record import RunRecord
-    from forecast.targets import Target
+    from forecast.bands.conformal import Calibration
+    from forecast.data.loader import PriceSeries
+    from forecast.inputs.targets import Target
+    from forecast.store.record import RunRecord
 
-MODEL_FILE = "model.keras"
+
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ class Forecaster:
         Raises:
             ArtifactError: a missing, corrupt, tampered or mismatched folder (checked before use).
         """
-        from forecast.artifacts import read_calibration, read_run
+        from forecast.store.artifacts import read_calibration, read_run
 
         record = read_run(folder)
         calibration = read_calibration(folder) if calibrated else None
@@ -150,7 +151,7 @@ class Forecaster:
         conformal calibration: the scale head's (scale-conformal) or the MC-dropout spread of
         `samples` passes (mc-conformal; `sampler` continues a random stream, by default a fresh
         one seeded as at calibration)."""
-        from forecast.intervals import SAMPLES, spread
+        from forecast.bands.conformal import SAMPLES, spread
 
         horizon = point.shape[1]
         if self.method == "scale-conformal":
@@ -186,9 +187,9 @@ class Forecaster:
         A `sampler` passed in continues its random stream (several bands from one draw order);
         by default a fresh one is seeded as at calibration. `known_from`: the first day after the
         calibration's validation origins; a scale-conformal model then also calibrates on every
-        origin from there whose actual is known before each forecast (forecast.intervals).
+        origin from there whose actual is known before each forecast (forecast.bands.conformal).
         """
-        from forecast.intervals import bounds
+        from forecast.bands.conformal import bounds
 
         sigma = self.sigma(prices, first, end, point, sampler)
         return bounds(point, sigma, self.multipliers(prices, first, end, point.shape[1], known_from)([level])[:, 0])
@@ -201,7 +202,7 @@ class Forecaster:
         Raises:
             ConfigError: no calibration, or a level it has too few origins for.
         """
-        from forecast.intervals import quantile_forecast
+        from forecast.bands.conformal import quantile_forecast
 
         paths = np.asarray(point, dtype="float64").reshape(len(point), -1)
         steps = paths.shape[1]
@@ -214,7 +215,7 @@ class Forecaster:
         """levels → conformal multipliers (origins [first, end), every stride-th; levels; steps):
         the validation scores', or for a scale-conformal model given `known_from`, the online
         ones (see `band`)."""
-        from forecast.intervals import ONLINE_ORIGINS, OnlineCalibration
+        from forecast.bands.conformal import ONLINE_ORIGINS, OnlineCalibration
 
         calibration = self._calibration()
         origins = np.arange(first, end, stride)
@@ -310,7 +311,7 @@ def load_network(folder: Path, record: RunRecord, choice: EngineChoice = "auto")
     """A model folder's network, with the NumPy engine (no TensorFlow import) when it supports
     every layer and `choice` allows it, else with Keras.
 
-    Either way the model file is first checked against run.json (`forecast.archive`): its
+    Either way the model file is first checked against run.json (`forecast.nets.archive`): its
     sha256, sizes, layers and weight shapes.
 
     Raises:
@@ -319,7 +320,7 @@ def load_network(folder: Path, record: RunRecord, choice: EngineChoice = "auto")
     """
     path, expected = folder / MODEL_FILE, record.architecture()
     if choice != "keras":
-        from forecast.engine import UnsupportedModel, load_numpy_model
+        from forecast.nets.engine import UnsupportedModel, load_numpy_model
 
         try:
             numpy_network = load_numpy_model(path, expected, record.model_sha256)
@@ -328,8 +329,8 @@ def load_network(folder: Path, record: RunRecord, choice: EngineChoice = "auto")
                 raise ConfigError(f"the numpy engine cannot run {path} ({exc}); use --engine keras") from None
         else:
             return Network("numpy", numpy_network, numpy_network.sampler)
-    from forecast import model as keras_model
-    from forecast.archive import read_archive
+    from forecast.nets import keras_model
+    from forecast.nets.archive import read_archive
 
     read_archive(path, expected, record.model_sha256)  # before Keras builds anything from it
     return keras_network(keras_model.load_model(path, expected.window, expected.channels))
@@ -337,7 +338,7 @@ def load_network(folder: Path, record: RunRecord, choice: EngineChoice = "auto")
 
 def keras_network(network: Any) -> Network:
     """A Keras model's compiled functions; `sampler(seed)` reseeds the backend, then samples."""
-    from forecast import model as keras_model
+    from forecast.nets import keras_model
 
     mc = keras_model.mc_predictor(network)
 

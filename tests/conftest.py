@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from forecast.synth import write_synth
+from forecast.data.synth import write_synth
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -31,7 +31,7 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One tiny GRU folder trained once per session (read-only for tests)."""
     from typer.testing import CliRunner
 
-    from forecast.cli import app
+    from forecast.cli.app import app
 
     root = tmp_path_factory.mktemp("tiny")
     csv = root / "prices.csv"

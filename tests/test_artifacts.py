@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from forecast import artifacts
-from forecast.artifacts import FORMAT_VERSION, read_run, staged_folder, write_json
+from forecast import files as artifacts
 from forecast.errors import ArtifactError
+from forecast.files import staged_folder, write_json
+from forecast.store.artifacts import FORMAT_VERSION, read_run
 
 
 def test_staged_folder_appears_only_when_complete(tmp_path: Path) -> None:
@@ -115,7 +116,7 @@ def test_failure_between_the_two_renames_restores_the_target(tmp_path: Path,
 _KILLED_SWAP = """
 import os, signal, sys
 from pathlib import Path
-from forecast import artifacts
+from forecast import files as artifacts
 artifacts._between_renames = lambda: os.kill(os.getpid(), signal.SIGKILL)
 with artifacts.staged_folder(Path(sys.argv[1]), force=True) as staging:
     (staging / "model.keras").write_text("new")
@@ -176,7 +177,7 @@ def test_write_json_is_plain_json(tmp_path: Path) -> None:
 
 def test_the_lock_works_where_there_is_no_fcntl(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Windows has no fcntl: the lock goes through the filelock package, with the same behaviour."""
-    import forecast.artifacts as artifacts
+    import forecast.files as artifacts
 
     monkeypatch.setattr(artifacts, "_fcntl", None)
     target = tmp_path / "m"
@@ -195,7 +196,7 @@ def test_the_lock_works_where_there_is_no_fcntl(tmp_path: Path, monkeypatch: pyt
 
 
 def test_importing_artifacts_needs_no_fcntl(tmp_path: Path) -> None:
-    code = ("import sys; sys.modules['fcntl'] = None\nimport forecast.artifacts as a, forecast.pipeline\n"
+    code = ("import sys; sys.modules['fcntl'] = None\nimport forecast.files as a, forecast.runs.pipeline\n"
             "assert a._fcntl is None\nprint('ok')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "ok", done.stderr

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from forecast.backtest import fold_origins, prepare_fold
 from forecast.config import WindowConfig
-from forecast.data import load_prices
+from forecast.data.loader import load_prices
 from forecast.errors import ConfigError
+from forecast.runs.backtest import fold_origins, prepare_fold
 
 
 def test_fold_origins_cover_the_last_days_in_blocks() -> None:
@@ -45,7 +45,7 @@ def test_changing_data_after_an_origin_changes_nothing_fitted_there(price_csv: P
 
 @pytest.mark.slow
 def test_backtest_end_to_end(price_csv: Path, tmp_path: Path) -> None:
-    from forecast.cli import app
+    from forecast.cli.app import app
 
     out = tmp_path / "bt"
     result = CliRunner().invoke(app, ["backtest", str(price_csv), "--folds", "2", "--step", "15", "--horizon", "2",
@@ -75,6 +75,6 @@ def test_backtest_end_to_end(price_csv: Path, tmp_path: Path) -> None:
     assert (out / "backtest.png").stat().st_size > 10_000 and (out / "backtest.json").exists()
     first_fold = json.loads((out / "folds" / "fold-1" / "run.json").read_text())
     assert first_fold["split"]["test"]["first"] == payload["folds"][0]["origin"]
-    from forecast.artifacts import check_target
+    from forecast.files import check_target
 
     check_target(out, force=True)  # every file backtest writes is one --force may replace (artifacts._OWNED)

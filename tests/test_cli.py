@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from forecast.cli import app
+from forecast.cli.app import app
 from tests.conftest import tiny_train_args
 
 runner = CliRunner()
@@ -58,7 +58,7 @@ def test_help_for_every_command(command: list[str]) -> None:
 
 @pytest.mark.slow
 def test_help_imports_nothing_heavy() -> None:
-    code = ("import sys; from forecast.cli import app; from typer.testing import CliRunner;"
+    code = ("import sys; from forecast.cli.app import app; from typer.testing import CliRunner;"
             "r = CliRunner().invoke(app, ['train', '--help']); assert r.exit_code == 0;"
             f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -202,11 +202,11 @@ def test_predict_formats_and_dates(tiny_model: Path) -> None:
 
 @pytest.mark.slow
 def test_save_load_gives_identical_predictions(tiny_model: Path) -> None:
-    from forecast import model as keras_model
+    from forecast.nets import keras_model
 
     run = json.loads((tiny_model / "run.json").read_text())
     saved = pd.read_csv(tiny_model / "test_predictions.csv")
-    from forecast.features import Features
+    from forecast.inputs.channels import Features
 
     network = keras_model.load_model(tiny_model / "model.keras", 8, channels=5)
     mean, std = run["target"]["mean"], run["target"]["std"]

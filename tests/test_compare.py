@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from forecast.cli import app
-from forecast.evaluate import baselines, compare_to_naive, diebold_mariano
+from forecast.cli.app import app
+from forecast.metrics import baselines, compare_to_naive, diebold_mariano
 from tests.conftest import tiny_train_args
 
 runner = CliRunner()
@@ -93,7 +93,7 @@ def test_compare_end_to_end(price_csv: Path, tmp_path: Path) -> None:
     assert (out / "calibration.png").stat().st_size > 10_000 and (out / "bands.png").stat().st_size > 10_000
     again = runner.invoke(app, ["compare", str(price_csv), "--out", str(out), *TINY])
     assert again.exit_code == 1 and "--force" in again.stderr
-    from forecast.artifacts import check_target
+    from forecast.files import check_target
 
     check_target(out, force=True)  # every file compare writes is one --force may replace (artifacts._OWNED)
     for model in (out / "models").iterdir():
@@ -102,7 +102,7 @@ def test_compare_end_to_end(price_csv: Path, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_compare_scores_model_bands_against_every_volatility_baseline(tmp_path: Path) -> None:
-    from forecast.synth import write_synth
+    from forecast.data.synth import write_synth
 
     csv = tmp_path / "long.csv"
     write_synth(csv, days=900, seed=5)  # test part: the last 180 days, after a year of history
@@ -132,7 +132,7 @@ def test_compare_scores_model_bands_against_every_volatility_baseline(tmp_path: 
 def test_compare_reuses_the_band_each_training_made(tmp_path: Path) -> None:
     """A model compare trains brings the quantiles its training made on these same test days: the
     band row equals the one in the model's run.json (no second sampling from the folder)."""
-    from forecast.synth import write_synth
+    from forecast.data.synth import write_synth
 
     csv = tmp_path / "long.csv"
     write_synth(csv, days=900, seed=5)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.data import LoadOptions, load_prices
+from forecast.data.loader import LoadOptions, load_prices
 from forecast.errors import DataError
 
 
@@ -306,9 +306,9 @@ def test_scientific_notation_and_currency_symbols(tmp_path: Path) -> None:
 
 
 def test_file_too_large_for_memory_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import forecast.data
+    import forecast.data.loader
 
-    monkeypatch.setattr(forecast.data, "_available_memory", lambda: 100)
+    monkeypatch.setattr(forecast.data.loader, "_available_memory", lambda: 100)
     with pytest.raises(DataError, match="more than half the free memory"):
         load_prices(write(tmp_path, "date,close\n2024-01-01,1\n" * 20))
 
@@ -398,7 +398,7 @@ def test_non_finite_prices_are_dropped_and_counted(tmp_path: Path, bad_close: st
 def test_inspect_json_never_holds_infinity_or_nan(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from forecast.cli import app
+    from forecast.cli.app import app
 
     path = _daily_file(tmp_path / "f.csv", DAYS, [*range(100, 199), "1e400"])
     result = CliRunner().invoke(app, ["data", "inspect", str(path), "--format", "json"])
@@ -435,7 +435,7 @@ def test_a_gap_far_past_the_limit_is_refused_not_invented(tmp_path: Path) -> Non
 
 
 def test_files_past_the_size_cap_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from forecast import data
+    from forecast.data import loader as data
 
     path = _daily_file(tmp_path / "f.csv", DAYS, list(range(100)))
     monkeypatch.setattr(data, "MAX_FILE_BYTES", 1000)

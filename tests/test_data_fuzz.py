@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from forecast.cli import app
-from forecast.data import load_prices
+from forecast.cli.app import app
+from forecast.data.loader import load_prices
 from forecast.errors import DataError
 
 SEED_FILES = [

@@ -20,7 +20,7 @@ import tensorflow as tf
 if sys.argv[1] == "two-cpus":
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from forecast.cli import main
+from forecast.cli.app import main
 sys.argv = ["forecast", *sys.argv[2:]]
 main()
 """

@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from forecast.archive import Architecture
-from forecast.artifacts import read_run
 from forecast.config import ModelConfig
-from forecast.engine import UnsupportedModel, load_numpy_model
 from forecast.errors import ArtifactError
 from forecast.forecaster import Forecaster, Network
-from forecast.targets import fit_target
+from forecast.inputs.targets import fit_target
+from forecast.nets.archive import Architecture
+from forecast.nets.engine import UnsupportedModel, load_numpy_model
+from forecast.store.artifacts import read_run
 
 pytestmark = pytest.mark.slow
 CLOSES = 100 * np.exp(np.cumsum(np.random.default_rng(5).normal(0, 0.03, 120)))
@@ -40,8 +40,8 @@ def ohlcv(closes: np.ndarray) -> np.ndarray:
 )
 def test_numpy_matches_keras(tmp_path: Path, kind: str, units: tuple[int, ...], outputs: int, features: str,
                              method: str) -> None:
-    from forecast import model as keras_model
-    from forecast.features import Features, fit_features
+    from forecast.inputs.channels import Features, fit_features
+    from forecast.nets import keras_model
 
     config = ModelConfig(kind=kind, units=units, multistep="direct" if outputs > 1 else "recursive",  # type: ignore[arg-type]
                          horizon=outputs, interval_method=method)  # type: ignore[arg-type]
@@ -101,7 +101,7 @@ def test_a_network_other_than_run_json_describes_is_refused(tmp_path: Path) -> N
 
 def test_predict_runs_with_tensorflow_unimportable(tiny_model: Path) -> None:
     code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
-            "from forecast.cli import main\n"
+            "from forecast.cli.app import main\n"
             f"sys.argv = ['forecast', 'predict', {str(tiny_model)!r}, '--format', 'json', '--horizon', '2',"
             " '--interval', '0.9', '--engine', 'numpy']\n"
             "main()")
@@ -115,7 +115,7 @@ def test_predict_runs_with_tensorflow_unimportable(tiny_model: Path) -> None:
 def test_numpy_and_keras_predict_the_same_close(tiny_model: Path) -> None:
     from typer.testing import CliRunner
 
-    from forecast.cli import app
+    from forecast.cli.app import app
 
     runner = CliRunner()
     closes = {}

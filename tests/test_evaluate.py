@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecast.evaluate import compare_to_naive, metrics
+from forecast.metrics import compare_to_naive, metrics
 
 
 def test_metrics_by_hand() -> None:

@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from forecast.cli import app
+from forecast.cli.app import app
 from forecast.config import WindowConfig
-from forecast.data import load_prices
+from forecast.data.loader import load_prices
+from forecast.data.synth import write_synth
 from forecast.errors import ConfigError, DataError
-from forecast.features import CLIP, Features, fit_features, raw_channels, resolve
-from forecast.synth import write_synth
-from forecast.targets import fit_target
-from forecast.training import prepare
+from forecast.inputs.channels import CLIP, Features, fit_features, raw_channels, resolve
+from forecast.inputs.targets import fit_target
+from forecast.runs.training import prepare
 from tests.conftest import tiny_train_args
 
 
@@ -128,8 +128,8 @@ def test_feature_statistics_come_from_the_training_part_only(price_csv: Path) ->
 
 
 def test_the_vol_channel_is_the_riskmetrics_sigma_of_the_next_day() -> None:
-    from forecast.features import ewma_log_vol
-    from forecast.risk import ewma_sigma
+    from forecast.bands.baselines import ewma_sigma
+    from forecast.inputs.channels import ewma_log_vol
 
     closes = 100 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.03, 300)))
     ours = np.exp(ewma_log_vol(closes))
@@ -220,11 +220,11 @@ def clustered_csv(path: Path, days: int = 1600, seed: int = 3) -> Path:
 
 @pytest.mark.slow
 def test_the_scale_head_band_is_sharper_than_a_constant_band_at_the_same_coverage(tmp_path: Path) -> None:
-    from forecast import pipeline
+    from forecast.bands.baselines import interval_score
+    from forecast.bands.conformal import coverage
     from forecast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig
     from forecast.forecaster import Forecaster
-    from forecast.intervals import coverage
-    from forecast.risk import interval_score
+    from forecast.runs import pipeline
 
     csv = clustered_csv(tmp_path / "clustered.csv")
     config = RunConfig(window=WindowConfig(window=20, test_size=0.25),

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from forecast.cli import app
+from forecast.cli.app import app
 
 pytest.importorskip("ccxt")
 DAY = 86_400_000
@@ -104,7 +104,7 @@ def test_append_extends_without_duplicates(server: str, tmp_path: Path) -> None:
     assert json.loads(result.stdout)["added"] == 10
     frame = pd.read_csv(out)
     assert len(frame) == DAYS and frame["Date"].is_unique and frame["Date"].is_monotonic_increasing
-    from forecast.data import load_prices
+    from forecast.data.loader import load_prices
 
     assert len(load_prices(out).close) == DAYS
 

@@ -25,9 +25,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from forecast.cli import app
+from forecast.cli.app import app
 from forecast.config import MAX_LAYERS, MAX_UNITS, parse_units
-from forecast.data import LoadOptions, PanelError, load_prices
+from forecast.data.loader import LoadOptions, PanelError, load_prices
 from forecast.errors import ArtifactError, ConfigError
 from tests.conftest import REPO, tiny_train_args
 
@@ -153,12 +153,12 @@ def test_disk_full_while_writing_is_one_line_and_leaves_nothing(tmp_path: Path,
 
 
 def test_os_errors_anywhere_become_one_line(price_csv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import forecast.pipeline
+    import forecast.runs.pipeline
 
     def read_only(*args: object, **kwargs: object) -> None:
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), "/somewhere/file")
 
-    monkeypatch.setattr(forecast.pipeline, "load_prices", read_only)
+    monkeypatch.setattr(forecast.runs.pipeline, "load_prices", read_only)
     line = _one_error(runner.invoke(app, ["data", "inspect", str(price_csv)]))
     assert "/somewhere/file" in line and "read-only" in line
 
@@ -364,7 +364,7 @@ def test_non_finite_split_sizes_are_one_line(option: str, value: str, price_csv:
 
 @pytest.mark.parametrize("seed", ["-1", str(2**70)])
 def test_seeds_outside_32_bits_are_refused_before_tensorflow(seed: str, price_csv: Path) -> None:
-    code = ("import sys; from forecast.cli import main; sys.argv = ['forecast', 'train', sys.argv[1], '--seed', "
+    code = ("import sys; from forecast.cli.app import main; sys.argv = ['forecast', 'train', sys.argv[1], '--seed', "
             "sys.argv[2]]\ntry:\n    main()\nexcept SystemExit as e:\n    print('tf' if 'tensorflow' in sys.modules "
             "else 'no-tf', e.code)")
     done = subprocess.run([sys.executable, "-c", code, str(price_csv), seed], capture_output=True, text=True,
@@ -381,7 +381,7 @@ def test_a_direct_horizon_longer_than_a_part_is_one_line(price_csv: Path) -> Non
 
 @pytest.mark.slow
 def test_train_on_a_short_file_keeps_the_model_without_a_90_band(tmp_path: Path) -> None:
-    from forecast.synth import write_synth
+    from forecast.data.synth import write_synth
 
     csv = tmp_path / "short.csv"
     write_synth(csv, days=70, seed=1)
@@ -400,7 +400,7 @@ def test_train_on_a_short_file_keeps_the_model_without_a_90_band(tmp_path: Path)
 @POSIX
 @pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "fifo"])
 def test_space_is_read_only_from_a_small_regular_file(device: str, tmp_path: Path) -> None:
-    from forecast.space import load_space
+    from forecast.runs.space import load_space
 
     if device == "fifo":
         device = str(tmp_path / "space.json")
@@ -412,7 +412,7 @@ def test_space_is_read_only_from_a_small_regular_file(device: str, tmp_path: Pat
 
 
 def test_a_huge_or_broken_space_file_is_not_called_a_corrupt_folder(tmp_path: Path) -> None:
-    from forecast.space import load_space
+    from forecast.runs.space import load_space
 
     huge = tmp_path / "huge.json"
     huge.write_text(" " * (1 << 20) + "{}")
@@ -469,7 +469,7 @@ def test_workers_that_die_at_start_up_stop_the_run(price_csv: Path, tmp_path: Pa
 
 _ORPHAN = textwrap.dedent("""
     import multiprocessing, os, sys, time
-    from forecast.jobs import die_with_parent
+    from forecast.runs.pool import die_with_parent
 
     def child(parent):
         die_with_parent(parent)
@@ -538,7 +538,7 @@ def test_tune_workers_stop_when_tune_is_killed(price_csv: Path, tmp_path: Path) 
 
 
 def test_jobs_beyond_the_trainings_or_cores_are_said(capsys: pytest.CaptureFixture[str]) -> None:
-    from forecast.cli import _say_jobs
+    from forecast.cli.app import _say_jobs
 
     _say_jobs(64, 2, quiet=False)
     _say_jobs(1, 1000, quiet=False)
@@ -549,7 +549,7 @@ def test_jobs_beyond_the_trainings_or_cores_are_said(capsys: pytest.CaptureFixtu
 
 
 def test_run_jobs_never_starts_more_workers_than_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
-    import forecast.jobs as jobs
+    import forecast.runs.pool as jobs
 
     started: list[int] = []
 
@@ -581,7 +581,7 @@ def test_a_fifo_in_a_model_folder_does_not_block(tiny_model: Path, tmp_path: Pat
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and done.stderr.startswith("Error: ")
     assert "calibration.json" in done.stderr
     with pytest.raises(ArtifactError, match="not a regular file"):
-        from forecast.artifacts import read_json
+        from forecast.files import read_json
 
         read_json(folder / "calibration.json")
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from forecast.cli import app
+from forecast.bands.conformal import Calibration, bounds, calibrate, coverage, spread
+from forecast.cli.app import app
 from forecast.errors import ConfigError
 from forecast.forecaster import Forecaster, Network
-from forecast.intervals import Calibration, bounds, calibrate, coverage, spread
-from forecast.targets import Target
-from forecast.windows import MinMaxScaler
+from forecast.inputs.targets import Target
+from forecast.inputs.windows import MinMaxScaler
 
 
 def noisy_world(rng: np.random.Generator, origins: int, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -89,7 +89,7 @@ def test_predict_interval_and_training_coverage(tiny_model: Path) -> None:
 
 
 def test_online_calibration_pools_only_scores_known_before_each_origin() -> None:
-    from forecast.intervals import OnlineCalibration
+    from forecast.bands.conformal import OnlineCalibration
 
     base = Calibration(scores=np.array([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]]), samples=0, seed=0,
                        method="scale-conformal")

@@ -13,8 +13,8 @@ def test_validation_loss_callback_matches_keras_evaluate(method: str) -> None:
     import keras
 
     from forecast.config import ModelConfig
-    from forecast.model import ValidationLoss, build_model, loss_function, set_seed
-    from forecast.windows import Windows
+    from forecast.inputs.windows import Windows
+    from forecast.nets.keras_model import ValidationLoss, build_model, loss_function, set_seed
 
     set_seed(3)
     rng = np.random.default_rng(3)

@@ -16,8 +16,8 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from forecast.cli import app
-from forecast.verdicts import band_verdict, model_verdict, verdict, verdict_line
+from forecast.bands.verdicts import band_verdict, model_verdict, verdict, verdict_line
+from forecast.cli.app import app
 from tests.conftest import tiny_train_args
 
 runner = CliRunner()
@@ -120,7 +120,7 @@ def _bands() -> dict[str, object]:
 
 @pytest.mark.parametrize("seeds", [1, 3])
 def test_compare_fits_80_columns_and_cuts_no_number(seeds: int) -> None:
-    from forecast.report import compare_tables, format_cell
+    from forecast.cli.tables import compare_tables, format_cell
 
     rows = _rows(seeds)
     evaluation = {"days": 520, "first": "2023-09-12", "last": "2025-02-12"}
@@ -140,7 +140,7 @@ def test_compare_fits_80_columns_and_cuts_no_number(seeds: int) -> None:
 
 
 def test_compare_wide_has_every_column() -> None:
-    from forecast.report import TABLE_COLUMNS, compare_tables
+    from forecast.cli.tables import TABLE_COLUMNS, compare_tables
 
     console = Console(width=200, file=io.StringIO(), color_system=None)
     for table in compare_tables({"days": 5, "first": "a", "last": "b"}, _rows(1), {"bands": _bands()}, wide=True):
@@ -164,7 +164,7 @@ def test_progress_is_plain_lines_when_stderr_is_not_a_terminal(price_csv: Path, 
 
 
 def test_loss_curves_show_a_negative_log_likelihood(tmp_path: Path) -> None:
-    from forecast.plot import _loss_curves
+    from forecast.render.figures import _loss_curves
 
     history = pd.DataFrame({"loss": [0.5, -0.2, -0.4, -0.45], "val_loss": [0.3, -0.1, -0.2, -0.15]})
     with warnings.catch_warnings():
@@ -175,7 +175,7 @@ def test_loss_curves_show_a_negative_log_likelihood(tmp_path: Path) -> None:
 
 
 def test_short_synthetic_series_stay_plausible() -> None:
-    from forecast.synth import synth_prices
+    from forecast.data.synth import synth_prices
 
     closes = synth_prices(days=100, seed=42)["Close"].to_numpy()
     assert closes.max() / closes.min() < 5  # it was ×310 in 100 days
@@ -214,7 +214,7 @@ def test_predict_reads_recent_closes_from_stdin(tiny_model: Path, price_csv: Pat
 
 
 def test_stock_files_say_when_adj_close_differs(tmp_path: Path) -> None:
-    from forecast.data import load_prices
+    from forecast.data.loader import load_prices
 
     days = pd.bdate_range("2024-01-01", periods=30)
     path = tmp_path / "aapl.csv"
@@ -226,13 +226,13 @@ def test_stock_files_say_when_adj_close_differs(tmp_path: Path) -> None:
 
 
 def test_tune_leaves_the_price_target_out_of_its_default_space() -> None:
-    from forecast.space import DEFAULT_SPACE
+    from forecast.runs.space import DEFAULT_SPACE
 
     assert DEFAULT_SPACE["target"] == ["delta", "return"]
 
 
 def test_compare_from_default_folder_is_named_after_its_folders() -> None:
-    from forecast.compare import default_from_out
+    from forecast.runs.compare import default_from_out
 
     assert default_from_out([Path("models/gru-btc"), Path("models/lstm-btc")]) == \
         Path("reports/compare-gru-btc-vs-lstm-btc")
@@ -280,7 +280,7 @@ def test_compressed_and_parquet_files_read_the_same_rows(packing: str, price_csv
     import lzma
     import zipfile
 
-    from forecast.data import load_prices
+    from forecast.data.loader import load_prices
 
     raw = price_csv.read_bytes()
     packed = tmp_path / f"prices.csv.{packing}"
@@ -307,7 +307,7 @@ def test_a_zip_must_hold_one_csv_and_a_bomb_is_bounded(price_csv: Path, tmp_path
     import gzip
     import zipfile
 
-    import forecast.data
+    import forecast.data.loader
 
     two = tmp_path / "two.zip"
     with zipfile.ZipFile(two, "w") as archive:
@@ -317,7 +317,7 @@ def test_a_zip_must_hold_one_csv_and_a_bomb_is_bounded(price_csv: Path, tmp_path
     assert result.exit_code == 1 and "zip holding 2 files (a.csv, b.csv)" in result.stderr
     bomb = tmp_path / "bomb.csv.gz"
     bomb.write_bytes(gzip.compress(b"Date,Close\n" + b"2024-01-01,1\n" * 200_000))  # 2.6 MB of text in ~10 KB
-    monkeypatch.setattr(forecast.data, "MAX_FILE_BYTES", 1 << 20)
+    monkeypatch.setattr(forecast.data.loader, "MAX_FILE_BYTES", 1 << 20)
     result = runner.invoke(app, ["data", "inspect", str(bomb)])
     assert result.exit_code == 1 and "more than" in result.stderr and bomb.stat().st_size < 50_000
     broken = tmp_path / "broken.csv.gz"
@@ -346,7 +346,7 @@ def _steps(days: int) -> list[dict[str, object]]:
 
 
 def test_per_step_band_tables_fit_80_columns_whole() -> None:
-    from forecast.report import STEPS_PER_TABLE, _steps_tables
+    from forecast.cli.tables import STEPS_PER_TABLE, _steps_tables
 
     tables = _steps_tables(_steps(7))  # type: ignore[arg-type]
     assert len(tables) == 2 and STEPS_PER_TABLE == 5
@@ -362,7 +362,7 @@ def test_per_step_band_tables_fit_80_columns_whole() -> None:
 
 
 def test_a_wide_table_on_a_narrow_terminal_is_drawn_whole_not_cropped() -> None:
-    from forecast.report import TABLE_COLUMNS, _show, compare_tables
+    from forecast.cli.tables import TABLE_COLUMNS, _show, compare_tables
 
     console = Console(width=80, file=io.StringIO(), color_system=None)
     for table in compare_tables({"days": 5, "first": "a", "last": "b"}, _rows(3), {"bands": _bands()}, wide=True):

@@ -30,7 +30,7 @@ def _frame(days: int = 120) -> pd.DataFrame:
 
 
 def test_predicted_vs_actual_writes_a_labelled_figure(tmp_path: Path) -> None:
-    from forecast.plot import predicted_vs_actual
+    from forecast.render.figures import predicted_vs_actual
 
     out = predicted_vs_actual(_frame(), "GRU on unseen days", tmp_path / "p.svg")
     text = out.read_text()
@@ -43,7 +43,7 @@ def test_predicted_vs_actual_writes_a_labelled_figure(tmp_path: Path) -> None:
 
 
 def test_compare_figures_writes_five_pngs(tmp_path: Path) -> None:
-    from forecast.plot import compare_figures
+    from forecast.render.figures import compare_figures
 
     frame = _frame().rename(columns={"predicted": "GRU", "naive": "persistence"})
     histories = {"GRU": pd.DataFrame({"loss": [1.0, 0.5], "val_loss": [1.2, 0.8]})}

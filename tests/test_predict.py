@@ -10,9 +10,9 @@ import pytest
 
 from forecast.errors import ConfigError
 from forecast.forecaster import Forecaster, Network
-from forecast.predict import Predictor, future_dates, recursive_paths
-from forecast.targets import Target, fit_target
-from forecast.windows import MinMaxScaler
+from forecast.inputs.recursive import Predictor, future_dates, recursive_paths
+from forecast.inputs.targets import Target, fit_target
+from forecast.inputs.windows import MinMaxScaler
 
 IDENTITY = Target(kind="price", scaler=MinMaxScaler(0.0, 1.0))  # inputs are the closes themselves
 
@@ -108,7 +108,7 @@ def test_predict_notes_a_training_file_changed_since_training(tiny_model: Path, 
 
     from typer.testing import CliRunner
 
-    from forecast.cli import app
+    from forecast.cli.app import app
 
     folder = tmp_path / "m"
     shutil.copytree(tiny_model, folder)

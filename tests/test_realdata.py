@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from forecast.cli import app
-from forecast.data import load_prices
+from forecast.cli.app import app
+from forecast.data.loader import load_prices
 
 pytestmark = pytest.mark.realdata
 
@@ -86,7 +86,7 @@ def test_train_and_predict_on_a_real_file(real_data: Path, tmp_path: Path) -> No
 
 
 def test_the_44_coin_panel_is_refused_listed_and_read_by_asset(multi_data: Path) -> None:
-    from forecast.data import LoadOptions, PanelError
+    from forecast.data.loader import LoadOptions, PanelError
 
     path = multi_data / "panel-crypto-markets-kaggle.csv"
     with pytest.raises(PanelError) as caught:

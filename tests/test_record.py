@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from forecast.artifacts import read_run
-from forecast.cli import app
-from forecast.record import RunRecord
-from forecast.synth import write_synth
+from forecast.cli.app import app
+from forecast.data.synth import write_synth
+from forecast.store.artifacts import read_run
+from forecast.store.record import RunRecord
 
 V1 = Path(__file__).parent / "fixtures" / "v1-gru"
 # What the version that wrote the fixture printed for `predict --horizon 3 --interval 0.9` (NumPy engine).

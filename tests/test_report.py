@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
-from forecast.artifacts import json_text
-from forecast.report import format_cell, markdown_report, print_csv, print_json
+from forecast.cli.tables import print_csv, print_json
+from forecast.files import json_text
+from forecast.render.markdown import format_cell, markdown_report
 
 
 def _report(failed: list[dict[str, str]] | None = None) -> dict[str, Any]:

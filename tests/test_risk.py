@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from forecast import risk
+from forecast.bands import baselines as risk
 from forecast.errors import DataError
 
 

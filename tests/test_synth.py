@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from forecast.data import file_sha256, load_prices
-from forecast.synth import synth_prices, write_synth
+from forecast.data.loader import load_prices
+from forecast.data.synth import synth_prices, write_synth
+from forecast.files import file_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 

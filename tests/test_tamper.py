@@ -25,10 +25,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from forecast.artifacts import read_run
-from forecast.cli import app
+from forecast.cli.app import app
 from forecast.errors import ArtifactError, ConfigError
 from forecast.forecaster import load_network
+from forecast.store.artifacts import read_run
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
@@ -138,7 +138,7 @@ def test_hostile_folders_cost_bounded_memory(tiny_model: Path, tmp_path: Path, c
     folder = _copy(tiny_model, tmp_path)
     HOSTILE[case][0](folder)
     # The peak from VmHWM: ru_maxrss would carry the (TensorFlow-sized) parent's peak across exec.
-    code = ("import re, sys\nfrom forecast.cli import main\n"
+    code = ("import re, sys\nfrom forecast.cli.app import main\n"
             f"sys.argv = ['forecast', 'predict', {str(folder)!r}, '--engine', 'numpy']\n"
             "try:\n    main()\nexcept SystemExit as exit:\n"
             "    peak = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from forecast.errors import ConfigError
-from forecast.targets import Target, fit_target
+from forecast.inputs.targets import Target, fit_target
 
 CLOSES = 100 * np.exp(np.cumsum(np.random.default_rng(0).normal(0, 0.03, 200)))
 
@@ -42,8 +42,8 @@ def test_json_round_trip(kind: str) -> None:
 def test_prepare_fits_statistics_on_the_training_part_only(price_csv: Path, kind: str) -> None:
     """Through the code that chooses the slice: validation and test prices change nothing fitted."""
     from forecast.config import WindowConfig
-    from forecast.data import load_prices
-    from forecast.training import prepare
+    from forecast.data.loader import load_prices
+    from forecast.runs.training import prepare
 
     series = load_prices(price_csv)
     config = WindowConfig(window=20)

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from forecast.artifacts import read_calibration, read_run, write_model_folder
 from forecast.config import ModelConfig, RunConfig, WindowConfig
-from forecast.data import load_prices
+from forecast.data.loader import load_prices
 from forecast.forecaster import Forecaster, Network
-from forecast.record import RunRecord, TrainingInfo
-from forecast.training import evaluate, prepare, record_for
+from forecast.runs.training import evaluate, prepare, record_for
+from forecast.store.artifacts import read_calibration, read_run, write_model_folder
+from forecast.store.record import RunRecord, TrainingInfo
 
 
 def _fake_network(noise: float = 0.5) -> Network:
@@ -103,9 +103,10 @@ def test_write_model_folder_then_read_back(prepared, tmp_path: Path) -> None:  #
     folder.mkdir()
     written = write_model_folder(folder, record, save_model=lambda path: path.write_bytes(b"weights"),
                                  calibration=evaluation.calibration, history=history,
-                                 test_frame=evaluation.frame, title="t")
+                                 test_frame=evaluation.frame)
+    # storage never draws: prediction.png is the training run's (runs.training), not the writer's
     assert sorted(p.name for p in folder.iterdir()) == ["calibration.json", "history.csv", "model.keras",
-                                                           "prediction.png", "run.json", "test_predictions.csv"]
+                                                           "run.json", "test_predictions.csv"]
     import hashlib
 
     assert written.model_sha256 == hashlib.sha256(b"weights").hexdigest()

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from forecast.cli import app
+from forecast.cli.app import app
 from forecast.errors import ArtifactError, ConfigError
-from forecast.space import DEFAULT_SPACE, load_space
+from forecast.runs.space import DEFAULT_SPACE, load_space
 from tests import postgres
 
 runner = CliRunner()
@@ -103,7 +103,7 @@ def test_a_bad_storage_url_is_one_error_without_the_password(price_csv: Path, tm
 
 
 def _open(url: str) -> str:
-    from forecast.tune import open_storage
+    from forecast.runs.tune import open_storage
 
     try:
         open_storage(url)
@@ -123,7 +123,7 @@ def test_processes_opening_one_new_database_at_once_all_get_it(tmp_path: Path) -
 
 
 def test_a_folder_holding_other_files_is_refused(price_csv: Path, tmp_path: Path) -> None:
-    from forecast.tune import _check_folder
+    from forecast.runs.tune import _check_folder
 
     out = tmp_path / "t"
     out.mkdir()
@@ -136,9 +136,9 @@ def test_a_folder_holding_other_files_is_refused(price_csv: Path, tmp_path: Path
 
 
 def test_a_study_of_another_search_is_not_resumed(price_csv: Path, tmp_path: Path) -> None:
-    from forecast.cli_options import TrainingOptions
-    from forecast.data import load_prices
-    from forecast.tune import TuneRequest, _identity, _open_study, open_storage
+    from forecast.cli.options import TrainingOptions
+    from forecast.data.loader import load_prices
+    from forecast.runs.tune import TuneRequest, _identity, _open_study, open_storage
 
     url = f"sqlite:///{tmp_path / 'tune.db'}"
     series = load_prices(price_csv)
@@ -257,7 +257,7 @@ def _two_processes_share_one_study(csv: Path, tmp_path: Path, storage: str) -> l
         assert payload["study"] == "shared" and payload["trials"]["failed"] == 0
     import optuna
 
-    from forecast.tune import open_storage
+    from forecast.runs.tune import open_storage
 
     study = optuna.load_study(study_name="shared", storage=open_storage(storage))
     trials = [(t.number, t.state.name, str(t.user_attrs.get("worker", ""))) for t in study.get_trials()]
@@ -328,9 +328,9 @@ def test_ctrl_c_ends_the_workers_marks_the_running_trial_and_keeps_the_study(pri
 def test_a_trial_is_the_train_configuration_with_its_fixed_options_kept() -> None:
     """One builder: tune's trial 0 is exactly `train`'s run configuration for the same options, the
     inputs and band method included (they used to fall back to auto/scale-conformal)."""
-    from forecast.cli_options import TrainingOptions
-    from forecast.space import load_space
-    from forecast.tune import TuneRequest
+    from forecast.cli.options import TrainingOptions
+    from forecast.runs.space import load_space
+    from forecast.runs.tune import TuneRequest
 
     training = TrainingOptions(window=30, units="16,32", dropout=0.1, epochs=3, batch_size=64, val_size=0.15,
                                patience=2, seed=7, test_size=0.25, learning_rate=1e-3, features="close",

@@ -1,0 +1,175 @@
+"""Prediction intervals: a scale σ per forecast, calibrated by split-conformal scores per step.
+
+σ comes from one of two places (the model's `interval_method`):
+
+* mc-conformal — `samples` stochastic passes with dropout kept on (one batched call per step,
+  all samples and origins together) give the spread of the forecasts: the model's own
+  uncertainty, which hardly moves with the market;
+* scale-conformal — the network's second head predicts the scale of each step's move
+  (trained on Gaussian negative log-likelihood), so σ widens in turbulent weeks and narrows in
+  calm ones (forecast.inputs.targets turns it into prices).
+
+With a scale head each score costs one forward pass, so the calibration also goes on *online*:
+a forecast from origin t pools the validation scores with the scores of the latest ONLINE_ORIGINS
+later origins whose actual close is known before t (origin + h − 1 < t for step h) — what a risk
+desk does when it re-checks its band against the days since it was set. It follows a change of
+regime after training without looking ahead. (MC-dropout scores cost `samples` passes each, so mc-conformal
+keeps the validation scores only.)
+
+On the validation part — days the weights were not fitted on — each step h gets the scores
+|actual − point| / σ; the interval at level α is point ± q_h·σ, where q_h is the
+⌈(n+1)α⌉-th smallest of the n scores (split conformal, normalised by σ). Coverage then holds
+per step on exchangeable data, whatever MC dropout's own calibration.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from forecast.errors import ConfigError
+
+SAMPLES = 20
+MAX_CALIBRATED_STEPS = 14
+MAX_CALIBRATION_ORIGINS = 300  # validation origins scored (evenly spaced beyond this)
+MAX_COVERAGE_ORIGINS = 150  # test origins whose coverage train reports
+ONLINE_ORIGINS = 250  # the latest scored origins an online calibration adds to the validation scores
+_TINY = 1e-12
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Conformal scores per horizon step (validation origins × steps), from one training run."""
+
+    scores: np.ndarray  # (origins, steps)
+    samples: int  # MC-dropout passes per forecast (0 for scale-conformal)
+    seed: int
+    method: str = "mc-conformal"
+
+    @property
+    def steps(self) -> int:
+        return int(self.scores.shape[1])
+
+    def quantile(self, level: float, steps: int) -> np.ndarray:
+        """The conformal multiplier q_h for steps 1…steps at `level`.
+
+        Raises:
+            ConfigError: level outside (0, 1) or more steps than were calibrated.
+        """
+        if not 0 < level < 1:
+            raise ConfigError(f"--interval takes a level between 0 and 1 (like 0.9), got {level}")
+        if steps > self.steps:
+            raise ConfigError(f"intervals are calibrated for up to {self.steps} days ahead; lower --horizon "
+                              "or drop --interval")
+        n = len(self.scores)
+        rank = math.ceil((n + 1) * level)
+        if rank > n:  # the band would be unbounded: say so rather than print infinite bounds
+            raise ConfigError(f"--interval {level} needs more than the {n} calibration origins this model has; "
+                              f"use a level of at most {math.floor(n / (n + 1) * 1000) / 1000}")
+        return np.sort(self.scores[:, :steps], axis=0)[rank - 1]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"method": self.method, "samples": self.samples, "seed": self.seed,
+                "scores": [[round(float(v), 6) for v in row] for row in self.scores.T]}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Calibration:
+        method = raw.get("method")
+        return cls(scores=np.asarray(raw["scores"], dtype="float64").T, samples=int(raw["samples"]),
+                   seed=int(raw["seed"]), method="scale-conformal" if method == "scale-conformal" else "mc-conformal")
+
+
+def spread(paths: np.ndarray) -> np.ndarray:
+    """σ per origin and step from sample paths (samples, origins, steps)."""
+    return np.maximum(paths.std(axis=0), _TINY)
+
+
+def calibrate(point: np.ndarray, sigma: np.ndarray, actual: np.ndarray, seed: int, samples: int,
+              method: str) -> Calibration:
+    """Scores |actual − point| / σ from validation origins: point, σ and actual (origins, steps)."""
+    return Calibration(scores=np.abs(actual - point) / np.maximum(sigma, _TINY), samples=samples, seed=seed,
+                       method=method)
+
+
+def bounds(point: np.ndarray, sigma: np.ndarray, multipliers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Lower and upper interval bounds point ∓ q·σ, same shape as `point` (origins, steps); the
+    conformal multipliers q are per step (steps,) or per origin and step."""
+    half = multipliers * np.maximum(sigma, _TINY)
+    return point - half, point + half
+
+
+@dataclass(frozen=True)
+class OnlineCalibration:
+    """Validation scores plus the scores of origins from `known_from` on, as their actuals arrive."""
+
+    calibration: Calibration
+    extra: np.ndarray  # (origins from known_from, steps): scores; NaN where the actual is not in the data
+    known_from: int
+    keep: int = ONLINE_ORIGINS
+
+    def multipliers(self, origins: np.ndarray, levels: list[float], steps: int) -> np.ndarray:
+        """The conformal multiplier for each origin, level and step: (origins, levels, steps).
+
+        Origin t pools the validation scores with the extra scores of the latest `keep` origins
+        o ≤ t − h (step h), whose actual close is known before t.
+
+        Raises:
+            ConfigError: a level outside (0, 1), too many steps, or too few validation scores.
+        """
+        for level in levels:
+            self.calibration.quantile(level, steps)  # the smallest pool must back every level
+        out = np.empty((len(origins), len(levels), steps))
+        for h in range(steps):
+            base = self.calibration.scores[:, h]
+            known = np.clip(np.asarray(origins) - h - self.known_from, 0, len(self.extra))
+            for i, count in enumerate(known):
+                pool = np.concatenate([base, self.extra[max(0, count - self.keep):count, h]])
+                pool = np.sort(pool[np.isfinite(pool)])
+                ranks = [math.ceil((len(pool) + 1) * level) - 1 for level in levels]
+                out[i, :, h] = pool[ranks]
+        return out
+
+
+def quantile_forecast(point: np.ndarray, sigma: np.ndarray, multipliers: Any, levels: np.ndarray) -> np.ndarray:
+    """One-step price quantiles (origins, levels) from the calibrated band: quantile q < 0.5 is the
+    lower bound of the central band at level 1 − 2q, q > 0.5 the upper bound at 2q − 1, and the
+    median is the point forecast (the band is symmetric around it).
+
+    `multipliers(band_levels)` gives the conformal multiplier of each central band level for
+    each origin: (origins, band levels).
+
+    Raises:
+        ConfigError: a level the calibration has too few origins for.
+    """
+    out = np.empty((len(point), len(levels)))
+    sided = [j for j, q in enumerate(levels) if not math.isclose(q, 0.5)]
+    factors = multipliers([abs(2 * float(levels[j]) - 1) for j in sided])
+    out[:, [j for j in range(len(levels)) if j not in sided]] = np.asarray(point)[:, None]
+    for k, j in enumerate(sided):
+        out[:, j] = point + np.sign(levels[j] - 0.5) * factors[:, k] * sigma
+    return out
+
+
+def coverage(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> list[float]:
+    """Share of actual closes inside their interval, per step."""
+    inside = (actual >= lower) & (actual <= upper)
+    return [float(v) for v in inside.mean(axis=0)]
+
+
+def calibrated_steps(outputs: int, val_days: int) -> int:
+    """How many steps to calibrate: all of a direct model's, else up to 14, leaving origins to score."""
+    room = max(1, val_days // 2)
+    return min(outputs if outputs > 1 else MAX_CALIBRATED_STEPS, room)
+
+
+def stacked_actual(closes: np.ndarray, origins: np.ndarray, steps: int) -> np.ndarray:
+    """Actual closes for the given origins and steps 1…steps: (origins, steps)."""
+    return np.stack([closes[origins + h] for h in range(steps)], axis=1)
+
+
+def stride_for(origins: int, cap: int) -> int:
+    """The stride that keeps at most `cap` of `origins` evenly spaced ones."""
+    return max(1, -(-origins // cap))

@@ -1,0 +1,457 @@
+"""Results → tables, JSON or CSV on stdout. No computation happens here."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from typing import TYPE_CHECKING, Any, Literal
+
+from rich.console import Console
+from rich.table import Table
+
+from forecast.render.markdown import BAND_COLUMNS, TABLE_COLUMNS, band_cell, format_cell, markdown_report, steps_cells
+
+if TYPE_CHECKING:
+    from forecast.metrics import Comparison, Metrics
+    from forecast.runs.backtest import BacktestOutcome
+    from forecast.runs.compare import CompareOutcome
+    from forecast.runs.pipeline import ForecastOutcome, PlotOutcome
+    from forecast.runs.training import TrainOutcome
+    from forecast.runs.tune import TuneOutcome
+    from forecast.store.record import RunRecord
+
+OutputFormat = Literal["table", "json", "csv"]
+
+
+def _stdout() -> Console:
+    # A terminal gets sentences wrapped at words to its width; piped output is not cut to 80
+    # columns: wide tables stay whole in files and CI logs.
+    if sys.stdout.isatty():
+        return Console(file=sys.stdout)
+    return Console(file=sys.stdout, soft_wrap=True, width=200)
+
+
+def _show(console: Console, table: Table) -> None:
+    """Print a table whole: one that cannot fit the console (a --wide table on a narrow terminal) is
+    drawn at the width it needs rather than cropped or cut."""
+    need = sum(column.min_width or 1 for column in table.columns) + 3 * len(table.columns) + 1  # cells, padding, rules
+    if need > console.width:
+        console = Console(file=console.file, soft_wrap=True, width=need)
+    console.print(table)
+
+
+def _add_columns(table: Table, titles: list[str], cells: list[list[str]], text: tuple[int, ...] = (),
+                 wrapped: tuple[int, ...] = ()) -> None:
+    """Add columns whose numbers are never cut ("1,0…"): a number column keeps the width of its longest
+    cell; a text column (indices `text`) and a column of several numbers (`wrapped`, "1.015 (91.3%)",
+    right-aligned) wrap at spaces, never narrower than a word of 12."""
+    for index, title in enumerate(titles):
+        values = [line[index] for line in cells]
+        if index in text or index in wrapped:
+            longest = max((len(word) for value in [title, *values] for word in value.split()), default=1)
+            table.add_column(title, justify="left" if index in text else "right", overflow="fold",
+                             min_width=min(longest, 12))
+        else:
+            width = max([len(title), *(len(value) for value in values)])
+            table.add_column(title, justify="right", no_wrap=True, min_width=width)
+
+
+def print_json(payload: Any) -> None:
+    from forecast.files import json_text
+
+    sys.stdout.write(json_text(payload) + "\n")
+
+
+def print_csv(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    writer = csv.DictWriter(sys.stdout, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+
+
+def _fmt(value: float | None, spec: str = ",.2f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def units(unit: str | None) -> str:
+    """What prices are in, for labels: the file's currency when it says it, else "price units"."""
+    return unit or "price units"
+
+
+def comparison_table(comparison: Comparison, title: str, unit: str | None = None) -> Table:
+    """Model vs naive on the same unseen days, one row per metric."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric (test days)")
+    table.add_column("model", justify="right")
+    table.add_column("naive: tomorrow = today", justify="right")
+    rows: list[tuple[str, str, str]] = [
+        (f"MAE ({units(unit)})", _fmt(comparison.model.mae), _fmt(comparison.naive.mae)),
+        (f"RMSE ({units(unit)})", _fmt(comparison.model.rmse), _fmt(comparison.naive.rmse)),
+        ("MAPE %", _fmt(comparison.model.mape, ".3f"), _fmt(comparison.naive.mape, ".3f")),
+        ("direction right", _percent(comparison.model), _percent(comparison.naive)),
+    ]
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _percent(metrics: Metrics) -> str:
+    accuracy = metrics.directional_accuracy
+    return "n/a" if accuracy is None else f"{100 * accuracy:.1f}%"
+
+
+def verdict(comparison: Comparison, unit: str | None = None) -> str:
+    """One honest sentence about the model against persistence (the label is verdicts.verdict's)."""
+    from forecast.bands.verdicts import verdict as label
+
+    ratio = comparison.mae_ratio
+    change = f"{100 * abs(1 - ratio):.1f}% {'lower' if ratio < 1 else 'higher'} MAE"
+    head = (f"MAE / naive MAE = {ratio:.3f} ({change} than tomorrow = today): "
+            f"{label(ratio, comparison.dm_pvalue, comparison.copies_yesterday).upper()}, "
+            f"Diebold–Mariano p = {comparison.dm_pvalue:.3f}.")
+    if comparison.copies_yesterday:
+        head += (f" Its forecasts sit {comparison.lag1_mae:,.2f} {units(unit)} from the previous close on average, "
+                 "closer than the price moves in a day: it mostly repeats yesterday's close.")
+    return head
+
+
+def band_summary(bands: dict[str, Any]) -> str:
+    """One sentence: the model's band on the test days against the volatility baselines."""
+    rows = {row["method"]: row for row in bands["rows"]}
+    level = bands["level"]
+    model = rows.get("model")
+    if model is None:
+        return f"{level:.0%} band: " + "; ".join(bands["notes"])
+    others = ", ".join(f"{name.upper() if name != 'empirical' else name} {row['interval_score_vs_ewma']:.3f}×"
+                       for name, row in rows.items() if name not in ("model", "ewma")
+                       and row["interval_score_vs_ewma"] is not None)
+    vs_ewma = model["interval_score_vs_ewma"]
+    return (f"{level:.0%} band one day ahead on the test days: covered {model['coverage'][f'{level:g}']:.1%}, "
+            f"{model['width_pct']:.2f}% of the close wide; interval score "
+            + (f"{vs_ewma:.3f}× EWMA's" if vs_ewma is not None else f"{model['interval_score']:,.2f}")
+            + (f" (baselines: {others})" if others else "") + f": {model['verdict'].upper()}.")
+
+
+# Each input channel in words (the names run.json keeps are short).
+CHANNEL_WORDS = {"return": "daily log-return", "range": "day's high–low range", "body": "open-to-close move",
+                 "volume": "change in volume", "vol": "RiskMetrics volatility"}
+
+
+def inputs(record: RunRecord, words: bool = False) -> list[str]:
+    """The network's input channels: the target's transform, then the features (in words for people)."""
+    first = {"price": "scaled close", "delta": "scaled close", "return": "log-return"}[record.target.kind]
+    if not words:
+        return [first, *record.features.channels]
+    return [CHANNEL_WORDS["return"] if first == "log-return" else first,
+            *(CHANNEL_WORDS.get(channel, channel) for channel in record.features.channels)]
+
+
+def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
+    training = outcome.record.training
+    if fmt == "json":
+        print_json({
+            "folder": str(outcome.folder), "epochs_run": training.epochs_run,
+            "best_epoch": training.best_epoch, "seconds": round(training.seconds, 2),
+            "parameters": training.parameters, "split": outcome.record.to_dict()["split"],
+            "inputs": inputs(outcome.record), "interval_method": outcome.record.config.model.interval_method,
+            "distribution": outcome.distribution, "test": outcome.comparison.to_dict(),
+            "bands": outcome.evaluation.bands, "bands_by_step": outcome.evaluation.bands_by_step or None,
+        })
+        return
+    console = _stdout()
+    test = outcome.record.split["test"]
+    unit = outcome.record.data.unit
+    console.print(comparison_table(
+        outcome.comparison,
+        f"Test period {test.first} → {test.last} ({test.days} days, never seen in training)", unit))
+    console.print(verdict(outcome.comparison, unit))
+    console.print(band_summary(outcome.evaluation.bands))
+    if outcome.evaluation.bands_by_step:
+        for table in _steps_tables(outcome.evaluation.bands_by_step):
+            _show(console, table)
+    console.print(f"Trained {training.epochs_run} epochs (best {training.best_epoch}) in "
+                  f"{training.seconds:.1f} s; {training.parameters:,} parameters; inputs: "
+                  f"{', '.join(inputs(outcome.record, words=True))}; band: "
+                  f"{outcome.record.config.model.interval_method}.")
+    plan = outcome.distribution
+    if plan.get("replicas", 1) > 1 or plan.get("strategy") == "multi-worker":
+        console.print(f"Distributed ({plan['strategy']}) over {plan['replicas']} replicas: global batch "
+                      f"{plan['global_batch_size']} ({plan['global_batch_size'] // plan['replicas']} per replica).")
+    if plan.get("chief", True):
+        console.print(f"Model folder: {outcome.folder}")
+    else:
+        console.print("This worker is not the chief: the chief writes the model folder.")
+
+
+def forecast_output(outcome: ForecastOutcome, fmt: OutputFormat) -> None:
+    if fmt == "json":
+        print_json(outcome.to_dict())
+        return
+    if fmt == "csv":
+        print_csv([{**row, **_verdict_columns(outcome.verdict)} for row in outcome.forecast])
+        return
+    console = _stdout()
+    table = Table(title=f"{outcome.model}: last close {outcome.last_close:,.2f} on {outcome.last_date}",
+                  title_justify="left")
+    table.add_column("date")
+    table.add_column("forecast close", justify="right")
+    table.add_column("change vs last close", justify="right")
+    bounded = "lower" in outcome.forecast[0]
+    if bounded:
+        table.add_column("interval", justify="right")
+    for row in outcome.forecast:
+        change = 100 * (row["close"] / outcome.last_close - 1)
+        cells = [row["date"], f"{row['close']:,.2f}", f"{change:+.2f}%"]
+        if bounded:
+            cells.append(f"{row['lower']:,.2f} – {row['upper']:,.2f}")
+        table.add_row(*cells)
+    console.print(table)
+
+
+def _verdict_columns(found: dict[str, Any] | None) -> dict[str, Any]:
+    """The model's test verdict as flat CSV columns (the same on every row)."""
+    found = found or {}
+    band = found.get("band") or {}
+    return {"test_mase": found.get("mase"), "test_dm_pvalue": found.get("dm_pvalue"),
+            "verdict": found.get("label", "no test scores"), "band_coverage": band.get("coverage"),
+            "band_vs_ewma": band.get("interval_score_vs_ewma"), "band_verdict": band.get("label")}
+
+
+def plot_output(outcome: PlotOutcome) -> None:
+    span = f"the last {outcome.days} of {outcome.of_days} unseen days" if outcome.of_days > outcome.days else \
+        f"{outcome.days} unseen days"
+    _stdout().print(f"Wrote {outcome.path} ({span}). {verdict(outcome.comparison, outcome.unit)}")
+
+
+def inspect_output(description: dict[str, Any], fmt: Literal["table", "json"]) -> None:
+    if fmt == "json":
+        print_json(description)
+        return
+    if description["layout"] == "panel":
+        _panel_output(description)
+        return
+    table = Table(title=description["file"], title_justify="left", show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    for key in ("layout", "date_column", "close_column", "rows_read", "rows", "first_date",
+                "last_date", "frequency"):
+        table.add_row(key.replace("_", " "), str(description[key]))
+    table.add_row("last close", f"{description['last_close']:,.6g}")
+    others = {role: name for role, name in description["columns"].items() if role != "close"}
+    found = ", ".join(f"{role} ({name})" for role, name in others.items()) or "none"
+    full = all(role in others for role in ("high", "low", "volume"))
+    table.add_row("other columns", f"{found} — --features auto uses {'ohlcv' if full else 'the close only'}")
+    for step in description["steps"]:
+        table.add_row(f"step: {step['name']}", f"{step['detail']} ({step['count']})")
+    for warning in description["warnings"]:
+        table.add_row("warning", warning)
+    _stdout().print(table)
+
+
+def _panel_output(description: dict[str, Any]) -> None:
+    assets = description["assets"]
+    table = Table(title=f"{description['file']}: {len(assets)} assets in rows (column "
+                  f"{description['asset_column']!r})", title_justify="left")
+    for title, justify in (("asset", "left"), ("also named", "left"), ("rows", "right"), ("first", "left"),
+                           ("last", "left")):
+        table.add_column(title, justify=justify)  # type: ignore[arg-type]
+    for asset in assets:
+        table.add_row(asset["asset"], ", ".join(asset["also"]), f"{asset['rows']:,}", asset["first_date"] or "–",
+                      asset["last_date"] or "–")
+    _stdout().print(table)
+    sys.stderr.write(description["hint"] + "\n")
+
+
+def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv", "markdown"],
+                   wide: bool = False) -> None:
+    """The ranked comparison on stdout (compact unless `wide`); where the files went on stderr."""
+
+    failed = outcome.report["setup"].get("failed") or []
+    if fmt == "json":
+        print_json({"out": str(outcome.out), "evaluation": outcome.evaluation, "rows": outcome.rows,
+                    "bands": outcome.report.get("bands"), "bands_by_step": outcome.report.get("bands_by_step"),
+                    "failed": failed})
+    elif fmt == "csv":
+        print_csv(outcome.rows)
+    elif fmt == "markdown":
+        sys.stdout.write(markdown_report(outcome.report))
+    else:
+        console = _stdout()
+        for table in compare_tables(outcome.evaluation, outcome.rows, outcome.report, wide):
+            _show(console, table)
+        if not wide:
+            Console(stderr=True).print("All columns: --wide, or report.md in the report folder.")
+    for run in failed:
+        Console(stderr=True).print(f"Warning: {run['model']} did not finish ({run['reason']}); the report "
+                                   "covers the models that did", style="yellow")
+    Console(stderr=True).print(f"Report, plots and model folders: {outcome.out}")
+
+
+# backtest's fold table: compact on a terminal (fits 80 columns), every column with --wide.
+FOLD_COLUMNS = ("fold", "origin", "days", "trained through", "MAE", "naive MAE", "MASE", "direction", "DM p",
+                "interval coverage")
+COMPACT_FOLD_COLUMNS = ("fold", "origin", "days", "MASE", "DM p", "coverage")
+
+
+def backtest_output(outcome: BacktestOutcome, fmt: Literal["table", "json"], wide: bool = False) -> None:
+    """Per-fold and overall backtest scores on stdout (compact unless `wide`)."""
+    for fold in outcome.failed:
+        Console(stderr=True).print(f"Warning: fold {fold['fold']} did not finish ({fold['reason']}); the scores "
+                                   "cover the folds that did", style="yellow")
+    if fmt == "json":
+        print_json({"out": str(outcome.out), "folds": outcome.folds, "overall": outcome.overall,
+                    "failed": outcome.failed})
+        return
+    table = Table(title="Walk-forward backtest: one-step forecasts on days after each origin", title_justify="left")
+    titles = FOLD_COLUMNS if wide else COMPACT_FOLD_COLUMNS
+    cells = []
+    for fold in [*outcome.folds, {**outcome.overall, "fold": "all", "origin": "", "trained_on": {"last": ""}}]:
+        direction = fold["directional_accuracy"]
+        every = dict(zip(FOLD_COLUMNS, (
+            str(fold["fold"]), fold["origin"], str(fold["days"]), fold["trained_on"]["last"], f"{fold['mae']:,.2f}",
+            f"{fold['naive_mae']:,.2f}", f"{fold['mase']:.3f}", "n/a" if direction is None else f"{direction:.1%}",
+            f"{fold['dm_pvalue']:.3f}", f"{fold['interval_coverage']:.0%}"), strict=True))
+        every["coverage"] = every["interval coverage"]
+        cells.append([every[title] for title in titles])
+    _add_columns(table, list(titles), cells)
+    for line in cells:
+        table.add_row(*line)
+    console = _stdout()
+    _show(console, table)
+    level = outcome.overall["interval_level"]
+    console.print(f"Overall MASE {outcome.overall['mase']:.3f} against persistence; {level:.0%} intervals "
+                  f"covered {outcome.overall['interval_coverage']:.0%} of actual closes. Files: {outcome.out}")
+    bands = outcome.overall.get("bands")
+    if bands and bands["rows"]:
+        _show(console, _band_table(bands, wide))
+        for note in bands["notes"]:
+            console.print(f"Note: {note}")
+    if outcome.overall.get("bands_by_step"):
+        for table in _steps_tables(outcome.overall["bands_by_step"]):
+            _show(console, table)
+    if not wide:
+        Console(stderr=True).print("All columns: --wide.")
+
+
+# ---------------------------------------------------------------- compare rendering
+
+# The compact default fits 80 columns: the verdicts and the numbers they rest on.
+COMPACT_COLUMNS = (("rank", "#"), ("model", "model"), ("mase", "MASE"), ("dm_pvalue", "DM p"), ("verdict", "verdict"))
+COMPACT_BAND_COLUMNS = (("method", "band"), ("coverage", "coverage"), ("interval_score_vs_ewma", "vs EWMA"),
+                        ("verdict", "verdict"))
+_TEXT_KEYS = ("model", "verdict", "method")
+
+
+def compare_tables(evaluation: dict[str, Any], rows: list[dict[str, Any]], report: dict[str, Any],
+                   wide: bool = False) -> list[Table]:
+    """compare's tables for a terminal: compact (MASE, DM p, verdict; band coverage, vs EWMA,
+    verdict) or `wide` (every column). Numbers are never cut: a narrow terminal wraps the words."""
+    columns = TABLE_COLUMNS if wide else COMPACT_COLUMNS
+    table = Table(title=f"One-step forecasts on {evaluation['days']} unseen days, "
+                  f"{evaluation['first']} → {evaluation['last']} (ranked by MAE)", title_justify="left")
+    cells = [[format_cell(row, key) for key, _ in columns] for row in rows]
+    _add_columns(table, [title for _, title in columns], cells, _text_columns(columns))
+    for row, line in zip(rows, cells, strict=True):
+        table.add_row(*line, style="bold red" if row["verdict"] in ("copies yesterday", "worse than persistence")
+                      else None)
+    tables = [table]
+    bands = report.get("bands")
+    if bands and bands["rows"]:
+        tables.append(_band_table(bands, wide))
+    if report.get("bands_by_step"):
+        tables += _steps_tables(report["bands_by_step"])
+    return tables
+
+
+def _text_columns(columns: tuple[tuple[str, str], ...]) -> tuple[int, ...]:
+    return tuple(index for index, (key, _) in enumerate(columns) if key in _TEXT_KEYS)
+
+
+def _band_table(bands: dict[str, Any], wide: bool = True) -> Table:
+    level = bands["level"]
+    columns = BAND_COLUMNS if wide else COMPACT_BAND_COLUMNS
+    title = (f"{level:.0%} bands one day ahead on the same days (ranked by interval score: width plus "
+             f"{2 / (1 - level):.0f}× each miss; lower is better)") if wide else \
+        f"{level:.0%} bands one day ahead, same days (ranked by interval score)"
+    table = Table(title=title, title_justify="left")
+    cells = [[band_cell(row, key, level) for key, _ in columns] for row in bands["rows"]]
+    _add_columns(table, [title for _, title in columns], cells, _text_columns(columns))
+    for row, line in zip(bands["rows"], cells, strict=True):
+        table.add_row(*line, style="bold red" if row["verdict"] == "miscalibrated" else None)
+    return table
+
+
+STEPS_PER_TABLE = 5  # horizon steps side by side in one terminal table: five fit 80 columns
+
+
+def _steps_tables(tables: list[dict[str, Any]]) -> list[Table]:
+    """The per-step band scores as terminal tables of at most STEPS_PER_TABLE steps each."""
+    level = tables[0]["level"]
+    titles, cells = steps_cells(tables)
+    out = []
+    for start in range(0, len(titles), STEPS_PER_TABLE):
+        chunk = slice(start, start + STEPS_PER_TABLE)
+        title = (f"{level:.0%} bands by horizon step: interval score vs EWMA's (coverage); √h-scaled empirical and "
+                 "EWMA, GARCH's h-day variance") if start == 0 else f"… {', '.join(titles[chunk])}"
+        table = Table(title=title, title_justify="left")
+        lines = [[method, *row[chunk]] for method, row in cells.items()]
+        _add_columns(table, ["band", *titles[chunk]], lines, text=(0,), wrapped=tuple(range(1, len(lines[0]))))
+        for line in lines:
+            table.add_row(*line)
+        out.append(table)
+    return out
+
+
+def trial_config(values: dict[str, Any]) -> str:
+    """One trial's configuration in a few words."""
+    if not values:
+        return ""
+    units = ",".join(map(str, values.get("units", [])))
+    return (f"{values.get('model', '?')} {units} · window {values.get('window')} · {values.get('target')} · "
+            f"dropout {values.get('dropout', 0):.2f} · lr {values.get('learning_rate', 0):.1e} · "
+            f"batch {values.get('batch_size')}")
+
+
+def tune_output(outcome: TuneOutcome, fmt: OutputFormat) -> None:
+    """The ranked trial table (the best 20 on a terminal table), then the best configuration
+    and its one evaluation on the test part."""
+    from forecast.runs.tune import table_rows
+
+    payload = outcome.to_dict()
+    for note in payload["notes"]:
+        sys.stderr.write(f"Note: {note}\n")
+    if fmt == "json":
+        print_json(payload)
+        return
+    if fmt == "csv":
+        print_csv(table_rows(outcome.rows))
+        return
+    console = _stdout()
+    trials = payload["trials"]
+    table = Table(title=f"Study {payload['study']} ({payload['storage']}): {trials['total']} trials — "
+                        f"{trials['complete']} complete, {trials['pruned']} pruned, {trials['failed']} failed; "
+                        "ranked by validation MASE (lower is better; 1 = persistence)", title_justify="left")
+    cells = [[str(row["rank"]), str(row["trial"]), row["state"], _fmt(row["val_mase"], ".4f"),
+              trial_config(row["config"]), "" if row["epochs"] is None else str(row["epochs"]),
+              _fmt(row["seconds"], ".0f"), row["note"]] for row in outcome.rows[:20]]
+    _add_columns(table, ["rank", "trial", "state", "val MASE", "configuration", "epochs", "seconds", "note"], cells,
+                 text=(2, 4, 7))
+    for line in cells:
+        table.add_row(*line)
+    _show(console, table)
+    if len(outcome.rows) > 20:
+        console.print(f"… and {len(outcome.rows) - 20} more in trials.csv")
+    best, test = payload["best"], payload["test"]
+    console.print(f"Best: trial {best['trial']} — {trial_config(best['config'])} — validation MASE "
+                  f"{best['val_mase']:.4f}")
+    console.print(f"Trained as `train` does and scored once on {test['days']} unseen test days: MASE "
+                  f"{_fmt(test['mase'], '.4f')} (MAE {_fmt(test['mae'])} vs persistence {_fmt(test['naive_mae'])}, "
+                  f"DM p = {_fmt(test['dm_pvalue'], '.3f')}): {test['verdict']}")
+    kept = " (unchanged: it already held this configuration)" if payload["model_folder_kept"] else ""
+    console.print(f"Model folder: {payload['model_folder']}{kept}")
+    skipped = payload["plots"]["skipped"]
+    made = [name for name in ("history", "importances") if payload["plots"][name]]
+    console.print(f"{payload['new_trials']} new trial(s) in {payload['seconds']:.0f} s with {payload['jobs']} job(s); "
+                  f"plots: {', '.join(payload['plots'][name] for name in made) or 'none'}"
+                  + "".join(f" ({name} skipped: {why})" for name, why in skipped.items()))

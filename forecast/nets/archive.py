@@ -1,0 +1,208 @@
+"""Read a `.keras` archive without trusting it: sizes, layers and weight shapes are checked
+against what run.json says the network is before anything is decompressed, built or run.
+
+A model folder can come from anywhere (a colleague, a download, a tampered disk), and a few
+megabytes of archive can declare gigabytes: a zip entry that inflates without end, an HDF5
+dataset of 40,000² floats, a layer of 10⁹ units that Keras would happily allocate. So both
+engines — the NumPy one and Keras — go through `read_archive` first:
+
+1. the file's sha256 must equal the one run.json recorded at training;
+2. the zip may hold only Keras' three entries, each within a size cap (the weights' cap is the
+   size the declared architecture needs, plus slack);
+3. config.json must describe exactly the architecture of run.json (layer kinds, units, window,
+   channels, outputs);
+4. every HDF5 dataset's declared size is bounded, and each layer's weights have exactly the
+   shapes that architecture gives, and are finite — checked on the metadata before reading.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from forecast.errors import ArtifactError
+
+_ENTRIES = {"config.json": 1 << 20, "metadata.json": 1 << 16}
+_WEIGHT_SLACK_BYTES = 1 << 20  # HDF5 headers, the optimizer's step counters
+_BYTES_PER_WEIGHT = 4 * 3  # float32 weights, plus Adam's two moments saved beside them
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What run.json says the network is."""
+
+    kind: str  # "gru" or "lstm"
+    units: tuple[int, ...]
+    window: int
+    outputs: int
+    channels: int = 1
+
+    def weight_shapes(self) -> dict[str, list[tuple[int, ...]]]:
+        """Keras 3's HDF5 layer names → the shapes of their variables, in order."""
+        gates = 3 if self.kind == "gru" else 4
+        shapes: dict[str, list[tuple[int, ...]]] = {}
+        inputs = self.channels
+        for i, units in enumerate(self.units):
+            name = self.kind if i == 0 else f"{self.kind}_{i}"
+            bias = (2, gates * units) if self.kind == "gru" else (gates * units,)
+            shapes[name] = [(inputs, gates * units), (units, gates * units), bias]
+            inputs = units
+        shapes["dense"] = [(inputs, self.outputs), (self.outputs,)]
+        return shapes
+
+    def parameters(self) -> int:
+        return sum(int(np.prod(shape)) for shapes in self.weight_shapes().values() for shape in shapes)
+
+
+@dataclass(frozen=True)
+class Archive:
+    """A checked archive: its Keras config and each layer's weights (float32), by HDF5 name, in
+    layer order (the recurrent layers, then the Dense head)."""
+
+    config: dict[str, Any]
+    weights: dict[str, tuple[np.ndarray, ...]]
+
+
+def read_archive(path: Path, expected: Architecture, sha256: str | None) -> Archive:
+    """Read and check a `.keras` file against run.json's architecture and checksum.
+
+    Args:
+        path: the model.keras file.
+        expected: the architecture run.json describes.
+        sha256: the checksum run.json recorded (None for folders written before it was).
+
+    Raises:
+        ArtifactError: missing, mismatched, oversized, malformed, or non-finite.
+    """
+    if not path.is_file():
+        raise ArtifactError(f"{path.parent} has no {path.name}; retrain with `forecast train --force`")
+    weights_cap = expected.parameters() * _BYTES_PER_WEIGHT + _WEIGHT_SLACK_BYTES
+    if path.stat().st_size > weights_cap + sum(_ENTRIES.values()) + (1 << 16):
+        raise _corrupt(path, f"{path.stat().st_size:,} bytes is more than a {expected.kind.upper()} "
+                             f"{list(expected.units)} network needs")
+    if sha256 is not None:
+        from forecast.files import file_sha256
+
+        if file_sha256(path) != sha256:
+            raise ArtifactError(f"{path} is not the model file this folder's run.json was written with "
+                                "(sha256 differs); the folder was altered or mixed — retrain it")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = _read_config(archive, path)
+            blob = _read_entry(archive, "model.weights.h5", weights_cap, path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
+            NotImplementedError) as exc:
+        raise _corrupt(path, _reason(exc)) from None
+    _check_config(config, expected, path)
+    return Archive(config=config, weights=_read_weights(blob, expected, path))
+
+
+def _read_entry(archive: zipfile.ZipFile, name: str, cap: int, path: Path) -> bytes:
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        raise _corrupt(path, f"no {name} inside") from None
+    if info.file_size > cap:
+        raise _corrupt(path, f"{name} declares {info.file_size:,} bytes, over the {cap:,} it may hold")
+    with archive.open(info) as handle:
+        data = handle.read(cap + 1)  # zipfile stops at the declared size; never past the cap
+    if len(data) > cap:
+        raise _corrupt(path, f"{name} inflates past {cap:,} bytes")
+    return data
+
+
+def _read_config(archive: zipfile.ZipFile, path: Path) -> dict[str, Any]:
+    extra = sorted(set(archive.namelist()) - {*_ENTRIES, "model.weights.h5"})
+    if extra:
+        raise _corrupt(path, f"unexpected entries {extra[:3]}")
+    try:
+        config = json.loads(_read_entry(archive, "config.json", _ENTRIES["config.json"], path))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise _corrupt(path, f"config.json is not valid JSON ({_reason(exc)})") from None
+    if not isinstance(config, dict):
+        raise _corrupt(path, "config.json is not an object")
+    return config
+
+
+def _check_config(config: dict[str, Any], expected: Architecture, path: Path) -> None:
+    """The layer list must be Input, then per layer RNN(units)+Dropout, then Dense(outputs)."""
+    layers = config.get("config", {}).get("layers") if isinstance(config.get("config"), dict) else None
+    if config.get("class_name") != "Sequential" or not isinstance(layers, list):
+        raise _mismatch(path, "it is not a Sequential network")
+    found = [(entry.get("class_name"), entry.get("config")) for entry in layers
+             if isinstance(entry, dict) and isinstance(entry.get("config"), dict)]
+    if len(found) != len(layers):
+        raise _mismatch(path, "its layer list is malformed")
+    kind = "GRU" if expected.kind == "gru" else "LSTM"
+    shape: list[int | None] = [None, expected.window, expected.channels]
+    want: list[tuple[str, dict[str, Any]]] = [("InputLayer", {"batch_shape": shape})]
+    for units in expected.units:
+        want += [(kind, {"units": units}), ("Dropout", {})]
+    want.append(("Dense", {"units": expected.outputs}))
+    if len(found) != len(want):
+        raise _mismatch(path, f"it has {len(found)} layers where run.json implies {len(want)}")
+    for (name, options), (want_name, want_options) in zip(found, want, strict=True):
+        settings: dict[str, Any] = options or {}
+        if name != want_name or any(settings.get(key) != value for key, value in want_options.items()):
+            described = {key: settings.get(key) for key in want_options}
+            raise _mismatch(path, f"its layer {name} {described} is not the {want_name} {want_options} "
+                                  "run.json describes")
+
+
+def _read_weights(blob: bytes, expected: Architecture, path: Path) -> dict[str, tuple[np.ndarray, ...]]:
+    import h5py
+
+    shapes = expected.weight_shapes()
+    budget = expected.parameters() * _BYTES_PER_WEIGHT + _WEIGHT_SLACK_BYTES
+    try:
+        with h5py.File(io.BytesIO(blob), "r") as handle:
+            datasets: list[tuple[str, Any]] = []
+            handle.visititems(lambda name, item: datasets.append((name, item))
+                              if isinstance(item, h5py.Dataset) else None)
+            declared = sum(int(np.prod(item.shape or ())) * item.dtype.itemsize for _, item in datasets)
+            if declared > budget:
+                raise _corrupt(path, f"its weights declare {declared:,} bytes, more than the architecture needs")
+            out = {layer: _layer_weights(handle, layer, want, path) for layer, want in shapes.items()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise _corrupt(path, f"model.weights.h5 is unreadable ({_reason(exc)})") from None
+    return out
+
+
+def _layer_weights(handle: Any, layer: str, want: list[tuple[int, ...]], path: Path) -> tuple[np.ndarray, ...]:
+    group = handle.get(f"layers/{layer}")
+    if group is None:
+        raise _mismatch(path, f"it has no weights for layer {layer}")
+    variables = group["cell"]["vars"] if "cell" in group else group["vars"]
+    if sorted(variables.keys()) != [str(i) for i in range(len(want))]:
+        raise _mismatch(path, f"layer {layer} holds {len(variables)} weight arrays, not {len(want)}")
+    arrays = []
+    for i, shape in enumerate(want):
+        dataset = variables[str(i)]
+        if tuple(dataset.shape) != shape:
+            raise _mismatch(path, f"layer {layer} weight {i} has shape {tuple(dataset.shape)}, not {shape}")
+        values = np.asarray(dataset, dtype="float32")
+        if not np.isfinite(values).all():
+            raise _corrupt(path, f"layer {layer} holds NaN or infinite weights")
+        arrays.append(values)
+    return tuple(arrays)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    return re.sub(r"\s+", " ", text)
+
+
+def _corrupt(path: Path, reason: str) -> ArtifactError:
+    return ArtifactError(f"{path} could not be loaded ({reason}); the file is corrupt or from another "
+                         "program — retrain with `forecast train --force`")
+
+
+def _mismatch(path: Path, reason: str) -> ArtifactError:
+    return ArtifactError(f"{path} does not match its run.json ({reason}); the folder is mismatched — retrain it")

@@ -1,0 +1,455 @@
+"""The only module that imports Keras: build, train, save and load the recurrent networks."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Hide what TensorFlow's C++ layer prints while it loads (absl and CUDA probing notes that
+    no environment variable turns off). Python exceptions still surface after the block.
+    Set FORECAST_TF_LOGS=1 to see them."""
+    if os.environ.get("FORECAST_TF_LOGS"):
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with Path(os.devnull).open("w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+with _native_stderr_silenced():
+    import tensorflow as tf
+
+    tf.config.list_physical_devices()  # the CUDA probe logs here, once (does not start the runtime)
+if not os.environ.get("FORECAST_TF_LOGS"):
+    # "… triggered tf.function retracing …" and the like: advice for TensorFlow developers, not users.
+    tf.get_logger().setLevel("ERROR")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from forecast.config import DistributeChoice, ModelConfig, TrainConfig  # noqa: E402
+from forecast.errors import ArtifactError, ConfigError  # noqa: E402
+from forecast.inputs.windows import Windows  # noqa: E402
+
+ValScore = tuple[str, Callable[[np.ndarray], float]]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What fitting produced besides the weights."""
+
+    history: dict[str, list[float]]
+    epochs_run: int
+    best_epoch: int
+    seconds: float
+    windows_per_second: float
+
+
+def build_model(window: int, config: ModelConfig, channels: int = 1) -> keras.Model:
+    """Stacked GRU/LSTM layers (all but the last return sequences), dropout after each, and a
+    Dense head: one output per step, then (scale-conformal) one log-scale per step."""
+    layer = keras.layers.GRU if config.kind == "gru" else keras.layers.LSTM
+    model = keras.Sequential(name=f"forecast_{config.kind}")
+    model.add(keras.Input(shape=(window, channels), name="closes"))
+    for i, units in enumerate(config.units):
+        last = i == len(config.units) - 1
+        model.add(layer(units, return_sequences=not last, name=f"{config.kind}_{i + 1}"))
+        model.add(keras.layers.Dropout(config.dropout, name=f"dropout_{i + 1}"))
+    model.add(keras.layers.Dense(config.head, name="next_close" if config.outputs == 1 else "next_closes"))
+    return model
+
+
+def loss_function(model_config: ModelConfig) -> Any:
+    """The training loss: mean squared error, or the Gaussian negative log-likelihood for a head
+    of means and log-scales (scale-conformal; `gaussian_nll`)."""
+    if model_config.interval_method != "scale-conformal":
+        return "mse"
+    return gaussian_nll
+
+
+@keras.saving.register_keras_serializable(package="forecast")
+def gaussian_nll(y_true: Any, y_pred: Any) -> Any:
+    """Mean over steps of ½((y − μ)/σ)² + log σ, with μ the first half of the head and log σ
+    the second half (clipped to ±10 so a bad start cannot overflow). Constants dropped.
+
+    For the point head this is least squares weighted by 1/σ²: turbulent days, whose errors say
+    least about the mean, count less. Tried instead: squared error for μ plus the likelihood
+    with μ's gradient stopped (the point learning as a one-head model does) — worse points and
+    worse bands on the real files (benchmarks/bands.md)."""
+    steps = keras.ops.shape(y_true)[-1]
+    mean, log_scale = y_pred[:, :steps], keras.ops.clip(y_pred[:, steps:], -10.0, 10.0)
+    z = (keras.ops.cast(y_true, y_pred.dtype) - mean) * keras.ops.exp(-log_scale)
+    return keras.ops.mean(0.5 * keras.ops.square(z) + log_scale, axis=-1)
+
+
+def loss_values(outputs: np.ndarray, y: np.ndarray) -> float:
+    """The training loss of network outputs against targets, in NumPy (as `gaussian_nll` when
+    the head is twice as wide as the targets, else mean squared error)."""
+    steps = y.shape[1]
+    if outputs.shape[1] == 2 * steps:
+        log_scale = np.clip(outputs[:, steps:], -10.0, 10.0)
+        z = (y - outputs[:, :steps]) * np.exp(-log_scale)
+        return float(np.mean(0.5 * np.square(z) + log_scale))
+    return float(np.mean(np.square(outputs - y)))
+
+
+def fit_network(plan: Distribution, window: int, model_config: ModelConfig, train_config: TrainConfig,
+                train: Windows, val: Windows, checkpoint: Path, *, warm_start: Path | None = None,
+                progress: Callable[[int, dict[str, float]], None] | None = None, tensorboard: Path | None = None,
+                run_config: dict[str, Any] | None = None, val_score: ValScore | None = None,
+                ) -> tuple[keras.Model, TrainResult]:
+    """Build (inside the strategy's scope), optionally warm-start, and train one network.
+
+    The global batch is `train_config.batch_size` × replicas; TensorBoard logs only on the chief;
+    multi-worker training goes through `train_model_multi_worker` (which ignores `val_score`).
+    """
+    config = dataclasses.replace(train_config, batch_size=train_config.batch_size * plan.replicas)
+    channels = int(train.x.shape[2])
+    loss = loss_function(model_config)
+    with plan.strategy.scope():
+        network = build_model(window, model_config, channels)
+        if warm_start is not None:
+            network.set_weights(load_model(warm_start, window, channels).get_weights())
+    if plan.name == "multi-worker":
+        result = train_model_multi_worker(network, train, val, config, plan.strategy, progress=progress, loss=loss)
+    else:
+        with plan.strategy.scope():
+            result = train_model(network, train, val, config, checkpoint, progress=progress,
+                                 tensorboard=tensorboard if plan.chief else None, run_config=run_config,
+                                 val_score=val_score, loss=loss)
+    checkpoint.unlink(missing_ok=True)
+    return network, result
+
+
+def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainConfig,
+                checkpoint: Path, progress: Callable[[int, dict[str, float]], None] | None = None,
+                tensorboard: Path | None = None, run_config: dict[str, Any] | None = None,
+                val_score: ValScore | None = None, loss: Any = "mse") -> TrainResult:
+    """Fit with Adam + `loss` (see `loss_function`), early stopping on validation loss, and a best-weights checkpoint.
+
+    Args:
+        model: an uncompiled model from `build_model`.
+        train: training windows (shuffled within the training part only).
+        val: validation windows, used for early stopping and the checkpoint.
+        config: epochs, batch size, patience, learning rate.
+        checkpoint: where the best weights are written during training (`*.weights.h5`);
+            they are loaded back into `model` at the end.
+        progress: called after each epoch with (epoch number, logs).
+        tensorboard: a log folder for Keras' TensorBoard callback (scalars per epoch); the run
+            configuration is logged there as text too.
+        run_config: what to log as the run's configuration.
+        val_score: (name, function of the network's validation outputs): its value is added to
+            each epoch's logs under that name (e.g. the validation MASE a search prunes on).
+    """
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss)
+    callbacks: list[keras.callbacks.Callback] = [
+        ValidationLoss(val, val_score),  # first: the callbacks below read the val_loss it adds
+        keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True,
+                                        save_weights_only=True),
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
+    ]
+    if progress is not None:
+        callbacks.append(keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda epoch, logs: progress(epoch + 1, dict(logs or {}))))
+    if tensorboard is not None:
+        _require_tensorboard()
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard), histogram_freq=0,
+                                                     write_graph=False))
+        _log_config(tensorboard, run_config or {})
+    started = time.perf_counter()
+    fitted = model.fit(
+        np.ascontiguousarray(train.x), np.ascontiguousarray(train.y),
+        epochs=config.epochs, batch_size=config.batch_size, shuffle=True, verbose=0,
+        callbacks=callbacks,
+    )
+    seconds = time.perf_counter() - started
+    model.load_weights(str(checkpoint))
+    history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
+    epochs_run = len(history.get("loss", []))
+    val_loss = history.get("val_loss", [0.0])
+    return TrainResult(
+        history=history, epochs_run=epochs_run, best_epoch=int(np.argmin(val_loss)) + 1,
+        seconds=seconds, windows_per_second=epochs_run * len(train.y) / max(seconds, 1e-9),
+    )
+
+
+class ValidationLoss(keras.callbacks.Callback):
+    """Adds `val_loss` to each epoch's logs: the training loss (`loss_values`) over all validation
+    windows, from a compiled forward pass of our own.
+
+    This replaces `fit(validation_data=…)`. That path runs `evaluate` every epoch, which tears
+    down the previous epoch's tf.data iterator (`epoch_iterator.py` `reset`); with Keras 3.15 /
+    TensorFlow 2.21 it crashed natively — a tf_Compute thread jumping to address 1, SIGSEGV —
+    when two trainings shared this 2-core machine (benchmarks/crash_repro.py). The value is the
+    one Keras reports (its loss is the sample-weighted mean over batches), so early stopping,
+    the best-weights checkpoint and the loss curves are unchanged. With `score` = (name,
+    function), the function of the same validation outputs is logged under that name too.
+    """
+
+    _CHUNK = 4096  # windows per forward pass: bounds memory on long validation parts
+
+    def __init__(self, val: Windows, score: ValScore | None = None) -> None:
+        super().__init__()
+        self._x = np.ascontiguousarray(val.x, dtype="float32")
+        self._y = np.asarray(val.y, dtype="float64").reshape(len(val.y), -1)
+        self._predict: Callable[[np.ndarray], np.ndarray] | None = None
+        self._score = score
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._predict = _compiled(self.model, training=False)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is None or self._predict is None or not len(self._y):
+            return
+        chunks = range(0, len(self._y), self._CHUNK)
+        outputs = np.concatenate([self._predict(self._x[i:i + self._CHUNK]) for i in chunks])
+        logs["val_loss"] = loss_values(outputs, self._y)
+        if self._score is not None:
+            name, score = self._score
+            logs[name] = score(outputs)
+
+
+def train_model_multi_worker(model: keras.Model, train: Windows, val: Windows, config: TrainConfig,
+                             strategy: Any, progress: Callable[[int, dict[str, float]], None] | None = None,
+                             loss: Any = "mse") -> TrainResult:
+    """Train under MultiWorkerMirroredStrategy with a custom loop.
+
+    Keras 3's `model.fit` fails under this strategy (keras-team/keras#20585), so each step runs
+    through `strategy.run` with the loss averaged over the global batch; early stopping keeps
+    the best weights in memory. Every worker takes the same decisions, since the reduced
+    losses are identical everywhere. `config.batch_size` is the global batch.
+    """
+    with strategy.scope():
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss)
+        model.optimizer.build(model.trainable_variables)
+    steps = _DistributedSteps(model, strategy, config.batch_size, None if loss == "mse" else loss)
+    history: dict[str, list[float]] = {"loss": [], "val_loss": []}
+    best, best_weights, waited = float("inf"), model.get_weights(), 0
+    started = time.perf_counter()
+    for epoch in range(config.epochs):
+        history["loss"].append(steps.mean_loss(steps.train, steps.batches(train, config.seed + epoch)))
+        history["val_loss"].append(steps.mean_loss(steps.validate, steps.batches(val, None)))
+        if progress is not None:
+            progress(epoch + 1, {"loss": history["loss"][-1], "val_loss": history["val_loss"][-1]})
+        if history["val_loss"][-1] < best:
+            best, best_weights, waited = history["val_loss"][-1], model.get_weights(), 0
+        else:
+            waited += 1
+            if waited > config.patience:
+                break
+    seconds = time.perf_counter() - started
+    model.set_weights(best_weights)
+    epochs_run = len(history["loss"])
+    return TrainResult(history=history, epochs_run=epochs_run, best_epoch=int(np.argmin(history["val_loss"])) + 1,
+                       seconds=seconds, windows_per_second=epochs_run * len(train.y) / max(seconds, 1e-9))
+
+
+class _DistributedSteps:
+    """Compiled train and validation steps under a tf.distribute strategy, with the loss
+    averaged over the global batch (`batch`), and the distributed batches they consume."""
+
+    def __init__(self, model: keras.Model, strategy: Any, batch: int, loss: Any = None) -> None:
+        self.model, self.strategy, self.batch, self.per_example = model, strategy, batch, loss
+        self.train = tf.function(lambda inputs: self._reduced(self._train_step, inputs))
+        self.validate = tf.function(lambda inputs: self._reduced(self._val_step, inputs))
+
+    def batches(self, windows: Windows, seed: int | None) -> Any:
+        """Batches of `windows` (shuffled when `seed` is given), split across the replicas."""
+        data = tf.data.Dataset.from_tensor_slices((np.ascontiguousarray(windows.x), np.ascontiguousarray(windows.y)))
+        if seed is not None:
+            data = data.shuffle(len(windows.y), seed=seed)
+        return self.strategy.experimental_distribute_dataset(data.batch(self.batch, drop_remainder=True))
+
+    @staticmethod
+    def mean_loss(step: Any, data: Any) -> float:
+        values = [float(step(inputs)) for inputs in data]
+        return float(np.mean(values)) if values else float("nan")
+
+    def _reduced(self, step: Callable[[Any], Any], inputs: Any) -> Any:
+        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, self.strategy.run(step, args=(inputs,)), axis=None)
+
+    def _loss(self, x: Any, y: Any, training: bool) -> Any:
+        out = self.model(x, training=training)
+        per_example = (self.per_example(y, out) if self.per_example is not None
+                       else tf.reduce_mean(tf.square(out - y), axis=-1))
+        return tf.nn.compute_average_loss(per_example, global_batch_size=self.batch)
+
+    def _train_step(self, inputs: Any) -> Any:
+        with tf.GradientTape() as tape:
+            loss = self._loss(inputs[0], inputs[1], training=True)
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.model.optimizer.apply_gradients(zip(grads, self.model.trainable_variables, strict=True))
+        return loss
+
+    def _val_step(self, inputs: Any) -> Any:
+        return self._loss(inputs[0], inputs[1], training=False)
+
+
+def _require_tensorboard() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise ConfigError("--tensorboard needs the tensorboard package: pip install 'forecast[tensorboard]'")
+
+
+def _log_config(folder: Path, run_config: dict[str, Any]) -> None:
+    import json
+
+    writer = tf.summary.create_file_writer(str(folder / "config"))
+    with writer.as_default():
+        tf.summary.text("run_config", "```\n" + json.dumps(run_config, indent=2) + "\n```", step=0)
+    writer.flush()
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A tf.distribute strategy and what it means for this process."""
+
+    name: str
+    strategy: Any
+    replicas: int
+    chief: bool  # only the chief writes the model folder
+
+    def describe(self, batch_size: int) -> dict[str, Any]:
+        """What a summary says: strategy, replicas, global batch, chief or not."""
+        return {"strategy": self.name, "replicas": self.replicas, "global_batch_size": batch_size * self.replicas,
+                "chief": self.chief}
+
+
+def distribution(choice: DistributeChoice) -> Distribution:
+    """Pick a tf.distribute strategy.
+
+    auto: MirroredStrategy over all GPUs when more than one is visible, else TensorFlow's
+        default strategy (one device: the GPU if there is one).
+    mirrored: MirroredStrategy over all GPUs, or over all (logical) CPU devices without GPUs.
+    multi-worker: MultiWorkerMirroredStrategy configured by the TF_CONFIG environment variable.
+    off: TensorFlow's default strategy.
+
+    Raises:
+        ConfigError: multi-worker without TF_CONFIG, or an unknown choice.
+    """
+    if choice == "multi-worker":
+        if not os.environ.get("TF_CONFIG"):
+            raise ConfigError("--distribute multi-worker needs the TF_CONFIG environment variable describing "
+                              "the cluster and this task (see the README)")
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        resolver = strategy.cluster_resolver
+        cluster = resolver.cluster_spec().as_dict()
+        chief = resolver.task_type == "chief" or (
+            resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in cluster)
+        return Distribution("multi-worker", strategy, strategy.num_replicas_in_sync, chief)
+    if choice == "off":
+        return Distribution("off", tf.distribute.get_strategy(), 1, True)
+    gpus = tf.config.list_logical_devices("GPU")
+    if choice == "mirrored" or (choice == "auto" and len(gpus) > 1):
+        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+        strategy = tf.distribute.MirroredStrategy(devices=devices)
+        return Distribution("mirrored", strategy, strategy.num_replicas_in_sync, True)
+    if choice == "auto":
+        # One device needs no strategy. OneDeviceStrategy would wrap every dataset Keras builds
+        # in a MultiDeviceIterator whose prefetch thread outlives the iterator Keras drops at
+        # each epoch's reset: the SIGSEGV in MultiDeviceBuffer::BackgroundThread → GetNext seen
+        # with two trainings at once (benchmarks/crash_repro.py). TensorFlow still places the
+        # work on the GPU when there is one.
+        return Distribution("default", tf.distribute.get_strategy(), 1, True)
+    raise ConfigError(f"--distribute must be auto, off, mirrored or multi-worker, got {choice!r}")
+
+
+def limit_threads(threads: int) -> None:
+    """Cap TensorFlow's thread pools (call before the first operation runs)."""
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def fresh_session() -> None:
+    """Drop the graphs and layer names earlier trainings left in this process (a long-lived
+    worker trains many networks)."""
+    keras.backend.clear_session()
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and the backend in one call."""
+    keras.utils.set_random_seed(seed)
+
+
+def save_model(model: keras.Model, path: Path) -> None:
+    """Write the model in the Keras 3 format (`.keras`)."""
+    model.save(path)
+
+
+def load_model(path: Path, window: int, channels: int = 1) -> keras.Model:
+    """Load a `.keras` file in safe mode and check it takes `window`-day inputs of `channels`.
+
+    Raises:
+        ArtifactError: the file is missing, unreadable, or its input does not match.
+    """
+    if not path.is_file():
+        raise ArtifactError(f"{path.parent} has no {path.name}; retrain with `forecast train --force`")
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    except (ValueError, OSError, TypeError, KeyError) as exc:
+        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise ArtifactError(f"{path} could not be loaded ({reason}); the file is corrupt or "
+                            "from another program — retrain with `forecast train --force`") from None
+    shape = tuple(model.input_shape)
+    if len(shape) != 3 or shape[1] != window or shape[2] != channels:
+        raise ArtifactError(f"{path} takes inputs of shape {shape[1:]}, but run.json says "
+                            f"window {window} and {channels} channel(s); the folder is mismatched — retrain it")
+    return model
+
+
+def fast_predictor(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
+    """A compiled inference function: (batch, window, channels) float32 → (batch, head) float64.
+
+    One traced `tf.function` call costs a few milliseconds, against ~60 ms for
+    `model.predict` and ~300 ms for an eager `model(x)` call on this kind of machine.
+    """
+    return _compiled(model, training=False)
+
+
+def mc_predictor(model: keras.Model) -> Callable[[np.ndarray], np.ndarray]:
+    """Like `fast_predictor`, but with dropout kept on: each call is one MC-dropout sample
+    per row. Pass all samples as one tiled batch rather than calling it in a loop."""
+    return _compiled(model, training=True)
+
+
+def _compiled(model: keras.Model, training: bool) -> Callable[[np.ndarray], np.ndarray]:
+    spec = tf.TensorSpec(shape=(None, int(model.input_shape[1]), int(model.input_shape[2])), dtype=tf.float32)
+
+    @tf.function(input_signature=[spec], autograph=False)  # straight-line code: nothing to convert
+    def call(x: Any) -> Any:
+        return model(x, training=training)
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        out = np.asarray(call(np.asarray(x, dtype="float32")), dtype="float64")
+        return out.reshape(len(out), -1)
+
+    return predict
+
+
+def parameter_count(model: keras.Model) -> int:
+    return int(model.count_params())
+
+
+def versions() -> dict[str, Any]:
+    """Versions of the libraries that shape a model's numbers."""
+    import pandas
+    import sklearn
+
+    return {"tensorflow": tf.__version__, "keras": keras.__version__, "numpy": np.__version__,
+            "pandas": pandas.__version__, "scikit-learn": sklearn.__version__}

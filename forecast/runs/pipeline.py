@@ -1,0 +1,304 @@
+"""Use cases: train, predict, plot, inspect, synth — each chains the stages and returns a small result.
+
+Training's stages live in forecast.runs.training, a trained model is a forecast.forecaster.Forecaster,
+and the model folder on disk is forecast.store.artifacts. Heavy libraries (TensorFlow, matplotlib,
+scikit-learn) are imported inside the functions that need them, so importing this module — and
+the CLI — stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from forecast.bands.verdicts import model_verdict
+from forecast.config import DEFAULT_MODELS_DIR, DistributeChoice, RunConfig
+from forecast.data.loader import LoadOptions, PanelError, PriceSeries, load_prices
+from forecast.errors import ArtifactError, ConfigError, DataError
+from forecast.files import PLOT_FILE, TEST_PREDICTIONS_FILE, check_output_file, check_target, file_sha256
+from forecast.forecaster import EngineChoice, Forecaster
+from forecast.inputs.recursive import future_dates
+from forecast.status import stage
+
+if TYPE_CHECKING:
+    from forecast.metrics import Comparison
+    from forecast.runs.training import TrainOutcome
+    from forecast.status import EpochCallback
+    from forecast.store.record import RunRecord
+
+@dataclass(frozen=True)
+class ForecastOutcome:
+    """Forecast rows after the last known close."""
+
+    model: str
+    last_date: str
+    last_close: float
+    forecast: list[dict[str, Any]]
+    data: str
+    notes: list[str] = field(default_factory=list)
+    engine: str = "keras"
+    verdict: dict[str, Any] | None = None  # how the model did on its unseen test days (forecast.bands.verdicts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "last_date": self.last_date, "last_close": self.last_close,
+                "forecast": self.forecast, "data": self.data, "notes": self.notes, "engine": self.engine,
+                "verdict": self.verdict}
+
+
+@dataclass(frozen=True)
+class PlotOutcome:
+    path: Path
+    days: int
+    comparison: Comparison
+    verdict: dict[str, Any] | None = None  # the model's verdict on its unseen test days (forecast.bands.verdicts)
+    of_days: int = 0  # the unseen days there were before --last (or the default span) cut them
+    unit: str | None = None  # the prices' currency, when the training file said it
+
+
+def default_out(model_kind: str, csv_path: Path) -> Path:
+    """`models/<model>-<csv stem>`, the default model folder."""
+    return Path(DEFAULT_MODELS_DIR) / f"{model_kind}-{csv_path.stem}"
+
+
+def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
+          load_options: LoadOptions | None = None, on_epoch: EpochCallback | None = None,
+          tensorboard: Path | None = None, distribute: DistributeChoice = "auto",
+          on_loaded: Callable[[PriceSeries], None] | None = None) -> TrainOutcome:
+    """Load, prepare, fit, evaluate on the test part, and write a model folder.
+
+    `on_loaded` is called with the cleaned series as soon as the file is read.
+
+    Raises:
+        DataError: unreadable data or too little of it for the window and split.
+        ArtifactError: `out` exists and `force` is not set.
+    """
+    from forecast.runs.training import prepare, train_prepared
+
+    series = load_prices(csv_path, load_options)
+    if on_loaded is not None:
+        on_loaded(series)
+    prepared = prepare(series, config.window, config.model.target, config.model.outputs, config.model.features)
+    if distribute != "multi-worker":  # other workers write to temporary folders
+        check_target(out, force)  # fail before minutes of training, not after
+    return train_prepared(prepared, config, out, force=force, on_epoch=on_epoch,
+                          tensorboard=tensorboard / out.name if tensorboard else None, distribute=distribute)
+
+
+# ---------------------------------------------------------------- predict
+
+
+def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: float | None = None,
+            load_options: LoadOptions | None = None, engine: EngineChoice = "auto") -> ForecastOutcome:
+    """Forecast the `horizon` closes after the last date of the data.
+
+    Args:
+        folder: a model folder written by `train`.
+        data: the CSV to forecast from; defaults to the file recorded at training.
+        horizon: days ahead; a recursive model feeds each forecast back as an input.
+        interval: a level in (0, 1) adds `lower` and `upper` bounds (conformally calibrated, online).
+        engine: "numpy" (no TensorFlow), "keras", or "auto" (numpy when it supports the network).
+
+    Raises:
+        ArtifactError: missing or corrupt model folder, or the recorded data is gone.
+        DataError: the data is unreadable or shorter than the window.
+        ConfigError: a horizon or interval the model cannot give.
+    """
+    forecaster = Forecaster.load(folder, engine, calibrated=interval is not None)
+    record = forecaster.run
+    series = series_for(record, data, load_options)
+    closes, n = series.closes, len(series.closes)
+    if n < forecaster.window:
+        raise DataError(f"the model needs the last {forecaster.window} closes but {series.path.name} has only "
+                        f"{n}; pass a CSV with more history")
+    if interval is not None:
+        forecaster.check_interval(interval, horizon)  # refuse a bad level or horizon before loading Keras
+    prices = forecaster.prices(series)
+    point = forecaster.forecast(prices, n, n + 1, horizon)
+    dates = future_dates(series.close.index[-1], horizon, record.data.frequency)
+    rows = [{"date": f"{d:%Y-%m-%d}", "close": float(v)} for d, v in zip(dates, point[0], strict=True)]
+    if interval is not None:
+        lower, upper = forecaster.band(prices, n, n + 1, point, interval, known_from=forecaster.known_from(series))
+        for row, low, high in zip(rows, lower[0], upper[0], strict=True):
+            row.update({"lower": float(low), "upper": float(high)})
+    return ForecastOutcome(
+        model=record.name, last_date=series.last_date, last_close=float(closes[-1]), forecast=rows,
+        data=str(series.path), notes=_data_notes(record, series) + _range_notes(record, closes[-forecaster.window:])
+        + _drift_notes(rows, float(closes[-1]), interval), engine=forecaster.engine,
+        verdict=model_verdict(record.metrics),
+    )
+
+
+def _drift_notes(rows: list[dict[str, Any]], last: float, interval: float | None) -> list[str]:
+    """Say plainly when a multi-day forecast's move is smaller than its own band: no direction to trade on."""
+    if len(rows) < 2 or interval is None:
+        return []
+    end = rows[-1]
+    move, half = end["close"] - last, (end["upper"] - end["lower"]) / 2
+    if abs(move) >= half:
+        return []
+    return [f"the {len(rows)}-day forecast moves {100 * move / last:+.2f}% (to {end['close']:,.2f}), less than "
+            f"the ±{100 * half / last:.1f}% half-width of its {interval:.0%} band on {end['date']}: the direction "
+            "is within the noise, not a signal"]
+
+
+def series_for(record: RunRecord, data: Path | None, options: LoadOptions | None) -> PriceSeries:
+    """The series to forecast from: `data`, or the training file run.json names (the asset the model
+    was trained on, in a panel file, unless --asset says another)."""
+    if data is None:
+        recorded = Path(record.data.path)
+        if record.data.path == "-":
+            raise ArtifactError("this model was trained on standard input; pass --data CSV, or --data - with "
+                                "recent closes piped in")
+        if not recorded.is_file():
+            raise ArtifactError(f"the training data {recorded} is no longer there; pass "
+                                "--data CSV with recent closes")
+        data = recorded
+        options = options or LoadOptions()
+        if options.asset is None and record.data.asset is not None:
+            options = dataclasses.replace(options, asset=record.data.asset)
+    return load_prices(data, options)
+
+
+def _data_notes(record: RunRecord, series: PriceSeries) -> list[str]:
+    """Say so when the training file itself has changed since training (its sha256 differs)."""
+    if series.path.resolve() != Path(record.data.path) or series.sha256 == record.data.sha256:
+        return []
+    return [f"{series.path.name} has changed since this model was trained (sha256 differs); forecasting from "
+            "its current contents — retrain if earlier closes were corrected"]
+
+
+def _range_notes(record: RunRecord, recent: np.ndarray) -> list[str]:
+    seen = record.target.training_range()
+    top = float(np.max(recent))
+    if seen is None or top <= seen[1]:
+        return []
+    return [f"the last {len(recent)} closes reach {top:,.2f}, {top / seen[1]:.1f}x the highest close "
+            f"the model was trained on ({seen[1]:,.2f}); a model scaled on price levels extrapolates "
+            "poorly there (--target return does not)"]
+
+
+# ---------------------------------------------------------------- plot
+
+
+def plot(folder: Path, data: Path | None = None, out: Path | None = None, last: int | None = None,
+         horizon: int = 1, interval: float | None = None, load_options: LoadOptions | None = None) -> PlotOutcome:
+    """Plot predicted vs actual closes on days the model never trained or validated on.
+
+    Without `data`, `horizon` or `interval`, the test predictions saved at training are drawn
+    (no model load). Otherwise the model forecasts every day from the recorded test start on:
+    each day's forecast made `horizon` days earlier, with persistence from that same origin,
+    the calibrated interval band when asked, and a fan of the next `horizon` days at the end.
+
+    Raises:
+        DataError: the data has no days in or after the model's test period.
+    """
+    from forecast.metrics import compare_to_naive
+    from forecast.render.figures import predicted_vs_actual
+    from forecast.runs.training import title
+
+    if out is not None:
+        if out.suffix.lower() not in _IMAGE_SUFFIXES:
+            raise ConfigError(f"--out {out}: the image type comes from its ending; use one of "
+                              f"{', '.join(_IMAGE_SUFFIXES)}")
+        check_output_file(out)  # before the model is loaded: a folder, device or link is never replaced
+    forecaster = Forecaster.load(folder, calibrated=interval is not None)
+    record = forecaster.run
+    saved = folder / TEST_PREDICTIONS_FILE
+    fan = None
+    if data is None and horizon == 1 and interval is None and saved.is_file():
+        frame = _saved_frame(saved)
+    else:
+        frame, fan = _unseen_frame(forecaster, data, load_options, horizon, interval)
+    shown = len(frame)
+    if last is None and len(frame) > DEFAULT_PLOT_DAYS:
+        last = DEFAULT_PLOT_DAYS  # more days than lines a person can tell apart
+    if last is not None:
+        frame = frame.tail(last)
+    if frame.empty:
+        raise DataError("nothing to plot: no forecast days are left after --last")
+    comparison = compare_to_naive(frame["actual"].to_numpy(), frame["predicted"].to_numpy(),
+                                  frame["naive"].to_numpy())
+    out = out or folder / PLOT_FILE
+    frame.attrs["unit"] = record.data.unit
+    heading = title(record.config, comparison)
+    if horizon > 1:
+        heading = f"Each day's forecast made {horizon} days earlier; naive = the close on that day\n" + heading
+    predicted_vs_actual(frame, heading, out, fan=fan)
+    return PlotOutcome(path=out, days=len(frame), comparison=comparison, verdict=model_verdict(record.metrics),
+                       of_days=shown, unit=record.data.unit)
+
+
+_IMAGE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
+DEFAULT_PLOT_DAYS = 365  # plot's default span when --last is not given
+
+
+def _saved_frame(saved: Path) -> pd.DataFrame:
+    frame = pd.read_csv(saved, index_col="date", parse_dates=["date"])
+    if not {"actual", "predicted", "naive"} <= set(frame.columns):
+        raise ArtifactError(f"{saved} lacks the columns actual, predicted, naive; retrain")
+    return frame
+
+
+def _unseen_frame(forecaster: Forecaster, data: Path | None, options: LoadOptions | None, horizon: int,
+                  interval: float | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    record = forecaster.run
+    if interval is not None:
+        forecaster.check_interval(interval, horizon)
+    series = series_for(record, data, options)
+    closes, index, window = series.closes, series.close.index, forecaster.window
+    first = max(int(index.searchsorted(pd.Timestamp(record.split["test"].first))), window)
+    end = len(closes) - horizon + 1  # origins whose last step is inside the data
+    if first >= end:
+        raise DataError(f"{series.path.name} ends on {series.last_date}, before the model's test "
+                        f"period starts ({record.split['test'].first}) with {window} days of history and "
+                        f"{horizon} days ahead; pass --data with later closes")
+    stage(f"forecasting {end - first} unseen days {horizon} day(s) ahead")
+    prices = forecaster.prices(series)
+    paths = forecaster.forecast(prices, first, end, horizon)
+    frame = pd.DataFrame({"actual": closes[first + horizon - 1:], "predicted": paths[:, -1],
+                          "naive": closes[first - 1:end - 1]}, index=index[first + horizon - 1:])
+    frame.attrs["horizon"] = horizon
+    n = len(closes)
+    future = forecaster.forecast(prices, n, n + 1, horizon)
+    fan = pd.DataFrame({"predicted": future[0]}, index=future_dates(index[-1], horizon, record.data.frequency))
+    if interval is not None and forecaster.calibration is not None:
+        stage(f"calibrating the {interval:.0%} band online over those days")
+        sampler = forecaster.sampler(forecaster.calibration.seed)  # one stream for both bands
+        known_from = forecaster.known_from(series)
+        lower, upper = forecaster.band(prices, first, end, paths, interval, sampler, known_from)
+        frame["lower"], frame["upper"] = lower[:, -1], upper[:, -1]
+        lower, upper = forecaster.band(prices, n, n + 1, future, interval, sampler, known_from)
+        fan["lower"], fan["upper"] = lower[0], upper[0]
+        frame.attrs["interval"] = fan.attrs["interval"] = interval
+    return frame, (fan if horizon > 1 or interval is not None else None)
+
+
+# ---------------------------------------------------------------- data
+
+
+def inspect(csv_path: Path, load_options: LoadOptions | None = None) -> dict[str, Any]:
+    """Load a CSV and describe what was detected and cleaned; for a panel file (several assets in
+    rows) read without --asset, list its assets instead (rows and dates of each)."""
+    try:
+        return load_prices(csv_path, load_options).describe()
+    except PanelError as panel:
+        return {"file": str(csv_path), "layout": "panel", "asset_column": panel.column, "assets": panel.assets,
+                "hint": f"pass --asset NAME (a value of {panel.column!r} or of another name column) to read one "
+                        "asset's rows; every command that reads one series needs it"}
+
+
+def synth(out: Path, days: int, seed: int, start: str, force: bool = False) -> dict[str, Any]:
+    """Write a synthetic Bitcoin-like daily series (Yahoo layout) and describe it."""
+    check_output_file(out, force)  # only a regular file is ever replaced
+    from forecast.data.synth import write_synth
+
+    frame = write_synth(out, days=days, seed=seed, start=start)
+    return {"file": str(out), "days": len(frame), "seed": seed, "first_date": frame["Date"].iloc[0],
+            "last_date": frame["Date"].iloc[-1], "first_close": float(frame["Close"].iloc[0]),
+            "last_close": float(frame["Close"].iloc[-1]), "sha256": file_sha256(out)}
