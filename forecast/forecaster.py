@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from forecast.bands import methods
+from forecast.bands.methods import BandMethod
 from forecast.config import EngineChoice, IntervalMethod
 from forecast.errors import ArtifactError, ConfigError
 from forecast.inputs.channels import Features
@@ -145,20 +147,17 @@ class Forecaster:
         x, last = self._origins(prices, first, end, stride)
         return _finite(self._roll(self.network.predict, x, last, horizon)[0])
 
+    @property
+    def band_method(self) -> BandMethod:
+        """How this model's band is made (forecast.bands.methods)."""
+        return methods.get(self.method)
+
     def sigma(self, prices: np.ndarray, first: int, end: int, point: np.ndarray, sampler: Predictor | None = None,
               stride: int = 1) -> np.ndarray:
         """The band's scale σ in prices around `point` (origins [first, end) × steps), before
-        conformal calibration: the scale head's (scale-conformal) or the MC-dropout spread of
-        `samples` passes (mc-conformal; `sampler` continues a random stream, by default a fresh
-        one seeded as at calibration)."""
-        from forecast.bands.conformal import SAMPLES, spread
-
-        horizon = point.shape[1]
-        if self.method == "scale-conformal":
-            return self._point_and_scale(prices, first, end, horizon, stride, point)[1]
-        samples = self.calibration.samples if self.calibration is not None else SAMPLES
-        sampler = sampler or self.sampler(self.calibration.seed if self.calibration is not None else 0)
-        return spread(self.sample_paths(prices, first, end, horizon, samples, sampler, stride))
+        conformal calibration, as the band method makes it (e.g. the scale head's, or the MC-dropout
+        spread; `sampler` continues a random stream, by default a fresh one seeded as at calibration)."""
+        return self.band_method.sigma(self, prices, first, end, point, sampler, stride)
 
     def sampler(self, seed: int) -> Predictor:
         """A dropout-on network function whose randomness starts from `seed`."""
@@ -186,7 +185,7 @@ class Forecaster:
 
         A `sampler` passed in continues its random stream (several bands from one draw order);
         by default a fresh one is seeded as at calibration. `known_from`: the first day after the
-        calibration's validation origins; a scale-conformal model then also calibrates on every
+        calibration's validation origins; a method with a cheap σ (no MC samples) then also calibrates on every
         origin from there whose actual is known before each forecast (forecast.bands.conformal).
         """
         from forecast.bands.conformal import bounds
@@ -213,13 +212,13 @@ class Forecaster:
     def multipliers(self, prices: np.ndarray, first: int, end: int, steps: int, known_from: int | None,
                     stride: int = 1) -> Callable[[list[float]], np.ndarray]:
         """levels → conformal multipliers (origins [first, end), every stride-th; levels; steps):
-        the validation scores', or for a scale-conformal model given `known_from`, the online
+        the validation scores', or for a method with a cheap σ given `known_from`, the online
         ones (see `band`)."""
         from forecast.bands.conformal import ONLINE_ORIGINS, OnlineCalibration
 
         calibration = self._calibration()
         origins = np.arange(first, end, stride)
-        if known_from is None or self.method != "scale-conformal":
+        if known_from is None or not self.band_method.online:
             return lambda levels: np.broadcast_to(
                 np.stack([calibration.quantile(level, steps) for level in levels])[None], (len(origins), len(levels),
                                                                                        steps))
@@ -228,7 +227,7 @@ class Forecaster:
         start = max(known_from, self.window, min(stop, first) - ONLINE_ORIGINS - steps)  # none older is pooled
         extra = np.empty((0, steps))
         if stop > start:
-            point, sigma = self._point_and_scale(prices, start, stop, steps)
+            point, sigma = self.band_method.point_and_sigma(self, prices, start, stop, steps)
             days = np.arange(start, stop)[:, None] + np.arange(steps)[None, :]
             actual = np.where(days < len(closes), closes[np.minimum(days, len(closes) - 1)], np.nan)
             extra = np.abs(actual - point) / np.maximum(sigma, 1e-12)
@@ -257,8 +256,8 @@ class Forecaster:
         x = make_windows(self.inputs(prices), self.window, first, end).x[::stride]
         return np.ascontiguousarray(x), np.asarray(_closes(prices)[first - 1:end - 1:stride], dtype="float64")
 
-    def _point_and_scale(self, prices: np.ndarray, first: int, end: int, horizon: int, stride: int = 1,
-                         point: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def point_and_scale(self, prices: np.ndarray, first: int, end: int, horizon: int, stride: int = 1,
+                        point: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """A scale-head model's forecasts and σ in prices (around `point` when given), one pass."""
         _check_horizon(horizon)
         x, last = self._origins(prices, first, end, stride)

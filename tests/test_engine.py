@@ -40,6 +40,7 @@ def ohlcv(closes: np.ndarray) -> np.ndarray:
 )
 def test_numpy_matches_keras(tmp_path: Path, kind: str, units: tuple[int, ...], outputs: int, features: str,
                              method: str) -> None:
+    from forecast.bands import methods
     from forecast.inputs.channels import Features, fit_features
     from forecast.nets import keras_model
 
@@ -48,14 +49,15 @@ def test_numpy_matches_keras(tmp_path: Path, kind: str, units: tuple[int, ...], 
     table = ohlcv(CLOSES)
     fitted = fit_features(table, ("range", "body", "volume"), 80) if features == "ohlcv" else Features()
     keras_model.set_seed(0)
-    network = keras_model.build_model(10, config, fitted.width)
+    head = methods.get(method).head(config.outputs)
+    network = keras_model.build_model(10, config, fitted.width, head)
     rng = np.random.default_rng(1)
     network.set_weights([w + rng.normal(0, 0.3, w.shape).astype("float32") for w in network.get_weights()])
     keras_model.save_model(network, tmp_path / "model.keras")
-    engine = load_numpy_model(tmp_path / "model.keras", Architecture(kind, units, 10, config.head, fitted.width), None)
+    engine = load_numpy_model(tmp_path / "model.keras", Architecture(kind, units, 10, head, fitted.width), None)
     x = rng.random((50, 10, fitted.width), dtype="float32")
     expected = keras_model.fast_predictor(network)(x)
-    assert expected.shape == (50, config.head)
+    assert expected.shape == (50, head)
     np.testing.assert_allclose(engine(x), expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
     target = fit_target("return", CLOSES[:80])
     keras = keras_model.fast_predictor(network)

@@ -1,15 +1,10 @@
 """Prediction intervals: a scale σ per forecast, calibrated by split-conformal scores per step.
 
-σ comes from one of two places (the model's `interval_method`):
+σ comes from the model's band method (forecast.bands.methods): the MC-dropout spread
+(mc-conformal), a second head that predicts the scale of each step's move (scale-conformal), or
+any method registered there.
 
-* mc-conformal — `samples` stochastic passes with dropout kept on (one batched call per step,
-  all samples and origins together) give the spread of the forecasts: the model's own
-  uncertainty, which hardly moves with the market;
-* scale-conformal — the network's second head predicts the scale of each step's move
-  (trained on Gaussian negative log-likelihood), so σ widens in turbulent weeks and narrows in
-  calm ones (forecast.inputs.targets turns it into prices).
-
-With a scale head each score costs one forward pass, so the calibration also goes on *online*:
+When σ costs one forward pass (a method without MC samples), the calibration also goes on *online*:
 a forecast from origin t pools the validation scores with the scores of the latest ONLINE_ORIGINS
 later origins whose actual close is known before t (origin + h − 1 < t for step h) — what a risk
 desk does when it re-checks its band against the days since it was set. It follows a change of
@@ -32,7 +27,6 @@ import numpy as np
 
 from forecast.errors import ConfigError
 
-SAMPLES = 20
 MAX_CALIBRATED_STEPS = 14
 MAX_CALIBRATION_ORIGINS = 300  # validation origins scored (evenly spaced beyond this)
 MAX_COVERAGE_ORIGINS = 150  # test origins whose coverage train reports
@@ -45,7 +39,7 @@ class Calibration:
     """Conformal scores per horizon step (validation origins × steps), from one training run."""
 
     scores: np.ndarray  # (origins, steps)
-    samples: int  # MC-dropout passes per forecast (0 for scale-conformal)
+    samples: int  # MC-dropout passes per forecast (0 for a method without them)
     seed: int
     method: str = "mc-conformal"
 
@@ -77,9 +71,16 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Calibration:
-        method = raw.get("method")
+        """Rebuild from `to_dict` output (no method: a folder from before there were two, mc-conformal).
+
+        Raises:
+            ConfigError: a method no registered band method has.
+        """
+        from forecast.bands import methods
+
+        method = methods.get(str(raw.get("method", "mc-conformal"))).name
         return cls(scores=np.asarray(raw["scores"], dtype="float64").T, samples=int(raw["samples"]),
-                   seed=int(raw["seed"]), method="scale-conformal" if method == "scale-conformal" else "mc-conformal")
+                   seed=int(raw["seed"]), method=method)
 
 
 def spread(paths: np.ndarray) -> np.ndarray:

@@ -22,6 +22,7 @@ from forecast.cli.options import (
     TRAIN_PANEL,
     ForceOpt,
     JobsOpt,
+    KindChoice,
     ModelOpt,
     QuietOpt,
     TargetOpt,
@@ -42,6 +43,7 @@ from forecast.config import (
     TargetKind,
 )
 from forecast.errors import ConfigError, ForecastError, os_error_message
+from forecast.nets import kinds as network_kinds
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -302,7 +304,7 @@ def tune(
                                                    "database another process has locked.")] = 20.0,
     space: Annotated[Path | None, typer.Option(help="JSON file that narrows, widens or fixes the search space "
                                                "(see the README).", show_default=False)] = None,
-    model: Annotated[ModelKind, typer.Option(help="Trial 0's recurrent layer (then searched).",
+    model: Annotated[KindChoice, typer.Option(help="Trial 0's recurrent layer (then searched).",
                                              rich_help_panel=TRAIN_PANEL)] = DEFAULT_MODEL,
     target: Annotated[TargetKind, typer.Option(help="Trial 0's target (then searched).",
                                                rich_help_panel=TRAIN_PANEL)] = DEFAULT_TARGET,
@@ -413,10 +415,11 @@ def _target_kinds(text: str) -> list[TargetKind]:
 
 def _model_kinds(text: str) -> list[ModelKind]:
     kinds = [part.strip().lower() for part in text.split(",") if part.strip()]
-    unknown = [k for k in kinds if k not in ("gru", "lstm")]
+    known = network_kinds.names()
+    unknown = [k for k in kinds if k not in known]
     if not kinds or unknown:
-        raise ConfigError(f"--models takes gru and/or lstm, comma-separated; got {text!r}")
-    return [cast("ModelKind", kind) for kind in dict.fromkeys(kinds)]
+        raise ConfigError(f"--models takes {' and/or '.join(known)}, comma-separated; got {text!r}")
+    return list(dict.fromkeys(kinds))
 
 
 @app.command()

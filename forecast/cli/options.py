@@ -13,10 +13,11 @@ import functools
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import typer
 
+from forecast.bands import methods
 from forecast.config import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_DROPOUT,
@@ -39,11 +40,11 @@ from forecast.config import (
     MAX_WINDOW,
     FeatureChoice,
     GapPolicy,
-    IntervalMethod,
-    ModelKind,
     TargetKind,
     TrainingOptions,
 )
+from forecast.inputs import channels
+from forecast.nets import kinds
 
 if TYPE_CHECKING:
     from forecast.data.loader import LoadOptions
@@ -74,6 +75,24 @@ _CSV: list[tuple[str, Any, Any]] = [
      None),
 ]
 
+# Choices among a registry's names: Typer reads a Literal's values for the metavar and the check.
+if TYPE_CHECKING:
+    KindChoice = str
+    MethodChoice = str
+else:
+    KindChoice = Literal[kinds.names()]
+    MethodChoice = Literal[methods.names()]
+
+
+def _checked_features(value: str) -> str:
+    """--features: a set's name or registered channel names (checked before anything loads)."""
+    listed = [part.strip() for part in value.split(",") if part.strip()]
+    if value not in channels.FEATURE_SETS and (not listed or any(part not in channels.CHANNELS for part in listed)):
+        raise typer.BadParameter(f"{value!r} is not close, ohlcv, auto or channel names from "
+                                 f"{', '.join(channels.CHANNELS)} (comma-separated)")
+    return value
+
+
 _TRAINING: list[tuple[str, Any, Any]] = [
     ("window", Annotated[int, typer.Option(min=2, max=MAX_WINDOW, help="Days of history per input window.",
                                            rich_help_panel=TRAIN_PANEL)], DEFAULT_WINDOW),
@@ -99,16 +118,20 @@ _TRAINING: list[tuple[str, Any, Any]] = [
                                          rich_help_panel=TRAIN_PANEL)], DEFAULT_SEED),
     ("features", Annotated[FeatureChoice, typer.Option(
         help="What the network sees: the close only, or also the day's range, open-to-close move, volume "
-             "change and RiskMetrics volatility (ohlcv); auto = ohlcv when the file has high, low and volume.",
+             "change and RiskMetrics volatility (ohlcv); auto = ohlcv when the file has high, low and volume; "
+             f"or input channels by name, comma-separated ({', '.join(channels.CHANNELS)}).",
+        metavar="<close|ohlcv|auto|NAMES>", callback=lambda value: _checked_features(value),
         rich_help_panel=TRAIN_PANEL)], DEFAULT_FEATURES),
-    ("interval_method", Annotated[IntervalMethod, typer.Option(
-        help="How the band is made before conformal calibration: a second head that predicts the size of the "
-             "next move (scale-conformal) or the MC-dropout spread (mc-conformal).",
+    ("interval_method", Annotated[MethodChoice, typer.Option(
+        help="How the band is made before conformal calibration: " + " or ".join(
+            f"{method.summary} ({name})" for name, method in sorted(
+                methods.METHODS.items(), key=lambda item: item[0] != DEFAULT_INTERVAL_METHOD)) + ".",
         rich_help_panel=TRAIN_PANEL)], DEFAULT_INTERVAL_METHOD),
 ]
 
+
 # Single options several commands share.
-ModelOpt = Annotated[ModelKind, typer.Option(help="Recurrent layer type.")]
+ModelOpt = Annotated[KindChoice, typer.Option(help="Recurrent layer type.")]
 TargetOpt = Annotated[TargetKind, typer.Option(
     help="What the network learns: the scaled price, the scaled change from the last close, or the "
          "standardised log-return.", rich_help_panel=TRAIN_PANEL)]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from rich.console import Console
 from rich.table import Table
 
+from forecast.inputs import channels
 from forecast.render.markdown import BAND_COLUMNS, TABLE_COLUMNS, band_cell, format_cell, markdown_report, steps_cells
 
 if TYPE_CHECKING:
@@ -133,18 +134,14 @@ def band_summary(bands: dict[str, Any]) -> str:
             + (f" (baselines: {others})" if others else "") + f": {model['verdict'].upper()}.")
 
 
-# Each input channel in words (the names run.json keeps are short).
-CHANNEL_WORDS = {"return": "daily log-return", "range": "day's high–low range", "body": "open-to-close move",
-                 "volume": "change in volume", "vol": "RiskMetrics volatility"}
-
-
 def inputs(record: RunRecord, words: bool = False) -> list[str]:
     """The network's input channels: the target's transform, then the features (in words for people)."""
     first = {"price": "scaled close", "delta": "scaled close", "return": "log-return"}[record.target.kind]
     if not words:
         return [first, *record.features.channels]
-    return [CHANNEL_WORDS["return"] if first == "log-return" else first,
-            *(CHANNEL_WORDS.get(channel, channel) for channel in record.features.channels)]
+    words_of = {name: channel.words or name for name, channel in channels.CHANNELS.items()}  # run.json: names
+    return [words_of["return"] if first == "log-return" else first,
+            *(words_of.get(channel, channel) for channel in record.features.channels)]
 
 
 def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:

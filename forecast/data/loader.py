@@ -86,6 +86,7 @@ _EXTRA_NAMES: dict[str, tuple[str, ...]] = {
                "volume_currency", "volume_to", "quote_asset_volume"),
 }
 EXTRA_COLUMNS = tuple(_EXTRA_NAMES)
+TABLE_COLUMNS = ("close", *EXTRA_COLUMNS)  # PriceSeries.table's columns, in order
 _BINANCE_KLINE_NAMES = ("open_time", "open", "high", "low", "close", "volume", "close_time",
                         "quote_asset_volume", "number_of_trades", "taker_buy_base_asset_volume",
                         "taker_buy_quote_asset_volume", "ignore")

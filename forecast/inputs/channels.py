@@ -1,8 +1,10 @@
-"""What else the network sees besides the close: channels derived from open/high/low/volume.
+"""What else the network sees besides the close: input channels, one object each.
 
-Channel 0 is always the target's input transform (forecast.inputs.targets). With `ohlcv`, more
-channels follow, each a per-day quantity standardised with the mean and standard deviation of
-the training part only:
+Channel 0 is always the target's input transform (forecast.inputs.targets). More channels may
+follow, each a per-day quantity standardised with the mean and standard deviation of the
+training part only. A channel says which columns of the price table it needs, how its raw value
+is computed from them, and (optionally) how it moves on a day a recursive forecast invents; a new
+channel is one `Channel` subclass and one `register` call. `--features ohlcv` picks these:
 
 * return — log(close / previous close); left out when the target is `return` (channel 0 is it);
 * range  — log(high / low), the Parkinson range: the day's own volatility;
@@ -22,21 +24,146 @@ last ROLL_DAYS days, and the return channel the forecast's own return.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
 from forecast.config import FeatureChoice
+from forecast.data.loader import TABLE_COLUMNS
 from forecast.errors import ConfigError, DataError
 
-FEATURE_CHOICES: tuple[FeatureChoice, ...] = get_args(FeatureChoice)
-CHANNELS = ("return", "range", "body", "volume", "vol")
+FEATURE_SETS = ("close", "ohlcv", "auto")  # --features by name; a comma-separated list of channels also works
 VOL_LAMBDA = 0.94
 CLIP = 8.0
 ROLL_DAYS = 5
-# Columns of PriceSeries.table
-_CLOSE, _OPEN, _HIGH, _LOW, _VOLUME = range(5)
-_NEEDS = {"range": ("high", "low"), "body": ("open",), "volume": ("volume",), "return": (), "vol": ()}
+
+
+class Columns:
+    """The columns of a (days, len(TABLE_COLUMNS)) price table by name, as positive values or NaN
+    (the log of a non-positive price or volume is missing, never invented)."""
+
+    def __init__(self, table: np.ndarray) -> None:
+        table = np.asarray(table, dtype="float64")
+        self.table = table[:, np.newaxis] if table.ndim == 1 else table
+        self.days = len(self.table)
+
+    def __call__(self, name: str) -> np.ndarray:
+        j = TABLE_COLUMNS.index(name)
+        values = self.table[:, j] if self.table.shape[1] > j else np.full(self.days, np.nan)
+        return np.where(values > 0, values, np.nan)
+
+
+class Channel:
+    """One input channel: `raw` per-day values from the price table (NaN where a day lacks what it
+    needs), standardised later on the training part; `roll` its standardised value on a day a
+    recursive forecast invents (None: the mean of the window's last ROLL_DAYS days)."""
+
+    name: ClassVar[str]
+    needs: ClassVar[tuple[str, ...]] = ()  # table columns besides the close
+    words: ClassVar[str] = ""  # what it is, for people
+
+    def raw(self, columns: Columns) -> np.ndarray:
+        raise NotImplementedError
+
+    def roll(self, last: np.ndarray, change: np.ndarray, mean: float, std: float) -> np.ndarray | None:
+        """`last`: each row's standardised value on the window's last day; `change`: the forecast's
+        own log-return for the invented day."""
+        return None
+
+
+def _diff(values: np.ndarray) -> np.ndarray:
+    out = np.full(len(values), np.nan)
+    out[1:] = np.diff(values)
+    return out
+
+
+class Return(Channel):
+    """log(close / previous close); left out of `ohlcv` when the target is `return` (channel 0 is it)."""
+
+    name, words = "return", "daily log-return"
+
+    def raw(self, columns: Columns) -> np.ndarray:
+        return _diff(np.log(columns("close")))
+
+    def roll(self, last: np.ndarray, change: np.ndarray, mean: float, std: float) -> np.ndarray | None:
+        return np.clip((change - mean) / std, -CLIP, CLIP)
+
+
+class Range(Channel):
+    """log(high / low), the Parkinson range: the day's own volatility."""
+
+    name, needs, words = "range", ("high", "low"), "day's high–low range"
+
+    def raw(self, columns: Columns) -> np.ndarray:
+        return np.log(columns("high") / columns("low"))
+
+
+class Body(Channel):
+    """log(close / open), when the file has an open."""
+
+    name, needs, words = "body", ("open",), "open-to-close move"
+
+    def raw(self, columns: Columns) -> np.ndarray:
+        return np.log(columns("close") / columns("open"))
+
+
+class Volume(Channel):
+    """The change in log volume from the previous day."""
+
+    name, needs, words = "volume", ("volume",), "change in volume"
+
+    def raw(self, columns: Columns) -> np.ndarray:
+        return _diff(np.log(columns("volume")))
+
+
+class Vol(Channel):
+    """The log RiskMetrics volatility (λ = 0.94) of the next day's return, from the returns up to and
+    including this day: the level a risk analyst starts from."""
+
+    name, words = "vol", "RiskMetrics volatility"
+
+    def raw(self, columns: Columns) -> np.ndarray:
+        return ewma_log_vol(columns("close"))
+
+    def roll(self, last: np.ndarray, change: np.ndarray, mean: float, std: float) -> np.ndarray | None:
+        sigma = np.exp(last * std + mean)  # the RiskMetrics recursion, one day on, with the forecast's return
+        updated = np.sqrt(VOL_LAMBDA * sigma ** 2 + (1 - VOL_LAMBDA) * change ** 2)
+        return np.clip((np.log(np.maximum(updated, 1e-12)) - mean) / std, -CLIP, CLIP)
+
+
+CHANNELS: dict[str, Channel] = {}
+
+
+def register(channel: Channel) -> Channel:
+    """Add an input channel (its name must be new, and not a --features set's)."""
+    if channel.name in CHANNELS or channel.name in FEATURE_SETS or "," in channel.name:
+        raise ValueError(f"input channel {channel.name!r} is already registered or is not a usable name")
+    unknown = [c for c in channel.needs if c not in TABLE_COLUMNS]
+    if unknown:
+        raise ValueError(f"input channel {channel.name!r} needs columns the price table lacks: {unknown}")
+    CHANNELS[channel.name] = channel
+    return channel
+
+
+def unregister(name: str) -> None:
+    """Remove a channel (for tests that register their own)."""
+    CHANNELS.pop(name, None)
+
+
+def get(name: str) -> Channel:
+    """The channel called `name`.
+
+    Raises:
+        ConfigError: no such channel, naming the ones there are.
+    """
+    try:
+        return CHANNELS[name]
+    except KeyError:
+        raise ConfigError(f"no input channel {name!r}; there are {', '.join(CHANNELS)}") from None
+
+
+for _channel in (Return(), Range(), Body(), Volume(), Vol()):
+    register(_channel)
 
 
 @dataclass(frozen=True)
@@ -58,7 +185,7 @@ class Features:
 
     def columns(self) -> tuple[str, ...]:
         """The file columns these channels need (besides the close)."""
-        return tuple(dict.fromkeys(c for channel in self.channels for c in _NEEDS[channel]))
+        return tuple(dict.fromkeys(c for channel in self.channels for c in get(channel).needs))
 
     def extra(self, table: np.ndarray) -> np.ndarray:
         """Standardised extra channels per day: (days, channels) float64, finite."""
@@ -83,19 +210,16 @@ class Features:
     def roll(self, window: np.ndarray, previous: np.ndarray, price: np.ndarray) -> np.ndarray:
         """Extra channels for a forecast day in a recursive roll: (batch, channels).
 
-        `window` is the (batch, window, width) input before shifting; the return channel gets
-        the forecast's own return, the others the mean of their last ROLL_DAYS days."""
+        `window` is the (batch, window, width) input before shifting; each channel rolls as it says
+        (`Channel.roll`: the return channel takes the forecast's own return), else takes the mean
+        of its last ROLL_DAYS days."""
         out = window[:, -ROLL_DAYS:, 1:].mean(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):  # a price-level model may forecast ≤ 0
             change = np.nan_to_num(np.log(price / previous), nan=0.0, posinf=0.0, neginf=0.0)
-        if "return" in self.channels:
-            j = self.channels.index("return")
-            out[:, j] = np.clip((change - self.mean[j]) / self.std[j], -CLIP, CLIP)
-        if "vol" in self.channels:  # the RiskMetrics recursion, one day on, with the forecast's return
-            j = self.channels.index("vol")
-            sigma = np.exp(window[:, -1, 1 + j] * self.std[j] + self.mean[j])
-            updated = np.sqrt(VOL_LAMBDA * sigma ** 2 + (1 - VOL_LAMBDA) * change ** 2)
-            out[:, j] = np.clip((np.log(np.maximum(updated, 1e-12)) - self.mean[j]) / self.std[j], -CLIP, CLIP)
+        for j, name in enumerate(self.channels):
+            rolled = get(name).roll(window[:, -1, 1 + j], change, self.mean[j], self.std[j])
+            if rolled is not None:
+                out[:, j] = rolled
         return out
 
     def to_dict(self) -> dict[str, Any]:
@@ -124,29 +248,13 @@ class Features:
 
 
 def raw_channels(table: np.ndarray, channels: tuple[str, ...]) -> np.ndarray:
-    """Unscaled per-day channel values from a (days, 5) close/open/high/low/volume table; NaN
-    where a day lacks what the channel needs (day 0 has no return or volume change)."""
-    table = np.asarray(table, dtype="float64")
-    if table.ndim == 1:
-        table = table[:, np.newaxis]
-    out = np.full((len(table), len(channels)), np.nan)
-
-    def column(j: int) -> np.ndarray:
-        values = table[:, j] if table.shape[1] > j else np.full(len(table), np.nan)
-        return np.where(values > 0, values, np.nan)  # log of a non-positive price or volume: missing
-
+    """Unscaled per-day channel values from a (days, len(TABLE_COLUMNS)) price table; NaN where a
+    day lacks what the channel needs (day 0 has no return or volume change)."""
+    columns = Columns(table)
+    out = np.full((columns.days, len(channels)), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        for k, channel in enumerate(channels):
-            if channel == "return":
-                out[1:, k] = np.diff(np.log(column(_CLOSE)))
-            elif channel == "range":
-                out[:, k] = np.log(column(_HIGH) / column(_LOW))
-            elif channel == "body":
-                out[:, k] = np.log(column(_CLOSE) / column(_OPEN))
-            elif channel == "volume":
-                out[1:, k] = np.diff(np.log(column(_VOLUME)))
-            else:
-                out[:, k] = ewma_log_vol(column(_CLOSE))
+        for k, name in enumerate(channels):
+            out[:, k] = get(name).raw(columns)
     return out
 
 
@@ -171,14 +279,17 @@ def ewma_log_vol(closes: np.ndarray) -> np.ndarray:
 
 
 def resolve(choice: FeatureChoice, present: dict[str, str], target_kind: str, name: str) -> tuple[str, ...]:
-    """The extra channels for `--features` given the columns a file has (role → column name).
+    """The extra channels for `--features` given the columns a file has (role → column name):
+    close (none), ohlcv (return unless the target is, range, body when there is an open, volume,
+    vol), auto (ohlcv when the file has high, low and volume, else close), or a comma-separated list
+    of channel names.
 
     Raises:
-        DataError: `ohlcv` asked for a file without high, low and volume.
-        ConfigError: an unknown choice.
+        DataError: a file without the columns the channels need.
+        ConfigError: an unknown choice or channel.
     """
-    if choice not in FEATURE_CHOICES:
-        raise ConfigError(f"--features must be one of {', '.join(FEATURE_CHOICES)}, got {choice!r}")
+    if choice not in FEATURE_SETS:
+        return _listed(choice, present, name)
     full = all(c in present for c in ("high", "low", "volume"))
     if choice == "close" or (choice == "auto" and not full):
         return ()
@@ -188,6 +299,19 @@ def resolve(choice: FeatureChoice, present: dict[str, str], target_kind: str, na
                         "use --features close (or auto, which picks close for this file)")
     channels = [] if target_kind == "return" else ["return"]
     return (*channels, "range", *(["body"] if "open" in present else []), "volume", "vol")
+
+
+def _listed(choice: str, present: dict[str, str], name: str) -> tuple[str, ...]:
+    listed = tuple(dict.fromkeys(part.strip() for part in str(choice).split(",") if part.strip()))
+    unknown = [c for c in listed if c not in CHANNELS]
+    if not listed or unknown:
+        raise ConfigError(f"--features must be {', '.join(FEATURE_SETS)} or channel names from "
+                          f"{', '.join(CHANNELS)} (comma-separated), got {choice!r}")
+    missing = [c for channel in listed for c in get(channel).needs if c not in present]
+    if missing:
+        raise DataError(f"--features {choice} needs {', '.join(dict.fromkeys(missing))} columns, but {name} has "
+                        "none; use other channels or --features close")
+    return listed
 
 
 def fit_features(table: np.ndarray, channels: tuple[str, ...], train_end: int) -> Features:

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from forecast.errors import ArtifactError
+from forecast.nets import kinds
 
 _ENTRIES = {"config.json": 1 << 20, "metadata.json": 1 << 16}
 _WEIGHT_SLACK_BYTES = 1 << 20  # HDF5 headers, the optimizer's step counters
@@ -38,7 +39,7 @@ _BYTES_PER_WEIGHT = 4 * 3  # float32 weights, plus Adam's two moments saved besi
 class Architecture:
     """What run.json says the network is."""
 
-    kind: str  # "gru" or "lstm"
+    kind: str  # a network kind's name (forecast.nets.kinds)
     units: tuple[int, ...]
     window: int
     outputs: int
@@ -46,13 +47,13 @@ class Architecture:
 
     def weight_shapes(self) -> dict[str, list[tuple[int, ...]]]:
         """Keras 3's HDF5 layer names → the shapes of their variables, in order."""
-        gates = 3 if self.kind == "gru" else 4
+        kind = kinds.get(self.kind)
         shapes: dict[str, list[tuple[int, ...]]] = {}
         inputs = self.channels
         for i, units in enumerate(self.units):
             name = self.kind if i == 0 else f"{self.kind}_{i}"
-            bias = (2, gates * units) if self.kind == "gru" else (gates * units,)
-            shapes[name] = [(inputs, gates * units), (units, gates * units), bias]
+            width = kind.gates * units
+            shapes[name] = [(inputs, width), (units, width), kind.bias_shape(units)]
             inputs = units
         shapes["dense"] = [(inputs, self.outputs), (self.outputs,)]
         return shapes
@@ -140,7 +141,7 @@ def _check_config(config: dict[str, Any], expected: Architecture, path: Path) ->
              if isinstance(entry, dict) and isinstance(entry.get("config"), dict)]
     if len(found) != len(layers):
         raise _mismatch(path, "its layer list is malformed")
-    kind = "GRU" if expected.kind == "gru" else "LSTM"
+    kind = kinds.get(expected.kind).keras_class
     shape: list[int | None] = [None, expected.window, expected.channels]
     want: list[tuple[str, dict[str, Any]]] = [("InputLayer", {"batch_shape": shape})]
     for units in expected.units:

@@ -5,7 +5,8 @@ few milliseconds of arithmetic. This module reads a `.keras` archive directly �
 `config.json` and `model.weights.h5`, checked by `forecast.nets.archive` — and runs the forward
 pass in NumPy for the layers forecast builds:
 
-* GRU (Keras 3 default: reset_after=True, tanh / sigmoid), LSTM (tanh / sigmoid),
+* the recurrent layers of forecast.nets.kinds (GRU with Keras 3's reset_after=True, LSTM; tanh /
+  sigmoid), each run by its kind's NumPy cell,
 * Dropout — identity at inference; with `mc=True`, Keras-style inverted dropout masks drawn
   from a seeded NumPy generator, for MC-dropout sampling of a whole tiled batch at once,
 * Dense with a linear activation.
@@ -23,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from forecast.nets import kinds
 from forecast.nets.archive import Architecture, read_archive
+from forecast.nets.kinds import Cell
 
 
 class UnsupportedModel(Exception):
@@ -36,10 +39,7 @@ class _Layer:
     weights: tuple[np.ndarray, ...] = ()
     return_sequences: bool = False
     rate: float = 0.0
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * (np.tanh(0.5 * x) + 1.0)  # overflow-free logistic
+    cell: Cell | None = None  # a recurrent layer's NumPy recurrence (forecast.nets.kinds)
 
 
 class NumpyModel:
@@ -60,53 +60,15 @@ class NumpyModel:
     def run(self, x: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
         out = x
         for layer in self.layers:
-            if layer.kind in ("GRU", "LSTM"):
+            if layer.cell is not None:
                 kernel, recurrent, bias = layer.weights
-                cell = _gru if layer.kind == "GRU" else _lstm
-                out = cell(out, kernel, recurrent, bias, layer.return_sequences)
+                out = layer.cell(out, kernel, recurrent, bias, layer.return_sequences)
             elif layer.kind == "Dense":
                 out = out @ layer.weights[0] + layer.weights[1]
             elif layer.kind == "Dropout" and rng is not None and layer.rate > 0:
                 keep = rng.random(out.shape, dtype="float32") >= layer.rate
                 out = out * keep / np.float32(1.0 - layer.rate)
         return np.asarray(out, dtype="float64").reshape(len(x), -1)
-
-
-def _gru(x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray,
-         return_sequences: bool) -> np.ndarray:
-    batch, steps, _ = x.shape
-    units = recurrent.shape[0]
-    projected = x @ kernel + bias[0]  # all input projections in one matmul
-    h = np.zeros((batch, units), dtype="float32")
-    sequence = np.empty((batch, steps, units), dtype="float32") if return_sequences else None
-    for t in range(steps):  # the recurrence itself is sequential
-        inner = h @ recurrent + bias[1]
-        z = _sigmoid(projected[:, t, :units] + inner[:, :units])
-        r = _sigmoid(projected[:, t, units:2 * units] + inner[:, units:2 * units])
-        candidate = np.tanh(projected[:, t, 2 * units:] + r * inner[:, 2 * units:])
-        h = z * h + (1.0 - z) * candidate
-        if sequence is not None:
-            sequence[:, t] = h
-    return sequence if sequence is not None else h
-
-
-def _lstm(x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray,
-          return_sequences: bool) -> np.ndarray:
-    batch, steps, _ = x.shape
-    units = recurrent.shape[0]
-    projected = x @ kernel + bias
-    h = np.zeros((batch, units), dtype="float32")
-    c = np.zeros((batch, units), dtype="float32")
-    sequence = np.empty((batch, steps, units), dtype="float32") if return_sequences else None
-    for t in range(steps):
-        gates = projected[:, t] + h @ recurrent
-        i = _sigmoid(gates[:, :units])
-        f = _sigmoid(gates[:, units:2 * units])
-        c = f * c + i * np.tanh(gates[:, 2 * units:3 * units])
-        h = _sigmoid(gates[:, 3 * units:]) * np.tanh(c)
-        if sequence is not None:
-            sequence[:, t] = h
-    return sequence if sequence is not None else h
 
 
 def load_numpy_model(path: Path, expected: Architecture, sha256: str | None) -> NumpyModel:
@@ -137,6 +99,9 @@ def _layer(kind: str, options: dict[str, Any], ordered: tuple[np.ndarray, ...]) 
                     and options.get("use_bias", True) and not options.get("go_backwards")
                     and not options.get("stateful") and not options.get("dropout")
                     and not options.get("recurrent_dropout"))
-    if not recurrent_ok or (kind == "GRU" and not options.get("reset_after", True)) or len(ordered) != 3:
+    network_kind = kinds.by_keras_class(kind)
+    if network_kind is None:
+        raise UnsupportedModel(f"a {kind} layer")
+    if not recurrent_ok or not network_kind.engine_supports(options) or len(ordered) != 3:
         raise UnsupportedModel(f"{kind} options")
-    return _Layer(kind, ordered, return_sequences=bool(options.get("return_sequences")))
+    return _Layer(kind, ordered, return_sequences=bool(options.get("return_sequences")), cell=network_kind.cell)

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 
 @contextlib.contextmanager
@@ -45,6 +45,7 @@ import numpy as np  # noqa: E402
 from forecast.config import DistributeChoice, ModelConfig, TrainConfig  # noqa: E402
 from forecast.errors import ArtifactError, ConfigError  # noqa: E402
 from forecast.inputs.windows import Windows  # noqa: E402
+from forecast.nets import kinds  # noqa: E402
 
 ValScore = tuple[str, Callable[[np.ndarray], float]]
 
@@ -60,117 +61,116 @@ class TrainResult:
     windows_per_second: float
 
 
-def build_model(window: int, config: ModelConfig, channels: int = 1) -> keras.Model:
-    """Stacked GRU/LSTM layers (all but the last return sequences), dropout after each, and a
-    Dense head: one output per step, then (scale-conformal) one log-scale per step."""
-    layer = keras.layers.GRU if config.kind == "gru" else keras.layers.LSTM
+class Loss(Protocol):
+    """A training loss as a band method gives it (forecast.bands.methods): built from `keras.ops`,
+    and the same in NumPy."""
+
+    def keras_loss(self, ops: Any) -> Any: ...
+
+    def loss_values(self, outputs: np.ndarray, y: np.ndarray) -> float: ...
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """One network to build and fit: its input shape, layers, head width, loss and fitting options."""
+
+    window: int
+    channels: int
+    model: ModelConfig
+    train: TrainConfig
+    head: int  # Dense outputs: the band method's width for the model's forecast steps
+    loss: Loss
+
+
+@dataclass(frozen=True)
+class FitHooks:
+    """Optional extras of one fit.
+
+    Attributes:
+        warm_start: a `.keras` file of the same architecture whose weights training starts from.
+        progress: called after each epoch with (epoch number, logs).
+        tensorboard: a log folder for Keras' TensorBoard callback (scalars per epoch); the run
+            configuration is logged there as text too (`run_config`).
+        val_score: (name, function of the network's validation outputs): its value is added to
+            each epoch's logs under that name (e.g. the validation MASE a search prunes on).
+    """
+
+    warm_start: Path | None = None
+    progress: Callable[[int, dict[str, float]], None] | None = None
+    tensorboard: Path | None = None
+    run_config: dict[str, Any] | None = None
+    val_score: ValScore | None = None
+
+
+def build_model(window: int, config: ModelConfig, channels: int = 1, head: int | None = None) -> keras.Model:
+    """Stacked recurrent layers of the config's kind (forecast.nets.kinds; all but the last return
+    sequences), dropout after each, and a Dense head of `head` outputs (default: one per forecast
+    step; a band method may add more, e.g. a log-scale per step)."""
+    layer = getattr(keras.layers, kinds.get(config.kind).keras_class)
     model = keras.Sequential(name=f"forecast_{config.kind}")
     model.add(keras.Input(shape=(window, channels), name="closes"))
     for i, units in enumerate(config.units):
         last = i == len(config.units) - 1
         model.add(layer(units, return_sequences=not last, name=f"{config.kind}_{i + 1}"))
         model.add(keras.layers.Dropout(config.dropout, name=f"dropout_{i + 1}"))
-    model.add(keras.layers.Dense(config.head, name="next_close" if config.outputs == 1 else "next_closes"))
+    model.add(keras.layers.Dense(head or config.outputs, name="next_close" if config.outputs == 1 else "next_closes"))
     return model
 
 
-def loss_function(model_config: ModelConfig) -> Any:
-    """The training loss: mean squared error, or the Gaussian negative log-likelihood for a head
-    of means and log-scales (scale-conformal; `gaussian_nll`)."""
-    if model_config.interval_method != "scale-conformal":
-        return "mse"
-    return gaussian_nll
-
-
-@keras.saving.register_keras_serializable(package="forecast")
-def gaussian_nll(y_true: Any, y_pred: Any) -> Any:
-    """Mean over steps of ½((y − μ)/σ)² + log σ, with μ the first half of the head and log σ
-    the second half (clipped to ±10 so a bad start cannot overflow). Constants dropped.
-
-    For the point head this is least squares weighted by 1/σ²: turbulent days, whose errors say
-    least about the mean, count less. Tried instead: squared error for μ plus the likelihood
-    with μ's gradient stopped (the point learning as a one-head model does) — worse points and
-    worse bands on the real files (benchmarks/bands.md)."""
-    steps = keras.ops.shape(y_true)[-1]
-    mean, log_scale = y_pred[:, :steps], keras.ops.clip(y_pred[:, steps:], -10.0, 10.0)
-    z = (keras.ops.cast(y_true, y_pred.dtype) - mean) * keras.ops.exp(-log_scale)
-    return keras.ops.mean(0.5 * keras.ops.square(z) + log_scale, axis=-1)
-
-
-def loss_values(outputs: np.ndarray, y: np.ndarray) -> float:
-    """The training loss of network outputs against targets, in NumPy (as `gaussian_nll` when
-    the head is twice as wide as the targets, else mean squared error)."""
-    steps = y.shape[1]
-    if outputs.shape[1] == 2 * steps:
-        log_scale = np.clip(outputs[:, steps:], -10.0, 10.0)
-        z = (y - outputs[:, :steps]) * np.exp(-log_scale)
-        return float(np.mean(0.5 * np.square(z) + log_scale))
-    return float(np.mean(np.square(outputs - y)))
-
-
-def fit_network(plan: Distribution, window: int, model_config: ModelConfig, train_config: TrainConfig,
-                train: Windows, val: Windows, checkpoint: Path, *, warm_start: Path | None = None,
-                progress: Callable[[int, dict[str, float]], None] | None = None, tensorboard: Path | None = None,
-                run_config: dict[str, Any] | None = None, val_score: ValScore | None = None,
-                ) -> tuple[keras.Model, TrainResult]:
+def fit_network(plan: Distribution, spec: NetworkSpec, train: Windows, val: Windows, checkpoint: Path,
+                hooks: FitHooks | None = None) -> tuple[keras.Model, TrainResult]:
     """Build (inside the strategy's scope), optionally warm-start, and train one network.
 
-    The global batch is `train_config.batch_size` × replicas; TensorBoard logs only on the chief;
+    The global batch is `spec.train.batch_size` × replicas; TensorBoard logs only on the chief;
     multi-worker training goes through `train_model_multi_worker` (which ignores `val_score`).
     """
-    config = dataclasses.replace(train_config, batch_size=train_config.batch_size * plan.replicas)
-    channels = int(train.x.shape[2])
-    loss = loss_function(model_config)
+    hooks = hooks or FitHooks()
+    spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train,
+                                                              batch_size=spec.train.batch_size * plan.replicas))
     with plan.strategy.scope():
-        network = build_model(window, model_config, channels)
-        if warm_start is not None:
-            network.set_weights(load_model(warm_start, window, channels).get_weights())
+        network = build_model(spec.window, spec.model, spec.channels, spec.head)
+        if hooks.warm_start is not None:
+            network.set_weights(load_model(hooks.warm_start, spec.window, spec.channels).get_weights())
     if plan.name == "multi-worker":
-        result = train_model_multi_worker(network, train, val, config, plan.strategy, progress=progress, loss=loss)
+        result = train_model_multi_worker(network, train, val, spec, plan.strategy, hooks.progress)
     else:
         with plan.strategy.scope():
-            result = train_model(network, train, val, config, checkpoint, progress=progress,
-                                 tensorboard=tensorboard if plan.chief else None, run_config=run_config,
-                                 val_score=val_score, loss=loss)
+            chief = hooks if plan.chief else dataclasses.replace(hooks, tensorboard=None)
+            result = train_model(network, train, val, spec, checkpoint, chief)
     checkpoint.unlink(missing_ok=True)
     return network, result
 
 
-def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainConfig,
-                checkpoint: Path, progress: Callable[[int, dict[str, float]], None] | None = None,
-                tensorboard: Path | None = None, run_config: dict[str, Any] | None = None,
-                val_score: ValScore | None = None, loss: Any = "mse") -> TrainResult:
-    """Fit with Adam + `loss` (see `loss_function`), early stopping on validation loss, and a best-weights checkpoint.
+def train_model(model: keras.Model, train: Windows, val: Windows, spec: NetworkSpec, checkpoint: Path,
+                hooks: FitHooks | None = None) -> TrainResult:
+    """Fit with Adam + the spec's loss, early stopping on validation loss, and a best-weights checkpoint.
 
     Args:
         model: an uncompiled model from `build_model`.
         train: training windows (shuffled within the training part only).
         val: validation windows, used for early stopping and the checkpoint.
-        config: epochs, batch size, patience, learning rate.
+        spec: epochs, batch size, patience, learning rate (`spec.train`) and the loss.
         checkpoint: where the best weights are written during training (`*.weights.h5`);
             they are loaded back into `model` at the end.
-        progress: called after each epoch with (epoch number, logs).
-        tensorboard: a log folder for Keras' TensorBoard callback (scalars per epoch); the run
-            configuration is logged there as text too.
-        run_config: what to log as the run's configuration.
-        val_score: (name, function of the network's validation outputs): its value is added to
-            each epoch's logs under that name (e.g. the validation MASE a search prunes on).
+        hooks: progress, TensorBoard and a validation score (see `FitHooks`).
     """
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss)
+    hooks, config = hooks or FitHooks(), spec.train
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=spec.loss.keras_loss(keras.ops))
     callbacks: list[keras.callbacks.Callback] = [
-        ValidationLoss(val, val_score),  # first: the callbacks below read the val_loss it adds
+        ValidationLoss(val, spec.loss, hooks.val_score),  # first: the callbacks below read the val_loss it adds
         keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True,
                                         save_weights_only=True),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
     ]
+    progress = hooks.progress
     if progress is not None:
         callbacks.append(keras.callbacks.LambdaCallback(
             on_epoch_end=lambda epoch, logs: progress(epoch + 1, dict(logs or {}))))
-    if tensorboard is not None:
+    if hooks.tensorboard is not None:
         _require_tensorboard()
-        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(tensorboard), histogram_freq=0,
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(hooks.tensorboard), histogram_freq=0,
                                                      write_graph=False))
-        _log_config(tensorboard, run_config or {})
+        _log_config(hooks.tensorboard, hooks.run_config or {})
     started = time.perf_counter()
     fitted = model.fit(
         np.ascontiguousarray(train.x), np.ascontiguousarray(train.y),
@@ -189,8 +189,8 @@ def train_model(model: keras.Model, train: Windows, val: Windows, config: TrainC
 
 
 class ValidationLoss(keras.callbacks.Callback):
-    """Adds `val_loss` to each epoch's logs: the training loss (`loss_values`) over all validation
-    windows, from a compiled forward pass of our own.
+    """Adds `val_loss` to each epoch's logs: the training loss (`loss.loss_values`) over all
+    validation windows, from a compiled forward pass of our own.
 
     This replaces `fit(validation_data=…)`. That path runs `evaluate` every epoch, which tears
     down the previous epoch's tf.data iterator (`epoch_iterator.py` `reset`); with Keras 3.15 /
@@ -203,8 +203,9 @@ class ValidationLoss(keras.callbacks.Callback):
 
     _CHUNK = 4096  # windows per forward pass: bounds memory on long validation parts
 
-    def __init__(self, val: Windows, score: ValScore | None = None) -> None:
+    def __init__(self, val: Windows, loss: Loss, score: ValScore | None = None) -> None:
         super().__init__()
+        self._loss = loss
         self._x = np.ascontiguousarray(val.x, dtype="float32")
         self._y = np.asarray(val.y, dtype="float64").reshape(len(val.y), -1)
         self._predict: Callable[[np.ndarray], np.ndarray] | None = None
@@ -218,22 +219,23 @@ class ValidationLoss(keras.callbacks.Callback):
             return
         chunks = range(0, len(self._y), self._CHUNK)
         outputs = np.concatenate([self._predict(self._x[i:i + self._CHUNK]) for i in chunks])
-        logs["val_loss"] = loss_values(outputs, self._y)
+        logs["val_loss"] = self._loss.loss_values(outputs, self._y)
         if self._score is not None:
             name, score = self._score
             logs[name] = score(outputs)
 
 
-def train_model_multi_worker(model: keras.Model, train: Windows, val: Windows, config: TrainConfig,
+def train_model_multi_worker(model: keras.Model, train: Windows, val: Windows, spec: NetworkSpec,
                              strategy: Any, progress: Callable[[int, dict[str, float]], None] | None = None,
-                             loss: Any = "mse") -> TrainResult:
+                             ) -> TrainResult:
     """Train under MultiWorkerMirroredStrategy with a custom loop.
 
     Keras 3's `model.fit` fails under this strategy (keras-team/keras#20585), so each step runs
     through `strategy.run` with the loss averaged over the global batch; early stopping keeps
     the best weights in memory. Every worker takes the same decisions, since the reduced
-    losses are identical everywhere. `config.batch_size` is the global batch.
+    losses are identical everywhere. `spec.train.batch_size` is the global batch.
     """
+    config, loss = spec.train, spec.loss.keras_loss(keras.ops)
     with strategy.scope():
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=loss)
         model.optimizer.build(model.trainable_variables)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from forecast.errors import ConfigError
+from forecast.nets import kinds
 
 MAX_LAYERS = 3
 _MAX_SPACE_BYTES = 64 << 10  # a search space is a few hundred bytes
@@ -33,7 +34,7 @@ DEFAULT_SPACE: dict[str, Spec] = {
     "dropout": {"low": 0.0, "high": 0.5},
     "learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
     "batch_size": [32, 64, 128, 256],
-    "model": ["gru", "lstm"],
+    "model": list(kinds.names()),  # every network kind
     "target": ["delta", "return"],  # `price` extrapolates badly past the training range (README): not searched
 }
 
@@ -45,7 +46,7 @@ _KINDS: dict[str, tuple[type, Any, str]] = {
     "dropout": (float, lambda v: 0 <= v < 0.95, "a fraction in [0, 0.95)"),
     "learning_rate": (float, lambda v: 0 < v <= 1, "a positive rate up to 1"),
     "batch_size": (int, lambda v: 1 <= v <= 65536, "a whole number from 1 to 65536"),
-    "model": (str, lambda v: v in ("gru", "lstm"), "gru or lstm"),
+    "model": (str, lambda v: v in kinds.KINDS, " or ".join(kinds.names())),
     "target": (str, lambda v: v in ("price", "delta", "return"), "price, delta or return"),
 }
 _NUMERIC_RANGES = {"window", "layers", "dropout", "learning_rate", "batch_size"}

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from forecast import __version__
+from forecast.bands import methods
 from forecast.config import DistributeChoice, FeatureChoice, RunConfig, TargetKind, WindowConfig
 from forecast.data.loader import PriceSeries
 from forecast.errors import ConfigError, DataError
@@ -40,6 +41,7 @@ from forecast.store.record import DataInfo, Part, RunRecord, TrainingInfo
 if TYPE_CHECKING:
     from forecast.bands.conformal import Calibration
     from forecast.metrics import Comparison
+    from forecast.nets.keras_model import NetworkSpec
     from forecast.status import EpochCallback
 
 @dataclass(frozen=True)
@@ -205,8 +207,9 @@ def _calibrate(prepared: Prepared, forecaster: Forecaster, seed: int) -> tuple[C
     val_first, val_end = split.part("val")
     test_first, test_end = split.part("test")
     steps = intervals.calibrated_steps(forecaster.outputs, min(val_end - val_first, test_end - test_first))
-    mc = forecaster.method == "mc-conformal"
-    sampler = forecaster.sampler(seed) if mc else None  # one random stream: validation first, then test
+    method = methods.get(forecaster.method)
+    mc = method.samples > 0  # stochastic σ: one random stream, validation first, then test
+    sampler = forecaster.sampler(seed) if mc else None
 
     def point_and_sigma(first: int, end: int, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         point = forecaster.forecast(prices, first, end, steps, stride)
@@ -219,14 +222,14 @@ def _calibrate(prepared: Prepared, forecaster: Forecaster, seed: int) -> tuple[C
     val_end, test_end = val_end - steps + 1, test_end - steps + 1  # origins whose every step is in the part
     point, sigma, actual = point_and_sigma(val_first, val_end,
                                            stride(val_first, val_end, intervals.MAX_CALIBRATION_ORIGINS))
-    samples = intervals.SAMPLES if mc else 0
+    samples = method.samples
     calibration = intervals.calibrate(point, sigma, actual, seed, samples, forecaster.method)
     test_stride = stride(test_first, test_end, intervals.MAX_COVERAGE_ORIGINS)
     origins = np.arange(test_first, test_end, test_stride)
     point, sigma, actual = point_and_sigma(test_first, test_end, test_stride)
     summary = {"interval_level": 0.9, "interval_method": forecaster.method, "interval_samples": samples,
                "origins": len(origins)}
-    # A scale-conformal model also calibrates on the test days before each origin (online; forecast.bands.conformal).
+    # A method with a cheap σ also calibrates on the test days before each origin (online; forecast.bands.conformal).
     try:
         multipliers = forecaster.with_calibration(calibration).multipliers(
             prices, test_first, test_end, steps, known_from=test_first, stride=test_stride)([0.9])[:, 0]
@@ -282,6 +285,15 @@ class SearchFit:
     seconds: float
 
 
+def network_spec(prepared: Prepared, config: RunConfig) -> NetworkSpec:
+    """The network to fit on `prepared`: its shape, the band method's head width and loss."""
+    from forecast.nets.keras_model import NetworkSpec
+
+    method = methods.get(config.model.interval_method)
+    return NetworkSpec(window=prepared.split.window, channels=int(prepared.parts["train"].x.shape[2]),
+                       model=config.model, train=config.train, head=method.head(config.model.outputs), loss=method)
+
+
 def fit_for_search(prepared: Prepared, config: RunConfig, on_epoch: EpochCallback | None = None) -> SearchFit:
     """Fit one network exactly as `train_prepared` does and score it on the validation part only.
 
@@ -295,9 +307,9 @@ def fit_for_search(prepared: Prepared, config: RunConfig, on_epoch: EpochCallbac
     score = validation_scorer(prepared)
     with tempfile.TemporaryDirectory(prefix="forecast-trial-") as scratch:
         network, result = keras_model.fit_network(
-            keras_model.distribution("auto"), prepared.split.window, config.model, config.train,
-            prepared.parts["train"], prepared.parts["val"], Path(scratch) / "best.weights.h5",
-            progress=on_epoch, val_score=(VAL_MASE, score))
+            keras_model.distribution("auto"), network_spec(prepared, config), prepared.parts["train"],
+            prepared.parts["val"], Path(scratch) / "best.weights.h5",
+            keras_model.FitHooks(progress=on_epoch, val_score=(VAL_MASE, score)))
     outputs = keras_model.fast_predictor(network)(prepared.parts["val"].x)
     return SearchFit(val_mase=score(outputs), epochs_run=result.epochs_run, best_epoch=result.best_epoch,
                      seconds=result.seconds)
@@ -349,9 +361,10 @@ def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: b
     target = out if plan.chief else Path(tempfile.mkdtemp(prefix="forecast-worker-")) / out.name
     with staged_folder(target, force or not plan.chief) as staging:
         network, result = keras_model.fit_network(
-            plan, prepared.split.window, config.model, config.train, prepared.parts["train"], prepared.parts["val"],
-            staging / "best.weights.h5", warm_start=warm_start / MODEL_FILE if warm_start else None,
-            progress=on_epoch, tensorboard=tensorboard, run_config=config.to_dict())
+            plan, network_spec(prepared, config), prepared.parts["train"], prepared.parts["val"],
+            staging / "best.weights.h5",
+            keras_model.FitHooks(warm_start=warm_start / MODEL_FILE if warm_start else None, progress=on_epoch,
+                                 tensorboard=tensorboard, run_config=config.to_dict()))
         forecaster = Forecaster.from_network(keras_network(network), prepared.target, prepared.split.window,
                                              config.model.outputs, prepared.features, config.model.interval_method)
         stage("calibrating the band and scoring it on the test days beside EWMA and GARCH")

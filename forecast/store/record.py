@@ -10,21 +10,22 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any
 
+from forecast.bands import methods
 from forecast.config import (
     MAX_HORIZON,
     MAX_LAYERS,
     MAX_UNITS,
     MAX_WINDOW,
-    FeatureChoice,
     Frequency,
-    IntervalMethod,
     RunConfig,
 )
 from forecast.errors import ConfigError
+from forecast.inputs import channels
 from forecast.inputs.channels import Features
 from forecast.inputs.targets import Target
+from forecast.nets import kinds
 from forecast.nets.archive import Architecture
 
 if TYPE_CHECKING:
@@ -115,10 +116,15 @@ class RunRecord:
     def outputs(self) -> int:
         return self.config.model.outputs
 
+    @property
+    def head(self) -> int:
+        """The width of the network's Dense head: its band method's, for its forecast steps."""
+        return methods.get(self.config.model.interval_method).head(self.outputs)
+
     def architecture(self) -> Architecture:
         """The network run.json describes, for checking the model file against it."""
         return Architecture(kind=self.config.model.kind, units=self.config.model.units,
-                            window=self.window, outputs=self.config.model.head, channels=self.features.width)
+                            window=self.window, outputs=self.head, channels=self.features.width)
 
     def to_dict(self) -> dict[str, Any]:
         """The run.json payload (key order is part of the format people read)."""
@@ -203,16 +209,21 @@ def _check_config(config: dict[str, Any]) -> None:
     _get(window, "window", int, 2, MAX_WINDOW)
     for key in ("test_size", "val_size"):
         _get(window, key, float, 0.0, 1e9)
-    _choice(model, "kind", ("gru", "lstm"))
+    _choice(model, "kind", kinds.names())
     units = _get(model, "units", list)
     if not 1 <= len(units) <= MAX_LAYERS or any(type(u) is not int or not 1 <= u <= MAX_UNITS for u in units):
         raise TypeError(f"model.units must be 1–{MAX_LAYERS} whole numbers in 1–{MAX_UNITS}, got {units!r}"[:200])
     _get(model, "dropout", float, 0.0, 0.999)
     _choice(model, "target", ("price", "delta", "return"))
     _choice(model, "multistep", ("recursive", "direct"))
-    for key, allowed in (("features", get_args(FeatureChoice)), ("interval_method", get_args(IntervalMethod))):
-        if key in model:  # absent in folders from before they existed
-            _choice(model, key, allowed)
+    if "interval_method" in model:  # absent in folders from before there were band methods
+        _choice(model, "interval_method", methods.names())
+    if "features" in model:  # likewise for input channels: a set's name or channel names
+        features = _get(model, "features", str)
+        listed = [part.strip() for part in features.split(",")]
+        if features not in channels.FEATURE_SETS and not all(part in channels.CHANNELS for part in listed):
+            raise TypeError(f"model.features must be {', '.join(channels.FEATURE_SETS)} or channel names, "
+                            f"got {features!r}"[:200])
     _get(model, "horizon", int, 1, MAX_HORIZON)
     for key, low, high in (("epochs", 1, 10**6), ("batch_size", 1, 10**7), ("patience", 0, 10**6),
                            ("seed", -(2**63), 2**63 - 1)):
@@ -246,7 +257,11 @@ def check_calibration(raw: Any) -> None:
     """Types and ranges of a calibration.json payload (TypeError names the bad field)."""
     if not isinstance(raw, dict):
         raise TypeError("not a JSON object")
-    _get(raw, "samples", int, 0 if raw.get("method") == "scale-conformal" else 1, 100_000)
+    method = raw.get("method", "mc-conformal")  # absent: from before there were band methods
+    method = methods.LEGACY_NAMES.get(method, method) if isinstance(method, str) else method
+    if method not in methods.METHODS:
+        raise TypeError(f"method must be one of {', '.join(methods.names())}, got {str(method)[:40]!r}")
+    _get(raw, "samples", int, 1 if methods.METHODS[method].samples else 0, 100_000)
     _get(raw, "seed", int, -(2**63), 2**63 - 1)
     scores = _get(raw, "scores", list)
     if not 1 <= len(scores) <= MAX_HORIZON or not all(isinstance(step, list) for step in scores):
