@@ -60,7 +60,9 @@ def measure(csv: Path, features: str, method: str, workdir: Path, seed: int = 42
 
     config = RunConfig(model=ModelConfig(features=features, interval_method=method),  # type: ignore[arg-type]
                        train=TrainConfig(seed=seed))
-    outcome = pipeline.train(csv, config, workdir / f"{features}-{method}-{csv.stem}")
+    from forecast.runs.context import RunContext
+
+    outcome = pipeline.train(csv, config, RunContext(workdir / f"{features}-{method}-{csv.stem}"))
     bands = outcome.record.metrics["test_bands"]
     rows = {row["method"]: row for row in bands["rows"]}
     return {"file": csv.name, "features": features, "method": method, "test_mase": outcome.comparison.mae_ratio,

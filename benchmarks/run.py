@@ -105,7 +105,9 @@ def bench_ours(epochs: int, workdir: Path) -> dict[str, Any]:
 
     config = RunConfig(train=TrainConfig(epochs=epochs))
     out = workdir / "gru"
-    outcome = pipeline.train(DATA, config, out, force=True)
+    from forecast.runs.context import RunContext
+
+    outcome = pipeline.train(DATA, config, RunContext(out, force=True))
     training = outcome.record.training
     return {"folder": out, "batch_size": config.train.batch_size, "epochs_run": training.epochs_run,
             "best_epoch": training.best_epoch, "seconds": training.seconds,

@@ -230,7 +230,9 @@ def test_the_scale_head_band_is_sharper_than_a_constant_band_at_the_same_coverag
     config = RunConfig(window=WindowConfig(window=20, test_size=0.25),
                        model=ModelConfig(units=(8,), dropout=0.0, features="ohlcv", interval_method="scale-conformal"),
                        train=TrainConfig(epochs=25, batch_size=64, patience=5, learning_rate=5e-3))
-    pipeline.train(csv, config, tmp_path / "m")
+    from forecast.runs.context import RunContext
+
+    pipeline.train(csv, config, RunContext(tmp_path / "m"))
     model = Forecaster.load(tmp_path / "m", "numpy", calibrated=True)
     series = load_prices(csv)
     closes, prices = series.closes, model.prices(series)

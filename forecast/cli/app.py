@@ -44,6 +44,7 @@ from forecast.config import (
 )
 from forecast.errors import ConfigError, ForecastError, os_error_message
 from forecast.nets import kinds as network_kinds
+from forecast.runs.context import RunContext
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -168,9 +169,10 @@ def train(
         config = training.config(model, target, multistep, horizon)
         folder = out or pipeline.default_out(model, csv)
         with _Progress(training.epochs, quiet) as progress:
-            outcome = pipeline.train(csv, config, folder, force=force, load_options=load_options,
-                                     on_epoch=progress.task("training"), tensorboard=tensorboard,
-                                     distribute=distribute, on_loaded=_data_notes(quiet))
+            task = progress.task("training")
+            outcome = pipeline.train(csv, config, RunContext(
+                folder, force=force, load_options=load_options, on_loaded=_data_notes(quiet),
+                progress=lambda name: task, tensorboard=tensorboard, distribute=distribute))
         report.train_summary(outcome, fmt)
 
 
@@ -232,10 +234,10 @@ def compare(
             _say_jobs(jobs, len(kinds) * len(target_kinds) * seeds, quiet)
             target = out or Path("reports") / f"compare-{csv.stem}"
             with _Progress(training.epochs, quiet) as progress:
-                outcome = use_case.compare(csv, kinds, seeds, config, target, targets=target_kinds,
-                                           horizon=horizon, force=force, load_options=load_options,
-                                           progress=progress.task, tensorboard=tensorboard,
-                                           on_loaded=_data_notes(quiet), jobs=jobs)
+                outcome = use_case.compare(
+                    use_case.CompareRequest(csv, kinds, config, seeds=seeds, targets=target_kinds, horizon=horizon),
+                    RunContext(target, force=force, load_options=load_options, on_loaded=_data_notes(quiet),
+                               progress=progress.task, tensorboard=tensorboard, jobs=jobs))
         report.compare_output(outcome, fmt, wide)
 
 
@@ -278,10 +280,11 @@ def backtest(
         _say_jobs(jobs, folds, quiet)
         folder = out or Path("reports") / f"backtest-{csv.stem}"
         with _Progress(training.epochs, quiet) as progress:
-            outcome = use_case.backtest(csv, config, folder, folds=folds, step=step, refit=refit, horizon=horizon,
-                                        interval=interval, force=force, load_options=load_options,
-                                        progress=progress.task, tensorboard=tensorboard,
-                                        on_loaded=_data_notes(quiet), jobs=jobs)
+            outcome = use_case.backtest(
+                use_case.BacktestRequest(csv, config, folds=folds, step=step, refit=refit, horizon=horizon,
+                                         interval=interval),
+                RunContext(folder, force=force, load_options=load_options, on_loaded=_data_notes(quiet),
+                           progress=progress.task, tensorboard=tensorboard, jobs=jobs))
         report.backtest_output(outcome, fmt, wide)
 
 
@@ -341,9 +344,9 @@ def tune(
         folder = out or use_case.default_out(csv)
         try:
             with _Progress(training.epochs, quiet) as progress:
-                outcome = use_case.tune(csv, request, folder, load_options=load_options, on_loaded=_data_notes(quiet),
-                                        on_event=None if quiet else _TrialLines(trials), progress=progress.task,
-                                        on_note=_note)
+                outcome = use_case.tune(csv, request, RunContext(folder, load_options=load_options,
+                                                                 on_loaded=_data_notes(quiet), progress=progress.task),
+                                        on_event=None if quiet else _TrialLines(trials), on_note=_note)
         except KeyboardInterrupt:
             typer.echo("The study keeps every trial that finished; run the same command to go on.", err=True)
             raise
@@ -536,8 +539,8 @@ def data_fetch(
             if not quiet:
                 typer.echo(f"\rfetched {candles} candles in {pages} request(s)", err=True, nl=False)
 
-        outcome = fetch.fetch(exchange, symbol, out, timeframe=timeframe, since=since, append=append, limit=limit,
-                              api_url=api_url, on_page=on_page)
+        outcome = fetch.fetch(fetch.FetchRequest(exchange, symbol, timeframe=timeframe, since=since, limit=limit,
+                                                 api_url=api_url), out, append=append, on_page=on_page)
         if not quiet:
             typer.echo("", err=True)
         report.print_json(outcome.to_dict())

@@ -42,26 +42,40 @@ class FetchOutcome:
         return {**self.__dict__, "file": str(self.file)}
 
 
-def fetch(exchange_id: str, symbol: str, out: Path, *, timeframe: str = "1d", since: str | None = None,
-          append: bool = False, limit: int | None = None, api_url: str | None = None,
-          on_page: Callable[[int, int], None] | None = None) -> FetchOutcome:
-    """Download OHLCV candles and write (or extend) a CSV in the Yahoo Finance layout.
+@dataclass(frozen=True)
+class FetchRequest:
+    """What to download.
 
-    Args:
+    Attributes:
         exchange_id: a ccxt exchange id, e.g. "binance".
         symbol: a market symbol on that exchange, e.g. "BTC/USDT".
-        out: the CSV to write.
         timeframe: candle length, e.g. "1d".
         since: first date (YYYY-MM-DD); default: as early as the exchange has.
-        append: extend `out` from its last date instead of replacing it.
         limit: candles per request (default: the exchange's own maximum).
         api_url: send every request to this base URL instead (a mirror, a proxy, or a test server).
-        on_page: called after each page with (pages so far, candles so far).
+    """
+
+    exchange_id: str
+    symbol: str
+    timeframe: str = "1d"
+    since: str | None = None
+    limit: int | None = None
+    api_url: str | None = None
+
+
+def fetch(request: FetchRequest, out: Path, *, append: bool = False,
+          on_page: Callable[[int, int], None] | None = None) -> FetchOutcome:
+    """Download OHLCV candles and write (or extend) the CSV `out` in the Yahoo Finance layout.
+
+    `append` extends `out` from its last date instead of replacing it; `on_page` is called after
+    each page with (pages so far, candles so far).
 
     Raises:
         ConfigError: ccxt missing, unknown exchange, symbol or timeframe, or `out` exists without append.
         DataError: the exchange cannot be reached or answers with an error.
     """
+    exchange_id, symbol, timeframe = request.exchange_id, request.symbol, request.timeframe
+    since, limit, api_url = request.since, request.limit, request.api_url
     ccxt = _ccxt()
     exchange = _exchange(ccxt, exchange_id, api_url)
     existing = _existing(out, append)

@@ -51,7 +51,7 @@ class Architecture:
         shapes: dict[str, list[tuple[int, ...]]] = {}
         inputs = self.channels
         for i, units in enumerate(self.units):
-            name = self.kind if i == 0 else f"{self.kind}_{i}"
+            name = kind.weights_name if i == 0 else f"{kind.weights_name}_{i}"
             width = kind.gates * units
             shapes[name] = [(inputs, width), (units, width), kind.bias_shape(units)]
             inputs = units

@@ -95,7 +95,7 @@ def _layer(kind: str, options: dict[str, Any], ordered: tuple[np.ndarray, ...]) 
         if options.get("activation") != "linear" or not options.get("use_bias", True):
             raise UnsupportedModel("Dense with an activation or without bias")
         return _Layer(kind, ordered)
-    recurrent_ok = (options.get("activation") == "tanh" and options.get("recurrent_activation") == "sigmoid"
+    recurrent_ok = (options.get("activation") == "tanh"
                     and options.get("use_bias", True) and not options.get("go_backwards")
                     and not options.get("stateful") and not options.get("dropout")
                     and not options.get("recurrent_dropout"))

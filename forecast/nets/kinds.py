@@ -9,6 +9,7 @@ switches on the name. NumPy only: no TensorFlow is imported here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,8 @@ class NetworkKind:
         gates: gate blocks in the kernel (its width is gates × units).
         stacked_bias: Keras keeps two bias rows (input and recurrent), as GRU does with reset_after.
         cell: the recurrence in NumPy (float32, matching Keras to ~1e-7).
+        recurrent_activation: the gates' activation the cell implements (None: a kind without gates'
+            own activation, like SimpleRNN).
         summary: a few words for --help.
     """
 
@@ -39,13 +42,24 @@ class NetworkKind:
     gates: int
     cell: Cell
     stacked_bias: bool = False
+    recurrent_activation: str | None = "sigmoid"
     summary: str = ""
+
+    @property
+    def weights_name(self) -> str:
+        """The layer's group in a `.keras` archive's weights: Keras' snake case of its class
+        ("gru", "lstm", "simple_rnn"), then "_1", "_2"… for the next layers of the kind."""
+        name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", self.keras_class)
+        return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
     def bias_shape(self, units: int) -> tuple[int, ...]:
         return (2, self.gates * units) if self.stacked_bias else (self.gates * units,)
 
     def engine_supports(self, options: dict[str, Any]) -> bool:
-        """Whether the NumPy cell implements a saved layer's options (beyond the ones all kinds check)."""
+        """Whether the NumPy cell implements a saved layer's options (beyond the ones all kinds check:
+        tanh, a bias, no dropout, forwards, stateless)."""
+        if self.recurrent_activation is not None and options.get("recurrent_activation") != self.recurrent_activation:
+            return False
         return not self.stacked_bias or bool(options.get("reset_after", True))
 
 

@@ -11,7 +11,7 @@ fold trains from scratch; without, it starts from the previous fold's weights.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 
 from forecast.config import FeatureChoice, RunConfig, TargetKind, WindowConfig
-from forecast.data.loader import LoadOptions, PriceSeries, load_prices
+from forecast.data.loader import PriceSeries
 from forecast.errors import ConfigError, TrainingFailed
 from forecast.files import staged_folder, write_json
 from forecast.forecaster import Forecaster
+from forecast.runs.context import RunContext
 from forecast.runs.pool import Failed, Job, run_jobs
 from forecast.runs.training import Prepared, prepare
-from forecast.status import ProgressFactory
 
 
 @dataclass(frozen=True)
@@ -62,28 +62,39 @@ def prepare_fold(series: PriceSeries, config: WindowConfig, origin: int, step: i
     return prepare(cut, dataclasses.replace(config, test_size=step), target, outputs, features)
 
 
-def backtest(csv_path: Path, config: RunConfig, out: Path, *, folds: int = 5, step: int = 30,
-             refit: bool = True, horizon: int = 1, interval: float = 0.9, force: bool = False,
-             load_options: LoadOptions | None = None, progress: ProgressFactory | None = None,
-             tensorboard: Path | None = None, on_loaded: Callable[[PriceSeries], None] | None = None,
-             jobs: int = 1) -> BacktestOutcome:
-    """Run a walk-forward backtest and write backtest.json, backtest.csv and backtest.png into `out`.
+@dataclass(frozen=True)
+class BacktestRequest:
+    """A walk-forward backtest of `config` on `csv_path`: `folds` origins `step` days apart, each
+    refitted (or warm-started from the previous fold), scored 1…`horizon` days ahead, with the
+    coverage of its `interval` band."""
 
-    With `refit`, `jobs` folds train at once, each in its own process; without, each fold starts
-    from the previous one's weights, so they run one after another.
+    csv_path: Path
+    config: RunConfig
+    folds: int = 5
+    step: int = 30
+    refit: bool = True
+    horizon: int = 1
+    interval: float = 0.9
+
+
+def backtest(request: BacktestRequest, context: RunContext) -> BacktestOutcome:
+    """Run a walk-forward backtest and write backtest.json, backtest.csv and backtest.png into `context.out`.
+
+    With `refit`, `context.jobs` folds train at once, each in its own process; without, each fold
+    starts from the previous one's weights, so they run one after another.
 
     Raises:
         ConfigError: bad folds/step/horizon.
         DataError: too little history before the first origin.
         ArtifactError: `out` exists and `force` is not set.
     """
-    series = load_prices(csv_path, load_options)
-    if on_loaded is not None:
-        on_loaded(series)
+    config, folds, step, horizon, interval = (request.config, request.folds, request.step, request.horizon,
+                                              request.interval)
+    series = context.load(request.csv_path)
     origins = fold_origins(len(series.close), folds, step)
     if horizon > step:
         raise ConfigError(f"--horizon ({horizon}) cannot exceed --step ({step}): forecasts stay inside their fold")
-    with staged_folder(out, force) as staging:  # checks `out` before any training
+    with staged_folder(context.out, context.force) as staging:  # checks `out` before any training
         results: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
         previous: list[Path] = []  # the last fold that finished: warm starts go on from it
@@ -93,10 +104,10 @@ def backtest(csv_path: Path, config: RunConfig, out: Path, *, folds: int = 5, st
                 prepared = prepare_fold(series, config.window, origin, step, config.model.target,
                                         config.model.outputs, config.model.features)
                 yield Job(f"fold {k}/{folds}", prepared, config, staging / "folds" / f"fold-{k}",
-                          warm_start=None if refit or not previous else previous[-1],
-                          tensorboard=tensorboard / f"fold-{k}" if tensorboard else None)
+                          warm_start=None if request.refit or not previous else previous[-1],
+                          tensorboard=context.board(f"fold-{k}"))
 
-        results_in_order = run_jobs(fold_jobs(), progress, workers=jobs if refit else 1)
+        results_in_order = run_jobs(fold_jobs(), context.progress, workers=context.jobs if request.refit else 1)
         for k, (origin, result) in enumerate(zip(origins, results_in_order, strict=True), start=1):
             if isinstance(result, Failed):
                 failed.append({"fold": k, "reason": result.reason})
@@ -108,9 +119,9 @@ def backtest(csv_path: Path, config: RunConfig, out: Path, *, folds: int = 5, st
             raise TrainingFailed("every fold's training died: " + "; ".join(
                 f"fold {f['fold']}: {f['reason']}" for f in failed) + " — run the backtest again")
         outcome = _write(staging, series, results, horizon, interval,
-                         {"folds": folds, "step": step, "refit": refit, "config": config.to_dict(),
+                         {"folds": folds, "step": step, "refit": request.refit, "config": config.to_dict(),
                           "failed_folds": failed})
-    return dataclasses.replace(outcome, out=out)
+    return dataclasses.replace(outcome, out=context.out)
 
 
 def _score_fold(k: int, folder: Path, series: PriceSeries, origin: int, step: int, horizon: int,

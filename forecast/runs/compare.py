@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,15 @@ import pandas as pd
 
 from forecast import __version__
 from forecast.config import ModelKind, RunConfig, TargetKind
-from forecast.data.loader import LoadOptions, PriceSeries, load_prices
+from forecast.data.loader import LoadOptions, PriceSeries
 from forecast.errors import ArtifactError, ConfigError, DataError, TrainingFailed
 from forecast.files import HISTORY_FILE, check_target, staged_folder, write_json
 from forecast.forecaster import Forecaster
+from forecast.runs.context import RunContext
 from forecast.runs.pipeline import series_for
 from forecast.runs.pool import Failed, Job, run_jobs
 from forecast.runs.training import prepare
-from forecast.status import ProgressFactory, stage
+from forecast.status import stage
 from forecast.store.record import RunRecord
 
 METRICS = ("mae", "rmse", "mape", "mase", "directional_accuracy")
@@ -59,32 +59,41 @@ class CompareOutcome:
     report: dict[str, Any]
 
 
-def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfig, out: Path, *,
-            targets: list[TargetKind] | None = None, horizon: int = 1, force: bool = False,
-            load_options: LoadOptions | None = None, progress: ProgressFactory | None = None,
-            tensorboard: Path | None = None, on_loaded: Callable[[PriceSeries], None] | None = None,
-            jobs: int = 1) -> CompareOutcome:
+@dataclass(frozen=True)
+class CompareRequest:
+    """What to compare: every kind × target × seed from `config`, trained on one split of `csv_path`,
+    scored 1…`horizon` days ahead."""
+
+    csv_path: Path
+    kinds: list[ModelKind]
+    config: RunConfig
+    seeds: int = 1
+    targets: list[TargetKind] | None = None  # default: the config's
+    horizon: int = 1
+
+
+def compare(request: CompareRequest, context: RunContext) -> CompareOutcome:
     """Train every kind × target × seed on one split and compare them with the baselines on its test days.
 
-    `jobs` trainings run at once, each in its own process; the same seeds give the same numbers
-    whatever `jobs` is.
+    `context.jobs` trainings run at once, each in its own process; the same seeds give the same
+    numbers whatever it is.
 
     Raises:
         ConfigError: no model kinds, or fewer than one seed.
         DataError: unreadable data or too little of it.
         ArtifactError: `out` exists and `force` is not set.
     """
-    targets = targets or [config.model.target]
-    if not kinds or seeds < 1:
-        raise ConfigError(f"compare needs at least one model and one seed, got {kinds} × {seeds}")
-    series = load_prices(csv_path, load_options)
-    if on_loaded is not None:
-        on_loaded(series)
-    with staged_folder(out, force) as staging:  # checks `out` before any training
-        trainings, labels, first, end = _jobs(series, kinds, seeds, targets, config, staging / "models", tensorboard)
+    config, seeds, horizon = request.config, request.seeds, request.horizon
+    targets = request.targets or [config.model.target]
+    if not request.kinds or seeds < 1:
+        raise ConfigError(f"compare needs at least one model and one seed, got {request.kinds} × {seeds}")
+    series = context.load(request.csv_path)
+    with staged_folder(context.out, context.force) as staging:  # checks `out` before any training
+        trainings, labels, first, end = _jobs(series, dataclasses.replace(request, targets=targets),
+                                              staging / "models", context)
         runs: dict[str, list[ModelRun]] = {}
         failed: list[dict[str, str]] = []
-        for result in run_jobs(trainings, progress, workers=jobs):
+        for result in run_jobs(trainings, context.progress, workers=context.jobs):
             if isinstance(result, Failed):
                 failed.append({"model": result.name, "reason": result.reason})
                 continue
@@ -102,12 +111,13 @@ def compare(csv_path: Path, kinds: list[ModelKind], seeds: int, config: RunConfi
         setup = {"mode": "train", "seeds": seeds, "targets": targets, "horizon": horizon,
                  "config": config.to_dict(), "failed": failed}
         outcome = _evaluate_and_write(staging, series, first, end, runs, setup, horizon)
-    return dataclasses.replace(outcome, out=out)
+    return dataclasses.replace(outcome, out=context.out)
 
 
-def _jobs(series: PriceSeries, kinds: list[ModelKind], seeds: int, targets: list[TargetKind], config: RunConfig,
-          models: Path, tensorboard: Path | None) -> tuple[list[Job], dict[str, str], int, int]:
+def _jobs(series: PriceSeries, request: CompareRequest, models: Path,
+          context: RunContext) -> tuple[list[Job], dict[str, str], int, int]:
     """One training job per target × kind × seed, all on one split; their table labels; the test days."""
+    config, kinds, seeds, targets = request.config, request.kinds, request.seeds, request.targets or []
     jobs, labels, first, end = [], {}, 0, 0
     for target in targets:
         prepared = prepare(series, config.window, target, config.model.outputs, config.model.features)
@@ -117,8 +127,7 @@ def _jobs(series: PriceSeries, kinds: list[ModelKind], seeds: int, targets: list
             run_config = dataclasses.replace(
                 config, model=dataclasses.replace(config.model, kind=kind, target=target),
                 train=dataclasses.replace(config.train, seed=seed))
-            jobs.append(Job(name, prepared, run_config, models / name,
-                            tensorboard=tensorboard / name if tensorboard else None))
+            jobs.append(Job(name, prepared, run_config, models / name, tensorboard=context.board(name)))
             labels[name] = kind.upper() if len(targets) == 1 else f"{kind.upper()} ({target})"
     return jobs, labels, first, end
 

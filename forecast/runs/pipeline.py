@@ -9,7 +9,6 @@ the CLI — stays fast.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,18 +17,18 @@ import numpy as np
 import pandas as pd
 
 from forecast.bands.verdicts import model_verdict
-from forecast.config import DEFAULT_MODELS_DIR, DistributeChoice, RunConfig
+from forecast.config import DEFAULT_MODELS_DIR, RunConfig
 from forecast.data.loader import LoadOptions, PanelError, PriceSeries, load_prices
 from forecast.errors import ArtifactError, ConfigError, DataError
 from forecast.files import PLOT_FILE, TEST_PREDICTIONS_FILE, check_output_file, check_target, file_sha256
 from forecast.forecaster import EngineChoice, Forecaster
 from forecast.inputs.recursive import future_dates
+from forecast.runs.context import RunContext
 from forecast.status import stage
 
 if TYPE_CHECKING:
     from forecast.metrics import Comparison
     from forecast.runs.training import TrainOutcome
-    from forecast.status import EpochCallback
     from forecast.store.record import RunRecord
 
 @dataclass(frozen=True)
@@ -66,13 +65,11 @@ def default_out(model_kind: str, csv_path: Path) -> Path:
     return Path(DEFAULT_MODELS_DIR) / f"{model_kind}-{csv_path.stem}"
 
 
-def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
-          load_options: LoadOptions | None = None, on_epoch: EpochCallback | None = None,
-          tensorboard: Path | None = None, distribute: DistributeChoice = "auto",
-          on_loaded: Callable[[PriceSeries], None] | None = None) -> TrainOutcome:
-    """Load, prepare, fit, evaluate on the test part, and write a model folder.
+def train(csv_path: Path, config: RunConfig, context: RunContext) -> TrainOutcome:
+    """Load, prepare, fit, evaluate on the test part, and write a model folder (`context.out`).
 
-    `on_loaded` is called with the cleaned series as soon as the file is read.
+    The epoch callback is `context.epochs("training")`; `context.on_loaded` is called with the
+    cleaned series as soon as the file is read.
 
     Raises:
         DataError: unreadable data or too little of it for the window and split.
@@ -80,14 +77,13 @@ def train(csv_path: Path, config: RunConfig, out: Path, *, force: bool = False,
     """
     from forecast.runs.training import prepare, train_prepared
 
-    series = load_prices(csv_path, load_options)
-    if on_loaded is not None:
-        on_loaded(series)
+    out = context.out
+    series = context.load(csv_path)
     prepared = prepare(series, config.window, config.model.target, config.model.outputs, config.model.features)
-    if distribute != "multi-worker":  # other workers write to temporary folders
-        check_target(out, force)  # fail before minutes of training, not after
-    return train_prepared(prepared, config, out, force=force, on_epoch=on_epoch,
-                          tensorboard=tensorboard / out.name if tensorboard else None, distribute=distribute)
+    if context.distribute != "multi-worker":  # other workers write to temporary folders
+        check_target(out, context.force)  # fail before minutes of training, not after
+    return train_prepared(prepared, config, out, force=context.force, on_epoch=context.epochs("training"),
+                          tensorboard=context.board(out.name), distribute=context.distribute)
 
 
 # ---------------------------------------------------------------- predict

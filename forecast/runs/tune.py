@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from forecast.config import ModelKind, RunConfig, TargetKind
-from forecast.data.loader import LoadOptions, PriceSeries, load_prices
+from forecast.data.loader import PriceSeries
 from forecast.errors import ArtifactError, ConfigError, DataError, ForecastError
 from forecast.files import (
     RUN_FILE,
@@ -50,6 +50,7 @@ from forecast.files import (
     target_lock,
     write_json,
 )
+from forecast.runs.context import RunContext
 from forecast.runs.pool import death, die_with_parent
 from forecast.runs.space import Space
 from forecast.store.artifacts import read_run
@@ -152,10 +153,12 @@ def default_out(csv: Path) -> Path:
     return Path("reports") / f"tune-{csv.stem}"
 
 
-def tune(csv: Path, request: TuneRequest, out: Path, *, load_options: LoadOptions | None = None,
-         on_loaded: Callable[[PriceSeries], None] | None = None, on_event: Callable[[TrialEvent], None] | None = None,
-         progress: ProgressFactory | None = None, on_note: Callable[[str], None] | None = None) -> TuneOutcome:
-    """Search, retrain the best configuration as `train` does, and write the tune folder.
+def tune(csv: Path, request: TuneRequest, context: RunContext, *, on_event: Callable[[TrialEvent], None] | None = None,
+         on_note: Callable[[str], None] | None = None) -> TuneOutcome:
+    """Search, retrain the best configuration as `train` does, and write the tune folder (`context.out`).
+
+    `on_event` hears each trial start and end; `on_note` what is worth a line on the way (a locked
+    study database).
 
     Raises:
         DataError: unreadable data, or too little of it for the smallest configuration.
@@ -165,9 +168,8 @@ def tune(csv: Path, request: TuneRequest, out: Path, *, load_options: LoadOption
     started = time.monotonic()
     if request.storage is not None:
         check_storage_url(request.storage)  # before the data is read or anything is written
-    series = load_prices(csv, load_options)
-    if on_loaded is not None:
-        on_loaded(series)
+    out = context.out
+    series = context.load(csv)
     _check_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     with target_lock(out):
@@ -189,10 +191,10 @@ def tune(csv: Path, request: TuneRequest, out: Path, *, load_options: LoadOption
         trials = study.get_trials(deepcopy=False)
         rows = _ranked(trials)
         best = _best(trials)
-        record, kept = _train_best(series, request, best, out / BEST_FOLDER, progress)
+        record, kept = _train_best(series, request, best, out / BEST_FOLDER, context.progress)
         plots = _plots(study, out)
-        payload = _payload(series, request, name, url, rows, best, record, out / BEST_FOLDER, kept, plots,
-                           new_trials=len(trials) - before, seconds=time.monotonic() - started, notes=notes)
+        payload = _payload(series, request, _Searched(name, url, rows, best, record, out / BEST_FOLDER, kept, plots,
+                                                      len(trials) - before, time.monotonic() - started, notes))
         _write_rows(out / TRIALS_FILE, rows)
         write_json(out / TUNE_FILE, payload)
     return TuneOutcome(payload=payload, rows=rows)
@@ -404,8 +406,8 @@ def _search(storage: optuna.storages.RDBStorage, series: PriceSeries, request: T
 
     def start(index: int) -> None:
         process = context.Process(target=_serve, name="forecast-tune",
-                                  args=(index, threads, series, request, url, name, tickets, deadline, messages,
-                                        takes_queue and index == 1, parent),
+                                  args=(_WorkerSetup(index, threads, series, request, url, name, tickets, messages,
+                                                     deadline, takes_queue and index == 1, parent),),
                                   daemon=True)
         process.start()
         workers[index] = process
@@ -480,12 +482,32 @@ def _take(tickets: Any) -> bool:
         return True
 
 
-def _serve(index: int, threads: int, series: PriceSeries, request: TuneRequest, url: str, name: str,
-           tickets: Any, deadline: float | None, messages: Any, takes_queue: bool, parent: int) -> None:
+@dataclass(frozen=True)
+class _WorkerSetup:
+    """What one search worker process is given: its number and share of the cores, the search, the
+    study (storage URL and name), the shared trial tickets and message queue, when to stop, whether
+    it runs the queued trial 0, and the parent it dies with."""
+
+    index: int
+    threads: int
+    series: PriceSeries
+    request: TuneRequest
+    url: str
+    name: str
+    tickets: Any
+    messages: Any
+    deadline: float | None
+    takes_queue: bool
+    parent: int
+
+
+def _serve(setup: _WorkerSetup) -> None:
     """A worker: Optuna's loop on the shared study, one trial at a time, while tickets last.
 
     It ends with its parent, however the parent ends; a failure before its first trial is sent
     to the parent in words (exit code 3, no traceback), which stops after a few in a row."""
+    index, series, request, messages = setup.index, setup.series, setup.request, setup.messages
+    deadline, tickets, parent = setup.deadline, setup.tickets, setup.parent
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends us
     die_with_parent(parent)
     import optuna
@@ -495,12 +517,12 @@ def _serve(index: int, threads: int, series: PriceSeries, request: TuneRequest, 
     try:
         if os.environ.get(_STARTUP_ENV):
             raise RuntimeError("a start-up failure injected by the tests")
-        limit_threads(threads)
-        storage = open_storage(url, request.storage_timeout)
+        limit_threads(setup.threads)
+        storage = open_storage(setup.url, request.storage_timeout)
         sampler = optuna.samplers.TPESampler(seed=request.training.seed + index - 1)
         pruner = optuna.pruners.MedianPruner(n_startup_trials=_PRUNE_AFTER_TRIALS,
                                              n_warmup_steps=_PRUNE_AFTER_EPOCHS)
-        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler, pruner=pruner)
+        study = optuna.load_study(study_name=setup.name, storage=storage, sampler=sampler, pruner=pruner)
     except Exception as exc:  # whatever it is, the parent says it in one line
         reason = str(exc) if isinstance(exc, ForecastError) else f"{type(exc).__name__}: {_first_line(exc)}"
         messages.put(("startup-error", -1, index, reason))
@@ -508,7 +530,7 @@ def _serve(index: int, threads: int, series: PriceSeries, request: TuneRequest, 
         messages.join_thread()
         os._exit(3)
     objective = _Objective(series, request, index, messages)
-    if not takes_queue:
+    if not setup.takes_queue:
         _wait_for_queue(study)
     while (deadline is None or time.time() < deadline) and len(study.get_trials(deepcopy=False)) < request.trials \
             and _take(tickets):
@@ -652,10 +674,31 @@ def _plots(study: optuna.Study, out: Path) -> dict[str, Any]:
     return tune_figures(study, out / HISTORY_PLOT, out / IMPORTANCE_PLOT)
 
 
-def _payload(series: PriceSeries, request: TuneRequest, name: str, url: str, rows: list[dict[str, Any]],
-             best: optuna.trial.FrozenTrial, record: RunRecord, folder: Path, kept: bool, plots: dict[str, Any],
-             *, new_trials: int, seconds: float, notes: list[str]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Searched:
+    """How a search ended: the study (name, storage URL), its ranked trials and best one, the best
+    configuration's model folder (and whether it was kept as it was), the plots, and the run's notes."""
+
+    name: str
+    url: str
+    rows: list[dict[str, Any]]
+    best: optuna.trial.FrozenTrial
+    record: RunRecord
+    folder: Path
+    kept: bool
+    plots: dict[str, Any]
+    new_trials: int
+    seconds: float
+    notes: list[str]
+
+
+def _payload(series: PriceSeries, request: TuneRequest, searched: _Searched) -> dict[str, Any]:
     from forecast.bands.verdicts import verdict
+
+    name, url, rows, best, record = searched.name, searched.url, searched.rows, searched.best, searched.record
+    new_trials, seconds, folder, kept, plots = (searched.new_trials, searched.seconds, searched.folder,
+                                                searched.kept, searched.plots)
+    notes = searched.notes
 
     test = record.metrics["test"]
     counts = {state: sum(row["state"] == state for row in rows) for state in ("complete", "pruned", "failed",

@@ -1,0 +1,68 @@
+"""The run context: what every use case gets besides its request.
+
+A use case takes `(request, context)`: the request says what to do (a configuration, folds,
+seeds…), the context how to do it here — how to read the file, where progress and data notes
+go, the TensorBoard root, how many worker processes, whether an existing folder may be
+replaced, and where the output goes. One validated object instead of a dozen loose parameters
+in every signature (after skforecast's `TimeSeriesFold`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from forecast.config import DistributeChoice
+from forecast.errors import ConfigError
+
+if TYPE_CHECKING:
+    from forecast.data.loader import LoadOptions, PriceSeries
+    from forecast.status import EpochCallback, ProgressFactory
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """How one command runs.
+
+    Attributes:
+        out: the output folder (or file) the use case writes.
+        force: whether a folder forecast wrote there may be replaced.
+        load_options: the CSV reader's overrides.
+        on_loaded: called with the cleaned series as soon as the file is read (the data notes).
+        progress: a training's name → its epoch callback.
+        tensorboard: the TensorBoard root; each training logs into a sub-folder named after it.
+        jobs: trainings at once, each in its own worker process.
+        distribute: the tf.distribute strategy of an in-process training.
+    """
+
+    out: Path
+    force: bool = False
+    load_options: LoadOptions | None = None
+    on_loaded: Callable[[PriceSeries], None] | None = None
+    progress: ProgressFactory | None = None
+    tensorboard: Path | None = None
+    jobs: int = 1
+    distribute: DistributeChoice = "auto"
+
+    def __post_init__(self) -> None:
+        if self.jobs < 1:
+            raise ConfigError(f"--jobs must be at least 1, got {self.jobs}")
+
+    def load(self, csv_path: Path) -> PriceSeries:
+        """Read and clean the price file, then tell `on_loaded`."""
+        from forecast.data.loader import load_prices
+
+        series = load_prices(csv_path, self.load_options)
+        if self.on_loaded is not None:
+            self.on_loaded(series)
+        return series
+
+    def board(self, name: str) -> Path | None:
+        """The TensorBoard folder of the training called `name` (None without --tensorboard)."""
+        return self.tensorboard / name if self.tensorboard is not None else None
+
+    def epochs(self, name: str) -> EpochCallback | None:
+        """The epoch callback of the training called `name`."""
+        return self.progress(name) if self.progress is not None else None
