@@ -1,12 +1,18 @@
-"""Trainings in a worker process, so a native crash costs only the training it hit.
+"""The one worker pool: work in spawned processes, so a native crash costs only the task it hit.
 
-`compare` and `backtest` train several networks in one run. TensorFlow has crashed natively
-(SIGSEGV) on busy machines; in the main process that would take every finished model with it.
-So their trainings run one after another in a spawned worker process that keeps TensorFlow
-loaded between jobs (no start-up cost per job); if the worker dies, that job is reported as
-failed, a fresh worker takes the remaining ones, and the run goes on with what finished.
+`compare` and `backtest` train several networks in one run and `tune` many trials. TensorFlow
+has crashed natively (SIGSEGV) on busy machines; in the main process that would take every
+finished model with it. So each task runs in a spawned worker process that keeps TensorFlow
+loaded between tasks (no start-up cost per task) and gets its share of the cores; if the worker
+dies, that task comes back as `Failed`, a fresh worker takes the remaining ones, and the run goes
+on with what finished. Workers ignore Ctrl-C (the parent's to handle: it ends them) and end with
+their parent however it ends.
 
-Results come back as plain data (arrays, lists, numbers). The parent never imports TensorFlow.
+A task is any picklable object with a `name` and a `run(send, worker)` method (the `Task`
+protocol), run in the worker: `send` forwards messages to the parent as it goes (epochs, trial
+starts), and what `run` returns comes back as plain data (arrays, lists, numbers). `Job`, one
+training, is the task of compare and backtest; tune's trials are tasks too. The parent never
+imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -17,11 +23,11 @@ import os
 import signal
 import time
 import traceback
-from collections.abc import Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -49,6 +55,22 @@ class Job:
     tensorboard: Path | None = None
     force: bool = False
 
+    def run(self, send: Callable[[tuple[Any, ...]], None], worker: int) -> Trained:
+        """Train in the worker, sending each epoch's logs; the one-step test forecasts come back."""
+        from forecast.runs.training import train_prepared
+
+        if os.environ.get(_CRASH_ENV) == self.name:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if os.environ.get(_CRASH_ENV) == f"{self.name}:enospc":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        outcome = train_prepared(self.prepared, self.config, self.folder, warm_start=self.warm_start,
+                                 tensorboard=self.tensorboard, force=self.force,
+                                 on_epoch=lambda epoch, logs: send(("epoch", epoch, dict(logs))))
+        history = {str(key): [float(v) for v in values] for key, values in outcome.history.items()}
+        training = outcome.record.training
+        return Trained(self.name, outcome.frame["predicted"].to_numpy(), history, training.parameters,
+                       training.seconds, training.epochs_run, outcome.evaluation.band)
+
 
 @dataclass(frozen=True)
 class Trained:
@@ -66,64 +88,100 @@ class Trained:
 
 @dataclass(frozen=True)
 class Failed:
-    """A job whose worker process died (a native crash, or killed)."""
+    """A task whose worker process died (a native crash, or killed)."""
 
     name: str
     reason: str
 
 
-def run_jobs(jobs: Iterable[Job], progress: ProgressFactory | None = None, workers: int = 1,
-             ) -> Iterator[Trained | Failed]:
-    """Run jobs in `workers` worker processes; yield each one's result in job order.
+class Task(Protocol):
+    """Work for a worker process (see the module docstring)."""
 
-    Each worker's TensorFlow gets its share of the cores, so N processes do not fight over
-    threads. Jobs are taken from `jobs` only when a worker is free and every earlier result has
-    been yielded, so with one worker a job may depend on the previous result (a warm start).
+    @property
+    def name(self) -> str: ...
+
+    def run(self, send: Callable[[tuple[Any, ...]], None], worker: int) -> Any: ...
+
+
+def run_tasks(tasks: Iterable[Task], workers: int = 1, *, ordered: bool = True,
+              on_start: Callable[[Task], Any] | None = None,
+              on_message: Callable[[Task, Any, tuple[Any, ...]], None] | None = None,
+              ) -> Iterator[tuple[Task, Any]]:
+    """Run tasks in up to `workers` worker processes; yield (task, what its `run` returned, or Failed).
+
+    `ordered`: results come in task order, and a task is taken from `tasks` only when a worker is
+    free and every earlier result has been yielded — so with one worker a task may depend on the
+    previous result (a warm start). Unordered, results come as tasks finish and a free worker takes
+    the next task at once. `on_start(task)` is called as a task is handed out, and its value is
+    passed to `on_message(task, value, message)` for each message the task sends.
 
     Raises:
         ConfigError: fewer than one worker.
-        ForecastError: a job raised one (bad data or options): the run stops, as it would in-process.
-        RuntimeError: a job hit a bug; the worker's traceback is in the message.
+        ForecastError: a task raised one (bad data or options): the run stops, as it would in-process.
+        RuntimeError: a task hit a bug; the worker's traceback is in the message.
     """
     if workers < 1:
         raise ConfigError(f"--jobs must be at least 1, got {workers}")
-    if isinstance(jobs, Sized):
-        workers = max(1, min(workers, len(jobs)))  # never more processes than trainings
     threads = max(1, (os.cpu_count() or 1) // workers)
-    pending, idle = iter(jobs), list[_Worker]()
-    busy: dict[_Worker, tuple[int, Job, EpochCallback | None]] = {}
-    done: dict[int, Trained | Failed] = {}
+    pending, idle, spawned = iter(tasks), list[_Worker](), 0
+    busy: dict[_Worker, tuple[int, Task, Any]] = {}
+    done: dict[int, tuple[Task, Any]] = {}
     submitted = yielded = 0
     try:
         while True:
-            while len(busy) < workers and submitted == yielded + len(busy):  # in order, never ahead
-                job = next(pending, None)
-                if job is None:
+            while len(busy) < workers and (not ordered or submitted == yielded + len(busy)):
+                task = next(pending, None)
+                if task is None:
                     break
-                worker = idle.pop() if idle else _Worker(threads)
-                worker.connection.send(job)
-                busy[worker] = (submitted, job, progress(job.name) if progress else None)
+                if not idle:
+                    spawned += 1
+                worker = idle.pop() if idle else _Worker(threads, spawned)
+                worker.connection.send(task)
+                busy[worker] = (submitted, task, on_start(task) if on_start else None)
                 submitted += 1
             if not busy:
                 return
             for worker in _ready(list(busy)):
-                index, job, on_epoch = busy[worker]
+                index, task, state = busy[worker]
                 try:
-                    result: Trained | Failed | None = worker.receive(job, on_epoch)
+                    result, finished = worker.receive(task, state, on_message)
                 except _WorkerDied as died:
-                    result = Failed(job.name, str(died))
+                    result, finished = Failed(task.name, str(died)), True
                     worker.close()
-                if result is not None:
-                    done[index] = result
+                if finished:
+                    done[index] = (task, result)
                     del busy[worker]
-                    if isinstance(result, Trained):
+                    if not isinstance(result, Failed):
                         idle.append(worker)
-            while yielded in done:
-                yield done.pop(yielded)
-                yielded += 1
+            if ordered:
+                while yielded in done:
+                    yield done.pop(yielded)
+                    yielded += 1
+            else:
+                for index in sorted(done):
+                    yield done.pop(index)
+                    yielded += 1
     finally:
         for worker in [*busy, *idle]:
             worker.close()
+
+
+def run_jobs(jobs: Iterable[Job], progress: ProgressFactory | None = None, workers: int = 1,
+             ) -> Iterator[Trained | Failed]:
+    """Run training jobs in `workers` worker processes (`run_tasks`, in order); yield each one's result.
+
+    Never more processes than trainings; each job's epoch callback comes from `progress(name)`.
+    """
+    if isinstance(jobs, Sized):
+        workers = max(1, min(workers, len(jobs)))  # never more processes than trainings
+
+    def on_epoch(job: Task, callback: EpochCallback | None, message: tuple[Any, ...]) -> None:
+        if callback is not None and message[0] == "epoch":
+            callback(message[1], message[2])
+
+    for _, result in run_tasks(jobs, workers, on_start=lambda job: progress(job.name) if progress else None,
+                               on_message=on_epoch):
+        yield result
 
 
 def _ready(workers: list[_Worker]) -> list[_Worker]:
@@ -137,27 +195,29 @@ class _WorkerDied(Exception):
 
 
 class _Worker:
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, number: int = 1) -> None:
         context = multiprocessing.get_context("spawn")  # never fork a process that holds TensorFlow threads
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, threads, os.getpid()), daemon=True,
-                                       name="forecast-training")
+        self.process = context.Process(target=_serve, args=(child, threads, os.getpid(), number), daemon=True,
+                                       name="forecast-worker")
         self.process.start()
         child.close()
 
-    def receive(self, job: Job, on_epoch: EpochCallback | None) -> Trained | None:
-        """Handle one message from the worker: None after an epoch, the result when the job is done."""
+    def receive(self, task: Task, state: Any,
+                on_message: Callable[[Task, Any, tuple[Any, ...]], None] | None) -> tuple[Any, bool]:
+        """Handle one message from the worker: (None, False) after a message the task sent on its
+        way, (its result, True) when it is done."""
         message = self._receive()
         kind = message[0]
-        if kind == "epoch":
-            if on_epoch is not None:
-                on_epoch(message[1], message[2])
-            return None
+        if kind == "message":
+            if on_message is not None:
+                on_message(task, state, message[1])
+            return None, False
         if kind == "done":
-            return message[1]
+            return message[1], True
         if kind == "error":
             raise message[1]
-        raise RuntimeError(f"training {job.name} failed in the worker process:\n{message[1]}")
+        raise RuntimeError(f"{task.name} failed in the worker process:\n{message[1]}")
 
     def _receive(self) -> tuple[Any, ...]:
         if not self.connection.poll(0):
@@ -212,28 +272,24 @@ def _send(connection: Connection, message: tuple[Any, ...]) -> None:
         os._exit(0)
 
 
-def _serve(connection: Connection, threads: int, parent: int) -> None:
-    """The worker's loop: receive a job, train it, send epochs and the result back."""
+def _serve(connection: Connection, threads: int, parent: int, number: int) -> None:
+    """The worker's loop: receive a task, run it, send its messages and its result back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends us
     die_with_parent(parent)
     from forecast.nets.keras_model import limit_threads
-    from forecast.runs.training import train_prepared
 
     limit_threads(threads)  # this process's share of the cores, before TensorFlow starts its runtime
 
+    def send(message: tuple[Any, ...]) -> None:
+        _send(connection, ("message", message))
+
     while True:
         try:
-            job: Job = connection.recv()
+            task: Task = connection.recv()
         except (EOFError, ConnectionError, OSError):
             return
-        if os.environ.get(_CRASH_ENV) == job.name:
-            os.kill(os.getpid(), signal.SIGSEGV)
         try:
-            if os.environ.get(_CRASH_ENV) == f"{job.name}:enospc":
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            outcome = train_prepared(job.prepared, job.config, job.folder, warm_start=job.warm_start,
-                                     tensorboard=job.tensorboard, force=job.force,
-                                     on_epoch=lambda epoch, logs: _send(connection, ("epoch", epoch, dict(logs))))
+            result = task.run(send, number)
         except ForecastError as exc:
             _send(connection, ("error", exc))
             continue
@@ -243,8 +299,4 @@ def _serve(connection: Connection, threads: int, parent: int) -> None:
         except Exception:  # a bug: its traceback goes to the parent, which raises it there
             _send(connection, ("bug", traceback.format_exc()))
             continue
-        history = {str(key): [float(v) for v in values] for key, values in outcome.history.items()}
-        training = outcome.record.training
-        _send(connection, ("done", Trained(job.name, outcome.frame["predicted"].to_numpy(), history,
-                                         training.parameters, training.seconds, training.epochs_run,
-                                         outcome.evaluation.band)))
+        _send(connection, ("done", result))

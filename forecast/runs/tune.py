@@ -6,8 +6,9 @@ One search:
    storage URL Optuna takes, e.g. PostgreSQL) is created, or reopened and checked to be the same
    search (same data, split, epochs, seed and space);
 2. the configuration `train` would use with the given options is trial 0 of a new study;
-3. `--jobs N` worker processes each run Optuna's loop on that storage — TPE sampler (seeded),
-   median pruning on each epoch's validation MASE — until the study holds `--trials` trials.
+3. `--jobs N` worker processes of the one pool (forecast.runs.pool) take trial tasks: each task
+   is one trial of Optuna's loop on that storage — TPE sampler (seeded per worker), median pruning
+   on each epoch's validation MASE — until the study holds `--trials` trials.
    Machines sharing one storage URL share the study the same way: Optuna's own distributed
    mode, no coordinator of ours;
 4. the objective is the validation-part MASE against persistence; trials never read the test
@@ -22,12 +23,9 @@ native crash costs only the trial it hit, which is marked failed).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
-import multiprocessing
 import os
-import queue as queue_module
 import signal
 import socket
 import time
@@ -51,7 +49,6 @@ from forecast.files import (
     write_json,
 )
 from forecast.runs.context import RunContext
-from forecast.runs.pool import death, die_with_parent
 from forecast.runs.space import Space
 from forecast.store.artifacts import read_run
 
@@ -379,12 +376,17 @@ def _open_study(storage: optuna.storages.RDBStorage, name: str, identity: dict[s
 
 def _search(storage: optuna.storages.RDBStorage, series: PriceSeries, request: TuneRequest, url: str, name: str,
             deadline: float | None, on_event: Callable[[TrialEvent], None], *, takes_queue: bool) -> None:
-    """Run trials in `request.jobs` worker processes until the study holds `request.trials`.
+    """Run trials in `request.jobs` worker processes (the one pool, forecast.runs.pool) until the
+    study holds `request.trials`.
 
-    With `takes_queue` (this process made the study and queued trial 0) worker 1 runs the queued
-    trial; every other worker waits until it has started (see `_wait_for_queue`).
+    Each task is one trial. With `takes_queue` (this process made the study and queued trial 0) the
+    first task runs the queued trial; every other waits until it has started (see `_wait_for_queue`).
+    A worker that dies mid-trial marks that trial failed; a worker that dies or cannot start before
+    its first trial counts towards `_STARTUP_FAILURES` in a row, which stop the run.
     """
     import optuna
+
+    from forecast.runs.pool import Failed, Task, run_tasks
 
     study_id = storage.get_study_id_from_name(name)
     queued = (optuna.trial.TrialState.WAITING,)  # enqueued trial 0: it takes one of the tickets below
@@ -392,151 +394,129 @@ def _search(storage: optuna.storages.RDBStorage, series: PriceSeries, request: T
     remaining = request.trials - sum(trial.state not in queued for trial in trials)
     if remaining <= 0:
         return
-    context = multiprocessing.get_context("spawn")
-    tickets = context.Value("i", remaining)  # trials this machine may still start
-    messages = context.Queue()
-    threads = max(1, (os.cpu_count() or 1) // request.jobs)
-    workers: dict[int, multiprocessing.process.BaseProcess] = {}
-    running: dict[int, int] = {}  # worker index → its trial number
+    tasks = _Tickets(_Shared(series, request, url, name, deadline, os.getpid()), remaining, takes_queue)
+    running: dict[str, tuple[int, int]] = {}  # task name → (trial number, worker) while its trial runs
+    startup_failures: list[str] = []  # why the latest tasks in a row ended before their trial
 
-    started_trial: set[int] = set()  # workers that got as far as a trial
-    startup_reasons: dict[int, str] = {}  # what a worker said when it could not start
-    startup_failures: list[str] = []  # why the latest workers in a row died before their first trial
-    parent = os.getpid()
-
-    def start(index: int) -> None:
-        process = context.Process(target=_serve, name="forecast-tune",
-                                  args=(_WorkerSetup(index, threads, series, request, url, name, tickets, messages,
-                                                     deadline, takes_queue and index == 1, parent),),
-                                  daemon=True)
-        process.start()
-        workers[index] = process
-
-    def handle(message: tuple[Any, ...]) -> None:
-        kind, number, index, *rest = message
-        if kind == "startup-error":
-            startup_reasons[index] = str(rest[0])
-            return
-        started_trial.add(index)
+    def on_message(task: Task, _: Any, message: tuple[Any, ...]) -> None:
+        kind, trial_number, worker, *rest = message
         startup_failures.clear()
         if kind == "start":
-            running[index] = number
+            running[task.name] = (trial_number, worker)
         else:
-            running.pop(index, None)
-        on_event(TrialEvent(kind, number, f"worker {index}", *rest))
+            running.pop(task.name, None)
+        on_event(TrialEvent(kind, trial_number, f"worker {worker}", *rest))
 
-    def drain() -> None:
-        while True:
-            try:
-                handle(messages.get_nowait())
-            except queue_module.Empty:
-                return
-
-    def fail(index: int, reason: str) -> None:
-        number = running.pop(index, None)
-        if number is None:
-            return
-        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+    def fail(task_name: str, reason: str) -> None:
+        trial_number, worker = running.pop(task_name)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial_number)
         if storage.get_trial(trial_id).state == optuna.trial.TrialState.RUNNING:
             storage.set_trial_user_attr(trial_id, "error", reason)
             storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
-        on_event(TrialEvent("end", number, f"worker {index}", state="failed", note=reason))
+        on_event(TrialEvent("end", trial_number, f"worker {worker}", state="failed", note=reason))
 
+    workers = min(request.jobs, remaining)
     try:
-        for index in range(1, min(request.jobs, remaining) + 1):
-            start(index)
-        spawned = len(workers)
-        while workers:
-            with contextlib.suppress(queue_module.Empty):
-                handle(messages.get(timeout=0.3))
-            for index, process in list(workers.items()):
-                if process.is_alive():
-                    continue
-                process.join()
-                drain()
-                del workers[index]
-                if process.exitcode != 0:
-                    fail(index, death(process.exitcode))
-                    if index not in started_trial:
-                        startup_failures.append(startup_reasons.pop(index, death(process.exitcode)))
-                        if len(startup_failures) >= _STARTUP_FAILURES:
-                            raise ConfigError(f"{len(startup_failures)} tune workers in a row stopped before their "
-                                              f"first trial (last: {startup_failures[-1]}); fix that and run the "
-                                              "same command again")
-                    if tickets.value > 0 and (deadline is None or time.time() < deadline):
-                        spawned += 1
-                        start(spawned)  # a fresh process takes the trials that are left
-        drain()
+        for task, result in run_tasks(tasks, workers, ordered=False, on_message=on_message):
+            if isinstance(result, Failed) and task.name in running:  # died mid-trial: a fresh worker goes on
+                fail(task.name, result.reason)
+            elif isinstance(result, Failed | _NotStarted):
+                startup_failures.append(result.reason)
+                tasks.left += 1  # no trial ran: its ticket goes back
+                if len(startup_failures) >= _STARTUP_FAILURES:
+                    raise ConfigError(f"{len(startup_failures)} tune workers in a row stopped before their first "
+                                      f"trial (last: {startup_failures[-1]}); fix that and run the same command "
+                                      "again")
+            elif result == _FULL:
+                tasks.left = 0  # the study holds its trials (other machines ran some)
     finally:
-        for index, process in workers.items():
-            process.terminate()
-            process.join(10)
-            fail(index, "interrupted")
+        for task_name in list(running):  # the pool has ended their workers
+            fail(task_name, "interrupted")
 
 
-def _take(tickets: Any) -> bool:
-    with tickets.get_lock():
-        if tickets.value <= 0:
-            return False
-        tickets.value -= 1
-        return True
+class _Tickets:
+    """The trial tasks this machine may still start, handed out one by one (an iterator the pool
+    asks again whenever a worker is free: a ticket given back after a failed start is taken anew)."""
+
+    def __init__(self, shared: _Shared, left: int, takes_queue: bool) -> None:
+        self.shared, self.left, self.takes_queue, self.handed = shared, left, takes_queue, 0
+
+    def __iter__(self) -> _Tickets:
+        return self
+
+    def __next__(self) -> _TrialTask:
+        deadline = self.shared.deadline
+        if self.left <= 0 or (deadline is not None and time.time() >= deadline):
+            raise StopIteration
+        self.left -= 1
+        self.handed += 1
+        return _TrialTask(f"trial task {self.handed}", self.shared, self.takes_queue and self.handed == 1)
+
+
+_FULL = "full"  # a trial task found the study already holds its trials
 
 
 @dataclass(frozen=True)
-class _WorkerSetup:
-    """What one search worker process is given: its number and share of the cores, the search, the
-    study (storage URL and name), the shared trial tickets and message queue, when to stop, whether
-    it runs the queued trial 0, and the parent it dies with."""
+class _NotStarted:
+    """A trial task that could not set its worker up (storage, study): the reason in words."""
 
-    index: int
-    threads: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What every trial task carries: the search, the study (storage URL and name), when to stop,
+    and the tune process whose pid labels the trials."""
+
     series: PriceSeries
     request: TuneRequest
     url: str
     name: str
-    tickets: Any
-    messages: Any
     deadline: float | None
-    takes_queue: bool
     parent: int
 
 
-def _serve(setup: _WorkerSetup) -> None:
-    """A worker: Optuna's loop on the shared study, one trial at a time, while tickets last.
+_WORKER_STUDY: dict[str, Any] = {}  # in a worker process: its study and objective, set up on its first task
 
-    It ends with its parent, however the parent ends; a failure before its first trial is sent
-    to the parent in words (exit code 3, no traceback), which stops after a few in a row."""
-    index, series, request, messages = setup.index, setup.series, setup.request, setup.messages
-    deadline, tickets, parent = setup.deadline, setup.tickets, setup.parent
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends us
-    die_with_parent(parent)
-    import optuna
 
-    from forecast.nets.keras_model import limit_threads
+@dataclass(frozen=True)
+class _TrialTask:
+    """One trial, run in a pool worker (forecast.runs.pool): Optuna's loop on the shared study for
+    one trial. The worker's storage, study, seeded sampler and pruner are set up on its first task
+    and kept; a set-up failure comes back as `_NotStarted`, in words."""
 
-    try:
-        if os.environ.get(_STARTUP_ENV):
-            raise RuntimeError("a start-up failure injected by the tests")
-        limit_threads(setup.threads)
-        storage = open_storage(setup.url, request.storage_timeout)
-        sampler = optuna.samplers.TPESampler(seed=request.training.seed + index - 1)
-        pruner = optuna.pruners.MedianPruner(n_startup_trials=_PRUNE_AFTER_TRIALS,
-                                             n_warmup_steps=_PRUNE_AFTER_EPOCHS)
-        study = optuna.load_study(study_name=setup.name, storage=storage, sampler=sampler, pruner=pruner)
-    except Exception as exc:  # whatever it is, the parent says it in one line
-        reason = str(exc) if isinstance(exc, ForecastError) else f"{type(exc).__name__}: {_first_line(exc)}"
-        messages.put(("startup-error", -1, index, reason))
-        messages.close()
-        messages.join_thread()
-        os._exit(3)
-    objective = _Objective(series, request, index, messages)
-    if not setup.takes_queue:
-        _wait_for_queue(study)
-    while (deadline is None or time.time() < deadline) and len(study.get_trials(deepcopy=False)) < request.trials \
-            and _take(tickets):
+    name: str
+    shared: _Shared
+    takes_queue: bool
+
+    def run(self, send: Callable[[tuple[Any, ...]], None], worker: int) -> Any:
+        import optuna
+
+        shared, request = self.shared, self.shared.request
+        if not _WORKER_STUDY:
+            try:
+                if os.environ.get(_STARTUP_ENV):
+                    raise RuntimeError("a start-up failure injected by the tests")
+                storage = open_storage(shared.url, request.storage_timeout)
+                sampler = optuna.samplers.TPESampler(seed=request.training.seed + worker - 1)
+                pruner = optuna.pruners.MedianPruner(n_startup_trials=_PRUNE_AFTER_TRIALS,
+                                                     n_warmup_steps=_PRUNE_AFTER_EPOCHS)
+                _WORKER_STUDY["study"] = optuna.load_study(study_name=shared.name, storage=storage, sampler=sampler,
+                                                           pruner=pruner)
+                _WORKER_STUDY["objective"] = _Objective(shared.series, request, worker, shared.parent)
+            except Exception as exc:  # whatever it is, the parent says it in one line
+                _WORKER_STUDY.clear()
+                return _NotStarted(str(exc) if isinstance(exc, ForecastError)
+                                   else f"{type(exc).__name__}: {_first_line(exc)}")
+        study, objective = _WORKER_STUDY["study"], _WORKER_STUDY["objective"]
+        objective.send = send
+        if not self.takes_queue:
+            _wait_for_queue(study)
+        if (shared.deadline is not None and time.time() >= shared.deadline) or \
+                len(study.get_trials(deepcopy=False)) >= request.trials:
+            return _FULL
         study.optimize(objective, n_trials=1, catch=(ForecastError,), callbacks=[objective.finished])
-    messages.close()
-    messages.join_thread()
+        return None
 
 
 def _wait_for_queue(study: optuna.Study, limit_s: float = 120) -> None:
@@ -554,9 +534,10 @@ def _wait_for_queue(study: optuna.Study, limit_s: float = 120) -> None:
 class _Objective:
     """One trial: draw a configuration, fit it as `train` would, return its validation MASE."""
 
-    def __init__(self, series: PriceSeries, request: TuneRequest, index: int, messages: Any) -> None:
-        self.series, self.request, self.index, self.messages = series, request, index, messages
-        self.label = f"{socket.gethostname()}:{os.getppid()} worker {index}"  # machine, tune process, worker
+    def __init__(self, series: PriceSeries, request: TuneRequest, index: int, parent: int) -> None:
+        self.series, self.request, self.index = series, request, index
+        self.send: Callable[[tuple[Any, ...]], None] = lambda message: None  # the current task's, set per task
+        self.label = f"{socket.gethostname()}:{parent} worker {index}"  # machine, tune process, worker
 
     def __call__(self, trial: optuna.Trial) -> float:
         import optuna
@@ -567,7 +548,7 @@ class _Objective:
         trial.set_user_attr("config", values)
         trial.set_user_attr("worker", self.label)
         trial.set_user_attr("pid", os.getpid())
-        self.messages.put(("start", trial.number, self.index, values))
+        self.send(("start", trial.number, self.index, values))
         if os.environ.get(_CRASH_ENV) == str(trial.number):
             time.sleep(0.5)  # let the start message reach the parent
             os.kill(os.getpid(), signal.SIGSEGV)
@@ -595,8 +576,8 @@ class _Objective:
 
     def finished(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         row = _row(trial)
-        self.messages.put(("end", trial.number, self.index, row["config"], row["state"], row["val_mase"],
-                           row["epochs"], row["seconds"], row["note"]))
+        self.send(("end", trial.number, self.index, row["config"], row["state"], row["val_mase"],
+                   row["epochs"], row["seconds"], row["note"]))
 
 
 # ---------------------------------------------------------------- results
