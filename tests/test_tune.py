@@ -340,3 +340,59 @@ def test_a_trial_is_the_train_configuration_with_its_fixed_options_kept() -> Non
     other = request.run_config({**request.first_values(), "window": 50, "units": [8]})
     assert other.model.features == "close" and other.model.interval_method == "mc-conformal"
     assert other.window.window == 50 and other.model.units == (8,) and other.window.test_size == 0.25
+
+
+# ---------------------------------------------------------------- trial 0 is `train`'s configuration
+
+# Every training option, one at a time, away from its default (and outside the default space
+# where it can be: units 8, window 65 off the step grid, batch 100, a price target).
+_OPTION_CHANGES: list[tuple[str, object]] = [
+    ("window", 65), ("units", "8"), ("units", "16,32,50"), ("dropout", 0.37), ("epochs", 3), ("batch_size", 100),
+    ("val_size", 0.15), ("patience", 2), ("seed", 7), ("test_size", 0.25), ("learning_rate", 5e-4),
+    ("features", "close"), ("features", "ohlcv"), ("features", "range,vol"), ("interval_method", "mc-conformal"),
+]
+
+
+@pytest.mark.parametrize(("option", "value"), _OPTION_CHANGES)
+@pytest.mark.parametrize(("model", "target"), [("gru", "return"), ("lstm", "price")])
+def test_trial_0_is_train_s_configuration_for_every_option(option: str, value: object, model: str,
+                                                           target: str) -> None:
+    """Trial 0 goes through Optuna (a FixedTrial of the enqueued parameters, drawn by the search space)
+    and tune's one builder, and comes out as exactly `train`'s configuration for the same options."""
+    import dataclasses
+
+    import optuna
+
+    from forecast.config import TrainingOptions
+    from forecast.runs.space import load_space
+    from forecast.runs.tune import TuneRequest
+
+    defaults = TrainingOptions(window=60, units="50,100", dropout=0.2, epochs=50, batch_size=256, val_size=0.1,
+                               patience=10, seed=42)
+    training = dataclasses.replace(defaults, **{option: value})
+    request = TuneRequest(trials=1, space=load_space(None), training=training, model=model, target=target)
+    space, _ = request.space.including(request.first_values())
+    enqueued = space.default_trial(**request.first_values())
+    assert enqueued is not None
+    drawn = space.suggest(optuna.trial.FixedTrial(enqueued))
+    assert request.run_config(drawn) == training.config(model, target)
+
+
+@pytest.mark.slow
+def test_tune_trial_0_and_best_keep_train_s_options(price_csv: Path, tmp_path: Path) -> None:
+    """`tune --trials 1 --units 8 --features close --interval-method mc-conformal`: units 8 lie outside the
+    default space, which is widened (and says so); trial 0 is what `train` builds, and best/ keeps it all."""
+    out = tmp_path / "tune"
+    result = runner.invoke(app, ["tune", str(price_csv), "--trials", "1", "--units", "8", "--window", "8",
+                                 "--epochs", "1", "--features", "close", "--interval-method", "mc-conformal",
+                                 "--out", str(out), "--format", "json", "--quiet"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert any("widened to hold the given options (window 8, units 8)" in note for note in payload["notes"])
+    (trial,) = payload["ranking"]
+    assert trial["trial"] == 0 and trial["config"]["units"] == [8] and trial["config"]["model"] == "gru"
+    assert trial["config"]["target"] == "return" and trial["config"]["window"] == 8
+    model = json.loads((out / "best" / "run.json").read_text())["config"]["model"]
+    assert model["units"] == [8] and model["kind"] == "gru" and model["target"] == "return"
+    assert model["features"] == "close" and model["interval_method"] == "mc-conformal"
+    assert json.loads((out / "best" / "calibration.json").read_text())["method"] == "mc-conformal"

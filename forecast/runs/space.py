@@ -68,6 +68,23 @@ class Space:
         params["units"] = [_draw(trial, f"units_{i + 1}", units, int) for i in range(params.pop("layers"))]
         return params
 
+    def including(self, values: dict[str, Any]) -> tuple[Space, list[str]]:
+        """This space widened to hold `values` (trial 0: the configuration `train` would use), so
+        trial 0 is always exactly that configuration; and what was widened, in words.
+
+        A list gains the value, a range stretches to it (losing its step if the value is off the
+        grid), and a fixed value becomes a choice of the two."""
+        units = list(values["units"])
+        wanted = {**{name: value for name, value in values.items() if name != "units"}, "layers": len(units)}
+        specs, widened = dict(self.specs), []
+        for name, value in [*wanted.items(), *(("units", unit) for unit in units)]:
+            spec = specs[name]
+            if _holds(spec, value):
+                continue
+            specs[name] = _widened(spec, value)
+            widened.append(f"{name} {value}")
+        return Space(specs), list(dict.fromkeys(widened))
+
     def default_trial(self, **values: Any) -> dict[str, Any] | None:
         """Optuna parameters that reproduce `values` (the configuration `train` would use), or
         None when the space cannot hold them."""
@@ -82,6 +99,17 @@ class Space:
                 drawn[name] = value
         return drawn
 
+
+
+def _widened(spec: Spec, value: Any) -> Spec:
+    if isinstance(spec, list):
+        return [*spec, value]
+    if isinstance(spec, dict):
+        out: Range = {**spec, "low": min(spec["low"], value), "high": max(spec["high"], value)}
+        if "step" in out and not (_holds(out, value) and _holds(out, spec["low"])):
+            del out["step"]  # the value or the old grid is off the stretched grid: keep every value between
+        return out
+    return [spec, value]
 
 
 def _draw(trial: Any, name: str, spec: Spec, kind: type) -> Any:

@@ -167,6 +167,10 @@ def tune(csv: Path, request: TuneRequest, context: RunContext, *, on_event: Call
         check_storage_url(request.storage)  # before the data is read or anything is written
     out = context.out
     series = context.load(csv)
+    space, widened = request.space.including(request.first_values())
+    request = dataclasses.replace(request, space=space)  # trial 0 is always what `train` would use
+    notes = [f"the search space was widened to hold the given options ({', '.join(widened)}), so trial 0 is what "
+             "`train` would use"] if widened else []
     _check_folder(out)
     out.mkdir(parents=True, exist_ok=True)
     with target_lock(out):
@@ -174,14 +178,11 @@ def tune(csv: Path, request: TuneRequest, context: RunContext, *, on_event: Call
         name = request.study or f"forecast-{csv.stem}"
         storage = open_storage(url, request.storage_timeout, on_note)
         study, created = _open_study(storage, name, _identity(series, request), url)
-        notes, before = [], len(study.trials)
+        before = len(study.trials)
         if created:
             first = request.space.default_trial(**request.first_values())
-            if first is None:
-                notes.append("the given training options lie outside the search space, so trial 0 is drawn "
-                             "like the others rather than being what `train` would use")
-            else:
-                study.enqueue_trial(first, user_attrs={"origin": "the options given (what `train` would use)"})
+            assert first is not None  # the space was widened to hold it
+            study.enqueue_trial(first, user_attrs={"origin": "the options given (what `train` would use)"})
         deadline = None if request.timeout is None else time.time() + request.timeout
         _search(storage, series, request, url, name, deadline, on_event or (lambda event: None),
                 takes_queue=created)
@@ -512,8 +513,9 @@ class _TrialTask:
         objective.send = send
         if not self.takes_queue:
             _wait_for_queue(study)
-        if (shared.deadline is not None and time.time() >= shared.deadline) or \
-                len(study.get_trials(deepcopy=False)) >= request.trials:
+        waiting = (optuna.trial.TrialState.WAITING,)  # a queued trial 0 is one of this run's to start
+        started = [trial for trial in study.get_trials(deepcopy=False) if trial.state not in waiting]
+        if (shared.deadline is not None and time.time() >= shared.deadline) or len(started) >= request.trials:
             return _FULL
         study.optimize(objective, n_trials=1, catch=(ForecastError,), callbacks=[objective.finished])
         return None
