@@ -549,7 +549,8 @@ def test_jobs_beyond_the_trainings_or_cores_are_said(capsys: pytest.CaptureFixtu
 
 
 def test_run_jobs_never_starts_more_workers_than_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
-    import forecast.runs.pool as jobs
+    import forecast.runs.pool as pool
+    from forecast.runs.training import Job, run_jobs
 
     started: list[int] = []
 
@@ -558,10 +559,10 @@ def test_run_jobs_never_starts_more_workers_than_jobs(monkeypatch: pytest.Monkey
             started.append(threads)
             raise RuntimeError("stop here")
 
-    monkeypatch.setattr(jobs, "_Worker", Fake)
-    job = jobs.Job("a", None, None, Path("x"))  # type: ignore[arg-type]
+    monkeypatch.setattr(pool, "_Worker", Fake)
+    job = Job("a", None, None, Path("x"))  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="stop here"):
-        next(iter(jobs.run_jobs([job], workers=8)))
+        next(iter(run_jobs([job], workers=8)))
     assert started == [os.cpu_count() or 1]  # one worker, with every core
 
 

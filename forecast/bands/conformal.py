@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from forecast.bands import methods
+from forecast.bands.methods import spread  # noqa: F401 — where callers have always found it
 from forecast.errors import ConfigError
 
 MAX_CALIBRATED_STEPS = 14
@@ -76,16 +78,9 @@ class Calibration:
         Raises:
             ConfigError: a method no registered band method has.
         """
-        from forecast.bands import methods
-
         method = methods.get(str(raw.get("method", "mc-conformal"))).name
         return cls(scores=np.asarray(raw["scores"], dtype="float64").T, samples=int(raw["samples"]),
                    seed=int(raw["seed"]), method=method)
-
-
-def spread(paths: np.ndarray) -> np.ndarray:
-    """σ per origin and step from sample paths (samples, origins, steps)."""
-    return np.maximum(paths.std(axis=0), _TINY)
 
 
 def calibrate(point: np.ndarray, sigma: np.ndarray, actual: np.ndarray, seed: int, samples: int,

@@ -20,10 +20,15 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from forecast.bands.conformal import spread
 from forecast.errors import ConfigError
 
 SAMPLES = 20  # MC-dropout passes per forecast
+_TINY = 1e-12
+
+
+def spread(paths: np.ndarray) -> np.ndarray:
+    """σ per origin and step from sample paths (samples, origins, steps)."""
+    return np.maximum(paths.std(axis=0), _TINY)
 
 
 class ScaledModel(Protocol):

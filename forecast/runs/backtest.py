@@ -25,8 +25,8 @@ from forecast.errors import ConfigError, TrainingFailed
 from forecast.files import staged_folder, write_json
 from forecast.forecaster import Forecaster
 from forecast.runs.context import RunContext
-from forecast.runs.pool import Failed, Job, run_jobs
-from forecast.runs.training import Prepared, prepare
+from forecast.runs.pool import Failed
+from forecast.runs.training import Job, Prepared, prepare, run_jobs
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,10 @@ from forecast.errors import ArtifactError, ConfigError, DataError, TrainingFaile
 from forecast.files import HISTORY_FILE, check_target, staged_folder, write_json
 from forecast.forecaster import Forecaster
 from forecast.runs.context import RunContext
-from forecast.runs.pipeline import series_for
-from forecast.runs.pool import Failed, Job, run_jobs
-from forecast.runs.training import prepare
+from forecast.runs.pool import Failed
+from forecast.runs.training import Job, prepare, run_jobs
 from forecast.status import stage
+from forecast.store.artifacts import series_for
 from forecast.store.record import RunRecord
 
 METRICS = ("mae", "rmse", "mape", "mase", "directional_accuracy")

@@ -8,7 +8,6 @@ the CLI — stays fast.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +24,7 @@ from forecast.forecaster import EngineChoice, Forecaster
 from forecast.inputs.recursive import future_dates
 from forecast.runs.context import RunContext
 from forecast.status import stage
+from forecast.store.artifacts import series_for
 
 if TYPE_CHECKING:
     from forecast.metrics import Comparison
@@ -141,24 +141,6 @@ def _drift_notes(rows: list[dict[str, Any]], last: float, interval: float | None
     return [f"the {len(rows)}-day forecast moves {100 * move / last:+.2f}% (to {end['close']:,.2f}), less than "
             f"the ±{100 * half / last:.1f}% half-width of its {interval:.0%} band on {end['date']}: the direction "
             "is within the noise, not a signal"]
-
-
-def series_for(record: RunRecord, data: Path | None, options: LoadOptions | None) -> PriceSeries:
-    """The series to forecast from: `data`, or the training file run.json names (the asset the model
-    was trained on, in a panel file, unless --asset says another)."""
-    if data is None:
-        recorded = Path(record.data.path)
-        if record.data.path == "-":
-            raise ArtifactError("this model was trained on standard input; pass --data CSV, or --data - with "
-                                "recent closes piped in")
-        if not recorded.is_file():
-            raise ArtifactError(f"the training data {recorded} is no longer there; pass "
-                                "--data CSV with recent closes")
-        data = recorded
-        options = options or LoadOptions()
-        if options.asset is None and record.data.asset is not None:
-            options = dataclasses.replace(options, asset=record.data.asset)
-    return load_prices(data, options)
 
 
 def _data_notes(record: RunRecord, series: PriceSeries) -> list[str]:

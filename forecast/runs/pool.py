@@ -11,80 +11,26 @@ their parent however it ends.
 A task is any picklable object with a `name` and a `run(send, worker)` method (the `Task`
 protocol), run in the worker: `send` forwards messages to the parent as it goes (epochs, trial
 starts), and what `run` returns comes back as plain data (arrays, lists, numbers). `Job`, one
-training, is the task of compare and backtest; tune's trials are tasks too. The parent never
-imports TensorFlow.
+training (forecast.runs.training), is the task of compare and backtest; tune's trials are tasks
+too. The pool knows none of them. The parent never imports TensorFlow.
 """
 
 from __future__ import annotations
 
-import errno
 import multiprocessing
 import os
 import signal
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sized
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import numpy as np
-
 from forecast.errors import ConfigError, ForecastError, os_error_message
-from forecast.status import EpochCallback, ProgressFactory
 
 if TYPE_CHECKING:
-    from forecast.config import RunConfig
-    from forecast.runs.training import Prepared
-
-# A seam for tests: the worker kills itself with SIGSEGV before the job of this name (or, for
-# "NAME:enospc", fails it as a full disk would).
-_CRASH_ENV = "FORECAST_TEST_CRASH_JOB"
-
-
-@dataclass(frozen=True)
-class Job:
-    """One training: `train_prepared(prepared, config, folder, warm_start=…, tensorboard=…, force=…)`."""
-
-    name: str
-    prepared: Prepared
-    config: RunConfig
-    folder: Path
-    warm_start: Path | None = None
-    tensorboard: Path | None = None
-    force: bool = False
-
-    def run(self, send: Callable[[tuple[Any, ...]], None], worker: int) -> Trained:
-        """Train in the worker, sending each epoch's logs; the one-step test forecasts come back."""
-        from forecast.runs.training import train_prepared
-
-        if os.environ.get(_CRASH_ENV) == self.name:
-            os.kill(os.getpid(), signal.SIGSEGV)
-        if os.environ.get(_CRASH_ENV) == f"{self.name}:enospc":
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        outcome = train_prepared(self.prepared, self.config, self.folder, warm_start=self.warm_start,
-                                 tensorboard=self.tensorboard, force=self.force,
-                                 on_epoch=lambda epoch, logs: send(("epoch", epoch, dict(logs))))
-        history = {str(key): [float(v) for v in values] for key, values in outcome.history.items()}
-        training = outcome.record.training
-        return Trained(self.name, outcome.frame["predicted"].to_numpy(), history, training.parameters,
-                       training.seconds, training.epochs_run, outcome.evaluation.band)
-
-
-@dataclass(frozen=True)
-class Trained:
-    """What a finished job sends back: its one-step test forecasts, their calibrated quantiles
-    (or why there are none), and how training went."""
-
-    name: str
-    predicted: np.ndarray
-    history: dict[str, list[float]]
-    parameters: int
-    seconds: float
-    epochs_run: int
-    band: tuple[np.ndarray | None, str] = (None, "not computed")
-
+    pass
 
 @dataclass(frozen=True)
 class Failed:
@@ -164,24 +110,6 @@ def run_tasks(tasks: Iterable[Task], workers: int = 1, *, ordered: bool = True,
     finally:
         for worker in [*busy, *idle]:
             worker.close()
-
-
-def run_jobs(jobs: Iterable[Job], progress: ProgressFactory | None = None, workers: int = 1,
-             ) -> Iterator[Trained | Failed]:
-    """Run training jobs in `workers` worker processes (`run_tasks`, in order); yield each one's result.
-
-    Never more processes than trainings; each job's epoch callback comes from `progress(name)`.
-    """
-    if isinstance(jobs, Sized):
-        workers = max(1, min(workers, len(jobs)))  # never more processes than trainings
-
-    def on_epoch(job: Task, callback: EpochCallback | None, message: tuple[Any, ...]) -> None:
-        if callback is not None and message[0] == "epoch":
-            callback(message[1], message[2])
-
-    for _, result in run_tasks(jobs, workers, on_start=lambda job: progress(job.name) if progress else None,
-                               on_message=on_epoch):
-        yield result
 
 
 def _ready(workers: list[_Worker]) -> list[_Worker]:

@@ -14,10 +14,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import os
 import platform
 import shutil
+import signal
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,7 +45,8 @@ if TYPE_CHECKING:
     from forecast.bands.conformal import Calibration
     from forecast.metrics import Comparison
     from forecast.nets.keras_model import NetworkSpec
-    from forecast.status import EpochCallback
+    from forecast.runs.pool import Failed, Task
+    from forecast.status import EpochCallback, ProgressFactory
 
 @dataclass(frozen=True)
 class Prepared:
@@ -422,3 +426,73 @@ def title(config: RunConfig, comparison: Comparison) -> str:
     return (f"{config.model.kind.upper()} ({units}) on unseen test days — MAE "
             f"{comparison.model.mae:,.2f} vs naive {comparison.naive.mae:,.2f} "
             f"(ratio {comparison.mae_ratio:.3f}: {verdict} persistence)")
+
+
+# ---------------------------------------------------------------- trainings in the worker pool
+
+# A seam for tests: the worker kills itself with SIGSEGV before the job of this name (or, for
+# "NAME:enospc", fails it as a full disk would).
+_CRASH_ENV = "FORECAST_TEST_CRASH_JOB"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training: `train_prepared(prepared, config, folder, warm_start=…, tensorboard=…, force=…)`."""
+
+    name: str
+    prepared: Prepared
+    config: RunConfig
+    folder: Path
+    warm_start: Path | None = None
+    tensorboard: Path | None = None
+    force: bool = False
+
+    def run(self, send: Callable[[tuple[Any, ...]], None], worker: int) -> Trained:
+        """Train in the worker, sending each epoch's logs; the one-step test forecasts come back."""
+        if os.environ.get(_CRASH_ENV) == self.name:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if os.environ.get(_CRASH_ENV) == f"{self.name}:enospc":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        outcome = train_prepared(self.prepared, self.config, self.folder, warm_start=self.warm_start,
+                                 tensorboard=self.tensorboard, force=self.force,
+                                 on_epoch=lambda epoch, logs: send(("epoch", epoch, dict(logs))))
+        history = {str(key): [float(v) for v in values] for key, values in outcome.history.items()}
+        training = outcome.record.training
+        return Trained(self.name, outcome.frame["predicted"].to_numpy(), history, training.parameters,
+                       training.seconds, training.epochs_run, outcome.evaluation.band)
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What a finished job sends back: its one-step test forecasts, their calibrated quantiles
+    (or why there are none), and how training went."""
+
+    name: str
+    predicted: np.ndarray
+    history: dict[str, list[float]]
+    parameters: int
+    seconds: float
+    epochs_run: int
+    band: tuple[np.ndarray | None, str] = (None, "not computed")
+
+
+def run_jobs(jobs: Iterable[Job], progress: ProgressFactory | None = None, workers: int = 1,
+             ) -> Iterator[Trained | Failed]:
+    """Run training jobs in `workers` worker processes (`run_tasks`, in order); yield each one's result.
+
+    Never more processes than trainings; each job's epoch callback comes from `progress(name)`.
+    """
+    if isinstance(jobs, Sized):
+        workers = max(1, min(workers, len(jobs)))  # never more processes than trainings
+
+    def on_epoch(job: Task, callback: EpochCallback | None, message: tuple[Any, ...]) -> None:
+        if callback is not None and message[0] == "epoch":
+            callback(message[1], message[2])
+
+    from forecast.runs.pool import run_tasks
+
+    for _, result in run_tasks(jobs, workers, on_start=lambda job: progress(job.name) if progress else None,
+                               on_message=on_epoch):
+        yield result
+
+

@@ -630,8 +630,8 @@ def _train_best(series: PriceSeries, request: TuneRequest, best: optuna.trial.Fr
                 progress: ProgressFactory | None) -> tuple[RunRecord, bool]:
     """Train the best configuration as `train` does into `folder` (kept when it already holds
     exactly that model of this data)."""
-    from forecast.runs.pool import Failed, Job, run_jobs
-    from forecast.runs.training import prepare
+    from forecast.runs.pool import Failed
+    from forecast.runs.training import Job, prepare, run_jobs
 
     config = request.run_config(best.user_attrs["config"])
     if (folder / RUN_FILE).is_file():

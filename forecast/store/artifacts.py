@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forecast.bands.conformal import Calibration
+from forecast.data.loader import LoadOptions, load_prices
 from forecast.errors import ArtifactError
 from forecast.files import (
     CALIBRATION_FILE,
@@ -38,6 +39,8 @@ from forecast.store.record import FORMAT_VERSION, RunRecord, check_calibration
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from forecast.data.loader import PriceSeries
 
 __all__ = ["CALIBRATION_FILE", "FORMAT_VERSION", "HISTORY_FILE", "MODEL_FILE", "PLOT_FILE", "RUN_FILE",
            "TEST_PREDICTIONS_FILE", "RunRecord"]
@@ -104,3 +107,21 @@ def read_calibration(folder: Path) -> Calibration:
         return Calibration.from_dict(raw)
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"{path} is corrupt ({exc}); retrain the model with --force") from None
+
+
+def series_for(record: RunRecord, data: Path | None, options: LoadOptions | None) -> PriceSeries:
+    """The series to forecast from: `data`, or the training file run.json names (the asset the model
+    was trained on, in a panel file, unless --asset says another)."""
+    if data is None:
+        recorded = Path(record.data.path)
+        if record.data.path == "-":
+            raise ArtifactError("this model was trained on standard input; pass --data CSV, or --data - with "
+                                "recent closes piped in")
+        if not recorded.is_file():
+            raise ArtifactError(f"the training data {recorded} is no longer there; pass "
+                                "--data CSV with recent closes")
+        data = recorded
+        options = options or LoadOptions()
+        if options.asset is None and record.data.asset is not None:
+            options = dataclasses.replace(options, asset=record.data.asset)
+    return load_prices(data, options)
