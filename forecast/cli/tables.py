@@ -102,7 +102,7 @@ def _percent(metrics: Metrics) -> str:
     return "n/a" if accuracy is None else f"{100 * accuracy:.1f}%"
 
 
-def verdict(comparison: Comparison, unit: str | None = None) -> str:
+def verdict_sentence(comparison: Comparison, unit: str | None = None) -> str:
     """One honest sentence about the model against persistence (the label is verdicts.verdict's)."""
     from forecast.bands.verdicts import verdict as label
 
@@ -162,7 +162,7 @@ def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
     console.print(comparison_table(
         outcome.comparison,
         f"Test period {test.first} → {test.last} ({test.days} days, never seen in training)", unit))
-    console.print(verdict(outcome.comparison, unit))
+    console.print(verdict_sentence(outcome.comparison, unit))
     console.print(band_summary(outcome.evaluation.bands))
     if outcome.evaluation.bands_by_step:
         for table in _steps_tables(outcome.evaluation.bands_by_step):
@@ -218,7 +218,7 @@ def _verdict_columns(found: dict[str, Any] | None) -> dict[str, Any]:
 def plot_output(outcome: PlotOutcome) -> None:
     span = f"the last {outcome.days} of {outcome.of_days} unseen days" if outcome.of_days > outcome.days else \
         f"{outcome.days} unseen days"
-    _stdout().print(f"Wrote {outcome.path} ({span}). {verdict(outcome.comparison, outcome.unit)}")
+    _stdout().print(f"Wrote {outcome.path} ({span}). {verdict_sentence(outcome.comparison, outcome.unit)}")
 
 
 def inspect_output(description: dict[str, Any], fmt: Literal["table", "json"]) -> None:

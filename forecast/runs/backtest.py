@@ -163,7 +163,7 @@ def _score_fold(k: int, folder: Path, series: PriceSeries, origin: int, step: in
     return fold
 
 
-def _bands(series: PriceSeries, folds: list[dict[str, Any]],
+def _fold_bands(series: PriceSeries, folds: list[dict[str, Any]],
            bands: list[tuple[np.ndarray, np.ndarray | None, str]], step: int = 1) -> dict[str, Any]:
     """The model's 90% bands `step` days ahead over every backtest day (each fold's from its own
     model) beside the empirical, EWMA and GARCH bands, each refitted only on days before each origin."""
@@ -185,7 +185,7 @@ def _write(folder: Path, series: PriceSeries, results: list[dict[str, Any]], hor
     from forecast.render.figures import backtest_figure
 
     rows = pd.concat([fold.pop("rows") for fold in results])
-    bands = _bands(series, results, [fold.pop("band") for fold in results])
+    bands = _fold_bands(series, results, [fold.pop("band") for fold in results])
     stepped = [fold.pop("bands_by_step") for fold in results] if horizon > 1 else []
     rows.to_csv(folder / "backtest.csv", index_label="date", float_format="%.6f")
     score = compare_to_naive(rows["actual"].to_numpy(), rows["predicted"].to_numpy(), rows["naive"].to_numpy())
@@ -201,7 +201,7 @@ def _write(folder: Path, series: PriceSeries, results: list[dict[str, Any]], hor
         steps = [fold["by_step"] for fold in results]
         overall["by_step"] = [{"step": h + 1, "mase": float(np.mean([s[h]["mase"] for s in steps]))}
                               for h in range(horizon)]
-        overall["bands_by_step"] = [_bands(series, results, [fold[h] for fold in stepped], step=h + 1)
+        overall["bands_by_step"] = [_fold_bands(series, results, [fold[h] for fold in stepped], step=h + 1)
                                     for h in range(horizon)]
     write_json(folder / "backtest.json", {"data": str(series.path.resolve()), "setup": setup,
                                           "folds": results, "overall": overall})

@@ -253,7 +253,7 @@ def _evaluate_and_write(folder: Path, series: PriceSeries, first: int, end: int,
     report = _report(series, evaluation, rows, setup)
     bounds: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     stage(f"scoring the bands beside the empirical, EWMA and GARCH baselines on {last_origin - first} days")
-    report["bands"] = _bands(series, first, last_origin, runs, bounds)
+    report["bands"] = _one_day_bands(series, first, last_origin, runs, bounds)
     if report["bands"]["rows"]:
         plot.calibration_figure(report["bands"], folder / "calibration.png")
         plot.bands_figure(frame["actual"], bounds, report["bands"], folder / "bands.png")
@@ -285,7 +285,7 @@ def _bands_by_step(series: PriceSeries, first: int, last_origin: int, runs: dict
     return bands_by_step(series.closes, first, last_origin, horizon, models, notes)
 
 
-def _bands(series: PriceSeries, first: int, end: int, runs: dict[str, list[ModelRun]],
+def _one_day_bands(series: PriceSeries, first: int, end: int, runs: dict[str, list[ModelRun]],
            bounds: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Any]:
     """One-day-ahead 90% bands of each model (its first run's calibrated band) beside the
     volatility baselines, scored on the same days (forecast.bands.baselines). A model trained here brings
