@@ -34,6 +34,8 @@ DEFAULT_SEED = 42
 DEFAULT_LEARNING_RATE = 2e-3
 DEFAULT_DATA = "data/btc-synthetic.csv"
 DEFAULT_MODELS_DIR = "models"
+# The columns of a price table (PriceSeries.table), in order: what input channels read by name.
+TABLE_COLUMNS = ("close", "open", "high", "low", "volume")
 DEFAULT_MAX_GAP = 7  # missing days forward-filled without a warning (crypto trades every day)
 # The one set of limits: what the options accept is what a model folder may hold (forecast.store.record).
 MAX_UNITS, MAX_LAYERS, MAX_WINDOW, MAX_HORIZON = 4096, 8, 10_000, 365

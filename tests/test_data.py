@@ -449,3 +449,11 @@ def test_a_2_gib_file_that_starts_like_a_csv_is_refused_without_reading_it(tmp_p
         handle.truncate(2 << 30)  # sparse: no disk used, but 2 GiB to any reader
     with pytest.raises(DataError, match=r"2\.0 GiB; forecast reads price files up to 1 GiB"):
         load_prices(path)
+
+
+def test_the_price_table_columns_are_the_roles_the_loader_finds() -> None:
+    """Input channels read the table by name (config.TABLE_COLUMNS); the loader fills it in that order."""
+    from forecast.config import TABLE_COLUMNS
+    from forecast.data.loader import _EXTRA_NAMES, EXTRA_COLUMNS
+
+    assert TABLE_COLUMNS[0] == "close" and EXTRA_COLUMNS == tuple(_EXTRA_NAMES) == TABLE_COLUMNS[1:]

@@ -47,7 +47,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from forecast.config import DEFAULT_DATA, DEFAULT_MAX_GAP, Frequency, GapPolicy
+from forecast.config import DEFAULT_DATA, DEFAULT_MAX_GAP, TABLE_COLUMNS, Frequency, GapPolicy
 from forecast.errors import DataError
 from forecast.files import file_sha256
 
@@ -85,8 +85,7 @@ _EXTRA_NAMES: dict[str, tuple[str, ...]] = {
     "volume": ("volume", "vol", "volume_btc", "volume_from", "volumefrom", "total_volume", "volume_usd",
                "volume_currency", "volume_to", "quote_asset_volume"),
 }
-EXTRA_COLUMNS = tuple(_EXTRA_NAMES)
-TABLE_COLUMNS = ("close", *EXTRA_COLUMNS)  # PriceSeries.table's columns, in order
+EXTRA_COLUMNS = TABLE_COLUMNS[1:]  # the roles _EXTRA_NAMES finds, in the table's order
 _BINANCE_KLINE_NAMES = ("open_time", "open", "high", "low", "close", "volume", "close_time",
                         "quote_asset_volume", "number_of_trades", "taker_buy_base_asset_volume",
                         "taker_buy_quote_asset_volume", "ignore")

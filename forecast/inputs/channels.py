@@ -28,8 +28,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from forecast.config import FeatureChoice
-from forecast.data.loader import TABLE_COLUMNS
+from forecast.config import TABLE_COLUMNS, FeatureChoice
 from forecast.errors import ConfigError, DataError
 
 FEATURE_SETS = ("close", "ohlcv", "auto")  # --features by name; a comma-separated list of channels also works
