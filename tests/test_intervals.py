@@ -13,8 +13,7 @@ from forecast.bands.conformal import Calibration, bounds, calibrate, coverage, s
 from forecast.cli.app import app
 from forecast.errors import ConfigError
 from forecast.forecaster import Forecaster, Network
-from forecast.inputs.targets import Target
-from forecast.inputs.windows import MinMaxScaler
+from forecast.inputs.targets import MinMaxScaler, Target
 
 
 def noisy_world(rng: np.random.Generator, origins: int, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

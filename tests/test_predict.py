@@ -11,8 +11,7 @@ import pytest
 from forecast.errors import ConfigError
 from forecast.forecaster import Forecaster, Network
 from forecast.inputs.recursive import Predictor, future_dates, recursive_paths
-from forecast.inputs.targets import Target, fit_target
-from forecast.inputs.windows import MinMaxScaler
+from forecast.inputs.targets import MinMaxScaler, Target, fit_target
 
 IDENTITY = Target(kind="price", scaler=MinMaxScaler(0.0, 1.0))  # inputs are the closes themselves
 

@@ -7,7 +7,8 @@ import pytest
 
 from forecast.config import WindowConfig
 from forecast.errors import ConfigError, DataError
-from forecast.inputs.windows import MinMaxScaler, make_windows, split_days
+from forecast.inputs.targets import MinMaxScaler
+from forecast.inputs.windows import make_windows, split_days
 
 
 def test_split_sizes_by_fraction_and_days() -> None:

@@ -25,9 +25,37 @@ import numpy as np
 
 from forecast.config import TargetKind
 from forecast.errors import ConfigError
-from forecast.inputs.windows import MinMaxScaler
 
 TARGET_KINDS: tuple[TargetKind, ...] = ("price", "delta", "return")
+
+
+@dataclass(frozen=True)
+class MinMaxScaler:
+    """x → (x - low) / (high - low), with the bounds fitted on training closes only."""
+
+    low: float
+    high: float
+
+    @classmethod
+    def fit(cls, values: np.ndarray) -> MinMaxScaler:
+        """Fit the bounds; a constant series gets a unit range so scaling stays finite."""
+        low, high = float(np.min(values)), float(np.max(values))
+        return cls(low, high if high > low else low + 1.0)
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return (np.asarray(values, dtype="float64") - self.low) / (self.high - self.low)
+
+    def inverse(self, scaled: np.ndarray) -> np.ndarray:
+        return np.asarray(scaled, dtype="float64") * (self.high - self.low) + self.low
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "minmax", "low": self.low, "high": self.high}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> MinMaxScaler:
+        if raw.get("kind") != "minmax":
+            raise ConfigError(f"unknown scaler {raw.get('kind')!r}; this forecast knows 'minmax'")
+        return cls(float(raw["low"]), float(raw["high"]))
 
 
 @dataclass(frozen=True)

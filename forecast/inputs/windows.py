@@ -1,4 +1,4 @@
-"""Chronological split, MinMax scaling fitted on the training part only, and sliding windows.
+"""Chronological split and sliding windows.
 
 Indexing: a window of `window` closes ending on day t-1 predicts the close on day t (its
 *target day*). The split is by target day:
@@ -8,49 +8,19 @@ Indexing: a window of `window` closes ending on day t-1 predicts the close on da
     val:    targets in [train_end, val_end)     inputs may reach back into training days
     test:   targets in [val_end, n)             inputs may reach back into earlier days
 
-Inputs reaching back is not leakage: at forecast time those closes are already known. The
-scaler sees closes [0, train_end) only.
+Inputs reaching back is not leakage: at forecast time those closes are already known. Every
+statistic (the target's scaler, forecast.inputs.targets; the channels') sees closes [0, train_end) only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from forecast.config import WindowConfig
-from forecast.errors import ConfigError, DataError
-
-
-@dataclass(frozen=True)
-class MinMaxScaler:
-    """x → (x - low) / (high - low), with the bounds fitted on training closes only."""
-
-    low: float
-    high: float
-
-    @classmethod
-    def fit(cls, values: np.ndarray) -> MinMaxScaler:
-        """Fit the bounds; a constant series gets a unit range so scaling stays finite."""
-        low, high = float(np.min(values)), float(np.max(values))
-        return cls(low, high if high > low else low + 1.0)
-
-    def transform(self, values: np.ndarray) -> np.ndarray:
-        return (np.asarray(values, dtype="float64") - self.low) / (self.high - self.low)
-
-    def inverse(self, scaled: np.ndarray) -> np.ndarray:
-        return np.asarray(scaled, dtype="float64") * (self.high - self.low) + self.low
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": "minmax", "low": self.low, "high": self.high}
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> MinMaxScaler:
-        if raw.get("kind") != "minmax":
-            raise ConfigError(f"unknown scaler {raw.get('kind')!r}; this forecast knows 'minmax'")
-        return cls(float(raw["low"]), float(raw["high"]))
+from forecast.errors import DataError
 
 
 @dataclass(frozen=True)
