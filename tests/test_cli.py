@@ -18,7 +18,7 @@ from forecast.cli.app import app
 from tests.conftest import tiny_train_args
 
 runner = CliRunner()
-HEAVY = ("tensorflow", "keras", "matplotlib", "sklearn", "scipy")
+HEAVY = ("tensorflow", "keras", "matplotlib", "sklearn", "scipy", "pandas", "numpy")  # --help needs none
 
 
 def _commands() -> list[tuple[list[str], bool]]:

@@ -16,11 +16,12 @@ all (forecast.bands.conformal). A new method is one class and one `register` cal
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from forecast.errors import ConfigError
+
+if TYPE_CHECKING:  # NumPy is imported where it computes: `forecast --help` reads the names without it
+    import numpy as np
 
 SAMPLES = 20  # MC-dropout passes per forecast
 _TINY = 1e-12
@@ -28,6 +29,7 @@ _TINY = 1e-12
 
 def spread(paths: np.ndarray) -> np.ndarray:
     """σ per origin and step from sample paths (samples, origins, steps)."""
+    import numpy as np
     return np.maximum(paths.std(axis=0), _TINY)
 
 
@@ -71,6 +73,7 @@ class BandMethod:
 
     def loss_values(self, outputs: np.ndarray, y: np.ndarray) -> float:
         """The training loss of network outputs against targets, in NumPy (what Keras reports)."""
+        import numpy as np
         return float(np.mean(np.square(outputs - y)))
 
     def sigma(self, model: ScaledModel, prices: np.ndarray, first: int, end: int, point: np.ndarray,
@@ -131,6 +134,7 @@ class ScaleHead(BandMethod):
         return gaussian_nll
 
     def loss_values(self, outputs: np.ndarray, y: np.ndarray) -> float:
+        import numpy as np
         steps = y.shape[1]
         log_scale = np.clip(outputs[:, steps:], -10.0, 10.0)
         z = (y - outputs[:, :steps]) * np.exp(-log_scale)

@@ -24,12 +24,13 @@ last ROLL_DAYS days, and the return channel the forecast's own return.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from forecast.config import TABLE_COLUMNS, FeatureChoice
 from forecast.errors import ConfigError, DataError
+
+if TYPE_CHECKING:  # NumPy is imported where it computes: `forecast --help` reads the names without it
+    import numpy as np
 
 FEATURE_SETS = ("close", "ohlcv", "auto")  # --features by name; a comma-separated list of channels also works
 VOL_LAMBDA = 0.94
@@ -42,11 +43,13 @@ class Columns:
     (the log of a non-positive price or volume is missing, never invented)."""
 
     def __init__(self, table: np.ndarray) -> None:
+        import numpy as np
         table = np.asarray(table, dtype="float64")
         self.table = table[:, np.newaxis] if table.ndim == 1 else table
         self.days = len(self.table)
 
     def __call__(self, name: str) -> np.ndarray:
+        import numpy as np
         j = TABLE_COLUMNS.index(name)
         values = self.table[:, j] if self.table.shape[1] > j else np.full(self.days, np.nan)
         return np.where(values > 0, values, np.nan)
@@ -71,6 +74,7 @@ class Channel:
 
 
 def _diff(values: np.ndarray) -> np.ndarray:
+    import numpy as np
     out = np.full(len(values), np.nan)
     out[1:] = np.diff(values)
     return out
@@ -82,9 +86,11 @@ class Return(Channel):
     name, words = "return", "daily log-return"
 
     def raw(self, columns: Columns) -> np.ndarray:
+        import numpy as np
         return _diff(np.log(columns("close")))
 
     def roll(self, last: np.ndarray, change: np.ndarray, mean: float, std: float) -> np.ndarray | None:
+        import numpy as np
         return np.clip((change - mean) / std, -CLIP, CLIP)
 
 
@@ -94,6 +100,7 @@ class Range(Channel):
     name, needs, words = "range", ("high", "low"), "day's high–low range"
 
     def raw(self, columns: Columns) -> np.ndarray:
+        import numpy as np
         return np.log(columns("high") / columns("low"))
 
 
@@ -103,6 +110,7 @@ class Body(Channel):
     name, needs, words = "body", ("open",), "open-to-close move"
 
     def raw(self, columns: Columns) -> np.ndarray:
+        import numpy as np
         return np.log(columns("close") / columns("open"))
 
 
@@ -112,6 +120,7 @@ class Volume(Channel):
     name, needs, words = "volume", ("volume",), "change in volume"
 
     def raw(self, columns: Columns) -> np.ndarray:
+        import numpy as np
         return _diff(np.log(columns("volume")))
 
 
@@ -125,6 +134,7 @@ class Vol(Channel):
         return ewma_log_vol(columns("close"))
 
     def roll(self, last: np.ndarray, change: np.ndarray, mean: float, std: float) -> np.ndarray | None:
+        import numpy as np
         sigma = np.exp(last * std + mean)  # the RiskMetrics recursion, one day on, with the forecast's return
         updated = np.sqrt(VOL_LAMBDA * sigma ** 2 + (1 - VOL_LAMBDA) * change ** 2)
         return np.clip((np.log(np.maximum(updated, 1e-12)) - mean) / std, -CLIP, CLIP)
@@ -188,6 +198,7 @@ class Features:
 
     def extra(self, table: np.ndarray) -> np.ndarray:
         """Standardised extra channels per day: (days, channels) float64, finite."""
+        import numpy as np
         raw = raw_channels(table, self.channels)
         with np.errstate(invalid="ignore"):
             scaled = (raw - np.asarray(self.mean)) / np.asarray(self.std)
@@ -212,6 +223,7 @@ class Features:
         `window` is the (batch, window, width) input before shifting; each channel rolls as it says
         (`Channel.roll`: the return channel takes the forecast's own return), else takes the mean
         of its last ROLL_DAYS days."""
+        import numpy as np
         out = window[:, -ROLL_DAYS:, 1:].mean(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):  # a price-level model may forecast ≤ 0
             change = np.nan_to_num(np.log(price / previous), nan=0.0, posinf=0.0, neginf=0.0)
@@ -231,6 +243,7 @@ class Features:
         Raises:
             ConfigError: unknown channels or statistics that are not finite positive scales.
         """
+        import numpy as np
         if raw is None:
             return cls()
         try:
@@ -249,6 +262,7 @@ class Features:
 def raw_channels(table: np.ndarray, channels: tuple[str, ...]) -> np.ndarray:
     """Unscaled per-day channel values from a (days, len(TABLE_COLUMNS)) price table; NaN where a
     day lacks what the channel needs (day 0 has no return or volume change)."""
+    import numpy as np
     columns = Columns(table)
     out = np.full((columns.days, len(channels)), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -263,6 +277,7 @@ def ewma_log_vol(closes: np.ndarray) -> np.ndarray:
 
     A plain loop over the days (a few milliseconds for decades of daily data): scipy's lfilter
     would do it in one call, but importing scipy.signal costs `predict` half a second."""
+    import numpy as np
     out = np.full(len(closes), np.nan)
     returns = np.diff(np.log(closes))
     squares = np.where(np.isfinite(returns), returns, 0.0) ** 2
@@ -315,6 +330,7 @@ def _listed(choice: str, present: dict[str, str], name: str) -> tuple[str, ...]:
 
 def fit_features(table: np.ndarray, channels: tuple[str, ...], train_end: int) -> Features:
     """Fit each channel's mean and standard deviation on days [0, train_end) only."""
+    import numpy as np
     if not channels:
         return Features()
     raw = raw_channels(table[:train_end], channels)

@@ -12,14 +12,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from forecast.errors import ConfigError
 
 # (x (batch, steps, inputs), kernel, recurrent kernel, bias, return_sequences) → outputs
-Cell = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray, bool], np.ndarray]
+if TYPE_CHECKING:  # NumPy is imported where a cell runs: `forecast --help` reads the names without it
+    import numpy as np
+
+Cell = Callable[["np.ndarray", "np.ndarray", "np.ndarray", "np.ndarray", bool], "np.ndarray"]
 
 
 @dataclass(frozen=True)
@@ -64,12 +65,14 @@ class NetworkKind:
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
+    import numpy as np
     return 0.5 * (np.tanh(0.5 * x) + 1.0)  # overflow-free logistic
 
 
 def gru_cell(x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray,
              return_sequences: bool) -> np.ndarray:
     """Keras 3's GRU (reset_after=True, tanh / sigmoid) over a batch of sequences."""
+    import numpy as np
     batch, steps, _ = x.shape
     units = recurrent.shape[0]
     projected = x @ kernel + bias[0]  # all input projections in one matmul
@@ -89,6 +92,7 @@ def gru_cell(x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np.
 def lstm_cell(x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np.ndarray,
               return_sequences: bool) -> np.ndarray:
     """Keras 3's LSTM (tanh / sigmoid) over a batch of sequences."""
+    import numpy as np
     batch, steps, _ = x.shape
     units = recurrent.shape[0]
     projected = x @ kernel + bias
