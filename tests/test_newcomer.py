@@ -232,7 +232,7 @@ def test_tune_leaves_the_price_target_out_of_its_default_space() -> None:
 
 
 def test_compare_from_default_folder_is_named_after_its_folders() -> None:
-    from forecast.runs.compare import default_from_out
+    from forecast.runs.context import default_from_out
 
     assert default_from_out([Path("models/gru-btc"), Path("models/lstm-btc")]) == \
         Path("reports/compare-gru-btc-vs-lstm-btc")

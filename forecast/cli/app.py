@@ -44,7 +44,7 @@ from forecast.config import (
 )
 from forecast.errors import ConfigError, ForecastError, os_error_message
 from forecast.nets import kinds as network_kinds
-from forecast.runs.context import RunContext
+from forecast.runs.context import RunContext, default_from_out, default_out
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -167,7 +167,7 @@ def train(
 
     with _user_errors():
         config = training.config(model, target, multistep, horizon)
-        folder = out or pipeline.default_out(model, csv)
+        folder = out or default_out("train", csv, model)
         with _Progress(training.epochs, quiet) as progress:
             task = progress.task("training")
             outcome = pipeline.train(csv, config, RunContext(
@@ -222,7 +222,7 @@ def compare(
 
     with _user_errors():
         if from_folders:
-            target = out or use_case.default_from_out(paths or [])
+            target = out or default_from_out(paths or [])
             with _Progress(0, quiet):
                 outcome = use_case.compare_folders(paths or [], data, target, horizon=horizon, force=force,
                                                    load_options=load_options)
@@ -232,7 +232,7 @@ def compare(
             target_kinds = _target_kinds(targets)
             config = training.config(kinds[0], target_kinds[0])
             _say_jobs(jobs, len(kinds) * len(target_kinds) * seeds, quiet)
-            target = out or Path("reports") / f"compare-{csv.stem}"
+            target = out or default_out("compare", csv)
             with _Progress(training.epochs, quiet) as progress:
                 outcome = use_case.compare(
                     use_case.CompareRequest(csv, kinds, config, seeds=seeds, targets=target_kinds, horizon=horizon),
@@ -278,7 +278,7 @@ def backtest(
     with _user_errors():
         config = training.config(model, target)
         _say_jobs(jobs, folds, quiet)
-        folder = out or Path("reports") / f"backtest-{csv.stem}"
+        folder = out or default_out("backtest", csv)
         with _Progress(training.epochs, quiet) as progress:
             outcome = use_case.backtest(
                 use_case.BacktestRequest(csv, config, folds=folds, step=step, refit=refit, horizon=horizon,
@@ -341,7 +341,7 @@ def tune(
         request = use_case.TuneRequest(trials=trials, space=load_space(space), training=training, model=model,
                                        target=target, storage=storage, study=study, jobs=jobs, timeout=timeout,
                                        storage_timeout=storage_timeout)
-        folder = out or use_case.default_out(csv)
+        folder = out or default_out("tune", csv)
         try:
             with _Progress(training.epochs, quiet) as progress:
                 outcome = use_case.tune(csv, request, RunContext(folder, load_options=load_options,

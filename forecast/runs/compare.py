@@ -132,16 +132,6 @@ def _jobs(series: PriceSeries, request: CompareRequest, models: Path,
     return jobs, labels, first, end
 
 
-def default_from_out(folders: list[Path]) -> Path:
-    """`reports/compare-<a>-vs-<b>…`: the default report folder of `compare --from`, named after its folders
-    (so unrelated comparisons do not collide)."""
-    names = [folder.resolve().name or "model" for folder in folders] or ["models"]
-    joined = "-vs-".join(names)
-    if len(joined) > 80:
-        joined = f"{names[0]}-and-{len(names) - 1}-more"
-    return Path("reports") / f"compare-{joined}"
-
-
 def compare_folders(folders: list[Path], data: Path | None, out: Path, *, horizon: int = 1,
                     force: bool = False, load_options: LoadOptions | None = None) -> CompareOutcome:
     """Compare trained model folders on one dataset, over days none of them has seen.

@@ -14,12 +14,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from forecast.config import DistributeChoice
+from forecast.config import DEFAULT_MODELS_DIR, DistributeChoice
 from forecast.errors import ConfigError
 
 if TYPE_CHECKING:
     from forecast.data.loader import LoadOptions, PriceSeries
     from forecast.status import EpochCallback, ProgressFactory
+
+
+REPORTS_DIR = "reports"
+
+
+def default_out(command: str, csv_path: Path, model_kind: str = "") -> Path:
+    """Where a command writes when --out is not given, all in one place: `models/<model>-<csv stem>`
+    for train, `reports/<command>-<csv stem>` for compare, backtest and tune."""
+    if command == "train":
+        return Path(DEFAULT_MODELS_DIR) / f"{model_kind}-{csv_path.stem}"
+    return Path(REPORTS_DIR) / f"{command}-{csv_path.stem}"
+
+
+def default_from_out(folders: list[Path]) -> Path:
+    """`reports/compare-<a>-vs-<b>…`: the default report folder of `compare --from`, named after its folders
+    (so unrelated comparisons do not collide)."""
+    names = [folder.resolve().name or "model" for folder in folders] or ["models"]
+    joined = "-vs-".join(names)
+    if len(joined) > 80:
+        joined = f"{names[0]}-and-{len(names) - 1}-more"
+    return Path(REPORTS_DIR) / f"compare-{joined}"
 
 
 @dataclass(frozen=True)

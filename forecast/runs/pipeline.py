@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.bands.verdicts import model_verdict
-from forecast.config import DEFAULT_MODELS_DIR, RunConfig
+from forecast.config import RunConfig
 from forecast.data.loader import LoadOptions, PanelError, PriceSeries, load_prices
 from forecast.errors import ArtifactError, ConfigError, DataError
 from forecast.files import PLOT_FILE, TEST_PREDICTIONS_FILE, check_output_file, check_target, file_sha256
@@ -58,11 +58,6 @@ class PlotOutcome:
     verdict: dict[str, Any] | None = None  # the model's verdict on its unseen test days (forecast.bands.verdicts)
     of_days: int = 0  # the unseen days there were before --last (or the default span) cut them
     unit: str | None = None  # the prices' currency, when the training file said it
-
-
-def default_out(model_kind: str, csv_path: Path) -> Path:
-    """`models/<model>-<csv stem>`, the default model folder."""
-    return Path(DEFAULT_MODELS_DIR) / f"{model_kind}-{csv_path.stem}"
 
 
 def train(csv_path: Path, config: RunConfig, context: RunContext) -> TrainOutcome:

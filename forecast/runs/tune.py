@@ -146,10 +146,6 @@ class TuneOutcome:
         return self.payload
 
 
-def default_out(csv: Path) -> Path:
-    return Path("reports") / f"tune-{csv.stem}"
-
-
 def tune(csv: Path, request: TuneRequest, context: RunContext, *, on_event: Callable[[TrialEvent], None] | None = None,
          on_note: Callable[[str], None] | None = None) -> TuneOutcome:
     """Search, retrain the best configuration as `train` does, and write the tune folder (`context.out`).
