@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from forecast.errors import ConfigError
+from forecast.registry import Registry
 
 if TYPE_CHECKING:  # NumPy is imported where it computes: `forecast --help` reads the names without it
     import numpy as np
@@ -149,38 +149,10 @@ class ScaleHead(BandMethod):
         return model.point_and_scale(prices, first, end, steps)  # one pass gives both
 
 
-METHODS: dict[str, BandMethod] = {}
-# What calibration.json called a method in format 1 (absent there: the same).
-LEGACY_NAMES = {"split-conformal on MC-dropout spread": "mc-conformal"}
-
-
-def register(method: BandMethod) -> BandMethod:
-    """Add a band method (its name must be new)."""
-    if method.name in METHODS:
-        raise ValueError(f"band method {method.name!r} is already registered")
-    METHODS[method.name] = method
-    return method
-
-
-def unregister(name: str) -> None:
-    """Remove a method (for tests that register their own)."""
-    METHODS.pop(name, None)
-
-
-def names() -> tuple[str, ...]:
-    return tuple(METHODS)
-
-
-def get(name: str) -> BandMethod:
-    """The method called `name` (or its format-1 name).
-
-    Raises:
-        ConfigError: no such method, naming the ones there are.
-    """
-    try:
-        return METHODS[LEGACY_NAMES.get(name, name)]
-    except KeyError:
-        raise ConfigError(f"--interval-method must be {' or '.join(METHODS)}, got {name!r}") from None
+METHODS: Registry[BandMethod] = Registry(
+    "band method", lambda name, known: f"--interval-method must be {' or '.join(known)}, got {name!r}",
+    aliases={"split-conformal on MC-dropout spread": "mc-conformal"})  # format 1's name in calibration.json
+register, unregister, names, get = METHODS.register, METHODS.unregister, METHODS.names, METHODS.get
 
 
 register(McDropout())

@@ -86,8 +86,7 @@ else:
 
 def _checked_features(value: str) -> str:
     """--features: a set's name or registered channel names (checked before anything loads)."""
-    listed = [part.strip() for part in value.split(",") if part.strip()]
-    if value not in channels.FEATURE_SETS and (not listed or any(part not in channels.CHANNELS for part in listed)):
+    if not channels.is_choice(value):
         raise typer.BadParameter(f"{value!r} is not close, ohlcv, auto or channel names from "
                                  f"{', '.join(channels.CHANNELS)} (comma-separated)")
     return value

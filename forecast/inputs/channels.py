@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from forecast.config import TABLE_COLUMNS, FeatureChoice
 from forecast.errors import ConfigError, DataError
+from forecast.registry import Registry
 
 if TYPE_CHECKING:  # NumPy is imported where it computes: `forecast --help` reads the names without it
     import numpy as np
@@ -140,35 +141,25 @@ class Vol(Channel):
         return np.clip((np.log(np.maximum(updated, 1e-12)) - mean) / std, -CLIP, CLIP)
 
 
-CHANNELS: dict[str, Channel] = {}
-
-
-def register(channel: Channel) -> Channel:
-    """Add an input channel (its name must be new, and not a --features set's)."""
-    if channel.name in CHANNELS or channel.name in FEATURE_SETS or "," in channel.name:
-        raise ValueError(f"input channel {channel.name!r} is already registered or is not a usable name")
+def _registrable(channel: Channel) -> None:
+    if channel.name in FEATURE_SETS or "," in channel.name:
+        raise ValueError(f"input channel {channel.name!r} is not a usable name (a --features set, or a comma)")
     unknown = [c for c in channel.needs if c not in TABLE_COLUMNS]
     if unknown:
         raise ValueError(f"input channel {channel.name!r} needs columns the price table lacks: {unknown}")
-    CHANNELS[channel.name] = channel
-    return channel
 
 
-def unregister(name: str) -> None:
-    """Remove a channel (for tests that register their own)."""
-    CHANNELS.pop(name, None)
+CHANNELS: Registry[Channel] = Registry(
+    "input channel", lambda name, known: f"no input channel {name!r}; there are {', '.join(known)}",
+    check=_registrable)
+register, unregister, get = CHANNELS.register, CHANNELS.unregister, CHANNELS.get
 
 
-def get(name: str) -> Channel:
-    """The channel called `name`.
-
-    Raises:
-        ConfigError: no such channel, naming the ones there are.
-    """
-    try:
-        return CHANNELS[name]
-    except KeyError:
-        raise ConfigError(f"no input channel {name!r}; there are {', '.join(CHANNELS)}") from None
+def is_choice(value: str) -> bool:
+    """Whether `value` is something --features takes: a set's name, or registered channel names
+    (comma-separated)."""
+    listed = [part.strip() for part in value.split(",") if part.strip()]
+    return value in FEATURE_SETS or (bool(listed) and all(part in CHANNELS for part in listed))
 
 
 for _channel in (Return(), Range(), Body(), Volume(), Vol()):
@@ -317,8 +308,7 @@ def resolve(choice: FeatureChoice, present: dict[str, str], target_kind: str, na
 
 def _listed(choice: str, present: dict[str, str], name: str) -> tuple[str, ...]:
     listed = tuple(dict.fromkeys(part.strip() for part in str(choice).split(",") if part.strip()))
-    unknown = [c for c in listed if c not in CHANNELS]
-    if not listed or unknown:
+    if not is_choice(choice):
         raise ConfigError(f"--features must be {', '.join(FEATURE_SETS)} or channel names from "
                           f"{', '.join(CHANNELS)} (comma-separated), got {choice!r}")
     missing = [c for channel in listed for c in get(channel).needs if c not in present]

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from forecast.errors import ConfigError
+from forecast.registry import Registry
 
 # (x (batch, steps, inputs), kernel, recurrent kernel, bias, return_sequences) → outputs
 if TYPE_CHECKING:  # NumPy is imported where a cell runs: `forecast --help` reads the names without it
@@ -110,46 +110,19 @@ def lstm_cell(x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np
     return sequence if sequence is not None else h
 
 
-KINDS: dict[str, NetworkKind] = {}
+def _unknown(name: str, known: tuple[str, ...]) -> str:
+    quoted = [f"'{kind}'" for kind in known]
+    listed = " or ".join(quoted) if len(quoted) <= 2 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    return f"model must be {listed}, got {name!r}"
 
 
-def register(kind: NetworkKind) -> NetworkKind:
-    """Add a network kind (its name must be new)."""
-    if kind.name in KINDS:
-        raise ValueError(f"network kind {kind.name!r} is already registered")
-    KINDS[kind.name] = kind
-    return kind
-
-
-def unregister(name: str) -> None:
-    """Remove a kind (for tests that register their own)."""
-    KINDS.pop(name, None)
-
-
-def names() -> tuple[str, ...]:
-    return tuple(KINDS)
-
-
-def get(name: str) -> NetworkKind:
-    """The kind called `name`.
-
-    Raises:
-        ConfigError: no such kind, naming the ones there are.
-    """
-    try:
-        return KINDS[name]
-    except KeyError:
-        raise ConfigError(f"model must be {_alternatives()}, got {name!r}") from None
+KINDS: Registry[NetworkKind] = Registry("network kind", _unknown)
+register, unregister, names, get = KINDS.register, KINDS.unregister, KINDS.names, KINDS.get
 
 
 def by_keras_class(class_name: str) -> NetworkKind | None:
     """The kind whose Keras layer is `class_name` (None for Dense, Dropout, …)."""
-    return next((kind for kind in KINDS.values() if kind.keras_class == class_name), None)
-
-
-def _alternatives() -> str:
-    quoted = [f"'{name}'" for name in KINDS]
-    return " or ".join(quoted) if len(quoted) <= 2 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+    return next((kind for _, kind in KINDS.items() if kind.keras_class == class_name), None)
 
 
 register(NetworkKind("gru", "GRU", gates=3, cell=gru_cell, stacked_bias=True, summary="gated recurrent unit"))

@@ -220,8 +220,7 @@ def _check_config(config: dict[str, Any]) -> None:
         _choice(model, "interval_method", methods.names())
     if "features" in model:  # likewise for input channels: a set's name or channel names
         features = _get(model, "features", str)
-        listed = [part.strip() for part in features.split(",")]
-        if features not in channels.FEATURE_SETS and not all(part in channels.CHANNELS for part in listed):
+        if not channels.is_choice(features):
             raise TypeError(f"model.features must be {', '.join(channels.FEATURE_SETS)} or channel names, "
                             f"got {features!r}"[:200])
     _get(model, "horizon", int, 1, MAX_HORIZON)
@@ -258,10 +257,10 @@ def check_calibration(raw: Any) -> None:
     if not isinstance(raw, dict):
         raise TypeError("not a JSON object")
     method = raw.get("method", "mc-conformal")  # absent: from before there were band methods
-    method = methods.LEGACY_NAMES.get(method, method) if isinstance(method, str) else method
-    if method not in methods.METHODS:
+    found = methods.METHODS.find(method) if isinstance(method, str) else None
+    if found is None:
         raise TypeError(f"method must be one of {', '.join(methods.names())}, got {str(method)[:40]!r}")
-    _get(raw, "samples", int, 1 if methods.METHODS[method].samples else 0, 100_000)
+    _get(raw, "samples", int, 1 if found.samples else 0, 100_000)
     _get(raw, "seed", int, -(2**63), 2**63 - 1)
     scores = _get(raw, "scores", list)
     if not 1 <= len(scores) <= MAX_HORIZON or not all(isinstance(step, list) for step in scores):
