@@ -555,7 +555,7 @@ def test_run_jobs_never_starts_more_workers_than_jobs(monkeypatch: pytest.Monkey
     started: list[int] = []
 
     class Fake:
-        def __init__(self, threads: int, number: int = 1) -> None:
+        def __init__(self, threads: int, number: int = 1, shared: object = None) -> None:
             started.append(threads)
             raise RuntimeError("stop here")
 

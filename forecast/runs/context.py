@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forecast.config import DEFAULT_MODELS_DIR, DistributeChoice
-from forecast.errors import ConfigError
 
 if TYPE_CHECKING:
     from forecast.data.loader import LoadOptions, PriceSeries
@@ -66,10 +65,6 @@ class RunContext:
     tensorboard: Path | None = None
     jobs: int = 1
     distribute: DistributeChoice = "auto"
-
-    def __post_init__(self) -> None:
-        if self.jobs < 1:
-            raise ConfigError(f"--jobs must be at least 1, got {self.jobs}")
 
     def load(self, csv_path: Path) -> PriceSeries:
         """Read and clean the price file, then tell `on_loaded`."""

@@ -8,9 +8,11 @@ dies, that task comes back as `Failed`, a fresh worker takes the remaining ones,
 on with what finished. Workers ignore Ctrl-C (the parent's to handle: it ends them) and end with
 their parent however it ends.
 
-A task is any picklable object with a `name` and a `run(send, worker)` method (the `Task`
-protocol), run in the worker: `send` forwards messages to the parent as it goes (epochs, trial
-starts), and what `run` returns comes back as plain data (arrays, lists, numbers). `Job`, one
+A task is any picklable object with a `name` and a `run(send, worker, shared)` method (the
+`Task` protocol), run in the worker: `send` forwards messages to the parent as it goes (epochs,
+trial starts), `shared` is what every task of the run needs (given to `run_tasks` once, sent to
+each worker once when it starts, not with every task), and what `run` returns comes back as
+plain data (arrays, lists, numbers). `Job`, one
 training (forecast.runs.training), is the task of compare and backtest; tune's trials are tasks
 too. The pool knows none of them. The parent never imports TensorFlow.
 """
@@ -25,12 +27,10 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from forecast.errors import ConfigError, ForecastError, os_error_message
 
-if TYPE_CHECKING:
-    pass
 
 @dataclass(frozen=True)
 class Failed:
@@ -46,10 +46,10 @@ class Task(Protocol):
     @property
     def name(self) -> str: ...
 
-    def run(self, send: Callable[[tuple[Any, ...]], None], worker: int) -> Any: ...
+    def run(self, send: Callable[[tuple[Any, ...]], None], worker: int, shared: Any) -> Any: ...
 
 
-def run_tasks(tasks: Iterable[Task], workers: int = 1, *, ordered: bool = True,
+def run_tasks(tasks: Iterable[Task], workers: int = 1, *, ordered: bool = True, shared: Any = None,
               on_start: Callable[[Task], Any] | None = None,
               on_message: Callable[[Task, Any, tuple[Any, ...]], None] | None = None,
               ) -> Iterator[tuple[Task, Any]]:
@@ -81,7 +81,7 @@ def run_tasks(tasks: Iterable[Task], workers: int = 1, *, ordered: bool = True,
                     break
                 if not idle:
                     spawned += 1
-                worker = idle.pop() if idle else _Worker(threads, spawned)
+                worker = idle.pop() if idle else _Worker(threads, spawned, shared)
                 worker.connection.send(task)
                 busy[worker] = (submitted, task, on_start(task) if on_start else None)
                 submitted += 1
@@ -123,11 +123,11 @@ class _WorkerDied(Exception):
 
 
 class _Worker:
-    def __init__(self, threads: int, number: int = 1) -> None:
+    def __init__(self, threads: int, number: int = 1, shared: Any = None) -> None:
         context = multiprocessing.get_context("spawn")  # never fork a process that holds TensorFlow threads
         self.connection, child = context.Pipe()
-        self.process = context.Process(target=_serve, args=(child, threads, os.getpid(), number), daemon=True,
-                                       name="forecast-worker")
+        self.process = context.Process(target=_serve, args=(child, threads, os.getpid(), number, shared),
+                                       daemon=True, name="forecast-worker")
         self.process.start()
         child.close()
 
@@ -200,7 +200,7 @@ def _send(connection: Connection, message: tuple[Any, ...]) -> None:
         os._exit(0)
 
 
-def _serve(connection: Connection, threads: int, parent: int, number: int) -> None:
+def _serve(connection: Connection, threads: int, parent: int, number: int, shared: Any) -> None:
     """The worker's loop: receive a task, run it, send its messages and its result back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends us
     die_with_parent(parent)
@@ -217,7 +217,7 @@ def _serve(connection: Connection, threads: int, parent: int, number: int) -> No
         except (EOFError, ConnectionError, OSError):
             return
         try:
-            result = task.run(send, number)
+            result = task.run(send, number, shared)
         except ForecastError as exc:
             _send(connection, ("error", exc))
             continue

@@ -447,7 +447,7 @@ class Job:
     tensorboard: Path | None = None
     force: bool = False
 
-    def run(self, send: Callable[[tuple[Any, ...]], None], worker: int) -> Trained:
+    def run(self, send: Callable[[tuple[Any, ...]], None], worker: int, shared: Any = None) -> Trained:
         """Train in the worker, sending each epoch's logs; the one-step test forecasts come back."""
         if os.environ.get(_CRASH_ENV) == self.name:
             os.kill(os.getpid(), signal.SIGSEGV)

@@ -391,7 +391,8 @@ def _search(storage: optuna.storages.RDBStorage, series: PriceSeries, request: T
     remaining = request.trials - sum(trial.state not in queued for trial in trials)
     if remaining <= 0:
         return
-    tasks = _Tickets(_Shared(series, request, url, name, deadline, os.getpid()), remaining, takes_queue)
+    shared = _Shared(series, request, url, name, deadline, os.getpid())
+    tasks = _Tickets(deadline, remaining, takes_queue)
     running: dict[str, tuple[int, int]] = {}  # task name → (trial number, worker) while its trial runs
     startup_failures: list[str] = []  # why the latest tasks in a row ended before their trial
 
@@ -414,7 +415,7 @@ def _search(storage: optuna.storages.RDBStorage, series: PriceSeries, request: T
 
     workers = min(request.jobs, remaining)
     try:
-        for task, result in run_tasks(tasks, workers, ordered=False, on_message=on_message):
+        for task, result in run_tasks(tasks, workers, ordered=False, shared=shared, on_message=on_message):
             if isinstance(result, Failed) and task.name in running:  # died mid-trial: a fresh worker goes on
                 fail(task.name, result.reason)
             elif isinstance(result, Failed | _NotStarted):
@@ -435,19 +436,18 @@ class _Tickets:
     """The trial tasks this machine may still start, handed out one by one (an iterator the pool
     asks again whenever a worker is free: a ticket given back after a failed start is taken anew)."""
 
-    def __init__(self, shared: _Shared, left: int, takes_queue: bool) -> None:
-        self.shared, self.left, self.takes_queue, self.handed = shared, left, takes_queue, 0
+    def __init__(self, deadline: float | None, left: int, takes_queue: bool) -> None:
+        self.deadline, self.left, self.takes_queue, self.handed = deadline, left, takes_queue, 0
 
     def __iter__(self) -> _Tickets:
         return self
 
     def __next__(self) -> _TrialTask:
-        deadline = self.shared.deadline
-        if self.left <= 0 or (deadline is not None and time.time() >= deadline):
+        if self.left <= 0 or (self.deadline is not None and time.time() >= self.deadline):
             raise StopIteration
         self.left -= 1
         self.handed += 1
-        return _TrialTask(f"trial task {self.handed}", self.shared, self.takes_queue and self.handed == 1)
+        return _TrialTask(f"trial task {self.handed}", self.takes_queue and self.handed == 1)
 
 
 _FULL = "full"  # a trial task found the study already holds its trials
@@ -462,8 +462,8 @@ class _NotStarted:
 
 @dataclass(frozen=True)
 class _Shared:
-    """What every trial task carries: the search, the study (storage URL and name), when to stop,
-    and the tune process whose pid labels the trials."""
+    """What every trial needs, sent to each worker once (the pool's `shared`): the search, the study
+    (storage URL and name), when to stop, and the tune process whose pid labels the trials."""
 
     series: PriceSeries
     request: TuneRequest
@@ -483,13 +483,12 @@ class _TrialTask:
     and kept; a set-up failure comes back as `_NotStarted`, in words."""
 
     name: str
-    shared: _Shared
     takes_queue: bool
 
-    def run(self, send: Callable[[tuple[Any, ...]], None], worker: int) -> Any:
+    def run(self, send: Callable[[tuple[Any, ...]], None], worker: int, shared: _Shared) -> Any:
         import optuna
 
-        shared, request = self.shared, self.shared.request
+        request = shared.request
         if not _WORKER_STUDY:
             try:
                 if os.environ.get(_STARTUP_ENV):
@@ -674,19 +673,15 @@ class _Searched:
 def _payload(series: PriceSeries, request: TuneRequest, searched: _Searched) -> dict[str, Any]:
     from forecast.bands.verdicts import verdict
 
-    name, url, rows, best, record = searched.name, searched.url, searched.rows, searched.best, searched.record
-    new_trials, seconds, folder, kept, plots = (searched.new_trials, searched.seconds, searched.folder,
-                                                searched.kept, searched.plots)
-    notes = searched.notes
-
-    test = record.metrics["test"]
+    rows, best = searched.rows, searched.best
+    test = searched.record.metrics["test"]
     counts = {state: sum(row["state"] == state for row in rows) for state in ("complete", "pruned", "failed",
                                                                               "running")}
     base = request.training
     return {
-        "study": name, "storage": redacted(url), "objective": OBJECTIVE, "direction": "minimize",
-        "trials_requested": request.trials, "trials": {"total": len(rows), **counts}, "new_trials": new_trials,
-        "jobs": request.jobs, "seconds": round(seconds, 1),
+        "study": searched.name, "storage": redacted(searched.url), "objective": OBJECTIVE, "direction": "minimize",
+        "trials_requested": request.trials, "trials": {"total": len(rows), **counts}, "new_trials": searched.new_trials,
+        "jobs": request.jobs, "seconds": round(searched.seconds, 1),
         "data": {"path": str(series.path), "sha256": series.sha256, "days": len(series.closes),
                  "last_date": series.last_date},
         "fixed": {"epochs": base.epochs, "patience": base.patience, "seed": base.seed, "test_size": base.test_size,
@@ -696,7 +691,8 @@ def _payload(series: PriceSeries, request: TuneRequest, searched: _Searched) -> 
         "test": {"mase": test["mae_ratio"], "mae": test["model"]["mae"], "naive_mae": test["naive"]["mae"],
                  "dm_pvalue": test["dm_pvalue"], "days": test["days"],
                  "verdict": verdict(test["mae_ratio"], test["dm_pvalue"], test["copies_yesterday"])},
-        "model_folder": str(folder), "model_folder_kept": kept, "plots": plots, "notes": notes, "ranking": rows,
+        "model_folder": str(searched.folder), "model_folder_kept": searched.kept, "plots": searched.plots,
+        "notes": searched.notes, "ranking": rows,
     }
 
 
