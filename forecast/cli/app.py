@@ -12,7 +12,7 @@ import signal
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast, get_args
 
 import typer
 
@@ -23,6 +23,7 @@ from forecast.cli.options import (
     ForceOpt,
     JobsOpt,
     KindChoice,
+    ModelDirArg,
     ModelOpt,
     QuietOpt,
     TargetOpt,
@@ -38,7 +39,6 @@ from forecast.config import (
     DEFAULT_TARGET,
     DistributeChoice,
     EngineChoice,
-    ModelKind,
     Multistep,
     TargetKind,
 )
@@ -228,8 +228,8 @@ def compare(
                                                    load_options=load_options)
         else:
             csv = _single_csv(paths)
-            kinds = _model_kinds(models)
-            target_kinds = _target_kinds(targets)
+            kinds = _listed(models, network_kinds.names(), "--models")
+            target_kinds = cast("list[TargetKind]", _listed(targets, get_args(TargetKind), "--targets"))
             config = training.config(kinds[0], target_kinds[0])
             _say_jobs(jobs, len(kinds) * len(target_kinds) * seeds, quiet)
             target = out or default_out("compare", csv)
@@ -408,27 +408,19 @@ def _single_csv(paths: list[Path] | None) -> Path:
     return paths[0]
 
 
-def _target_kinds(text: str) -> list[TargetKind]:
-    kinds = [part.strip().lower() for part in text.split(",") if part.strip()]
-    unknown = [k for k in kinds if k not in ("price", "delta", "return")]
-    if not kinds or unknown:
-        raise ConfigError(f"--targets takes price, delta and/or return, comma-separated; got {text!r}")
-    return [cast("TargetKind", kind) for kind in dict.fromkeys(kinds)]
-
-
-def _model_kinds(text: str) -> list[ModelKind]:
-    kinds = [part.strip().lower() for part in text.split(",") if part.strip()]
-    known = network_kinds.names()
-    unknown = [k for k in kinds if k not in known]
-    if not kinds or unknown:
-        raise ConfigError(f"--models takes {' and/or '.join(known)}, comma-separated; got {text!r}")
-    return list(dict.fromkeys(kinds))
+def _listed(text: str, known: tuple[str, ...], option: str) -> list[str]:
+    """A comma-separated option (--models, --targets) as its known choices, each once, in order."""
+    chosen = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if not chosen or any(choice not in known for choice in chosen):
+        choices = f"{', '.join(known[:-1])} and/or {known[-1]}" if len(known) > 1 else known[0]
+        raise ConfigError(f"{option} takes {choices}, comma-separated; got {text!r}")
+    return list(dict.fromkeys(chosen))
 
 
 @app.command()
 @csv_options
 def predict(
-    model_dir: Annotated[Path, typer.Argument(help="Model folder written by `forecast train`.", metavar="MODEL_DIR")],
+    model_dir: ModelDirArg,
     data: Annotated[Path | None, typer.Option(help="CSV with recent closes [default: the training file].")
                     ] = None,
     horizon: Annotated[int, typer.Option(min=1, max=3650, help="Days ahead.")] = 1,
@@ -463,7 +455,7 @@ def predict(
 @app.command()
 @csv_options
 def plot(
-    model_dir: Annotated[Path, typer.Argument(help="Model folder written by `forecast train`.", metavar="MODEL_DIR")],
+    model_dir: ModelDirArg,
     data: Annotated[Path | None, typer.Option(help="CSV to forecast over [default: the saved test predictions].")
                     ] = None,
     out: Annotated[Path | None, typer.Option(help="Image file (.png, .svg, .pdf) [default: MODEL_DIR/prediction.png].")

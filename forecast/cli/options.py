@@ -134,6 +134,7 @@ ModelOpt = Annotated[KindChoice, typer.Option(help="Recurrent layer type.")]
 TargetOpt = Annotated[TargetKind, typer.Option(
     help="What the network learns: the scaled price, the scaled change from the last close, or the "
          "standardised log-return.", rich_help_panel=TRAIN_PANEL)]
+ModelDirArg = Annotated[Path, typer.Argument(help="Model folder written by `forecast train`.", metavar="MODEL_DIR")]
 ForceOpt = Annotated[bool, typer.Option(help="Replace an existing output folder.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or data notes on stderr.")]
 JobsOpt = Annotated[int, typer.Option(
