@@ -119,7 +119,7 @@ _TRAINING: list[tuple[str, Any, Any]] = [
         help="What the network sees: the close only, or also the day's range, open-to-close move, volume "
              "change and RiskMetrics volatility (ohlcv); auto = ohlcv when the file has high, low and volume; "
              f"or input channels by name, comma-separated ({', '.join(channels.CHANNELS)}).",
-        metavar="<close|ohlcv|auto|NAMES>", callback=lambda value: _checked_features(value),
+        metavar="<close|ohlcv|auto|NAMES>", callback=_checked_features,
         rich_help_panel=TRAIN_PANEL)], DEFAULT_FEATURES),
     ("interval_method", Annotated[MethodChoice, typer.Option(
         help="How the band is made before conformal calibration: " + " or ".join(
