@@ -17,6 +17,7 @@ EngineChoice = Literal["auto", "numpy", "keras"]
 GapPolicy = Literal["fill", "drop", "error"]
 FeatureChoice = str  # close, ohlcv, auto, or channel names (forecast.inputs.channels)
 IntervalMethod = str  # a band method's name: forecast.bands.methods has them
+Precision = Literal["auto", "float32", "bfloat16"]  # the recurrent layers' arithmetic (forecast.nets.precision)
 
 DEFAULT_MODEL: ModelKind = "gru"
 DEFAULT_TARGET: TargetKind = "return"  # chosen by evidence: benchmarks/targets.md
@@ -32,6 +33,7 @@ DEFAULT_VAL_SIZE = 0.1
 DEFAULT_PATIENCE = 10
 DEFAULT_SEED = 42
 DEFAULT_LEARNING_RATE = 2e-3
+DEFAULT_PRECISION: Precision = "auto"  # bfloat16 where the CPU has it (README "Speed")
 DEFAULT_DATA = "data/btc-synthetic.csv"
 DEFAULT_MODELS_DIR = "models"
 # The columns of a price table (PriceSeries.table), in order: what input channels read by name.
@@ -120,8 +122,11 @@ class TrainConfig:
     patience: int = DEFAULT_PATIENCE
     seed: int = DEFAULT_SEED
     learning_rate: float = DEFAULT_LEARNING_RATE
+    precision: Precision = DEFAULT_PRECISION  # as asked; run.json's training.precision says what ran
 
     def __post_init__(self) -> None:
+        if self.precision not in ("auto", "float32", "bfloat16"):
+            raise ConfigError(f"--precision must be auto, float32 or bfloat16, got {self.precision!r}")
         if not (1 <= self.epochs <= MAX_EPOCHS and 1 <= self.batch_size <= MAX_BATCH_SIZE
                 and 0 <= self.patience <= MAX_EPOCHS):
             raise ConfigError(
@@ -158,7 +163,7 @@ class RunConfig:
             return cls(
                 window=WindowConfig(**raw["window"]),
                 model=ModelConfig(**model),
-                train=TrainConfig(**raw["train"]),
+                train=TrainConfig(**{"precision": "float32", **raw["train"]}),  # older folders: float32
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"configuration is incomplete or malformed ({exc})") from exc
@@ -210,6 +215,7 @@ class TrainingOptions:
     learning_rate: float = DEFAULT_LEARNING_RATE
     features: FeatureChoice = DEFAULT_FEATURES
     interval_method: IntervalMethod = DEFAULT_INTERVAL_METHOD
+    precision: Precision = DEFAULT_PRECISION
 
     def config(self, kind: ModelKind, target: TargetKind, multistep: Multistep = "recursive",
                horizon: int = 1) -> RunConfig:
@@ -224,5 +230,5 @@ class TrainingOptions:
                               multistep=multistep, horizon=horizon, features=self.features,
                               interval_method=self.interval_method),
             train=TrainConfig(epochs=self.epochs, batch_size=self.batch_size, patience=self.patience,
-                              seed=self.seed, learning_rate=self.learning_rate),
+                              seed=self.seed, learning_rate=self.learning_rate, precision=self.precision),
         )

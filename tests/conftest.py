@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,11 @@ import pytest
 from forecast.data.synth import write_synth
 
 REPO = Path(__file__).resolve().parents[1]
+
+# `--precision auto` measures bfloat16 against float32 once per machine and caches the verdict: the
+# suite keeps its cache out of the user's home, shared by the workers (and the processes they start).
+_CACHE = f"forecast-test-cache-{os.getuid()}" if hasattr(os, "getuid") else "forecast-test-cache"
+os.environ.setdefault("FORECAST_CACHE_DIR", str(Path(tempfile.gettempdir()) / _CACHE))
 
 
 @pytest.fixture

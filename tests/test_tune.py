@@ -350,6 +350,7 @@ _OPTION_CHANGES: list[tuple[str, object]] = [
     ("window", 65), ("units", "8"), ("units", "16,32,50"), ("dropout", 0.37), ("epochs", 3), ("batch_size", 100),
     ("val_size", 0.15), ("patience", 2), ("seed", 7), ("test_size", 0.25), ("learning_rate", 5e-4),
     ("features", "close"), ("features", "ohlcv"), ("features", "range,vol"), ("interval_method", "mc-conformal"),
+    ("precision", "float32"), ("precision", "bfloat16"),
 ]
 
 

@@ -27,6 +27,7 @@ from forecast.config import (
     DEFAULT_LEARNING_RATE,
     DEFAULT_MAX_GAP,
     DEFAULT_PATIENCE,
+    DEFAULT_PRECISION,
     DEFAULT_SEED,
     DEFAULT_TEST_SIZE,
     DEFAULT_UNITS,
@@ -40,6 +41,7 @@ from forecast.config import (
     MAX_WINDOW,
     FeatureChoice,
     GapPolicy,
+    Precision,
     TargetKind,
     TrainingOptions,
 )
@@ -126,6 +128,10 @@ _TRAINING: list[tuple[str, Any, Any]] = [
             f"{method.summary} ({name})" for name, method in sorted(
                 methods.METHODS.items(), key=lambda item: item[0] != DEFAULT_INTERVAL_METHOD)) + ".",
         rich_help_panel=TRAIN_PANEL)], DEFAULT_INTERVAL_METHOD),
+    ("precision", Annotated[Precision, typer.Option(
+        help="The recurrent layers' arithmetic while training: bfloat16 where this CPU does it natively and faster "
+             "(auto: measured once per machine), or float32. Forecasts are float32 either way.",
+        rich_help_panel=TRAIN_PANEL)], DEFAULT_PRECISION),
 ]
 
 

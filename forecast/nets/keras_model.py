@@ -45,7 +45,7 @@ import numpy as np  # noqa: E402
 from forecast.config import DistributeChoice, ModelConfig, TrainConfig  # noqa: E402
 from forecast.errors import ArtifactError, ConfigError  # noqa: E402
 from forecast.inputs.windows import Windows  # noqa: E402
-from forecast.nets import kinds  # noqa: E402
+from forecast.nets import kinds, precision  # noqa: E402
 
 ValScore = tuple[str, Callable[[np.ndarray], float]]
 
@@ -59,6 +59,7 @@ class TrainResult:
     best_epoch: int
     seconds: float
     windows_per_second: float
+    precision: str = precision.FLOAT32  # what the recurrent layers computed in (forecast.nets.precision)
 
 
 class Loss(Protocol):
@@ -102,19 +103,51 @@ class FitHooks:
     val_score: ValScore | None = None
 
 
-def build_model(window: int, config: ModelConfig, channels: int = 1, head: int | None = None) -> keras.Model:
+def build_model(window: int, config: ModelConfig, channels: int = 1, head: int | None = None,
+                arithmetic: str = precision.FLOAT32) -> keras.Model:
     """Stacked recurrent layers of the config's kind (forecast.nets.kinds; all but the last return
     sequences), dropout after each, and a Dense head of `head` outputs (default: one per forecast
-    step; a band method may add more, e.g. a log-scale per step)."""
+    step; a band method may add more, e.g. a log-scale per step).
+
+    `arithmetic` bfloat16 runs the recurrent and dropout layers under Keras' mixed_bfloat16 policy
+    (float32 weights, bfloat16 compute); the head, and so the loss, stays float32."""
     layer = getattr(keras.layers, kinds.get(config.kind).keras_class)
+    policy = precision.KERAS_POLICY[arithmetic]
     model = keras.Sequential(name=f"forecast_{config.kind}")
     model.add(keras.Input(shape=(window, channels), name="closes"))
     for i, units in enumerate(config.units):
         last = i == len(config.units) - 1
-        model.add(layer(units, return_sequences=not last, name=f"{config.kind}_{i + 1}"))
-        model.add(keras.layers.Dropout(config.dropout, name=f"dropout_{i + 1}"))
-    model.add(keras.layers.Dense(head or config.outputs, name="next_close" if config.outputs == 1 else "next_closes"))
+        model.add(layer(units, return_sequences=not last, name=f"{config.kind}_{i + 1}", dtype=policy))
+        model.add(keras.layers.Dropout(config.dropout, name=f"dropout_{i + 1}", dtype=policy))
+    model.add(keras.layers.Dense(head or config.outputs, name="next_close" if config.outputs == 1 else "next_closes",
+                                 dtype="float32"))
     return model
+
+
+def resolve_precision(choice: str) -> str:
+    """`--precision` as this machine runs it (forecast.nets.precision; measured once per machine for auto)."""
+    return precision.resolve(choice, gpus=len(tf.config.list_logical_devices("GPU")), measure=measure_precisions)
+
+
+def measure_precisions(steps: int = 6, batch: int = 256) -> dict[str, float]:
+    """Windows per second of `steps` training steps of the default network (GRU 50→100, 60 days of
+    5 channels) in each precision, after one warm-up step: what `--precision auto` decides by
+    (about 3 s, once per machine)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, 60, 5)).astype("float32")
+    y = rng.standard_normal((batch, 1)).astype("float32")
+    speeds = {}
+    for arithmetic in (precision.FLOAT32, precision.BFLOAT16):
+        model = build_model(60, ModelConfig(kind="gru", units=(50, 100)), 5, 1, arithmetic)
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+        model.train_on_batch(x, y)  # traces
+        started = time.perf_counter()
+        for _ in range(steps):
+            model.train_on_batch(x, y)
+        speed = steps * batch / max(time.perf_counter() - started, 1e-9)
+        speeds[arithmetic] = speed
+    keras.backend.clear_session()
+    return speeds
 
 
 def fit_network(plan: Distribution, spec: NetworkSpec, train: Windows, val: Windows, checkpoint: Path,
@@ -127,8 +160,10 @@ def fit_network(plan: Distribution, spec: NetworkSpec, train: Windows, val: Wind
     hooks = hooks or FitHooks()
     spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train,
                                                               batch_size=spec.train.batch_size * plan.replicas))
+    arithmetic = resolve_precision(spec.train.precision)
+    set_seed(spec.train.seed)  # as the caller seeded: a first-time measurement must not move the weights
     with plan.strategy.scope():
-        network = build_model(spec.window, spec.model, spec.channels, spec.head)
+        network = build_model(spec.window, spec.model, spec.channels, spec.head, arithmetic)
         if hooks.warm_start is not None:
             network.set_weights(load_model(hooks.warm_start, spec.window, spec.channels).get_weights())
     if plan.name == "multi-worker":
@@ -138,7 +173,11 @@ def fit_network(plan: Distribution, spec: NetworkSpec, train: Windows, val: Wind
             chief = hooks if plan.chief else dataclasses.replace(hooks, tensorboard=None)
             result = train_model(network, train, val, spec, checkpoint, chief)
     checkpoint.unlink(missing_ok=True)
-    return network, result
+    if arithmetic != precision.FLOAT32:  # what leaves training forecasts, and is saved, in float32
+        trained = network
+        network = build_model(spec.window, spec.model, spec.channels, spec.head)
+        network.set_weights(trained.get_weights())
+    return network, dataclasses.replace(result, precision=arithmetic)
 
 
 def train_model(model: keras.Model, train: Windows, val: Windows, spec: NetworkSpec, checkpoint: Path,

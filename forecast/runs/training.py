@@ -375,7 +375,7 @@ def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: b
         evaluation = evaluate(prepared, forecaster, config.train.seed)
         stage("writing the model folder")
         training = TrainingInfo(epochs_run=result.epochs_run, best_epoch=result.best_epoch, seconds=result.seconds,
-                                parameters=keras_model.parameter_count(network))
+                                parameters=keras_model.parameter_count(network), precision=result.precision)
         history = _history(result.history)
         record = write_model_folder(
             staging, record_for(prepared, config, evaluation, training, keras_model.versions()),

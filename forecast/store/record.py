@@ -83,6 +83,7 @@ class TrainingInfo:
     best_epoch: int
     seconds: float
     parameters: int
+    precision: str = "float32"  # what the recurrent layers trained in (forecast.nets.precision); forecasts are float32
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,8 @@ class RunRecord:
             training=TrainingInfo(epochs_run=_get(training, "epochs_run", int, 0),
                                   best_epoch=_get(training, "best_epoch", int, 0),
                                   seconds=float(_get(training, "seconds", float, 0.0)),
-                                  parameters=_get(training, "parameters", int, 0)),
+                                  parameters=_get(training, "parameters", int, 0),
+                                  precision=_precision(training)),
             metrics=_get(raw, "metrics", dict), versions=_get(raw, "versions", dict),
             created=_get(raw, "created", str), model_sha256=sha, format_version=version,
             extra={key: value for key, value in raw.items() if key not in known},
@@ -228,6 +230,8 @@ def _check_config(config: dict[str, Any]) -> None:
                            ("seed", -(2**63), 2**63 - 1)):
         _get(train, key, int, low, high)
     _get(train, "learning_rate", float, 1e-12, 1e3)
+    if "precision" in train:  # absent in folders from before --precision
+        _choice(train, "precision", ("auto", "float32", "bfloat16"))
 
 
 def _check_target(target: dict[str, Any]) -> None:
@@ -286,6 +290,11 @@ def _get(parent: dict[str, Any], key: str, kind: type, low: float | None = None,
                     or (high is not None and value > high)):
         raise TypeError(f"{key} = {value!r} is outside [{low}, {high}]")
     return value
+
+
+def _precision(training: dict[str, Any]) -> str:
+    """training.precision: float32 or bfloat16 (float32 in folders written before it was recorded)."""
+    return _choice(training, "precision", ("float32", "bfloat16")) if "precision" in training else "float32"
 
 
 def _choice(parent: dict[str, Any], key: str, allowed: tuple[str, ...]) -> str:
