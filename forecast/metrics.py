@@ -2,20 +2,19 @@
 
 One module serves `train` (model vs persistence) and `compare` (models vs all baselines).
 All forecasts here are one step ahead: the forecast for target day t may use closes up to t-1.
+
+NumPy only, so `predict` and `plot` run on the base install: MAE, RMSE and MAPE are scikit-learn's
+formulas (tests/test_metrics.py checks them against `sklearn.metrics`), and Student's t tail is
+the regularized incomplete beta function (checked against `scipy.stats.t.sf`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
-from sklearn.metrics import (
-    mean_absolute_error,
-    mean_absolute_percentage_error,
-    root_mean_squared_error,
-)
 
 MOVING_AVERAGE_DAYS = 7
 BASELINES = ("persistence", "drift", f"moving average ({MOVING_AVERAGE_DAYS} d)")
@@ -73,10 +72,13 @@ def metrics(actual: np.ndarray, predicted: np.ndarray, previous: np.ndarray) -> 
     if moved.any():
         called = np.sign(predicted - previous) == np.sign(actual - previous)
         direction = float(called[moved].mean())
+    actual, predicted = np.asarray(actual, dtype="float64"), np.asarray(predicted, dtype="float64")
+    errors = predicted - actual
+    relative = np.abs(errors) / np.maximum(np.abs(actual), np.finfo(np.float64).eps)  # as scikit-learn's MAPE
     return Metrics(
-        mae=float(mean_absolute_error(actual, predicted)),
-        rmse=float(root_mean_squared_error(actual, predicted)),
-        mape=float(100 * mean_absolute_percentage_error(actual, predicted)),
+        mae=float(np.mean(np.abs(errors))),
+        rmse=float(np.sqrt(np.mean(np.square(actual - predicted)))),
+        mape=float(100 * np.mean(relative)),
         directional_accuracy=direction,
     )
 
@@ -128,7 +130,48 @@ def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, horizon: int = 1
         return 1.0
     statistic = d.mean() / np.sqrt(variance)
     statistic *= np.sqrt((n + 1 - 2 * horizon + horizon * (horizon - 1) / n) / n)
-    return float(2 * stats.t.sf(abs(statistic), df=n - 1))
+    return float(2 * student_t_sf(abs(float(statistic)), n - 1))
+
+
+def student_t_sf(t: float, df: float) -> float:
+    """P(T > t) for Student's t with `df` degrees of freedom: ½·I_x(df/2, ½) at x = df/(df + t²) for t ≥ 0."""
+    if math.isnan(t):
+        return float("nan")
+    if t < 0:
+        return 1.0 - student_t_sf(-t, df)
+    if math.isinf(t):
+        return 0.0
+    return 0.5 * _regularized_beta(df / (df + t * t), t * t / (df + t * t), df / 2.0, 0.5)
+
+
+def _regularized_beta(x: float, y: float, a: float, b: float) -> float:
+    """I_x(a, b), with y = 1 - x given exactly, by its continued fraction (modified Lentz) on the
+    side where it converges fast."""
+    if x <= 0.0:
+        return 0.0
+    if y <= 0.0:
+        return 1.0
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(y))
+    if x < (a + 1.0) / (a + b + 2.0):
+        return front * _beta_fraction(x, a, b) / a
+    return 1.0 - front * _beta_fraction(y, b, a) / b
+
+
+def _beta_fraction(x: float, a: float, b: float) -> float:
+    tiny, c, d = 1e-300, 1.0, 1.0 - (a + b) * x / (a + 1.0)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    value = d
+    for m in range(1, 10_000):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            value *= d * c
+        if abs(d * c - 1.0) < 1e-16:
+            break
+    return value
 
 
 def baselines(values: np.ndarray, first: int, end: int) -> dict[str, np.ndarray]:

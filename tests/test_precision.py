@@ -11,7 +11,6 @@ from typer.testing import CliRunner
 
 from forecast.cli.app import app
 from forecast.nets import precision
-
 from tests.conftest import tiny_train_args
 
 runner = CliRunner()

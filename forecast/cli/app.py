@@ -116,6 +116,24 @@ def _error_line(message: str) -> NoReturn:
     raise typer.Exit(1) from None
 
 
+# What each command needs beyond the base install (predict, plot, data inspect|synth): the `train` extra.
+_TRAINING_EXTRA = ("tensorflow", "keras", "scipy", "sklearn", "arch")
+
+
+def _needs_training_extra(command: str, *more: str) -> None:
+    """Refuse a training command on a predict-only install, naming the extra, before any work.
+
+    Raises:
+        ConfigError: a package of the `train` extra is missing.
+    """
+    import importlib.util
+
+    missing = [name for name in (*_TRAINING_EXTRA, *more) if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ConfigError(f"`forecast {command}` needs the training extra, which this install lacks "
+                          f"({', '.join(missing)}): pip install 'forecast[train]'")
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"forecast {__version__}")
@@ -166,6 +184,7 @@ def train(
     from forecast.runs import pipeline
 
     with _user_errors():
+        _needs_training_extra("train")
         config = training.config(model, target, multistep, horizon)
         folder = out or default_out("train", csv, model)
         with _Progress(training.epochs, quiet) as progress:
@@ -221,6 +240,7 @@ def compare(
     from forecast.runs import compare as use_case
 
     with _user_errors():
+        _needs_training_extra("compare")
         if from_folders:
             target = out or default_from_out(paths or [])
             with _Progress(0, quiet):
@@ -276,6 +296,7 @@ def backtest(
     from forecast.runs import backtest as use_case
 
     with _user_errors():
+        _needs_training_extra("backtest")
         config = training.config(model, target)
         _say_jobs(jobs, folds, quiet)
         folder = out or default_out("backtest", csv)
@@ -336,6 +357,7 @@ def tune(
     from forecast.runs.space import load_space
 
     with _user_errors():
+        _needs_training_extra("tune", "optuna")
         training.config(model, target)  # the options are checked before anything is read or started
         _say_jobs(jobs, trials, quiet)
         request = use_case.TuneRequest(trials=trials, space=load_space(space), training=training, model=model,

@@ -31,10 +31,16 @@ def _native_stderr_silenced() -> Iterator[None]:
 
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-with _native_stderr_silenced():
-    import tensorflow as tf
+try:
+    with _native_stderr_silenced():
+        import tensorflow as tf
 
-    tf.config.list_physical_devices()  # the CUDA probe logs here, once (does not start the runtime)
+        tf.config.list_physical_devices()  # the CUDA probe logs here, once (does not start the runtime)
+except ModuleNotFoundError as missing:  # a predict-only install: the base package has no TensorFlow
+    from forecast.errors import ConfigError as _ConfigError
+
+    raise _ConfigError(f"this needs TensorFlow (training, or the Keras engine), which this install lacks "
+                       f"(no {missing.name}): pip install 'forecast[train]', or predict with --engine numpy") from None
 if not os.environ.get("FORECAST_TF_LOGS"):
     # "… triggered tf.function retracing …" and the like: advice for TensorFlow developers, not users.
     tf.get_logger().setLevel("ERROR")
@@ -150,7 +156,7 @@ def measure_precisions(steps: int = 6, batch: int = 256) -> dict[str, float]:
     return speeds
 
 
-def fit_network(plan: Distribution, spec: NetworkSpec, train: Windows, val: Windows, checkpoint: Path,
+def fit_network(plan: Distribution, spec: NetworkSpec, train: Windows, val: Windows,
                 hooks: FitHooks | None = None) -> tuple[keras.Model, TrainResult]:
     """Build (inside the strategy's scope), optionally warm-start, and train one network.
 
@@ -171,8 +177,7 @@ def fit_network(plan: Distribution, spec: NetworkSpec, train: Windows, val: Wind
     else:
         with plan.strategy.scope():
             chief = hooks if plan.chief else dataclasses.replace(hooks, tensorboard=None)
-            result = train_model(network, train, val, spec, checkpoint, chief)
-    checkpoint.unlink(missing_ok=True)
+            result = train_model(network, train, val, spec, chief)
     if arithmetic != precision.FLOAT32:  # what leaves training forecasts, and is saved, in float32
         trained = network
         network = build_model(spec.window, spec.model, spec.channels, spec.head)
@@ -180,25 +185,22 @@ def fit_network(plan: Distribution, spec: NetworkSpec, train: Windows, val: Wind
     return network, dataclasses.replace(result, precision=arithmetic)
 
 
-def train_model(model: keras.Model, train: Windows, val: Windows, spec: NetworkSpec, checkpoint: Path,
+def train_model(model: keras.Model, train: Windows, val: Windows, spec: NetworkSpec,
                 hooks: FitHooks | None = None) -> TrainResult:
-    """Fit with Adam + the spec's loss, early stopping on validation loss, and a best-weights checkpoint.
+    """Fit with Adam + the spec's loss, early stopping on validation loss, and the best weights restored.
 
     Args:
         model: an uncompiled model from `build_model`.
         train: training windows (shuffled within the training part only).
-        val: validation windows, used for early stopping and the checkpoint.
+        val: validation windows, used for early stopping and the best weights.
         spec: epochs, batch size, patience, learning rate (`spec.train`) and the loss.
-        checkpoint: where the best weights are written during training (`*.weights.h5`);
-            they are loaded back into `model` at the end.
         hooks: progress, TensorBoard and a validation score (see `FitHooks`).
     """
     hooks, config = hooks or FitHooks(), spec.train
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=spec.loss.keras_loss(keras.ops))
     callbacks: list[keras.callbacks.Callback] = [
         ValidationLoss(val, spec.loss, hooks.val_score),  # first: the callbacks below read the val_loss it adds
-        keras.callbacks.ModelCheckpoint(str(checkpoint), monitor="val_loss", save_best_only=True,
-                                        save_weights_only=True),
+        best := BestWeights(),
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience),
     ]
     progress = hooks.progress
@@ -217,7 +219,7 @@ def train_model(model: keras.Model, train: Windows, val: Windows, spec: NetworkS
         callbacks=callbacks,
     )
     seconds = time.perf_counter() - started
-    model.load_weights(str(checkpoint))
+    best.restore()
     history = {key: [float(v) for v in values] for key, values in fitted.history.items()}
     epochs_run = len(history.get("loss", []))
     val_loss = history.get("val_loss", [0.0])
@@ -225,6 +227,26 @@ def train_model(model: keras.Model, train: Windows, val: Windows, spec: NetworkS
         history=history, epochs_run=epochs_run, best_epoch=int(np.argmin(val_loss)) + 1,
         seconds=seconds, windows_per_second=epochs_run * len(train.y) / max(seconds, 1e-9),
     )
+
+
+class BestWeights(keras.callbacks.Callback):
+    """Keeps, in memory, the weights of the epoch with the lowest `val_loss` so far (strictly lower, as
+    Keras' ModelCheckpoint(save_best_only=True) decides), and puts them back with `restore`. Before,
+    a checkpoint file was written at each improvement and read back at the end: the same weights,
+    through the disk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._best, self._weights = float("inf"), None
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        value = (logs or {}).get("val_loss")
+        if value is not None and float(value) < self._best:
+            self._best, self._weights = float(value), self.model.get_weights()
+
+    def restore(self) -> None:
+        if self._weights is not None:
+            self.model.set_weights(self._weights)
 
 
 class ValidationLoss(keras.callbacks.Callback):
@@ -236,7 +258,7 @@ class ValidationLoss(keras.callbacks.Callback):
     TensorFlow 2.21 it crashed natively — a tf_Compute thread jumping to address 1, SIGSEGV —
     when two trainings shared this 2-core machine (benchmarks/crash_repro.py). The value is the
     one Keras reports (its loss is the sample-weighted mean over batches), so early stopping,
-    the best-weights checkpoint and the loss curves are unchanged. With `score` = (name,
+    the best weights kept and the loss curves are unchanged. With `score` = (name,
     function), the function of the same validation outputs is logged under that name too.
     """
 

@@ -309,11 +309,9 @@ def fit_for_search(prepared: Prepared, config: RunConfig, on_epoch: EpochCallbac
     keras_model.fresh_session()
     keras_model.set_seed(config.train.seed)
     score = validation_scorer(prepared)
-    with tempfile.TemporaryDirectory(prefix="forecast-trial-") as scratch:
-        network, result = keras_model.fit_network(
-            keras_model.distribution("auto"), network_spec(prepared, config), prepared.parts["train"],
-            prepared.parts["val"], Path(scratch) / "best.weights.h5",
-            keras_model.FitHooks(progress=on_epoch, val_score=(VAL_MASE, score)))
+    network, result = keras_model.fit_network(
+        keras_model.distribution("auto"), network_spec(prepared, config), prepared.parts["train"],
+        prepared.parts["val"], keras_model.FitHooks(progress=on_epoch, val_score=(VAL_MASE, score)))
     outputs = keras_model.fast_predictor(network)(prepared.parts["val"].x)
     return SearchFit(val_mase=score(outputs), epochs_run=result.epochs_run, best_epoch=result.best_epoch,
                      seconds=result.seconds)
@@ -366,7 +364,6 @@ def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: b
     with staged_folder(target, force or not plan.chief) as staging:
         network, result = keras_model.fit_network(
             plan, network_spec(prepared, config), prepared.parts["train"], prepared.parts["val"],
-            staging / "best.weights.h5",
             keras_model.FitHooks(warm_start=warm_start / MODEL_FILE if warm_start else None, progress=on_epoch,
                                  tensorboard=tensorboard, run_config=config.to_dict()))
         forecaster = Forecaster.from_network(keras_network(network), prepared.target, prepared.split.window,
