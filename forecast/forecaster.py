@@ -40,6 +40,25 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class _Rolls:
+    """Deterministic forecasts and scale-head log-scales of origins [first, end) × steps, worked out once."""
+
+    prices: np.ndarray
+    first: int
+    end: int
+    forecast: np.ndarray
+    scales: np.ndarray
+
+    def lookup(self, prices: np.ndarray, first: int, end: int, horizon: int,
+               stride: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The rows and steps asked for, when they lie inside (the same prices, by identity); else None."""
+        if prices is not self.prices or first < self.first or end > self.end or horizon > self.forecast.shape[1]:
+            return None
+        rows = slice(first - self.first, end - self.first, stride)
+        return self.forecast[rows, :horizon], self.scales[rows, :horizon]
+
+
+@dataclass(frozen=True)
 class Network:
     """The model functions from one engine: `predict` is deterministic; `sampler(seed)` returns a
     dropout-on function for MC sampling (one seeded stream per call)."""
@@ -65,6 +84,7 @@ class Forecaster:
     load_network: Callable[[], Network] | None = None  # called once, on first use
     features: Features = dataclasses.field(default_factory=Features)
     method: IntervalMethod = "mc-conformal"
+    rolls: _Rolls | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, folder: Path, engine: EngineChoice = "auto", *, calibrated: bool = False) -> Forecaster:
@@ -131,6 +151,25 @@ class Forecaster:
     def with_calibration(self, calibration: Calibration) -> Forecaster:
         return dataclasses.replace(self, calibration=calibration)
 
+    def with_rolls(self, prices: np.ndarray, first: int, end: int, horizon: int) -> Forecaster:
+        """A copy that works out the deterministic forecasts of origins [first, end) × `horizon` steps in
+        one roll, and answers every later deterministic forecast and scale inside that range (of these
+        same `prices`) from it. Training's evaluation asks for overlapping ranges of the validation and
+        test parts several times over (calibration, online calibration, the test band): one roll
+        replaces five. A step never depends on later ones, so a shorter horizon is a prefix."""
+        x, last = self._origins(prices, first, end, 1)
+        forecast, scales = self._roll(self.network.predict, x, last, horizon)
+        return dataclasses.replace(self, rolls=_Rolls(prices, first, end, forecast, scales))
+
+    def _deterministic(self, prices: np.ndarray, first: int, end: int, horizon: int,
+                       stride: int) -> tuple[np.ndarray, np.ndarray]:
+        """Forecasts and log-scales (origins [first, end) every stride-th × horizon): from the rolls when inside."""
+        found = self.rolls.lookup(prices, first, end, horizon, stride) if self.rolls is not None else None
+        if found is not None:
+            return found
+        x, last = self._origins(prices, first, end, stride)
+        return self._roll(self.network.predict, x, last, horizon)
+
     def forecast(self, prices: np.ndarray, first: int, end: int, horizon: int = 1, stride: int = 1) -> np.ndarray:
         """Price forecasts for origins [first, end) (every stride-th) and steps 1…horizon: (origins, horizon).
 
@@ -144,8 +183,7 @@ class Forecaster:
             ArtifactError: the network gives non-finite forecasts.
         """
         _check_horizon(horizon)
-        x, last = self._origins(prices, first, end, stride)
-        return _finite(self._roll(self.network.predict, x, last, horizon)[0])
+        return _finite(self._deterministic(prices, first, end, horizon, stride)[0])
 
     @property
     def band_method(self) -> BandMethod:
@@ -260,8 +298,7 @@ class Forecaster:
                         point: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """A scale-head model's forecasts and σ in prices (around `point` when given), one pass."""
         _check_horizon(horizon)
-        x, last = self._origins(prices, first, end, stride)
-        forecast, scales = self._roll(self.network.predict, x, last, horizon)
+        forecast, scales = self._deterministic(prices, first, end, horizon, stride)
         point = forecast if point is None else point
         return point, _finite(self.target.scale_to_prices(scales, point, cumulative=self._cumulative()))
 

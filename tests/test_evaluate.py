@@ -48,3 +48,31 @@ def test_a_biased_model_is_bad_but_not_called_a_copy() -> None:
     result = compare_to_naive(actual, biased, previous)
     assert result.mae_ratio > 10
     assert not result.copies_yesterday
+
+
+# ---------------------------------------------------------------- NumPy-only metrics (the base install has no scipy)
+
+def test_metrics_equal_scikit_learn_s_on_the_same_numbers() -> None:
+    from sklearn.metrics import mean_absolute_error, mean_absolute_percentage_error, root_mean_squared_error
+
+    from forecast.metrics import metrics
+
+    rng = np.random.default_rng(5)
+    actual = rng.lognormal(9, 1, 700)
+    predicted = actual * (1 + rng.normal(0, 0.03, 700))
+    actual[3] = 0.0  # scikit-learn's MAPE guards a zero with machine epsilon; so does ours
+    got = metrics(actual, predicted, np.roll(actual, 1))
+    assert got.mae == mean_absolute_error(actual, predicted)
+    assert got.rmse == root_mean_squared_error(actual, predicted)
+    assert got.mape == 100 * mean_absolute_percentage_error(actual, predicted)
+
+
+@pytest.mark.parametrize("df", [1, 2, 5, 29, 519, 5000])
+def test_student_t_tail_matches_scipy(df: int) -> None:
+    from scipy.stats import t as student_t
+
+    from forecast.metrics import student_t_sf
+
+    for value in (0.0, 1e-9, 0.3, 1.0, 1.96, 2.5, 4.0, 12.0, 300.0, -1.5):
+        assert student_t_sf(value, df) == pytest.approx(float(student_t.sf(value, df)), rel=1e-9, abs=1e-300)
+    assert student_t_sf(float("inf"), df) == 0.0 and student_t_sf(-float("inf"), df) == 1.0

@@ -128,10 +128,14 @@ class Evaluation:
 def evaluate(prepared: Prepared, forecaster: Forecaster, seed: int) -> Evaluation:
     """Point metrics on the test part; conformal calibration on the validation part; interval
     coverage and per-step MASE on the test part."""
+    from forecast.bands import conformal
     from forecast.metrics import compare_to_naive
 
     first, end = prepared.split.part("test")
     closes, prices = prepared.closes, prepared.prices
+    val_first = prepared.split.part("val")[0]
+    steps = conformal.calibrated_steps(forecaster.outputs, min(first - val_first, end - first))
+    forecaster = forecaster.with_rolls(prices, val_first, end, steps)  # every deterministic forecast below, once
     predicted = forecaster.forecast(prices, first, end)[:, 0]
     frame = pd.DataFrame({"actual": closes[first:end], "predicted": predicted, "naive": closes[first - 1:end - 1]},
                          index=prepared.series.close.index[first:end])
