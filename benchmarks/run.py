@@ -167,6 +167,8 @@ def run(epochs: int, ingest_rows: int) -> dict[str, Any]:
         "vs_batch_32": ours["windows_per_second"] / results["tutorial_batch32"]["windows_per_second"],
         "same_batch": ours["windows_per_second"] / results["tutorial_same_batch"]["windows_per_second"],
     }
+    results["precision"] = bench_precision()
+    results["predict_only"] = bench_predict_only_install()
     results["train_wall"] = bench_train_wall()
     results["compare_jobs"] = bench_compare_jobs(epochs)
     from ingest import bench_ingest
@@ -177,6 +179,37 @@ def run(epochs: int, ingest_rows: int) -> dict[str, Any]:
                           "platform": platform.platform(), "data": DATA.name}
     results["date"] = time.strftime("%Y-%m-%d %H:%M:%S")
     return results
+
+
+def bench_precision() -> dict[str, Any]:
+    """Training steps of the default network in float32 and bfloat16 on this CPU (what `--precision auto`
+    measures), and what auto picks here."""
+    from forecast.nets import keras_model, precision
+
+    speeds = keras_model.measure_precisions(steps=12)
+    flags = precision.cpu_flags()
+    return {"windows_per_second": speeds, "bfloat16_speedup": speeds["bfloat16"] / speeds["float32"],
+            "native_bfloat16": precision.native_bfloat16(flags),
+            "bf16_flags": sorted(f for f in flags if "bf16" in f or "amx" in f),
+            "auto_picks": "bfloat16" if precision.native_bfloat16(flags)
+            and speeds["bfloat16"] >= precision.MIN_SPEEDUP * speeds["float32"] else "float32"}
+
+
+def bench_predict_only_install() -> dict[str, Any]:
+    """`pip install forecast` without the train extra into a fresh virtualenv: its size."""
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "source"
+        for name in ("pyproject.toml", "README.md", "forecast", "data/btc-synthetic.csv"):
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            (shutil.copytree if (REPO / name).is_dir() else shutil.copy2)(REPO / name, source / name)
+        venv = Path(tmp) / "venv"
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                        "--no-compile", str(source)], check=True, capture_output=True)
+        seconds = time.perf_counter() - started
+        size = sum(p.lstat().st_size for p in venv.rglob("*") if p.is_file() and not p.is_symlink())
+    return {"megabytes": size / 2**20, "install_seconds": seconds}
 
 
 PREVIOUS_RECIPE = ["--batch-size", "64", "--learning-rate", "0.001"]  # the defaults before 2026-11-24
@@ -275,6 +308,11 @@ def summary(r: dict[str, Any]) -> str:
         f"{r['ingest']['tutorial']['peak_rss_mb']:.0f} MB (`read_csv` + group-by) | ≥ 2× faster: "
         f"{r['ingest']['speedup']:.2f}× — {ok[r['ingest']['speedup'] >= 2]}; peak ≤ 2.5× file: "
         f"{r['ingest']['ours_peak_over_file']:.2f}× — {ok[r['ingest']['ours_peak_over_file'] <= 2.5]} |",
+        f"| bfloat16 vs float32, default network's training steps on this CPU (flags: "
+        f"{', '.join(r['precision']['bf16_flags']) or 'none'}) | {r['precision']['bfloat16_speedup']:.2f}× "
+        f"(`--precision auto` picks {r['precision']['auto_picks']}) | – | faster, or auto keeps float32 |",
+        f"| predict-only virtualenv (`pip install forecast`, no `[train]`) | "
+        f"{r['predict_only']['megabytes']:.0f} MB | – | ≤ 400 MB: {ok[r['predict_only']['megabytes'] <= 400]} |",
         "",
         "Throughput counts training windows per second of `fit` (forecast's includes its per-epoch "
         "validation pass). Both pipelines train the default GRU 50→100 on the same split.",

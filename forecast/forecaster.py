@@ -265,12 +265,27 @@ class Forecaster:
         start = max(known_from, self.window, min(stop, first) - ONLINE_ORIGINS - steps)  # none older is pooled
         extra = np.empty((0, steps))
         if stop > start:
-            point, sigma = self.band_method.point_and_sigma(self, prices, start, stop, steps)
+            point, sigma = self._online_point_and_sigma(prices, start, stop, steps)
             days = np.arange(start, stop)[:, None] + np.arange(steps)[None, :]
             actual = np.where(days < len(closes), closes[np.minimum(days, len(closes) - 1)], np.nan)
             extra = np.abs(actual - point) / np.maximum(sigma, 1e-12)
         online = OnlineCalibration(calibration, extra, start)
         return lambda levels: online.multipliers(origins, levels, steps)
+
+    def _online_point_and_sigma(self, prices: np.ndarray, start: int, stop: int,
+                                steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """Forecasts and σ of origins [start, stop) for online calibration: the ones training kept
+        (calibration.json's `online`, when these prices begin as the training file did), then the rest."""
+        online = self.calibration.online if self.calibration is not None else None
+        kept = online.lookup(prices, start, steps) if online is not None else None
+        if kept is None or online is None:
+            return self.band_method.point_and_sigma(self, prices, start, stop, steps)
+        known = min(stop, online.end)
+        point, sigma = kept[0][:known - start], kept[1][:known - start]
+        if stop > known:
+            more = self.band_method.point_and_sigma(self, prices, known, stop, steps)
+            point, sigma = np.concatenate([point, more[0]]), np.concatenate([sigma, more[1]])
+        return point, sigma
 
     def describe(self) -> dict[str, Any]:
         """What this model is, for people: name, engine, target, window, outputs, calibrated steps."""

@@ -34,6 +34,8 @@ def test_a_version_1_folder_reads_into_the_typed_record() -> None:
     assert written.pop("features") == {"kind": "close", "channels": [], "mean": [], "std": []}
     assert written["config"]["model"].pop("features") == "close"
     assert written["config"]["model"].pop("interval_method") == "mc-conformal"
+    assert written["config"]["train"].pop("precision") == "float32"  # folders from before --precision trained so
+    assert written["training"].pop("precision") == "float32"
     assert written == raw
 
 

@@ -37,6 +37,46 @@ _TINY = 1e-12
 
 
 @dataclass(frozen=True)
+class OnlineForecasts:
+    """The forecasts and σ training made for the origins online calibration pools when `predict` runs
+    on the training data (its last ONLINE_ORIGINS + steps origins), so predict only works out the
+    origins after them. Valid for prices whose first `end` rows are the training file's: `sha256`
+    is their digest (a forecast for origin t reads rows before t only)."""
+
+    first: int  # the first origin
+    point: np.ndarray  # (origins first…end-1, steps), in prices
+    sigma: np.ndarray  # likewise
+    sha256: str
+
+    @property
+    def end(self) -> int:
+        return self.first + len(self.point)
+
+    @staticmethod
+    def digest(prices: np.ndarray, end: int) -> str:
+        import hashlib
+
+        return hashlib.sha256(np.ascontiguousarray(np.asarray(prices, dtype="float64")[:end]).tobytes()).hexdigest()
+
+    def lookup(self, prices: np.ndarray, start: int, steps: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Point and σ for origins [start, end) and steps 1…steps, if these prices begin as the training file did."""
+        if not self.first <= start <= self.end or steps > self.point.shape[1] or len(prices) < self.end:
+            return None
+        if self.digest(prices, self.end) != self.sha256:
+            return None
+        rows = slice(start - self.first, None)
+        return self.point[rows, :steps], self.sigma[rows, :steps]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"first": self.first, "sha256": self.sha256, "point": self.point.tolist(), "sigma": self.sigma.tolist()}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> OnlineForecasts:
+        return cls(first=int(raw["first"]), point=np.asarray(raw["point"], dtype="float64"),
+                   sigma=np.asarray(raw["sigma"], dtype="float64"), sha256=str(raw["sha256"]))
+
+
+@dataclass(frozen=True)
 class Calibration:
     """Conformal scores per horizon step (validation origins × steps), from one training run."""
 
@@ -44,6 +84,7 @@ class Calibration:
     samples: int  # MC-dropout passes per forecast (0 for a method without them)
     seed: int
     method: str = "mc-conformal"
+    online: OnlineForecasts | None = None  # absent in older folders and for methods without online calibration
 
     @property
     def steps(self) -> int:
@@ -68,8 +109,9 @@ class Calibration:
         return np.sort(self.scores[:, :steps], axis=0)[rank - 1]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "samples": self.samples, "seed": self.seed,
-                "scores": [[round(float(v), 6) for v in row] for row in self.scores.T]}
+        out = {"method": self.method, "samples": self.samples, "seed": self.seed,
+               "scores": [[round(float(v), 6) for v in row] for row in self.scores.T]}
+        return {**out, "online": self.online.to_dict()} if self.online is not None else out
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Calibration:
@@ -79,8 +121,9 @@ class Calibration:
             ConfigError: a method no registered band method has.
         """
         method = methods.get(str(raw.get("method", "mc-conformal"))).name
+        online = OnlineForecasts.from_dict(raw["online"]) if isinstance(raw.get("online"), dict) else None
         return cls(scores=np.asarray(raw["scores"], dtype="float64").T, samples=int(raw["samples"]),
-                   seed=int(raw["seed"]), method=method)
+                   seed=int(raw["seed"]), method=method, online=online)
 
 
 def calibrate(point: np.ndarray, sigma: np.ndarray, actual: np.ndarray, seed: int, samples: int,

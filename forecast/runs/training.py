@@ -143,6 +143,7 @@ def evaluate(prepared: Prepared, forecaster: Forecaster, seed: int) -> Evaluatio
     comparison = compare_to_naive(frame["actual"].to_numpy(), frame["predicted"].to_numpy(),
                                   frame["naive"].to_numpy())
     calibration, multi_step = _calibrate(prepared, forecaster, seed)
+    calibration = _with_online_forecasts(calibration, forecaster, prices, first, end, steps)
     from forecast.bands.baselines import band_table
 
     band = quantiles, why = model_quantiles(forecaster.with_calibration(calibration), prices, first, end, predicted,
@@ -158,6 +159,26 @@ def evaluate(prepared: Prepared, forecaster: Forecaster, seed: int) -> Evaluatio
                                 {"model": (calibrated, prices, paths, first)})
     return Evaluation(frame=frame, comparison=comparison, calibration=calibration, multi_step=multi_step,
                       bands=bands, band=band, bands_by_step=stepped)
+
+
+def _with_online_forecasts(calibration: Calibration, forecaster: Forecaster, prices: np.ndarray, test_first: int,
+                           end: int, steps: int) -> Calibration:
+    """Keep the forecasts and σ of the origins `predict` pools online on the training data (the last
+    ONLINE_ORIGINS + steps of the test part), so predict works out only the days after them."""
+    import dataclasses
+
+    from forecast.bands import conformal
+
+    method = methods.get(forecaster.method)
+    if not method.online or end - test_first < 2:
+        return calibration
+    first = max(test_first, end - conformal.ONLINE_ORIGINS - steps)
+    point, sigma = method.point_and_sigma(forecaster, prices, first, end, steps)
+    if not (np.isfinite(point).all() and np.isfinite(sigma).all() and (sigma > 0).all()):
+        return calibration
+    online = conformal.OnlineForecasts(first=first, point=point, sigma=sigma,
+                                       sha256=conformal.OnlineForecasts.digest(prices, end))
+    return dataclasses.replace(calibration, online=online)
 
 
 def bands_by_step(closes: np.ndarray, first: int, last_origin: int, horizon: int,

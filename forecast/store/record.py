@@ -275,6 +275,27 @@ def check_calibration(raw: Any) -> None:
     for step in scores:
         if not all(type(v) in (int, float) and math.isfinite(v) and v >= 0 for v in step):
             raise TypeError("scores must be finite, non-negative numbers")
+    if "online" in raw:
+        _check_online(_get(raw, "online", dict))
+
+
+def _check_online(online: dict[str, Any]) -> None:
+    """calibration.json's `online`: the first origin, a sha256, and point and σ tables of one shape."""
+    _get(online, "first", int, 1, 10**8)
+    if not _SHA256.match(_get(online, "sha256", str)):
+        raise TypeError("online.sha256 is not a sha256 hex digest")
+    shapes = []
+    for key in ("point", "sigma"):
+        rows = _get(online, key, list)
+        if not 1 <= len(rows) <= 100_000 or not all(isinstance(row, list) and 1 <= len(row) <= MAX_HORIZON
+                                                     for row in rows):
+            raise TypeError(f"online.{key} must be 1–100,000 rows of 1–{MAX_HORIZON} numbers")
+        if not all(type(v) in (int, float) and math.isfinite(v) and (key == "point" or v > 0)
+                   for row in rows for v in row):
+            raise TypeError(f"online.{key} must hold finite numbers" + (", σ above 0" if key == "sigma" else ""))
+        shapes.append({len(row) for row in rows} | {-len(rows)})
+    if shapes[0] != shapes[1] or len(shapes[0]) != 2:
+        raise TypeError("online.point and online.sigma must be tables of one shape")
 
 
 def _get(parent: dict[str, Any], key: str, kind: type, low: float | None = None, high: float | None = None) -> Any:
