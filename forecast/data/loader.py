@@ -924,8 +924,8 @@ def _uses_decimal_comma(text: pd.Series) -> bool:
 
 def _parse_dates(column: pd.Series, options: LoadOptions, path: Path, name: str) -> pd.Series:
     """Parse a date/time column into tz-naive UTC timestamps; NaT where unparseable."""
-    if pd.api.types.is_numeric_dtype(column):
-        return _from_epoch(column.astype("float64"))
+    if pd.api.types.is_numeric_dtype(column):  # whole numbers keep their exact integer path (_epoch_one_unit)
+        return _from_epoch(column if pd.api.types.is_integer_dtype(column) else column.astype("float64"))
     text = _clean_text(column)
     sample = text.dropna().head(500)
     if len(sample) and pd.to_numeric(sample, errors="coerce").notna().mean() > 0.9:  # epochs stored as text
