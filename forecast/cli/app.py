@@ -34,6 +34,7 @@ from forecast.cli.options import (
 )
 from forecast.config import (
     DEFAULT_DATA,
+    DEFAULT_JOBS,
     DEFAULT_MODEL,
     DEFAULT_SEED,
     DEFAULT_TARGET,
@@ -219,7 +220,7 @@ def compare(
     force: ForceOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
     fmt: Annotated[Literal["table", "json", "csv", "markdown"], typer.Option(
         "--format", help="Table format on stdout.")] = "table",
-    jobs: JobsOpt = 1,
+    jobs: JobsOpt = DEFAULT_JOBS,
     wide: Annotated[bool, typer.Option("--wide", help="Every column in the tables (MAE, RMSE, MAPE, direction, "
                                        "size, time; band width, interval score, pinball): needs ~150 columns."
                                        )] = False,
@@ -279,7 +280,7 @@ def backtest(
     out: Annotated[Path | None, typer.Option(help="Report folder [default: `reports/backtest-<csv stem>`].")] = None,
     force: ForceOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
     fmt: Annotated[Literal["table", "json"], typer.Option("--format", help="Summary format.")] = "table",
-    jobs: JobsOpt = 1,
+    jobs: JobsOpt = DEFAULT_JOBS,
     wide: Annotated[bool, typer.Option("--wide", help="Every column in the tables (MAE, naive MAE, direction, "
                                        "training end; band width, interval score, pinball).")] = False,
     *, training: TrainingOptions, load_options: LoadOptions,
@@ -335,7 +336,7 @@ def tune(
     out: Annotated[Path | None, typer.Option(help="Tune folder [default: `reports/tune-<csv stem>`].")] = None,
     quiet: QuietOpt = False,
     fmt: Annotated[Literal["table", "json", "csv"], typer.Option("--format", help="Trial table format.")] = "table",
-    jobs: JobsOpt = 1,
+    jobs: JobsOpt = 1,  # not DEFAULT_JOBS: parallel trials change which configurations the sampler tries
     *, training: TrainingOptions, load_options: LoadOptions,
 ) -> None:
     """Search window, layers and units, dropout, learning rate, batch size, model and target with Optuna.
@@ -381,13 +382,13 @@ def _note(text: str) -> None:
 
 def _say_jobs(jobs: int, trainings: int, quiet: bool) -> None:
     """Say (on stderr) how much work a multi-training command starts, and when --jobs is more than
-    the cores or the trainings."""
+    the cores or (when given) the trainings."""
     import os
 
     cores = os.cpu_count() or 1
     if jobs > cores:
         _note(f"--jobs {jobs} is more than this machine's {cores} cores; the trainings share them, one thread each")
-    if jobs > trainings:
+    if jobs > trainings and jobs != DEFAULT_JOBS:  # the default is silently capped at the trainings
         _note(f"--jobs {jobs} is more than the {trainings} training(s) to run; {trainings} process(es) start")
     if trainings >= _MANY_TRAININGS and not quiet:
         _note(f"{trainings:,} trainings to run — at tens of seconds each that is hours; the first one's time shows "
