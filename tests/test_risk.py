@@ -118,3 +118,20 @@ def test_scores_report_coverage_at_each_level() -> None:
     for level, observed in scores.coverage.items():
         assert observed == pytest.approx(float(level), abs=0.02)
     assert scores.width_pct == pytest.approx(100 * (np.exp(0.02 * 1.645) - np.exp(-0.02 * 1.645)), rel=1e-3)
+
+
+def test_garch_fits_once_per_series_and_refit_day_whatever_the_step() -> None:
+    """Steps 1…3 from the same origins share each block's fit; the numbers equal fresh fits', and another
+    series (here the same prefix with other later days) never reuses them."""
+    closes = _random_walk(900, seed=4)
+    origins = np.arange(700, 760)
+    risk._GARCH_FITS.clear()
+    shared = [risk.garch(closes, origins, refit_days=30, step=step) for step in (1, 2, 3)]
+    assert len(risk._GARCH_FITS) == 2  # two refit blocks, fitted once each for the three steps
+    for step, quantiles in zip((1, 2, 3), shared, strict=True):
+        risk._GARCH_FITS.clear()
+        np.testing.assert_array_equal(quantiles, risk.garch(closes, origins, refit_days=30, step=step))
+    other = closes.copy()
+    other[800:] *= 1.5  # the same returns before the origins, other ones after
+    risk.garch(other, origins, refit_days=30)
+    assert len(risk._GARCH_FITS) == 4  # its two blocks are fitted anew

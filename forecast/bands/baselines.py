@@ -142,7 +142,6 @@ def garch(closes: np.ndarray, origins: np.ndarray, refit_days: int = GARCH_REFIT
     Raises:
         DataError: fewer than GARCH_MIN_DAYS returns before the first origin.
     """
-    import warnings
 
     from arch import arch_model
     from scipy.stats import t as student_t
@@ -154,9 +153,7 @@ def garch(closes: np.ndarray, origins: np.ndarray, refit_days: int = GARCH_REFIT
     for block in range(0, len(origins), refit_days):
         chunk = origins[block:block + refit_days]
         known = int(chunk[0]) - 1  # returns r[0 … known-1] are known at the first origin of the block
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # convergence notes on short samples; the fit is still used
-            fitted = model.fit(last_obs=known, disp="off", show_warning=False)
+        fitted = _garch_fit(model, returns, known)
         # Row j of the forecast made at observation s is the variance of r[s+1]: for origin t
         # (its return is r[t-1]) that is s = t - 2, filtered with the fixed parameters.
         forecast = fitted.forecast(horizon=step, start=int(chunk[0]) - 2, reindex=True)
@@ -166,6 +163,29 @@ def garch(closes: np.ndarray, origins: np.ndarray, refit_days: int = GARCH_REFIT
         out[block:block + len(chunk)] = closes[chunk - 1][:, None] * np.exp(
             np.sqrt(variance)[:, None] / 100 * z[None, :])
     return out
+
+
+_GARCH_FITS: dict[tuple[str, int], Any] = {}  # (digest of the model's returns, returns fitted on) → the fit
+_GARCH_FITS_KEPT = 64
+
+
+def _garch_fit(model: Any, returns: np.ndarray, known: int) -> Any:
+    """The GARCH fit on returns r[0 … known-1], made once per process for the same series: the steps
+    1…N of a multi-step band table, and every table from the same origins, share it (it was refitted
+    for each, ~1.6 s per step on a long file). The key holds every return the model holds (its
+    forecasts filter them all), so the numbers are the ones a fresh fit gives."""
+    import hashlib
+    import warnings
+
+    key = (hashlib.sha1(np.ascontiguousarray(returns).tobytes()).hexdigest(), known)
+    if key not in _GARCH_FITS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence notes on short samples; the fit is still used
+            fitted = model.fit(last_obs=known, disp="off", show_warning=False)
+        if len(_GARCH_FITS) >= _GARCH_FITS_KEPT:
+            _GARCH_FITS.pop(next(iter(_GARCH_FITS)))
+        _GARCH_FITS[key] = fitted
+    return _GARCH_FITS[key]
 
 
 def baseline_quantiles(closes: np.ndarray, origins: np.ndarray, step: int = 1) -> dict[str, np.ndarray]:
