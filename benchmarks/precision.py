@@ -67,10 +67,10 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folders", nargs="*", type=Path, default=[REPO.parent / "shared" / "data" / "real"])
+    parser.add_argument("folders", nargs="*", type=Path, help="folders of CSVs, or CSV files", default=[REPO.parent / "shared" / "data" / "real"])
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks")
     args = parser.parse_args()
-    files = sorted(p for folder in args.folders for p in folder.glob("*.csv"))
+    files = sorted(p for given in args.folders for p in ([given] if given.is_file() else given.glob("*.csv")))
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for path in files:

@@ -162,7 +162,8 @@ def bench_latency(folder: Path) -> dict[str, Any]:
 def run(epochs: int, ingest_rows: int) -> dict[str, Any]:
     from forecast.config import WindowConfig
     from forecast.data.loader import load_prices
-    from forecast.inputs.windows import MinMaxScaler, split_days
+    from forecast.inputs.targets import MinMaxScaler
+    from forecast.inputs.windows import split_days
 
     values = load_prices(DATA).close.to_numpy()
     split = split_days(len(values), WindowConfig())
