@@ -198,8 +198,10 @@ def train_model(model: keras.Model, train: Windows, val: Windows, spec: NetworkS
     """
     hooks, config = hooks or FitHooks(), spec.train
     # Every callback here works per epoch, so one compiled call runs many batches (up to an epoch's):
-    # the same updates, less Python between them (~4% on the default network).
-    steps = max(1, min(_STEPS_PER_CALL, -(-len(train.y) // config.batch_size)))
+    # the same updates, less Python between them (~4% on the default network). Not under a
+    # tf.distribute strategy: Keras 3.15's multi-step loop then fails ("You must feed a value for
+    # placeholder tensor …" with MirroredStrategy).
+    steps = 1 if tf.distribute.has_strategy() else max(1, min(_STEPS_PER_CALL, -(-len(train.y) // config.batch_size)))
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=spec.loss.keras_loss(keras.ops),
                   steps_per_execution=steps)
     callbacks: list[keras.callbacks.Callback] = [
