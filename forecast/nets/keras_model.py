@@ -197,13 +197,7 @@ def train_model(model: keras.Model, train: Windows, val: Windows, spec: NetworkS
         hooks: progress, TensorBoard and a validation score (see `FitHooks`).
     """
     hooks, config = hooks or FitHooks(), spec.train
-    # Every callback here works per epoch, so one compiled call runs many batches (up to an epoch's):
-    # the same updates, less Python between them (~4% on the default network). Not under a
-    # tf.distribute strategy: Keras 3.15's multi-step loop then fails ("You must feed a value for
-    # placeholder tensor …" with MirroredStrategy).
-    steps = 1 if tf.distribute.has_strategy() else max(1, min(_STEPS_PER_CALL, -(-len(train.y) // config.batch_size)))
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=spec.loss.keras_loss(keras.ops),
-                  steps_per_execution=steps)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=spec.loss.keras_loss(keras.ops))
     callbacks: list[keras.callbacks.Callback] = [
         ValidationLoss(val, spec.loss, hooks.val_score),  # first: the callbacks below read the val_loss it adds
         best := BestWeights(),
@@ -233,9 +227,6 @@ def train_model(model: keras.Model, train: Windows, val: Windows, spec: NetworkS
         history=history, epochs_run=epochs_run, best_epoch=int(np.argmin(val_loss)) + 1,
         seconds=seconds, windows_per_second=epochs_run * len(train.y) / max(seconds, 1e-9),
     )
-
-
-_STEPS_PER_CALL = 32
 
 
 class BestWeights(keras.callbacks.Callback):
