@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,12 @@ REPO = Path(__file__).resolve().parents[1]
 
 # `--precision auto` measures bfloat16 against float32 once per machine and caches the verdict: the
 # suite keeps its cache out of the user's home, shared by the workers (and the processes they start).
+# A suite started in the background of a shell without job control inherits SIGINT ignored, and so
+# would every `forecast` the tests start: the Ctrl-C tests could not interrupt them. Handled here,
+# SIGINT is back to its default in those processes (exec resets a handled signal, not an ignored one).
+if hasattr(signal, "SIGINT") and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 _CACHE = f"forecast-test-cache-{os.getuid()}" if hasattr(os, "getuid") else "forecast-test-cache"
 os.environ.setdefault("FORECAST_CACHE_DIR", str(Path(tempfile.gettempdir()) / _CACHE))
 
