@@ -67,7 +67,8 @@ def summary(results: dict[str, dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folders", nargs="*", type=Path, help="folders of CSVs, or CSV files", default=[REPO.parent / "shared" / "data" / "real"])
+    parser.add_argument("folders", nargs="*", type=Path, help="folders of CSVs, or CSV files",
+                        default=[REPO.parent / "shared" / "data" / "real"])
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks")
     args = parser.parse_args()
     files = sorted(p for given in args.folders for p in ([given] if given.is_file() else given.glob("*.csv")))
