@@ -150,10 +150,11 @@ def garch(closes: np.ndarray, origins: np.ndarray, refit_days: int = GARCH_REFIT
     _check_origins(origins, GARCH_MIN_DAYS, "GARCH")
     out = np.empty((len(origins), len(QUANTILES)))
     model = arch_model(returns, mean="Zero", vol="GARCH", p=1, q=1, dist="t", rescale=False)
+    series = _digest(returns)  # once per call, for every refit block's cache key
     for block in range(0, len(origins), refit_days):
         chunk = origins[block:block + refit_days]
         known = int(chunk[0]) - 1  # returns r[0 … known-1] are known at the first origin of the block
-        fitted = _garch_fit(model, returns, known)
+        fitted = _garch_fit(model, series, known)
         # Row j of the forecast made at observation s is the variance of r[s+1]: for origin t
         # (its return is r[t-1]) that is s = t - 2, filtered with the fixed parameters.
         forecast = fitted.forecast(horizon=step, start=int(chunk[0]) - 2, reindex=True)
@@ -169,15 +170,20 @@ _GARCH_FITS: dict[tuple[str, int], Any] = {}  # (digest of the model's returns, 
 _GARCH_FITS_KEPT = 64
 
 
-def _garch_fit(model: Any, returns: np.ndarray, known: int) -> Any:
+def _digest(returns: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha1(np.ascontiguousarray(returns).tobytes()).hexdigest()
+
+
+def _garch_fit(model: Any, series: str, known: int) -> Any:
     """The GARCH fit on returns r[0 … known-1], made once per process for the same series: the steps
     1…N of a multi-step band table, and every table from the same origins, share it (it was refitted
     for each, ~1.6 s per step on a long file). The key holds every return the model holds (its
-    forecasts filter them all), so the numbers are the ones a fresh fit gives."""
-    import hashlib
+    forecasts filter them all: `series` is their digest), so the numbers are a fresh fit's."""
     import warnings
 
-    key = (hashlib.sha1(np.ascontiguousarray(returns).tobytes()).hexdigest(), known)
+    key = (series, known)
     if key not in _GARCH_FITS:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence notes on short samples; the fit is still used

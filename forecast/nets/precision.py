@@ -28,22 +28,29 @@ from typing import Any
 FLOAT32, BFLOAT16 = "float32", "bfloat16"
 KERAS_POLICY = {FLOAT32: "float32", BFLOAT16: "mixed_bfloat16"}
 _BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+_CPUINFO = Path("/proc/cpuinfo")
 MIN_SPEEDUP = 1.1  # bfloat16 must beat float32 by this much in the measurement to be chosen
 CACHE_ENV = "FORECAST_CACHE_DIR"
 _CACHE_FILE = "precision.json"
 _CACHE_BYTES = 64 << 10
 
 
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+def cpu_flags(cpuinfo: Path = _CPUINFO) -> set[str]:
     """The CPU feature flags Linux reports (empty elsewhere, or when the file cannot be read)."""
+    return set(_cpuinfo_field("flags", cpuinfo).split())
+
+
+def _cpuinfo_field(name: str, cpuinfo: Path = _CPUINFO) -> str:
+    """The first `name : value` line's value in /proc/cpuinfo, or "" (not Linux, unreadable, absent)."""
     try:
         with cpuinfo.open(encoding="ascii", errors="replace") as handle:
             for line in handle:
-                if line.startswith("flags"):
-                    return set(line.partition(":")[2].split())
+                key, _, value = line.partition(":")
+                if key.strip() == name:
+                    return value.strip()
     except OSError:
         pass
-    return set()
+    return ""
 
 
 def native_bfloat16(flags: set[str] | None = None) -> bool:
@@ -86,17 +93,9 @@ def machine_key(flags: set[str]) -> str:
         tf_version = importlib.metadata.version("tensorflow")
     except importlib.metadata.PackageNotFoundError:
         tf_version = "none"
-    model = platform.processor() or _cpu_model()
+    model = _cpuinfo_field("model name") or platform.processor()
     return "|".join([model, ",".join(sorted(f for f in flags if "bf16" in f or "amx" in f)), str(os.cpu_count()),
                      tf_version])[:500]
-
-
-def _cpu_model() -> str:
-    try:
-        with Path("/proc/cpuinfo").open(encoding="ascii", errors="replace") as handle:
-            return next((line.partition(":")[2].strip() for line in handle if line.startswith("model name")), "")
-    except OSError:
-        return ""
 
 
 def cache_dir() -> Path:
