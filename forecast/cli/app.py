@@ -20,6 +20,7 @@ from forecast import __version__
 from forecast.bands.verdicts import verdict_line
 from forecast.cli.options import (
     TRAIN_PANEL,
+    AutoJobsOpt,
     ForceOpt,
     JobsOpt,
     KindChoice,
@@ -220,7 +221,7 @@ def compare(
     force: ForceOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
     fmt: Annotated[Literal["table", "json", "csv", "markdown"], typer.Option(
         "--format", help="Table format on stdout.")] = "table",
-    jobs: JobsOpt = DEFAULT_JOBS,
+    jobs: AutoJobsOpt = None,
     wide: Annotated[bool, typer.Option("--wide", help="Every column in the tables (MAE, RMSE, MAPE, direction, "
                                        "size, time; band width, interval score, pinball): needs ~150 columns."
                                        )] = False,
@@ -252,7 +253,7 @@ def compare(
             kinds = _listed(models, network_kinds.names(), "--models")
             target_kinds = cast("list[TargetKind]", _listed(targets, get_args(TargetKind), "--targets"))
             config = training.config(kinds[0], target_kinds[0])
-            _say_jobs(jobs, len(kinds) * len(target_kinds) * seeds, quiet)
+            jobs = _say_jobs(jobs, len(kinds) * len(target_kinds) * seeds, quiet)
             target = out or default_out("compare", csv)
             with _Progress(training.epochs, quiet) as progress:
                 outcome = use_case.compare(
@@ -280,7 +281,7 @@ def backtest(
     out: Annotated[Path | None, typer.Option(help="Report folder [default: `reports/backtest-<csv stem>`].")] = None,
     force: ForceOpt = False, quiet: QuietOpt = False, tensorboard: TensorboardOpt = None,
     fmt: Annotated[Literal["table", "json"], typer.Option("--format", help="Summary format.")] = "table",
-    jobs: JobsOpt = DEFAULT_JOBS,
+    jobs: AutoJobsOpt = None,
     wide: Annotated[bool, typer.Option("--wide", help="Every column in the tables (MAE, naive MAE, direction, "
                                        "training end; band width, interval score, pinball).")] = False,
     *, training: TrainingOptions, load_options: LoadOptions,
@@ -299,7 +300,7 @@ def backtest(
     with _user_errors():
         _needs_training_extra("backtest")
         config = training.config(model, target)
-        _say_jobs(jobs, folds, quiet)
+        jobs = _say_jobs(jobs, folds, quiet)
         folder = out or default_out("backtest", csv)
         with _Progress(training.epochs, quiet) as progress:
             outcome = use_case.backtest(
@@ -380,19 +381,21 @@ def _note(text: str) -> None:
     typer.echo(f"Note: {text}", err=True)
 
 
-def _say_jobs(jobs: int, trainings: int, quiet: bool) -> None:
-    """Say (on stderr) how much work a multi-training command starts, and when --jobs is more than
-    the cores or (when given) the trainings."""
+def _say_jobs(jobs: int | None, trainings: int, quiet: bool) -> int:
+    """The trainings to run at once (DEFAULT_JOBS when --jobs is not given); say (on stderr) how much
+    work a multi-training command starts, and when --jobs is more than the cores or, when given, the
+    trainings."""
     import os
 
     cores = os.cpu_count() or 1
-    if jobs > cores:
+    if jobs is not None and jobs > cores:
         _note(f"--jobs {jobs} is more than this machine's {cores} cores; the trainings share them, one thread each")
-    if jobs > trainings and jobs != DEFAULT_JOBS:  # the default is silently capped at the trainings
+    if jobs is not None and jobs > trainings:
         _note(f"--jobs {jobs} is more than the {trainings} training(s) to run; {trainings} process(es) start")
     if trainings >= _MANY_TRAININGS and not quiet:
         _note(f"{trainings:,} trainings to run — at tens of seconds each that is hours; the first one's time shows "
               "the pace, and Ctrl-C stops the run")
+    return DEFAULT_JOBS if jobs is None else jobs  # the pool starts no more workers than trainings
 
 
 _MANY_TRAININGS = 50

@@ -24,6 +24,7 @@ from forecast.config import (
     DEFAULT_EPOCHS,
     DEFAULT_FEATURES,
     DEFAULT_INTERVAL_METHOD,
+    DEFAULT_JOBS,
     DEFAULT_LEARNING_RATE,
     DEFAULT_MAX_GAP,
     DEFAULT_PATIENCE,
@@ -143,9 +144,13 @@ TargetOpt = Annotated[TargetKind, typer.Option(
 ModelDirArg = Annotated[Path, typer.Argument(help="Model folder written by `forecast train`.", metavar="MODEL_DIR")]
 ForceOpt = Annotated[bool, typer.Option(help="Replace an existing output folder.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or data notes on stderr.")]
-JobsOpt = Annotated[int, typer.Option(
-    min=1, max=256, help="Trainings to run at once, each in its own process with its share of the cores; the same "
-                "seeds give the same numbers whatever N is.", rich_help_panel=TRAIN_PANEL)]
+_JOBS_HELP = ("Trainings to run at once, each in its own process with its share of the cores; the same seeds give "
+              "the same numbers whatever N is.")
+JobsOpt = Annotated[int, typer.Option(min=1, max=256, help=_JOBS_HELP, rich_help_panel=TRAIN_PANEL)]
+# compare and backtest: unset means DEFAULT_JOBS, capped at the trainings without a note (resolved_jobs).
+AutoJobsOpt = Annotated[int | None, typer.Option(
+    "--jobs", min=1, max=256, help=_JOBS_HELP, rich_help_panel=TRAIN_PANEL,
+    show_default="2 with two cores or more, else 1")]
 TensorboardOpt = Annotated[Path | None, typer.Option(
     help="Log loss curves and the run configuration for TensorBoard under this folder.",
     rich_help_panel=TRAIN_PANEL, show_default=False)]
