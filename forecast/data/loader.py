@@ -236,13 +236,37 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
         PanelError: the file holds several assets in rows and `options.asset` names none of them.
         DataError: the file is missing, unreadable, not a price table, or holds no usable rows.
     """
+    series = _load(path, options or LoadOptions(), None)[0]
+    assert isinstance(series, PriceSeries)  # one series is read or an error raised
+    return series
+
+
+def load_assets(path: str | Path, options: LoadOptions | None = None,
+                assets: list[str] | None = None) -> list[PriceSeries | Unreadable]:
+    """Every asset of one file, each cleaned as `load_prices` cleans one: a one-series file gives
+    [its series]; a panel file (several assets in rows) gives one series per asset in file order —
+    `assets` names the ones wanted (by any of their names, case-insensitively), else all — read in
+    one pass over the file. An asset of a panel that cannot be read (a gap too long to fill…) is
+    an `Unreadable` in its place, saying why.
+
+    Raises:
+        DataError: as `load_prices`; an asset of `assets` the file does not hold (listing them).
+    """
     options = options or LoadOptions()
+    if assets is None and options.asset is not None:
+        return [load_prices(path, options)]
+    return _load(path, options, assets or [])
+
+
+def _load(path: str | Path, options: LoadOptions, assets: list[str] | None) -> list[PriceSeries | Unreadable]:
+    """`assets` None: the one series `options.asset` picks (load_prices); a list: those assets of a
+    panel, all of them when it is empty (load_assets)."""
     if str(path) == "-":
-        return _from_stdin(options)
+        return _from_stdin(options, assets)
     path = bundled(Path(path))
     packing = _packing(path)
     if packing is not None:
-        return _unpacked(path, packing, options)
+        return _unpacked(path, packing, options, assets)
     head, encoding = _read_head(path)
     layout = _sniff(head, path, options.sep)
     layout.encoding = encoding
@@ -252,29 +276,58 @@ def load_prices(path: str | Path, options: LoadOptions | None = None) -> PriceSe
     if date_col == close_col:
         raise DataError(f"{path.name}: the date and close columns are both {date_col!r}; "
                         "pass --date-column and --close-column")
-    log = _Log()
-    if layout.preamble:
-        log.step("skip_preamble", layout.preamble,
-                 f"skipped {layout.preamble} line(s) before the header")
     extra_cols = _extra_columns(layout.names, {date_col, close_col})
     id_cols = _id_columns(layout.names, {date_col, close_col, *extra_cols.values()})
     adjusted = next((name for name in layout.names if _normalise(name) in ("adj_close", "adjusted_close")
                      and name != close_col), None)
     raw = _read_columns(path, layout, [date_col, close_col, *extra_cols.values(), *id_cols,
                                        *([adjusted] if adjusted else [])], list(extra_cols.values()), id_cols)
-    if layout.encoding == "cp1252":
-        log.step("encoding", len(raw), "read as Windows-1252 (Latin-1) text: the file is not UTF-8")
     rows_read = len(raw)
     if rows_read == 0:
         raise DataError(f"{path.name} has a header but no data rows; export a longer history")
-    raw, asset = _one_asset(raw, id_cols, date_col, options, path)
-    unit = _unit(layout.names, raw, close_col, id_cols, path)
-    stamps = _parse_dates(raw[date_col], options, path, date_col)
-    close = _parse_numbers(raw[close_col], log, close_col)
+    if assets is None:
+        picked = [_one_asset(raw, id_cols, date_col, options, path)]
+    else:
+        picked = _many_assets(raw, id_cols, date_col, options, path, assets)
+    del raw
+    out: list[PriceSeries | Unreadable] = []
+    while picked:  # popped, so a minute dump's raw rows are freed as soon as they are parsed
+        asset = picked[0][1]
+        try:
+            out.append(_cleaned(*picked.pop(0), path, layout, options, rows_read, date_col, close_col, adjusted,
+                                extra_cols, id_cols))
+        except DataError as exc:
+            if assets is None:
+                raise
+            out.append(Unreadable(str(asset), str(exc)))
+    return out
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An asset of a panel file that could not be read (e.g. a gap too long to fill): named, with why."""
+
+    asset: str
+    reason: str
+
+
+def _cleaned(rows: pd.DataFrame, asset: str | None, path: Path, layout: _Layout, options: LoadOptions,
+             rows_read: int, date_col: str, close_col: str, adjusted: str | None, extra_cols: dict[str, str],
+             id_cols: list[str]) -> PriceSeries:
+    """One asset's rows as a cleaned daily series."""
+    log = _Log()
+    if layout.preamble:
+        log.step("skip_preamble", layout.preamble, f"skipped {layout.preamble} line(s) before the header")
+    if layout.encoding == "cp1252":
+        log.step("encoding", rows_read, "read as Windows-1252 (Latin-1) text: the file is not UTF-8")
+    unit = _unit(layout.names, rows, close_col, id_cols, path)
+    stamps = _parse_dates(rows[date_col], options, path, date_col)
+    close = _parse_numbers(rows[close_col], log, close_col)
     if adjusted is not None:
-        _say_adjusted(close, _parse_numbers(raw[adjusted], _Log(), adjusted), close_col, adjusted, log)
-    extra = {role: _parse_numbers(raw[name], _Log(), name, "float32").to_numpy() for role, name in extra_cols.items()}
-    del raw  # the parsed columns are all that is needed now (minute dumps: frees the raw date column)
+        _say_adjusted(close, _parse_numbers(rows[adjusted], _Log(), adjusted), close_col, adjusted, log)
+    extra = {role: _parse_numbers(rows[name], _Log(), name, "float32").to_numpy()
+             for role, name in extra_cols.items()}
+    del rows  # the parsed columns are all that is needed now (minute dumps: frees the raw date column)
     daily, extra_daily, frequency = _to_daily(stamps, close, extra, options.gaps, options.max_gap, log, path,
                                               close_col)
     _add_warnings(daily, log)
@@ -340,7 +393,7 @@ def bundled(path: Path) -> Path:
     return path
 
 
-def _from_stdin(options: LoadOptions) -> PriceSeries:
+def _from_stdin(options: LoadOptions, assets: list[str] | None = None) -> list[PriceSeries | Unreadable]:
     """`-` as the CSV: standard input, copied to a private temporary file (at most MAX_FILE_BYTES) and
     read like any file; the series keeps `-` as its path and the bytes' sha256."""
     import sys
@@ -352,11 +405,17 @@ def _from_stdin(options: LoadOptions) -> PriceSeries:
         if copy.stat().st_size == 0:
             raise DataError("standard input is empty; pipe a price CSV in, e.g. `cat prices.csv | forecast data "
                             "inspect -`")
-        series = load_prices(copy, options)
+        read = _load(copy, options, assets)
         digest = file_sha256(copy)
-    named = dataclasses.replace(series, path=STDIN)
-    named.__dict__["sha256"] = digest  # the cached property: the copy is gone
-    return named
+    out: list[PriceSeries | Unreadable] = []
+    for series in read:
+        if isinstance(series, Unreadable):
+            out.append(series)
+            continue
+        named = dataclasses.replace(series, path=STDIN)
+        named.__dict__["sha256"] = digest  # the cached property: the copy is gone
+        out.append(named)
+    return out
 
 
 # Compressed files by their first bytes (not their names): what `_unpacked` reads.
@@ -377,7 +436,8 @@ def _packing(path: Path) -> str | None:
     return next((kind for magic, kind in _MAGIC if start.startswith(magic)), None)
 
 
-def _unpacked(path: Path, packing: str, options: LoadOptions) -> PriceSeries:
+def _unpacked(path: Path, packing: str, options: LoadOptions,
+              assets: list[str] | None) -> list[PriceSeries | Unreadable]:
     """A compressed CSV (gzip, bzip2, xz, a zip holding one CSV) or a Parquet table, unpacked to a
     private temporary CSV — at most MAX_FILE_BYTES, however small the file — and read like any
     CSV; the series keeps the file's own path (and so its sha256).
@@ -396,7 +456,7 @@ def _unpacked(path: Path, packing: str, options: LoadOptions) -> PriceSeries:
     broken = (OSError, EOFError, lzma.LZMAError, zlib.error, zipfile.BadZipFile, NotImplementedError, RuntimeError)
     try:
         if packing == "parquet":
-            series = _from_parquet(path, options)
+            read = _from_parquet(path, options, assets)
         elif packing == "zip":
             with zipfile.ZipFile(path) as archive:
                 members = [info for info in archive.infolist()
@@ -410,20 +470,20 @@ def _unpacked(path: Path, packing: str, options: LoadOptions) -> PriceSeries:
                                     "with one CSV in it — unzip the one you want and pass it")
                 with archive.open(members[0]) as handle, _copied(handle, Path(members[0].filename).name,
                                                                  name) as copy:
-                    series = load_prices(copy, options)
+                    read = _load(copy, options, assets)
         else:
             opener = {"gzip": gzip.open, "bzip2": bz2.open, "xz": lzma.open}[packing]
             with opener(path, "rb") as handle, _copied(handle, path.stem, name) as copy:  # type: ignore[operator]
-                series = load_prices(copy, options)
+                read = _load(copy, options, assets)
     except broken as exc:
         raise DataError(f"{name} looks like a {packing} file but could not be unpacked ({exc}); export it "
                         "again, or unpack it yourself and pass the CSV") from None
-    return dataclasses.replace(series, path=path,
-                               steps=(Step("unpacked", 1, f"read the CSV inside this {packing} file"),
-                                      *series.steps))
+    return [dataclasses.replace(series, path=path, steps=(Step("unpacked", 1, f"read the CSV inside this {packing} "
+                                                                               "file"), *series.steps))
+            if isinstance(series, PriceSeries) else series for series in read]
 
 
-def _from_parquet(path: Path, options: LoadOptions) -> PriceSeries:
+def _from_parquet(path: Path, options: LoadOptions, assets: list[str] | None) -> list[PriceSeries | Unreadable]:
     try:
         import pyarrow.parquet as parquet
     except ImportError:
@@ -446,7 +506,7 @@ def _from_parquet(path: Path, options: LoadOptions) -> PriceSeries:
         if copy.stat().st_size > MAX_FILE_BYTES:
             raise DataError(f"{path.name} unpacks to more than {MAX_FILE_BYTES / 2**30:.0f} GiB of CSV; resample "
                             "it to daily closes first")
-        return load_prices(copy, options)
+        return _load(copy, options, assets)
 
 
 @contextlib.contextmanager
@@ -554,6 +614,42 @@ def _one_asset(raw: pd.DataFrame, id_cols: list[str], date_col: str, options: Lo
                          f"{again!r}: {_listed(assets)}); pass one of those names", again, assets)
     name = str(chosen[listing].astype("string").str.strip().dropna().iloc[0]) if column else options.asset
     return chosen.reset_index(drop=True), name
+
+
+def _many_assets(raw: pd.DataFrame, id_cols: list[str], date_col: str, options: LoadOptions, path: Path,
+                 wanted: list[str]) -> list[tuple[pd.DataFrame, str | None]]:
+    """The rows of each asset of a panel (`wanted`: by any of their names; empty: all, in file
+    order); a one-series file is its one asset.
+
+    Raises:
+        DataError: a wanted asset the file does not hold, or one named twice.
+    """
+    column = _panel_column(raw, id_cols, date_col) if id_cols else None
+    if column is None:
+        if wanted:
+            raise DataError(f"--assets {','.join(wanted)}: {path.name} holds one series (no symbol, ticker, name or "
+                            "slug column with several assets); drop --assets")
+        return [(raw, None)]
+    ids = raw[column].astype("string").str.strip()
+    groups = ids.groupby(ids, sort=False).groups
+    if not wanted:
+        return [(raw.loc[rows].reset_index(drop=True), str(name)) for name, rows in groups.items()]
+    names: dict[str, str] = {}  # any name of an asset, casefolded → its name in `column`
+    for other in id_cols:
+        pairs = pd.DataFrame({"alias": raw[other].astype("string").str.strip().str.casefold(), "name": ids})
+        for alias, name in pairs.dropna().drop_duplicates("alias").itertuples(index=False):
+            names.setdefault(str(alias), str(name))
+    picked: list[str] = []
+    for asset in wanted:
+        name = names.get(asset.strip().casefold())
+        if name is None:
+            assets = _assets(raw, column, date_col, id_cols, options, path)
+            raise DataError(f"--assets: {path.name} holds no asset {asset!r} (column {column!r}: {_listed(assets)}); "
+                            f"`forecast data inspect {path.name}` lists them all")
+        if name in picked:
+            raise DataError(f"--assets names {name} twice; name each asset once")
+        picked.append(name)
+    return [(raw.loc[groups[name]].reset_index(drop=True), name) for name in picked]
 
 
 def _assets(raw: pd.DataFrame, column: str, date_col: str, id_cols: list[str], options: LoadOptions,
