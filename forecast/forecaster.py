@@ -106,6 +106,78 @@ class Forecaster:
                    features=record.features, method=method)
 
     @classmethod
+    def load_asset(cls, folder: Path, asset: str, engine: EngineChoice = "auto", *,
+                   calibrated: bool = False) -> Forecaster:
+        """One asset of a global model folder (forecast.store.pooled): its own record and
+        calibration, the shared network.
+
+        Raises:
+            ArtifactError: not a global folder, no such asset (listing them), or a mismatched folder.
+        """
+        from forecast.store.artifacts import read_calibration, read_run
+        from forecast.store.pooled import ASSETS_DIR, read_global
+
+        pooled = read_global(folder)
+        if pooled is None:
+            raise ArtifactError(f"{folder} is a model of one series, not of several assets; drop --asset")
+        entry = pooled.find(asset)
+        sub = folder / ASSETS_DIR / entry.folder
+        record = read_run(sub)
+        if record.model_sha256 != pooled.model_sha256:
+            raise ArtifactError(f"{sub}/run.json is for another network than {folder}/{MODEL_FILE} (its model_sha256 "
+                                "differs); the folder is mismatched — retrain it with `forecast train --force`")
+        calibration = read_calibration(sub) if calibrated else None
+        method = record.config.model.interval_method
+        return cls(target=record.target, window=record.window, outputs=record.outputs, calibration=calibration,
+                   record=record, load_network=lambda: load_network(folder, record, engine),
+                   features=record.features, method=method)
+
+    @classmethod
+    def new_asset(cls, folder: Path, series: PriceSeries, engine: EngineChoice = "auto", *,
+                  calibrated: bool = False) -> Forecaster:
+        """A global model forecasting an asset it never saw: the target's and the channels'
+        statistics fitted on `series` itself (all its days lie before the forecast), the band from
+        every trained asset's validation scores pooled, then calibrated online on this asset's own
+        days (its record's test part starts after its first window).
+
+        Raises:
+            ArtifactError: not a global folder, or a malformed one.
+            DataError: the file lacks a column the network's channels need, or is too short.
+        """
+        import datetime as dt
+
+        from forecast.errors import DataError
+        from forecast.inputs.channels import fit_features
+        from forecast.inputs.targets import fit_target
+        from forecast.store.artifacts import read_calibration
+        from forecast.store.pooled import read_global
+        from forecast.store.record import DataInfo, Part, RunRecord
+
+        pooled = read_global(folder)
+        if pooled is None:
+            raise ArtifactError(f"{folder} is not a global model folder")
+        window, n = pooled.config.window.window, len(series.closes)
+        if n < window + 2:
+            raise DataError(f"the model needs at least {window + 2} days of {series.path.name} to forecast it as a new "
+                            f"asset (its window and two more), but it has {n}; pass a longer file")
+        features = fit_features(series.table, pooled.channels, n)
+        features.check(series.extra_columns, series.path.name)
+        target = fit_target(pooled.target_kind, series.closes)  # type: ignore[arg-type]
+        dates = series.close.index
+        whole = Part(first=series.first_date, last=series.last_date, days=n)
+        record = RunRecord(
+            config=pooled.config, target=target, data=DataInfo.of(series),
+            split={"train": whole, "val": whole,
+                   "test": Part(first=f"{dates[window]:%Y-%m-%d}", last=series.last_date, days=n - window)},
+            target_fitted_on=(series.first_date, series.last_date), training=pooled.training, metrics={},
+            versions=pooled.versions, created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            model_sha256=pooled.model_sha256, features=features, extra={"new_asset": True})
+        calibration = read_calibration(folder) if calibrated else None
+        return cls(target=target, window=window, outputs=record.outputs, calibration=calibration, record=record,
+                   load_network=lambda: load_network(folder, record, engine), features=features,
+                   method=record.config.model.interval_method)
+
+    @classmethod
     def from_network(cls, network: Network, target: Target, window: int, outputs: int,
                      features: Features | None = None, method: IntervalMethod = "mc-conformal") -> Forecaster:
         """A freshly trained network (training's own evaluation forecasts through this)."""

@@ -79,8 +79,11 @@ def model_verdict(metrics: Any) -> dict[str, Any] | None:
     return out
 
 
-def verdict_line(found: dict[str, Any] | None) -> str:
+def verdict_line(found: dict[str, Any] | None, new_asset: bool = False) -> str:
     """One line for stderr: how the model did on days it never saw, so no forecast travels without it."""
+    if found is None and new_asset:
+        return ("Verdict: none for this asset — the global model never saw it, so it has no test score here (see the "
+                "note, and `forecast train`'s per-asset table).")
     if found is None:
         return "Verdict: this model folder holds no test scores; retrain it to see how it does on unseen days."
     p_value = found["dm_pvalue"]

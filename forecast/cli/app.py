@@ -19,6 +19,7 @@ import typer
 from forecast import __version__
 from forecast.bands.verdicts import verdict_line
 from forecast.cli.options import (
+    CSV_PANEL,
     TRAIN_PANEL,
     AutoJobsOpt,
     ForceOpt,
@@ -154,10 +155,10 @@ def _root(
 @training_options()
 @csv_options
 def train(
-    csv: Annotated[Path, typer.Argument(help="Price CSV (Yahoo, CoinMarketCap, Investing.com, Binance, CoinGecko, "
-                                        "Bitstamp, CryptoDataDownload…), or - for standard input "
-                                        "[default: the bundled data].", metavar="CSV", show_default=False)
-                   ] = Path(DEFAULT_DATA),
+    csvs: Annotated[list[Path] | None, typer.Argument(
+        help="Price CSV (Yahoo, CoinMarketCap, Investing.com, Binance, CoinGecko, Bitstamp, CryptoDataDownload…), "
+             "or - for standard input [default: the bundled data]. Several files, a folder or a panel file: one "
+             "network on every series.", metavar="CSV...", show_default=False)] = None,
     model: ModelOpt = DEFAULT_MODEL,
     target: TargetOpt = DEFAULT_TARGET,
     multistep: Annotated[Multistep, typer.Option(
@@ -172,6 +173,14 @@ def train(
         help="tf.distribute strategy: auto (mirrored over >1 GPU, else one device), off, mirrored (all GPUs "
              "or logical CPUs), multi-worker (machines described by TF_CONFIG).",
         rich_help_panel=TRAIN_PANEL)] = "auto",
+    assets: Annotated[str | None, typer.Option(
+        help="In a panel file: the assets to train on, comma-separated [default: all of them].",
+        show_default=False, rich_help_panel=CSV_PANEL)] = None,
+    per_asset: Annotated[bool, typer.Option(
+        "--model-per-asset", help="With several series: one network per series (plain model folders "
+                                  "OUT/<asset>/) instead of one global network, on the same split.",
+        rich_help_panel=TRAIN_PANEL)] = False,
+    jobs: AutoJobsOpt = None,
     *, training: TrainingOptions, load_options: LoadOptions,
 ) -> None:
     """Train a GRU or LSTM on daily closes and write a model folder.
@@ -180,21 +189,51 @@ def train(
     training part only, and the summary compares the model with "tomorrow = today" on the unseen
     test days, and its 90% band with the EWMA and GARCH bands a risk analyst would draw.
 
+    Several series (files, a folder, or a panel file's assets) train one global network on windows
+    pooled from all of them, each standardised on its own training part. The split is by date,
+    common to every series: --test-size and --val-size split the calendar of all their days up to
+    the earliest last day, and no network trains on a day in any series' validation or test part.
+    A series with too few days before that to train on is scored as a new asset.
+
     Example: forecast train data/btc-synthetic.csv --model lstm --epochs 20 --features ohlcv --out models/lstm
+
+    Example: forecast train eth.csv ltc.csv xrp.csv --out models/gru-crypto
     """
     from forecast.cli import tables as report
+    from forecast.data.loader import PanelError
     from forecast.runs import pipeline
 
+    paths = csvs or [Path(DEFAULT_DATA)]
+    wanted = [name.strip() for name in assets.split(",") if name.strip()] if assets else None
     with _user_errors():
         _needs_training_extra("train")
         config = training.config(model, target, multistep, horizon)
-        folder = out or default_out("train", csv, model)
+        many = len(paths) > 1 or paths[0].is_dir() or wanted is not None or per_asset
+        if not many:
+            folder = out or default_out("train", paths[0], model)
+            try:
+                with _Progress(training.epochs, quiet) as progress:
+                    task = progress.task("training")
+                    outcome = pipeline.train(paths[0], config, RunContext(
+                        folder, force=force, load_options=load_options, on_loaded=_data_notes(quiet),
+                        progress=lambda name: task, tensorboard=tensorboard, distribute=distribute))
+                report.train_summary(outcome, fmt)
+                return
+            except PanelError:
+                if str(paths[0]) == "-":
+                    raise
+                if not quiet:
+                    typer.echo(f"data: {paths[0].name} holds several assets: training one network on all of them "
+                               "(--assets picks some, --asset one)", err=True)
+        folder = out or default_out("train", paths[0], model, assets=len(paths))
+        jobs = (DEFAULT_JOBS if jobs is None else jobs) if per_asset else 1
         with _Progress(training.epochs, quiet) as progress:
             task = progress.task("training")
-            outcome = pipeline.train(csv, config, RunContext(
+            multi = pipeline.train_assets(paths, config, RunContext(
                 folder, force=force, load_options=load_options, on_loaded=_data_notes(quiet),
-                progress=lambda name: task, tensorboard=tensorboard, distribute=distribute))
-        report.train_summary(outcome, fmt)
+                progress=(progress.task if per_asset else lambda name: task), tensorboard=tensorboard,
+                distribute=distribute, jobs=jobs), wanted, per_asset)
+        report.assets_summary(multi, fmt)
 
 
 @app.command()
@@ -472,7 +511,7 @@ def predict(
         if verbose:
             typer.echo(f"engine: {outcome.engine}" + (" (TensorFlow not imported)" if outcome.engine == "numpy"
                                                      else ""), err=True)
-        typer.echo(verdict_line(outcome.verdict), err=True)
+        typer.echo(verdict_line(outcome.verdict, new_asset=outcome.asset is not None), err=True)
         for note in outcome.notes:
             typer.echo(f"Note: {note}", err=True)
         report.forecast_output(outcome, fmt)

@@ -14,6 +14,7 @@ from forecast.render.markdown import BAND_COLUMNS, TABLE_COLUMNS, band_cell, for
 
 if TYPE_CHECKING:
     from forecast.metrics import Comparison, Metrics
+    from forecast.runs.assets import GlobalOutcome
     from forecast.runs.backtest import BacktestOutcome
     from forecast.runs.compare import CompareOutcome
     from forecast.runs.pipeline import ForecastOutcome, PlotOutcome
@@ -452,3 +453,45 @@ def tune_output(outcome: TuneOutcome, fmt: OutputFormat) -> None:
     console.print(f"{payload['new_trials']} new trial(s) in {payload['seconds']:.0f} s with {payload['jobs']} job(s); "
                   f"plots: {', '.join(payload['plots'][name] for name in made) or 'none'}"
                   + "".join(f" ({name} skipped: {why})" for name, why in skipped.items()))
+
+
+def assets_summary(outcome: GlobalOutcome, fmt: Literal["table", "json"]) -> None:
+    """A multi-asset training: per asset and pooled (forecast.runs.assets)."""
+    pooled = outcome.pooled
+    if fmt == "json":
+        print_json({"folder": str(outcome.folder), "mode": outcome.mode, "split": outcome.split.describe(),
+                    "seconds": round(outcome.seconds, 2), "epochs_run": outcome.epochs_run,
+                    "windows": outcome.windows, "assets": pooled["assets"], "left_out": outcome.left_out,
+                    "pooled": {key: value for key, value in pooled.items() if key != "assets"}})
+        return
+    console = _stdout()
+    split = outcome.split.describe()
+    what = "one network" if outcome.mode == "global" else "one network per asset"
+    table = Table(title=f"{len(pooled['assets'])} assets, {what}; test part from {split['test_from']} "
+                        f"(validation from {split['val_from']}) for every series", title_justify="left")
+    for name, justify in (("asset", "left"), ("test days", "right"), ("MASE", "right"), ("90% cover", "right"),
+                          ("IS/EWMA", "right"), ("IS/GARCH", "right")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+
+    def cell(value: float | None, pct: bool = False) -> str:
+        return "—" if value is None else (f"{100 * value:.1f}%" if pct else f"{value:.3f}")
+
+    for row in pooled["assets"]:
+        name = row["asset"][:22] + ("" if row["seen"] else " *")
+        table.add_row(name, str(row["test_days"]), cell(row["mase"]), cell(row["coverage"], True),
+                      cell(row["is_vs_ewma"]), cell(row["is_vs_garch"]))
+    table.add_row("mean", "", cell(pooled["mean_mase"]), cell(pooled["mean_coverage"], True),
+                  cell(pooled["mean_is_vs_ewma"]), cell(pooled["mean_is_vs_garch"]), style="bold")
+    _show(console, table)
+    console.print(f"IS: the 90% band's interval score over EWMA's (GARCH's) on the same days; below 1 is sharper. "
+                  f"Coverage in 88–92% on {pooled['calibrated']} of {pooled['scored']}."
+                  + (" *: not trained on, scored as an asset the network never saw." if any(
+                      not row["seen"] for row in pooled["assets"]) else ""))
+    for item in outcome.left_out:
+        console.print(f"left out: {item['name']}: {item['reason']}")
+    if outcome.mode == "global":
+        console.print(f"Trained {outcome.epochs_run} epochs on {outcome.windows:,} pooled windows in "
+                      f"{outcome.seconds:.1f} s.")
+    else:
+        console.print(f"Trained {len(pooled['assets'])} networks in {outcome.seconds:.1f} s.")
+    console.print(f"Model folder: {outcome.folder}")

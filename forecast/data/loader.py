@@ -290,12 +290,12 @@ def _load(path: str | Path, options: LoadOptions, assets: list[str] | None) -> l
     else:
         picked = _many_assets(raw, id_cols, date_col, options, path, assets)
     del raw
+    read = _File(path, layout, options, rows_read, date_col, close_col, adjusted, extra_cols, id_cols)
     out: list[PriceSeries | Unreadable] = []
     while picked:  # popped, so a minute dump's raw rows are freed as soon as they are parsed
         asset = picked[0][1]
         try:
-            out.append(_cleaned(*picked.pop(0), path, layout, options, rows_read, date_col, close_col, adjusted,
-                                extra_cols, id_cols))
+            out.append(_cleaned(*picked.pop(0), read))
         except DataError as exc:
             if assets is None:
                 raise
@@ -311,16 +311,31 @@ class Unreadable:
     reason: str
 
 
-def _cleaned(rows: pd.DataFrame, asset: str | None, path: Path, layout: _Layout, options: LoadOptions,
-             rows_read: int, date_col: str, close_col: str, adjusted: str | None, extra_cols: dict[str, str],
-             id_cols: list[str]) -> PriceSeries:
+@dataclass(frozen=True)
+class _File:
+    """What reading a file's header and rows found, for cleaning each asset's rows."""
+
+    path: Path
+    layout: _Layout
+    options: LoadOptions
+    rows_read: int
+    date_col: str
+    close_col: str
+    adjusted: str | None
+    extra_cols: dict[str, str]
+    id_cols: list[str]
+
+
+def _cleaned(rows: pd.DataFrame, asset: str | None, read: _File) -> PriceSeries:
     """One asset's rows as a cleaned daily series."""
+    path, layout, options, rows_read = read.path, read.layout, read.options, read.rows_read
+    date_col, close_col, adjusted, extra_cols = read.date_col, read.close_col, read.adjusted, read.extra_cols
     log = _Log()
     if layout.preamble:
         log.step("skip_preamble", layout.preamble, f"skipped {layout.preamble} line(s) before the header")
     if layout.encoding == "cp1252":
         log.step("encoding", rows_read, "read as Windows-1252 (Latin-1) text: the file is not UTF-8")
-    unit = _unit(layout.names, rows, close_col, id_cols, path)
+    unit = _unit(layout.names, rows, close_col, read.id_cols, path)
     stamps = _parse_dates(rows[date_col], options, path, date_col)
     close = _parse_numbers(rows[close_col], log, close_col)
     if adjusted is not None:

@@ -24,11 +24,13 @@ if TYPE_CHECKING:
 REPORTS_DIR = "reports"
 
 
-def default_out(command: str, csv_path: Path, model_kind: str = "") -> Path:
+def default_out(command: str, csv_path: Path, model_kind: str = "", assets: int = 1) -> Path:
     """Where a command writes when --out is not given, all in one place: `models/<model>-<csv stem>`
-    for train, `reports/<command>-<csv stem>` for compare, backtest and tune."""
+    for train (`…-and-<n>-more` for several files), `reports/<command>-<csv stem>` for compare,
+    backtest and tune."""
     if command == "train":
-        return Path(DEFAULT_MODELS_DIR) / f"{model_kind}-{csv_path.stem}"
+        more = f"-and-{assets - 1}-more" if assets > 1 else ""
+        return Path(DEFAULT_MODELS_DIR) / f"{model_kind}-{csv_path.stem or csv_path.resolve().name}{more}"
     return Path(REPORTS_DIR) / f"{command}-{csv_path.stem}"
 
 

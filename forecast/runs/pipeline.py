@@ -28,6 +28,7 @@ from forecast.store.artifacts import series_for
 
 if TYPE_CHECKING:
     from forecast.metrics import Comparison
+    from forecast.runs.assets import GlobalOutcome
     from forecast.runs.training import TrainOutcome
     from forecast.store.record import RunRecord
 
@@ -43,9 +44,11 @@ class ForecastOutcome:
     notes: list[str] = field(default_factory=list)
     engine: str = "keras"
     verdict: dict[str, Any] | None = None  # how the model did on its unseen test days (forecast.bands.verdicts)
+    asset: str | None = None  # the asset, for a global model (forecast.runs.assets)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "last_date": self.last_date, "last_close": self.last_close,
+        return {"model": self.model, **({"asset": self.asset} if self.asset is not None else {}),
+                "last_date": self.last_date, "last_close": self.last_close,
                 "forecast": self.forecast, "data": self.data, "notes": self.notes, "engine": self.engine,
                 "verdict": self.verdict}
 
@@ -81,6 +84,32 @@ def train(csv_path: Path, config: RunConfig, context: RunContext) -> TrainOutcom
                           tensorboard=context.board(out.name), distribute=context.distribute)
 
 
+def train_assets(paths: list[Path], config: RunConfig, context: RunContext, wanted: list[str] | None = None,
+                 per_asset: bool = False) -> GlobalOutcome:
+    """Several series (files, folders, a panel's assets) as one global network, or one network per
+    asset (`per_asset`), on a split by date common to every series (forecast.runs.assets).
+
+    Raises:
+        DataError: unreadable files, two series of one name, or none long enough to train on.
+        ConfigError: a target that cannot be pooled.
+    """
+    from forecast.runs import assets as multi
+
+    assets, unreadable = multi.gather(paths, context.load_options, wanted)
+    if context.on_loaded is not None:
+        for asset in assets:
+            context.on_loaded(asset.series)
+    pooled = multi.prepare_assets(assets, config, [{"name": u["name"], "reason": f"unreadable: {u['reason']}"}
+                                                   for u in unreadable])
+    if context.distribute != "multi-worker":
+        check_target(context.out, context.force)  # fail before minutes of training, not after
+    if per_asset:
+        return multi.train_per_asset(pooled, config, context.out, force=context.force, progress=context.progress,
+                                     jobs=context.jobs)
+    return multi.train_global(pooled, config, context.out, force=context.force,
+                              on_epoch=context.epochs("training"), distribute=context.distribute)
+
+
 # ---------------------------------------------------------------- predict
 
 
@@ -100,9 +129,8 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: 
         DataError: the data is unreadable or shorter than the window.
         ConfigError: a horizon or interval the model cannot give.
     """
-    forecaster = Forecaster.load(folder, engine, calibrated=interval is not None)
+    forecaster, series, label = _model_and_series(folder, data, load_options, engine, interval is not None)
     record = forecaster.run
-    series = series_for(record, data, load_options)
     closes, n = series.closes, len(series.closes)
     if n < forecaster.window:
         raise DataError(f"the model needs the last {forecaster.window} closes but {series.path.name} has only "
@@ -119,10 +147,64 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: 
             row.update({"lower": float(low), "upper": float(high)})
     return ForecastOutcome(
         model=record.name, last_date=series.last_date, last_close=float(closes[-1]), forecast=rows,
-        data=str(series.path), notes=_data_notes(record, series) + _range_notes(record, closes[-forecaster.window:])
-        + _drift_notes(rows, float(closes[-1]), interval), engine=forecaster.engine,
-        verdict=model_verdict(record.metrics),
+        data=str(series.path), notes=label + _data_notes(record, series)
+        + _range_notes(record, closes[-forecaster.window:]) + _drift_notes(rows, float(closes[-1]), interval),
+        engine=forecaster.engine, verdict=model_verdict(record.metrics), asset=_asset_of(record),
     )
+
+
+def _model_and_series(folder: Path, data: Path | None, options: LoadOptions | None, engine: EngineChoice,
+                      calibrated: bool) -> tuple[Forecaster, PriceSeries, list[str]]:
+    """The model and the series it forecasts, and what to say about them: a one-series model and its
+    file (or --data); one asset of a global model (--asset) and that asset's file; or, given --data
+    without --asset, a global model forecasting an asset it never saw.
+
+    Raises:
+        ArtifactError: a global model without --asset or --data (listing its assets).
+    """
+    import dataclasses
+
+    from forecast.store.pooled import read_global
+
+    pooled = read_global(folder) if folder.is_dir() else None
+    if pooled is None:
+        forecaster = Forecaster.load(folder, engine, calibrated=calibrated)
+        return forecaster, series_for(forecaster.run, data, options), []
+    options = options or LoadOptions()
+    if options.asset is None:
+        if data is None:
+            raise ArtifactError(f"{folder} is a global model of {len(pooled.assets)} assets ({pooled.names()}); pass "
+                                "--asset NAME for one of them, or --data FILE to forecast a new asset")
+        series = load_prices(data, options)
+        forecaster = Forecaster.new_asset(folder, series, engine, calibrated=calibrated)
+        trained = sum(entry.seen for entry in pooled.assets)
+        scores = pooled.pooled
+        unseen = [row for row in scores.get("assets", []) if not row.get("seen") and row.get("is_vs_ewma")]
+        measured = (f"; on the assets it scored as new at training, its band's interval score was "
+                    f"{sum(r['is_vs_ewma'] for r in unseen) / len(unseen):.3f}× EWMA's" if unseen else "")
+        return forecaster, series, [
+            f"{series.asset or series.path.name} is an asset this global model never saw: its inputs are standardised "
+            f"on its own {len(series.closes)} days and its band starts from the {trained} trained assets' pooled "
+            f"calibration, then calibrates online on its own days; there is no test score for it{measured}"]
+    forecaster = Forecaster.load_asset(folder, options.asset, engine, calibrated=calibrated)
+    record = forecaster.run
+    # the asset's rows: in a panel, by the name it was trained under; a plain file has no asset column
+    options = dataclasses.replace(options, asset=record.data.asset)
+    series = series_for(record, data, options)
+    seen = record.extra.get("global_model", {}).get("seen", True)
+    note = [] if seen else [f"{_asset_of(record)} was not trained on (too few days before the validation part): "
+                            "its test score is that of a new asset"]
+    return forecaster, series, note
+
+
+def _asset_of(record: RunRecord) -> str | None:
+    """The asset of a global model's asset record (None for a one-series model)."""
+    described = record.extra.get("global_model")
+    if isinstance(described, dict) and isinstance(described.get("asset"), str):
+        return str(described["asset"])
+    if record.extra.get("new_asset") is True:
+        return record.data.asset or record.data.name
+    return None
 
 
 def _drift_notes(rows: list[dict[str, Any]], last: float, interval: float | None) -> list[str]:
@@ -180,7 +262,7 @@ def plot(folder: Path, data: Path | None = None, out: Path | None = None, last: 
             raise ConfigError(f"--out {out}: the image type comes from its ending; use one of "
                               f"{', '.join(_IMAGE_SUFFIXES)}")
         check_output_file(out)  # before the model is loaded: a folder, device or link is never replaced
-    forecaster = Forecaster.load(folder, calibrated=interval is not None)
+    forecaster, folder, load_options = _plotted_model(folder, load_options, interval is not None)
     record = forecaster.run
     saved = folder / TEST_PREDICTIONS_FILE
     fan = None
@@ -205,6 +287,29 @@ def plot(folder: Path, data: Path | None = None, out: Path | None = None, last: 
     predicted_vs_actual(frame, heading, out, fan=fan)
     return PlotOutcome(path=out, days=len(frame), comparison=comparison, verdict=model_verdict(record.metrics),
                        of_days=shown, unit=record.data.unit)
+
+
+def _plotted_model(folder: Path, options: LoadOptions | None,
+                   calibrated: bool) -> tuple[Forecaster, Path, LoadOptions | None]:
+    """The model a plot draws, the folder its files are in (an asset's, for a global model) and the
+    options that read its data.
+
+    Raises:
+        ArtifactError: a global model without --asset (listing its assets).
+    """
+    import dataclasses
+
+    from forecast.store.pooled import ASSETS_DIR, read_global
+
+    pooled = read_global(folder) if folder.is_dir() else None
+    if pooled is None:
+        return Forecaster.load(folder, calibrated=calibrated), folder, options
+    if options is None or options.asset is None:
+        raise ArtifactError(f"{folder} is a global model of {len(pooled.assets)} assets ({pooled.names()}); pass "
+                            "--asset NAME to plot one of them")
+    forecaster = Forecaster.load_asset(folder, options.asset, calibrated=calibrated)
+    sub = folder / ASSETS_DIR / pooled.find(options.asset).folder
+    return forecaster, sub, dataclasses.replace(options, asset=forecaster.run.data.asset)
 
 
 _IMAGE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")

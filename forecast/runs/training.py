@@ -69,22 +69,25 @@ class Prepared:
 
 
 def prepare(series: PriceSeries, config: WindowConfig, target_kind: TargetKind = "price",
-            outputs: int = 1, features: FeatureChoice = "close") -> Prepared:
+            outputs: int = 1, features: FeatureChoice = "close", *, split: Split | None = None,
+            channels: tuple[str, ...] | None = None) -> Prepared:
     """Split by time, fit the target's and the features' statistics on the training part only,
     build the windows.
 
     With `outputs` > 1 (a direct multi-step model) each part keeps only origins whose every
-    step lies inside that part.
+    step lies inside that part. `split` and `channels`, when given, replace the series' own
+    split and the channels `features` resolves to (several series trained as one: forecast.runs.assets).
 
     Raises:
         DataError: too little data for the window and split, or `ohlcv` features for a file
             without high, low and volume.
     """
     values = series.closes
-    split = split_days(len(values), config)
+    split = split or split_days(len(values), config)
     _check_horizon(split, outputs)
     target = fit_target(target_kind, values[: split.train_end])
-    channels = resolve(features, series.extra_columns, target_kind, series.path.name)
+    if channels is None:
+        channels = resolve(features, series.extra_columns, target_kind, series.path.name)
     fitted = fit_features(series.table, channels, split.train_end)
     inputs, targets = target.inputs(values), target.targets(values, outputs)
     if fitted.channels:

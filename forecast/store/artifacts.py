@@ -85,10 +85,30 @@ def read_run(folder: Path) -> RunRecord:
     if not path.is_file():
         raise ArtifactError(f"{folder} has no {RUN_FILE}, so it is not a complete model folder; "
                             "retrain with `forecast train --force`")
+    raw = read_json(path)
+    from forecast.store import pooled
+
+    if pooled.is_global(raw):
+        record = pooled.read_global(folder)
+        assert record is not None
+        raise ArtifactError(f"{folder} is a global model of {len(record.assets)} assets ({record.names()}); pass "
+                            "--asset NAME for one of them, or --data FILE without --asset to forecast a new asset")
     try:
-        return RunRecord.from_dict(read_json(path))
+        return RunRecord.from_dict(raw)
     except ValueError as exc:
         raise ArtifactError(f"{path} {exc}") from None
+
+
+def write_asset_folder(folder: Path, record: RunRecord, *, calibration: Calibration, test_frame: pd.DataFrame,
+                       model_sha256: str) -> RunRecord:
+    """Write one asset's files of a global model (forecast.store.pooled) into `folder`: its
+    calibration, test predictions and run.json, tied to the shared network by `model_sha256`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_json(folder / CALIBRATION_FILE, calibration.to_dict())
+    test_frame.to_csv(folder / TEST_PREDICTIONS_FILE, index_label="date", float_format="%.6f")
+    record = dataclasses.replace(record, model_sha256=model_sha256)
+    write_json(folder / RUN_FILE, record.to_dict())
+    return record
 
 
 def read_calibration(folder: Path) -> Calibration:

@@ -1,0 +1,236 @@
+"""Several series, one network: panel reading, the common date split, global model folders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from forecast.cli.app import app
+from forecast.config import ModelConfig, RunConfig, TrainConfig, WindowConfig
+from forecast.data.loader import LoadOptions, Unreadable, load_assets, load_prices
+from forecast.data.synth import write_synth
+from forecast.errors import ArtifactError, ConfigError, DataError
+from forecast.inputs.windows import split_days
+from forecast.runs import assets as multi
+
+runner = CliRunner()
+TINY = RunConfig(window=WindowConfig(window=8), model=ModelConfig(units=(4,)),
+                 train=TrainConfig(epochs=2, batch_size=32))
+
+
+def _panel(tmp_path: Path) -> Path:
+    """Three assets interleaved by date (rows of one day together), as panel exports are."""
+    frames = []
+    for k, (symbol, name) in enumerate((("AAA", "alpha"), ("BBB", "beta"), ("CCC", "gamma"))):
+        frame = write_synth(tmp_path / f"{symbol}.csv", days=300 + 10 * k, seed=k + 1)
+        frame.insert(0, "symbol", symbol)
+        frame.insert(1, "name", name)
+        frames.append(frame)
+    panel = pd.concat(frames).sort_values(["Date", "symbol"], kind="stable")
+    path = tmp_path / "panel.csv"
+    panel.to_csv(path, index=False, float_format="%.6f")
+    return path
+
+
+def test_a_panel_is_read_in_one_pass_with_each_assets_own_rows(tmp_path: Path) -> None:
+    path = _panel(tmp_path)
+    read = load_assets(path)
+    assert [s.asset for s in read if not isinstance(s, Unreadable)] == ["AAA", "BBB", "CCC"]
+    raw = pd.read_csv(path)
+    for series in read:
+        assert not isinstance(series, Unreadable)
+        mine = raw[raw["symbol"] == series.asset]
+        np.testing.assert_allclose(series.closes, mine["Close"].to_numpy())  # the right rows, in date order
+        assert series.first_date == mine["Date"].iloc[0]
+        one = load_prices(path, LoadOptions(asset=series.asset))  # the same as reading that asset alone
+        np.testing.assert_array_equal(one.table, series.table)
+        assert one.steps == series.steps
+    by_alias = load_assets(path, assets=["gamma", "aaa"])  # any of its names, any case, in the order asked
+    assert [s.asset for s in by_alias if not isinstance(s, Unreadable)] == ["CCC", "AAA"]
+
+
+def test_assets_a_panel_does_not_hold_are_refused_with_the_list(tmp_path: Path) -> None:
+    path = _panel(tmp_path)
+    with pytest.raises(DataError, match=r"no asset 'ZZZ'.*AAA, BBB, CCC"):
+        load_assets(path, assets=["ZZZ"])
+    with pytest.raises(DataError, match="twice"):
+        load_assets(path, assets=["AAA", "alpha"])
+    with pytest.raises(DataError, match="holds one series"):
+        load_assets(tmp_path / "AAA.csv", assets=["AAA"])
+
+
+def test_an_asset_that_cannot_be_read_is_named_not_dropped(tmp_path: Path) -> None:
+    path = _panel(tmp_path)
+    raw = pd.read_csv(path)
+    dates = pd.to_datetime(raw["Date"])
+    gap = (raw["symbol"] == "BBB") & (dates > dates.min() + pd.Timedelta(days=100)) & \
+          (dates < dates.min() + pd.Timedelta(days=180))
+    raw[~gap].to_csv(path, index=False)
+    read = load_assets(path)
+    bad = [item for item in read if isinstance(item, Unreadable)]
+    assert [item.asset for item in bad] == ["BBB"] and "days in a row" in bad[0].reason
+    assets, unreadable = multi.gather([path])
+    assert [a.name for a in assets] == ["AAA", "CCC"] and unreadable[0]["name"] == "BBB"
+
+
+def test_one_series_splits_by_date_exactly_as_it_splits_alone(price_csv: Path) -> None:
+    series = load_prices(price_csv)
+    common = multi.date_split([series], TINY.window).of(series, 8)
+    assert common == split_days(len(series.closes), TINY.window)
+
+
+def test_the_split_is_one_date_for_every_series(tmp_path: Path) -> None:
+    long, short, late = (tmp_path / name for name in ("long.csv", "short.csv", "late.csv"))
+    write_synth(long, days=400, seed=1, start="2020-01-01")
+    write_synth(short, days=300, seed=2, start="2020-03-01")  # ends first: the split is of the days up to its end
+    write_synth(late, days=150, seed=3, start="2020-10-01")  # starts after the validation date: scored as new
+    assets, _ = multi.gather([long, short, late])
+    split = multi.date_split([a.series for a in assets], TINY.window)
+    calendar = pd.date_range("2020-01-01", load_prices(short).close.index[-1])
+    alone = split_days(len(calendar), TINY.window)
+    assert split.val_from == calendar[alone.train_end] and split.test_from == calendar[alone.val_end]
+    pooled = multi.prepare_assets(assets, TINY)
+    assert pooled.seen == {"long": True, "short": True, "late": False}
+    for name in ("long", "short"):
+        prepared = pooled.prepared[name]
+        index = prepared.series.close.index
+        assert index[prepared.split.train_end] == split.val_from and index[prepared.split.val_end] == split.test_from
+        # the pooled training windows never reach a day of any series' validation or test part
+        assert prepared.parts["train"].target_days.max() < prepared.split.train_end
+    assert len(pooled.train.x) == sum(len(pooled.prepared[n].parts["train"].x) for n in ("long", "short"))
+
+
+def test_a_series_too_short_for_anything_is_reported(tmp_path: Path) -> None:
+    write_synth(tmp_path / "a.csv", days=300, seed=1)
+    write_synth(tmp_path / "b.csv", days=300, seed=2)
+    write_synth(tmp_path / "tiny.csv", days=12, seed=3, start="2018-06-01")
+    assets, _ = multi.gather([tmp_path])  # a folder: its price files
+    pooled = multi.prepare_assets(assets, TINY)
+    assert "tiny" not in pooled.prepared
+    assert [item["name"] for item in pooled.left_out] == ["tiny"] and "too short" in pooled.left_out[0]["reason"]
+
+
+def test_a_price_level_target_cannot_be_pooled(tmp_path: Path) -> None:
+    write_synth(tmp_path / "a.csv", days=300, seed=1)
+    write_synth(tmp_path / "b.csv", days=300, seed=2)
+    assets, _ = multi.gather([tmp_path])
+    config = RunConfig(window=TINY.window, model=ModelConfig(units=(4,), target="price"), train=TINY.train)
+    with pytest.raises(ConfigError, match="--target return"):
+        multi.prepare_assets(assets, config)
+
+
+def _train(tmp_path: Path, files: list[Path], out: Path) -> multi.GlobalOutcome:
+    assets, _ = multi.gather(files)
+    return multi.train_global(multi.prepare_assets(assets, TINY), TINY, out)
+
+
+@pytest.mark.slow
+def test_moving_one_assets_test_prices_changes_no_statistic_or_weight(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    write_synth(a, days=260, seed=1)
+    write_synth(b, days=260, seed=2)
+    first = _train(tmp_path, [a, b], tmp_path / "one")
+    frame = pd.read_csv(b)
+    test_from = first.split.test_from
+    later = pd.to_datetime(frame["Date"]) >= test_from
+    for column in ("Open", "High", "Low", "Close", "Adj Close"):
+        frame.loc[later, column] *= 3.0  # B's test part moves; nothing fitted may notice
+    frame.to_csv(b, index=False, float_format="%.6f")
+    second = _train(tmp_path, [a, b], tmp_path / "two")
+    assert second.split == first.split
+    for name in ("a", "b"):
+        one, two = (json.loads((run / "assets" / name / "run.json").read_text())
+                    for run in (tmp_path / "one", tmp_path / "two"))
+        assert one["target"] == two["target"] and one["features"] == two["features"]
+    from forecast.forecaster import Forecaster
+
+    x = np.random.default_rng(0).normal(size=(5, 8, first.results[0].prepared.features.width)).astype("float32")
+    outputs = [Forecaster.load_asset(run, "a", "numpy").network.predict(x) for run in (tmp_path / "one",
+                                                                                      tmp_path / "two")]
+    np.testing.assert_array_equal(outputs[0], outputs[1])  # the same weights
+
+
+@pytest.fixture(scope="module")
+def global_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("global")
+    for k, name in enumerate(("aaa", "bbb")):
+        write_synth(root / f"{name}.csv", days=500, seed=k + 3)
+    result = runner.invoke(app, ["train", str(root / "aaa.csv"), str(root / "bbb.csv"), "--window", "8", "--units",
+                                 "4", "--epochs", "2", "--batch-size", "32", "--out", str(root / "model"), "--quiet",
+                                 "--format", "json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert [row["asset"] for row in summary["assets"]] == ["aaa", "bbb"]
+    assert summary["mode"] == "global" and summary["pooled"]["scored"] == 2
+    return root / "model"
+
+
+@pytest.mark.slow
+def test_a_global_folder_holds_the_shared_network_and_each_asset(global_model: Path) -> None:
+    top = json.loads((global_model / "run.json").read_text())
+    assert top["kind"] == "global" and [a["folder"] for a in top["assets"]] == ["aaa", "bbb"]
+    for name in ("aaa", "bbb"):
+        sub = global_model / "assets" / name
+        assert {p.name for p in sub.iterdir()} >= {"run.json", "calibration.json", "test_predictions.csv",
+                                                   "prediction.png"}
+        record = json.loads((sub / "run.json").read_text())
+        assert record["model_sha256"] == top["model_sha256"]
+        assert record["split"]["test"]["first"] == top["split"]["test_from"]
+
+
+@pytest.mark.slow
+def test_each_asset_forecasts_the_same_on_both_engines(global_model: Path) -> None:
+    outs = []
+    for engine in ("numpy", "keras"):
+        result = runner.invoke(app, ["predict", str(global_model), "--asset", "BBB", "--interval", "0.9",
+                                     "--horizon", "3", "--engine", engine, "--format", "json"])
+        assert result.exit_code == 0, result.output
+        outs.append(json.loads(result.stdout))
+    assert outs[0]["asset"] == "bbb" and outs[0]["data"].endswith("bbb.csv")
+    for a, b in zip(outs[0]["forecast"], outs[1]["forecast"], strict=True):
+        for key in ("close", "lower", "upper"):
+            assert a[key] == pytest.approx(b[key], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_a_global_model_without_asset_lists_its_assets(global_model: Path) -> None:
+    for command in (["predict", str(global_model)], ["plot", str(global_model)],
+                    ["predict", str(global_model), "--asset", "nope"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 1
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error:") and "aaa, bbb" in lines[0], lines
+
+
+@pytest.mark.slow
+def test_a_new_assets_file_is_forecast_and_labelled(global_model: Path, tmp_path: Path) -> None:
+    new = tmp_path / "newcoin.csv"
+    write_synth(new, days=200, seed=11)
+    result = runner.invoke(app, ["predict", str(global_model), "--data", str(new), "--interval", "0.9",
+                                 "--format", "json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["asset"] == "newcoin.csv" and out["verdict"] is None
+    assert any("never saw" in note for note in out["notes"])
+    row = out["forecast"][0]
+    assert row["lower"] < row["close"] < row["upper"]
+
+
+@pytest.mark.slow
+def test_a_tampered_asset_folder_is_refused(global_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(global_model, copy)
+    top = json.loads((copy / "run.json").read_text())
+    top["assets"][0]["folder"] = "../../etc"
+    (copy / "run.json").write_text(json.dumps(top))
+    with pytest.raises(ArtifactError, match="plain, unique folder name"):
+        from forecast.forecaster import Forecaster
+
+        Forecaster.load_asset(copy, "aaa")
