@@ -57,7 +57,33 @@ def test_intraday_rows_become_the_days_open_high_low_and_total_volume(tmp_path: 
     rows.append(f"{start + 86_400},9,10,7,8,5")
     rows.append(f"{start + 86_460},8,9,8,8.5,")  # a missing volume is not a zero
     series = load_prices(write(tmp_path, "\n".join(rows)))
-    np.testing.assert_allclose(series.table, [[9, 10, 15, 8, 6], [8.5, 9, 10, 7, 5]])
+    np.testing.assert_allclose(series.table[:, :5], [[9, 10, 15, 8, 6], [8.5, 9, 10, 7, 5]])
+    assert np.isnan(series.table[:, 5]).all()  # 3 and 2 of a day's 1,440 minute bars: no realized variance
+
+
+def test_intraday_bars_keep_each_days_realized_variance(tmp_path: Path) -> None:
+    """rv = the sum of the day's squared bar log-returns (the first bar's from the previous close);
+    a duplicated timestamp adds nothing, and a day with too few bars is flagged, not trusted."""
+    rng = np.random.default_rng(3)
+    start = 1_700_006_400  # 2023-11-15 00:00 UTC
+    hours = [h for h in range(72) if not 48 <= h < 62]  # day 3 keeps 10 of its 24 bars
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, len(hours))))
+    rows = ["unix,open,high,low,close,volume"]
+    for k, (hour, close) in enumerate(zip(hours, closes, strict=True)):
+        rows.append(f"{start + hour * 3600},{close},{close * 1.01},{close * 0.99},{close},1")
+        if k == 5:
+            rows.append(f"{start + hour * 3600},{close},{close * 1.01},{close * 0.99},{close},1")  # twice
+    series = load_prices(write(tmp_path, "\n".join(rows)))
+    rv = series.table[:, 5]
+    returns = np.diff(np.log(closes))
+    assert rv[0] == pytest.approx(np.sum(returns[:23] ** 2))  # day 1: 23 returns (its first bar has none before)
+    assert rv[1] == pytest.approx(np.sum(returns[23:47] ** 2))  # day 2: 24, the first across midnight
+    assert np.isnan(rv[2])
+    assert series.extra_columns["rv"].startswith("realized variance")
+    assert any(step.name == "rv_flagged" and step.count == 1 for step in series.steps)
+    from forecast.inputs.channels import resolve
+
+    assert resolve("auto", series.extra_columns, "return", "f")[-1] == "rv"
 
 
 def test_contradictory_high_low_are_ignored_not_the_close(tmp_path: Path) -> None:

@@ -85,7 +85,10 @@ _EXTRA_NAMES: dict[str, tuple[str, ...]] = {
     "volume": ("volume", "vol", "volume_btc", "volume_from", "volumefrom", "total_volume", "volume_usd",
                "volume_currency", "volume_to", "quote_asset_volume"),
 }
-EXTRA_COLUMNS = TABLE_COLUMNS[1:]  # the roles _EXTRA_NAMES finds, in the table's order
+EXTRA_COLUMNS = TABLE_COLUMNS[1:5]  # the roles _EXTRA_NAMES finds, in the table's order
+RV = "rv"  # the day's realized variance, from a file of intraday bars (not a column of the file)
+RV_COLUMN = "realized variance of the intraday closes"  # what `extra_columns` says of it
+RV_MIN_SHARE = 0.5  # a day with fewer bars than this share of a full day's is flagged: no rv that day
 _BINANCE_KLINE_NAMES = ("open_time", "open", "high", "low", "close", "volume", "close_time",
                         "quote_asset_volume", "number_of_trades", "taker_buy_base_asset_volume",
                         "taker_buy_quote_asset_volume", "ignore")
@@ -155,11 +158,13 @@ class PriceSeries:
     @functools.cached_property
     def table(self) -> np.ndarray:
         """(days, 5) float64: close, open, high, low, volume; NaN where the file has no such column
-        or the day has no valid value. What models with OHLCV inputs read (forecast.inputs.channels)."""
-        out = np.full((len(self.close), 1 + len(EXTRA_COLUMNS)), np.nan)
+        or the day has no valid value. What models with OHLCV inputs read (forecast.inputs.channels).
+        A file of intraday bars adds a sixth column: each day's realized variance."""
+        roles = (*EXTRA_COLUMNS, RV) if self.extra is not None and RV in self.extra else EXTRA_COLUMNS
+        out = np.full((len(self.close), 1 + len(roles)), np.nan)
         out[:, 0] = self.closes
         if self.extra is not None:
-            for j, role in enumerate(EXTRA_COLUMNS, start=1):
+            for j, role in enumerate(roles, start=1):
                 if role in self.extra:
                     out[:, j] = self.extra[role].to_numpy(dtype="float64")
         return out
@@ -347,6 +352,8 @@ def _cleaned(rows: pd.DataFrame, asset: str | None, read: _File) -> PriceSeries:
                                               close_col)
     _add_warnings(daily, log)
     _check_extra(daily, extra_daily, log)
+    if extra_daily is not None and RV in extra_daily:
+        extra_cols = {**extra_cols, RV: RV_COLUMN}
     return PriceSeries(
         close=daily, path=path, layout=layout.layout, date_column=date_col, close_column=close_col,
         rows_read=rows_read, frequency=frequency, steps=tuple(log.steps),
@@ -1217,12 +1224,37 @@ def _to_daily(stamps: pd.Series, close: pd.Series, extra: dict[str, np.ndarray],
     series = pd.Series(values[last_of_day], index=index, name="close")
     daily_extra = (pd.DataFrame({role: _daily_values(role, column, last_of_day, intraday)
                                  for role, column in extra.items()}, index=index) if extra else None)
+    if intraday and len(last_of_day) >= 2:
+        rv = _realized_variance(nanos, values, last_of_day, step, log)
+        daily_extra = pd.DataFrame({RV: rv}, index=index) if daily_extra is None else daily_extra.assign(**{RV: rv})
     frequency: Frequency = "B" if _is_business_daily(index, log) else "D"
     if frequency == "D":
         series = _fill_gaps(series, gaps, max_gap, log, path)
         if daily_extra is not None and len(daily_extra) != len(series):
             daily_extra = daily_extra.reindex(series.index)  # filled days: no open/high/low/volume
     return series, daily_extra, frequency
+
+
+def _realized_variance(nanos: np.ndarray, closes: np.ndarray, last_of_day: np.ndarray, step: pd.Timedelta,
+                       log: _Log) -> np.ndarray:
+    """Each day's realized variance: the sum of the squared log-returns of its bars (a bar's return
+    is from the previous bar's close, so the first bar of a day spans midnight). A return across a
+    gap longer than 4 bars, or between two rows of one timestamp, is left out; a day with fewer bars
+    than RV_MIN_SHARE of a full day's is flagged (NaN) and counted, never trusted."""
+    gaps = np.diff(nanos)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        returns = np.diff(np.log(np.where(closes > 0, closes, np.nan)))
+    usable = (gaps > 0) & (gaps <= 4 * step.value) & np.isfinite(returns)
+    squares = np.concatenate([[0.0], np.where(usable, returns, 0.0) ** 2])
+    counts = np.concatenate([[0], usable.astype("int64")])
+    starts = np.concatenate([[0], last_of_day[:-1] + 1])
+    total, bars = np.add.reduceat(squares, starts), np.add.reduceat(counts, starts)
+    full = max(1, round(_DAY_NS / step.value))
+    trusted = bars >= RV_MIN_SHARE * full
+    log.step("rv_flagged", int((~trusted).sum()), f"{int((~trusted).sum())} day(s) have fewer than "
+             f"{RV_MIN_SHARE:.0%} of a full day's {full} bars: no realized variance for them (rv channel: the "
+             "training mean)")
+    return np.where(trusted & (total > 0), total, np.nan)
 
 
 def _daily_values(role: str, column: np.ndarray, last_of_day: np.ndarray, intraday: bool) -> np.ndarray:

@@ -12,7 +12,9 @@ channel is one `Channel` subclass and one `register` call. `--features ohlcv` pi
 * volume — the change in log volume from the previous day;
 * vol    — the log RiskMetrics volatility (λ = 0.94) of the next day's return, from the returns
   up to and including this day: the level a risk analyst starts from, so the network learns
-  what the range and volume add to it rather than relearning an average from noisy returns.
+  what the range and volume add to it rather than relearning an average from noisy returns;
+* rv     — log √(realized variance): the day's own volatility measured from its intraday bars,
+  for files of hourly (or finer) candles (forecast.data.loader flags days with too few bars).
 
 A day without the value (a filled gap, zero or missing volume, a high below the low) gets the
 training mean, i.e. 0 after standardising; standardised values are clipped to ±CLIP so one bad
@@ -162,7 +164,17 @@ def is_choice(value: str) -> bool:
     return value in FEATURE_SETS or (bool(listed) and all(part in CHANNELS for part in listed))
 
 
-for _channel in (Return(), Range(), Body(), Volume(), Vol()):
+class RealizedVol(Channel):
+    """log √(the day's realized variance), from a file of intraday bars."""
+
+    name, needs, words = "rv", ("rv",), "realized volatility of the intraday bars"
+
+    def raw(self, columns: Columns) -> np.ndarray:
+        import numpy as np
+        return 0.5 * np.log(columns("rv"))
+
+
+for _channel in (Return(), Range(), Body(), Volume(), Vol(), RealizedVol()):
     register(_channel)
 
 
@@ -303,7 +315,8 @@ def resolve(choice: FeatureChoice, present: dict[str, str], target_kind: str, na
         raise DataError(f"--features ohlcv needs high, low and volume columns, but {name} has no {missing}; "
                         "use --features close (or auto, which picks close for this file)")
     channels = [] if target_kind == "return" else ["return"]
-    return (*channels, "range", *(["body"] if "open" in present else []), "volume", "vol")
+    return (*channels, "range", *(["body"] if "open" in present else []), "volume", "vol",
+            *(["rv"] if "rv" in present else []))
 
 
 def _listed(choice: str, present: dict[str, str], name: str) -> tuple[str, ...]:
