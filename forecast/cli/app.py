@@ -22,6 +22,8 @@ from forecast.cli.options import (
     CSV_PANEL,
     TRAIN_PANEL,
     AutoJobsOpt,
+    CovariateLagOpt,
+    CovariateOpt,
     ForceOpt,
     JobsOpt,
     KindChoice,
@@ -52,6 +54,7 @@ from forecast.runs.context import RunContext, default_from_out, default_out
 if TYPE_CHECKING:
     from rich.progress import Progress
 
+    from forecast.data.covariates import Request
     from forecast.data.loader import LoadOptions, PriceSeries, Step
     from forecast.runs.tune import TrialEvent
     from forecast.status import EpochCallback
@@ -181,6 +184,8 @@ def train(
                                   "OUT/<asset>/) instead of one global network, on the same split.",
         rich_help_panel=TRAIN_PANEL)] = False,
     jobs: AutoJobsOpt = None,
+    covariate: CovariateOpt = None,
+    covariate_lag: CovariateLagOpt = 1,
     *, training: TrainingOptions, load_options: LoadOptions,
 ) -> None:
     """Train a GRU or LSTM on daily closes and write a model folder.
@@ -206,6 +211,7 @@ def train(
     paths = csvs or [Path(DEFAULT_DATA)]
     wanted = [name.strip() for name in assets.split(",") if name.strip()] if assets else None
     with _user_errors():
+        covariates = _covariates(covariate, covariate_lag, load_options)
         _needs_training_extra("train")
         config = training.config(model, target, multistep, horizon)
         many = len(paths) > 1 or paths[0].is_dir() or wanted is not None or per_asset
@@ -216,7 +222,8 @@ def train(
                     task = progress.task("training")
                     outcome = pipeline.train(paths[0], config, RunContext(
                         folder, force=force, load_options=load_options, on_loaded=_data_notes(quiet),
-                        progress=lambda name: task, tensorboard=tensorboard, distribute=distribute))
+                        progress=lambda name: task, tensorboard=tensorboard, distribute=distribute,
+                        covariates=covariates))
                 report.train_summary(outcome, fmt)
                 return
             except PanelError:
@@ -232,7 +239,7 @@ def train(
             multi = pipeline.train_assets(paths, config, RunContext(
                 folder, force=force, load_options=load_options, on_loaded=_data_notes(quiet),
                 progress=(progress.task if per_asset else lambda name: task), tensorboard=tensorboard,
-                distribute=distribute, jobs=jobs), wanted, per_asset)
+                distribute=distribute, jobs=jobs, covariates=covariates), wanted, per_asset)
         report.assets_summary(multi, fmt)
 
 
@@ -496,6 +503,7 @@ def predict(
     engine: Annotated[EngineChoice, typer.Option(help="numpy needs no TensorFlow (fast start); auto uses it "
                                                  "when it supports every layer, else Keras.")] = "auto",
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Say which engine ran, on stderr.")] = False,
+    covariate: CovariateOpt = None,
     *, load_options: LoadOptions,
 ) -> None:
     """Forecast the next close(s) after the last date in the data.
@@ -506,8 +514,10 @@ def predict(
     from forecast.runs import pipeline
 
     with _user_errors():
+        request = _covariates(covariate, 1, load_options)
+        specs = request.specs if request is not None else ()
         outcome = pipeline.predict(model_dir, data=data, horizon=horizon, interval=interval,
-                                   load_options=load_options, engine=engine)
+                                   load_options=load_options, engine=engine, covariates=specs)
         if verbose:
             typer.echo(f"engine: {outcome.engine}" + (" (TensorFlow not imported)" if outcome.engine == "numpy"
                                                      else ""), err=True)
@@ -691,6 +701,23 @@ class _Progress:
 
 def _losses(logs: dict[str, float]) -> str:
     return "  ".join(f"{key} {value:.3g}" for key, value in logs.items() if "loss" in key)
+
+
+def _covariates(given: list[str] | None, lag: int, options: LoadOptions) -> Request | None:
+    """--covariate and --covariate-lag as a request (None without covariates).
+
+    Raises:
+        DataError: a malformed FILE[:COLUMN], or more files than a model takes.
+    """
+    from forecast.config import MAX_COVARIATES
+    from forecast.data.covariates import Request, Spec
+    from forecast.errors import DataError
+
+    if not given:
+        return None
+    if len(given) > MAX_COVARIATES:
+        raise DataError(f"{len(given)} --covariate files given; forecast takes at most {MAX_COVARIATES}")
+    return Request(tuple(Spec.parse(text) for text in given), lag, options.max_gap)
 
 
 def _data_notes(quiet: bool) -> Callable[[PriceSeries], None] | None:

@@ -73,7 +73,8 @@ _CSV: list[tuple[str, Any, Any]] = [
         rich_help_panel=CSV_PANEL)], DEFAULT_MAX_GAP),
     ("asset", Annotated[str | None, typer.Option(
         help="In a file with several assets in rows (a symbol, ticker, name or slug column): the one to read, "
-             "e.g. BTC. `forecast data inspect FILE` lists them.", rich_help_panel=CSV_PANEL, show_default=False)],
+             "e.g. BTC (`forecast data inspect FILE` lists them); for a model of several assets, the one to "
+             "forecast.", rich_help_panel=CSV_PANEL, show_default=False)],
      None),
 ]
 
@@ -90,7 +91,7 @@ def _checked_features(value: str) -> str:
     """--features: a set's name or registered channel names (checked before anything loads)."""
     if not channels.is_choice(value):
         raise typer.BadParameter(f"{value!r} is not close, ohlcv, auto or channel names from "
-                                 f"{', '.join(channels.CHANNELS)} (comma-separated)")
+                                 f"{', '.join(channels.choosable())} (comma-separated)")
     return value
 
 
@@ -120,7 +121,7 @@ _TRAINING: list[tuple[str, Any, Any]] = [
     ("features", Annotated[FeatureChoice, typer.Option(
         help="What the network sees: the close only, or also the day's range, open-to-close move, volume "
              "change and RiskMetrics volatility (ohlcv); auto = ohlcv when the file has high, low and volume; "
-             f"or input channels by name, comma-separated ({', '.join(channels.CHANNELS)}).",
+             f"or input channels by name, comma-separated ({', '.join(channels.choosable())}).",
         metavar="<close|ohlcv|auto|NAMES>", callback=_checked_features,
         rich_help_panel=TRAIN_PANEL)], DEFAULT_FEATURES),
     ("interval_method", Annotated[MethodChoice, typer.Option(
@@ -133,6 +134,20 @@ _TRAINING: list[tuple[str, Any, Any]] = [
              "(auto: measured once per machine), or float32. Forecasts are float32 either way.",
         rich_help_panel=TRAIN_PANEL)], DEFAULT_PRECISION),
 ]
+
+
+# Covariates from other files (forecast.data.covariates).
+COVARIATE_PANEL = "Covariates"
+CovariateOpt = Annotated[list[str] | None, typer.Option(
+    "--covariate", metavar="FILE[:COLUMN]", show_default=False, rich_help_panel=COVARIATE_PANEL,
+    help="Another file's values as an input (repeat for more), e.g. fear-greed.csv:value or sp500.csv; a value "
+         "dated d is first used by the forecast made at the close of d+1 (--covariate-lag), days without one "
+         "carry the last for up to --max-gap days, then it is missing. predict: newer files, in training's order "
+         "[default: the files recorded at training].")]
+CovariateLagOpt = Annotated[int, typer.Option(
+    "--covariate-lag", min=0, max=365, rich_help_panel=COVARIATE_PANEL,
+    help="Days after its date a covariate value is first used: 1 (published during its day), 0 (known at the "
+         "close).")]
 
 
 # Single options several commands share.

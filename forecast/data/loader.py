@@ -149,6 +149,7 @@ class PriceSeries:
     extra_columns: dict[str, str] = field(default_factory=dict)  # role → the file's column name
     asset: str | None = None  # the asset read from a panel file (several assets in rows)
     unit: str | None = None  # the prices' currency when the file says it (USD, USDT, EUR…), else None
+    covariates: dict[str, Any] = field(default_factory=dict)  # covariate columns attached (forecast.data.covariates)
 
     @functools.cached_property
     def closes(self) -> np.ndarray:
@@ -160,7 +161,8 @@ class PriceSeries:
         """(days, 5) float64: close, open, high, low, volume; NaN where the file has no such column
         or the day has no valid value. What models with OHLCV inputs read (forecast.inputs.channels).
         A file of intraday bars adds a sixth column: each day's realized variance."""
-        roles = (*EXTRA_COLUMNS, RV) if self.extra is not None and RV in self.extra else EXTRA_COLUMNS
+        later = [j for j, role in enumerate(TABLE_COLUMNS) if j > 4 and self.extra is not None and role in self.extra]
+        roles = TABLE_COLUMNS[1:max(later) + 1] if later else EXTRA_COLUMNS  # rv, covariates: only when there
         out = np.full((len(self.close), 1 + len(roles)), np.nan)
         out[:, 0] = self.closes
         if self.extra is not None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from forecast.config import TABLE_COLUMNS, FeatureChoice
+from forecast.config import MAX_COVARIATES, TABLE_COLUMNS, FeatureChoice
 from forecast.errors import ConfigError, DataError
 from forecast.registry import Registry
 
@@ -66,6 +66,7 @@ class Channel:
     name: ClassVar[str]
     needs: ClassVar[tuple[str, ...]] = ()  # table columns besides the close
     words: ClassVar[str] = ""  # what it is, for people
+    chosen: ClassVar[bool] = True  # picked by --features (covariate channels come with --covariate instead)
 
     def raw(self, columns: Columns) -> np.ndarray:
         raise NotImplementedError
@@ -161,7 +162,12 @@ def is_choice(value: str) -> bool:
     """Whether `value` is something --features takes: a set's name, or registered channel names
     (comma-separated)."""
     listed = [part.strip() for part in value.split(",") if part.strip()]
-    return value in FEATURE_SETS or (bool(listed) and all(part in CHANNELS for part in listed))
+    return value in FEATURE_SETS or (bool(listed) and all(part in CHANNELS and get(part).chosen for part in listed))
+
+
+def choosable() -> list[str]:
+    """The channels --features takes by name."""
+    return [name for name, channel in CHANNELS.items() if channel.chosen]
 
 
 class RealizedVol(Channel):
@@ -174,7 +180,42 @@ class RealizedVol(Channel):
         return 0.5 * np.log(columns("rv"))
 
 
-for _channel in (Return(), Range(), Body(), Volume(), Vol(), RealizedVol()):
+class CovariateLevel(Channel):
+    """A bounded covariate (every value in 0–100, e.g. Fear & Greed) as its level (forecast.data.covariates)."""
+
+    words, chosen = "a covariate's level", False
+
+    def __init__(self, k: int) -> None:
+        self.name, self.needs, self.k = f"cov{k}-level", (f"cov{k}",), k  # type: ignore[misc]
+
+    def raw(self, columns: Columns) -> np.ndarray:
+        import numpy as np
+        j = TABLE_COLUMNS.index(f"cov{self.k}")
+        return columns.table[:, j] if columns.table.shape[1] > j else np.full(columns.days, np.nan)
+
+
+class CovariateChange(CovariateLevel):
+    """A covariate price (the S&P 500, DXY, gold) as its log change from the day before."""
+
+    words = "a covariate's log change"
+
+    def __init__(self, k: int) -> None:
+        super().__init__(k)
+        self.name = f"cov{k}-change"  # type: ignore[misc]
+
+    def raw(self, columns: Columns) -> np.ndarray:
+        import numpy as np
+        return _diff(np.log(columns(f"cov{self.k}")))
+
+
+def covariate_channel(k: int, kind: str) -> str:
+    """The channel name of covariate k read as `kind` (level or change)."""
+    return f"cov{k}-{kind}"
+
+
+for _channel in (Return(), Range(), Body(), Volume(), Vol(), RealizedVol(),
+                 *(CovariateLevel(k) for k in range(MAX_COVARIATES)),
+                 *(CovariateChange(k) for k in range(MAX_COVARIATES))):
     register(_channel)
 
 
@@ -323,7 +364,7 @@ def _listed(choice: str, present: dict[str, str], name: str) -> tuple[str, ...]:
     listed = tuple(dict.fromkeys(part.strip() for part in str(choice).split(",") if part.strip()))
     if not is_choice(choice):
         raise ConfigError(f"--features must be {', '.join(FEATURE_SETS)} or channel names from "
-                          f"{', '.join(CHANNELS)} (comma-separated), got {choice!r}")
+                          f"{', '.join(choosable())} (comma-separated), got {choice!r}")
     missing = [c for channel in listed for c in get(channel).needs if c not in present]
     if missing:
         raise DataError(f"--features {choice} needs {', '.join(dict.fromkeys(missing))} columns, but {name} has "

@@ -334,9 +334,10 @@ def train_global(pooled: Pooled, config: RunConfig, out: Path, *, force: bool = 
         _history(result.history).to_csv(staging / HISTORY_FILE, float_format="%.8g")
         summary = pooled_scores(results)
         record_out = GlobalRecord(
-            config=config, model_sha256=sha, target_kind=config.model.target, channels=pooled.channels,
+            config=config, model_sha256=sha, target_kind=config.model.target, channels=first.features.channels,
             val_from=pooled.split.describe()["val_from"], test_from=pooled.split.describe()["test_from"],
             assets=tuple(entries), left_out=tuple(pooled.left_out), training=training, pooled=summary,
+            covariates=first.covariates,
             versions={"forecast": __version__, "python": platform.python_version(), **versions},
             created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             windows={"train": len(pooled.train.x), "val": len(pooled.val.x)})

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from forecast.config import DEFAULT_MODELS_DIR, DistributeChoice
 
 if TYPE_CHECKING:
+    from forecast.data.covariates import Covariate, Request
     from forecast.data.loader import LoadOptions, PriceSeries
     from forecast.status import EpochCallback, ProgressFactory
 
@@ -57,6 +58,7 @@ class RunContext:
         tensorboard: the TensorBoard root; each training logs into a sub-folder named after it.
         jobs: trainings at once, each in its own worker process.
         distribute: the tf.distribute strategy of an in-process training.
+        covariates: files whose values are attached to every series read (forecast.data.covariates).
     """
 
     out: Path
@@ -67,15 +69,31 @@ class RunContext:
     tensorboard: Path | None = None
     jobs: int = 1
     distribute: DistributeChoice = "auto"
+    covariates: Request | None = None
 
     def load(self, csv_path: Path) -> PriceSeries:
-        """Read and clean the price file, then tell `on_loaded`."""
+        """Read and clean the price file, attach the covariates, then tell `on_loaded`."""
         from forecast.data.loader import load_prices
 
-        series = load_prices(csv_path, self.load_options)
+        return self.loaded(load_prices(csv_path, self.load_options))
+
+    def loaded(self, series: PriceSeries) -> PriceSeries:
+        """A series just read: with the covariates attached (forecast.data.covariates), told to `on_loaded`."""
+        if self.covariates is not None and self.covariates.specs:
+            from forecast.data.covariates import attach
+
+            series = attach(series, self._covariates(), self.covariates)
         if self.on_loaded is not None:
             self.on_loaded(series)
         return series
+
+    def _covariates(self) -> list[Covariate]:
+        """The covariate files, read once per context."""
+        assert self.covariates is not None
+        cache = self.__dict__.setdefault("_read", {})
+        if "files" not in cache:
+            cache["files"] = self.covariates.load(self.load_options)
+        return list(cache["files"])
 
     def board(self, name: str) -> Path | None:
         """The TensorBoard folder of the training called `name` (None without --tensorboard)."""

@@ -27,6 +27,7 @@ from forecast.status import stage
 from forecast.store.artifacts import series_for
 
 if TYPE_CHECKING:
+    from forecast.data.covariates import Spec
     from forecast.metrics import Comparison
     from forecast.runs.assets import GlobalOutcome
     from forecast.runs.training import TrainOutcome
@@ -96,9 +97,7 @@ def train_assets(paths: list[Path], config: RunConfig, context: RunContext, want
     from forecast.runs import assets as multi
 
     assets, unreadable = multi.gather(paths, context.load_options, wanted)
-    if context.on_loaded is not None:
-        for asset in assets:
-            context.on_loaded(asset.series)
+    assets = [multi.Asset(asset.name, context.loaded(asset.series)) for asset in assets]
     pooled = multi.prepare_assets(assets, config, [{"name": u["name"], "reason": f"unreadable: {u['reason']}"}
                                                    for u in unreadable])
     if context.distribute != "multi-worker":
@@ -114,7 +113,8 @@ def train_assets(paths: list[Path], config: RunConfig, context: RunContext, want
 
 
 def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: float | None = None,
-            load_options: LoadOptions | None = None, engine: EngineChoice = "auto") -> ForecastOutcome:
+            load_options: LoadOptions | None = None, engine: EngineChoice = "auto",
+            covariates: tuple[Spec, ...] = ()) -> ForecastOutcome:
     """Forecast the `horizon` closes after the last date of the data.
 
     Args:
@@ -123,14 +123,18 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: 
         horizon: days ahead; a recursive model feeds each forecast back as an input.
         interval: a level in (0, 1) adds `lower` and `upper` bounds (conformally calibrated, online).
         engine: "numpy" (no TensorFlow), "keras", or "auto" (numpy when it supports the network).
+        covariates: newer files of the model's covariates (in its order); default: the recorded ones.
 
     Raises:
         ArtifactError: missing or corrupt model folder, or the recorded data is gone.
         DataError: the data is unreadable or shorter than the window.
         ConfigError: a horizon or interval the model cannot give.
     """
-    forecaster, series, label = _model_and_series(folder, data, load_options, engine, interval is not None)
+    forecaster, series, label = _model_and_series(folder, data, load_options, engine, interval is not None,
+                                                  covariates)
     record = forecaster.run
+    if not series.covariates:  # a new asset of a global model has them already
+        series = with_recorded_covariates(record.extra.get("covariates"), series, covariates, load_options, at_end=True)
     closes, n = series.closes, len(series.closes)
     if n < forecaster.window:
         raise DataError(f"the model needs the last {forecaster.window} closes but {series.path.name} has only "
@@ -154,7 +158,7 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: 
 
 
 def _model_and_series(folder: Path, data: Path | None, options: LoadOptions | None, engine: EngineChoice,
-                      calibrated: bool) -> tuple[Forecaster, PriceSeries, list[str]]:
+                      calibrated: bool, covariates: tuple[Spec, ...] = ()) -> tuple[Forecaster, PriceSeries, list[str]]:
     """The model and the series it forecasts, and what to say about them: a one-series model and its
     file (or --data); one asset of a global model (--asset) and that asset's file; or, given --data
     without --asset, a global model forecasting an asset it never saw.
@@ -175,7 +179,8 @@ def _model_and_series(folder: Path, data: Path | None, options: LoadOptions | No
         if data is None:
             raise ArtifactError(f"{folder} is a global model of {len(pooled.assets)} assets ({pooled.names()}); pass "
                                 "--asset NAME for one of them, or --data FILE to forecast a new asset")
-        series = load_prices(data, options)
+        series = with_recorded_covariates(pooled.covariates, load_prices(data, options), covariates, options,
+                                          at_end=True)
         forecaster = Forecaster.new_asset(folder, series, engine, calibrated=calibrated)
         trained = sum(entry.seen for entry in pooled.assets)
         scores = pooled.pooled
@@ -195,6 +200,45 @@ def _model_and_series(folder: Path, data: Path | None, options: LoadOptions | No
     note = [] if seen else [f"{_asset_of(record)} was not trained on (too few days before the validation part): "
                             "its test score is that of a new asset"]
     return forecaster, series, note
+
+
+def with_recorded_covariates(block: Any, series: PriceSeries, given: tuple[Spec, ...],
+                             options: LoadOptions | None, at_end: bool = False) -> PriceSeries:
+    """`series` with the covariates a model was trained with (`block`: its run.json's) attached: newer
+    files when `given` (in the recorded order), the recorded lag and --max-gap either way. `at_end`:
+    also refuse when a covariate is not known up to the series' last day (a forecast needs it).
+
+    Raises:
+        DataError: a covariate file gone, too old, or a different number of them than the model has.
+        ConfigError: covariates given for a model trained without any.
+        ArtifactError: run.json's covariates block is malformed.
+    """
+    from forecast.data.covariates import Request, attach, check_known, read_block
+
+    if not block:
+        if given:
+            raise ConfigError("this model was trained without covariates; drop --covariate")
+        return series
+    try:
+        request, files = read_block(block)
+    except ValueError as exc:
+        raise ArtifactError(f"run.json of this model: {exc}; retrain it with `forecast train --force`") from None
+    labels = ", ".join(entry["label"] for entry in files)
+    if given:
+        if len(given) != len(files):
+            raise DataError(f"this model was trained with {len(files)} covariate(s) ({labels}); pass --covariate for "
+                            "each, in that order, or none to read the files recorded at training")
+        request = Request(given, request.lag, request.max_gap)
+    else:
+        gone = [spec.path for spec in request.specs if not spec.path.is_file()]
+        if gone:
+            raise DataError(f"the covariate file {gone[0]} recorded at training is no longer there; pass "
+                            f"--covariate for each of {labels}, in that order")
+    covariates = request.load(options)
+    attached = attach(series, covariates, request, kinds=[entry["kind"] for entry in files])
+    if at_end:
+        check_known(attached, covariates, request.lag, request.max_gap)
+    return attached
 
 
 def _asset_of(record: RunRecord) -> str | None:
@@ -324,11 +368,13 @@ def _saved_frame(saved: Path) -> pd.DataFrame:
 
 
 def _unseen_frame(forecaster: Forecaster, data: Path | None, options: LoadOptions | None, horizon: int,
-                  interval: float | None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+                  interval: float | None, covariates: tuple[Spec, ...] = (),
+                  ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     record = forecaster.run
     if interval is not None:
         forecaster.check_interval(interval, horizon)
-    series = series_for(record, data, options)
+    series = with_recorded_covariates(record.extra.get("covariates"), series_for(record, data, options), covariates,
+                                      options)
     closes, index, window = series.closes, series.close.index, forecaster.window
     first = max(int(index.searchsorted(pd.Timestamp(record.split["test"].first))), window)
     end = len(closes) - horizon + 1  # origins whose last step is inside the data

@@ -57,6 +57,7 @@ class Prepared:
     target: Target
     parts: dict[str, Windows]  # train and val windows (the test part is forecast from the closes)
     features: Features = field(default_factory=Features)
+    covariates: dict[str, Any] = field(default_factory=dict)  # run.json's block (forecast.data.covariates), or {}
 
     @property
     def closes(self) -> np.ndarray:
@@ -77,6 +78,7 @@ def prepare(series: PriceSeries, config: WindowConfig, target_kind: TargetKind =
     With `outputs` > 1 (a direct multi-step model) each part keeps only origins whose every
     step lies inside that part. `split` and `channels`, when given, replace the series' own
     split and the channels `features` resolves to (several series trained as one: forecast.runs.assets).
+    Covariate columns the series carries (forecast.data.covariates) add their channels after the others.
 
     Raises:
         DataError: too little data for the window and split, or `ohlcv` features for a file
@@ -88,6 +90,9 @@ def prepare(series: PriceSeries, config: WindowConfig, target_kind: TargetKind =
     target = fit_target(target_kind, values[: split.train_end])
     if channels is None:
         channels = resolve(features, series.extra_columns, target_kind, series.path.name)
+    covariates = series.covariates
+    if covariates:
+        channels = (*channels, *(entry["channel"] for entry in covariates["files"]))
     fitted = fit_features(series.table, channels, split.train_end)
     inputs, targets = target.inputs(values), target.targets(values, outputs)
     if fitted.channels:
@@ -96,7 +101,8 @@ def prepare(series: PriceSeries, config: WindowConfig, target_kind: TargetKind =
     for name in ("train", "val"):
         first, end = split.part(name)
         parts[name] = make_windows(inputs, split.window, first, end - (outputs - 1), targets)
-    return Prepared(series=series, split=split, target=target, parts=parts, features=fitted)
+    return Prepared(series=series, split=split, target=target, parts=parts, features=fitted,
+                    covariates=dict(covariates or {}))
 
 
 def _check_horizon(split: Split, outputs: int) -> None:
@@ -439,6 +445,7 @@ def record_for(prepared: Prepared, config: RunConfig, evaluation: Evaluation, tr
                  "test_bands": evaluation.bands,
                  **({"test_bands_by_step": evaluation.bands_by_step} if evaluation.bands_by_step else {})},
         features=prepared.features,
+        extra={"covariates": prepared.covariates} if prepared.covariates else {},
         versions={"forecast": __version__, "python": platform.python_version(), **versions},
         created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )

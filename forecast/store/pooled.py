@@ -78,6 +78,7 @@ class GlobalRecord:
     versions: dict[str, Any]
     created: str
     windows: dict[str, int] = field(default_factory=dict)  # train and val windows pooled
+    covariates: dict[str, Any] = field(default_factory=dict)  # the covariates block (forecast.data.covariates), or {}
 
     @property
     def name(self) -> str:
@@ -113,7 +114,7 @@ class GlobalRecord:
                       "val_from": self.val_from, "test_from": self.test_from},
             "assets": [entry.to_dict() for entry in self.assets], "left_out": list(self.left_out),
             "windows": dict(self.windows), "training": dict(vars(self.training)), "pooled": self.pooled,
-            "versions": self.versions,
+            "versions": self.versions, **({"covariates": self.covariates} if self.covariates else {}),
         }
 
     @classmethod
@@ -175,11 +176,16 @@ class GlobalRecord:
             raise TypeError("windows must hold whole numbers")
         if not isinstance(raw.get("pooled", {}), dict) or not isinstance(raw.get("versions", {}), dict):
             raise TypeError("pooled and versions must be objects")
+        covariates = raw.get("covariates", {})
+        if covariates:
+            from forecast.data.covariates import read_block
+
+            read_block(covariates)  # ValueError names the field
         return cls(config=RunConfig.from_dict(raw["config"]), model_sha256=sha, target_kind=kind, channels=listed,
                    val_from=split["val_from"], test_from=split["test_from"], assets=tuple(entries),
                    left_out=tuple(left), training=TrainingInfo(**numbers, seconds=float(seconds), precision=precision),
                    pooled=raw.get("pooled", {}), versions=raw.get("versions", {}), created=str(raw["created"]),
-                   windows=windows)
+                   windows=windows, covariates=covariates)
 
 
 def is_global(raw: Any) -> bool:

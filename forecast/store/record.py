@@ -191,6 +191,13 @@ class RunRecord:
         features = raw.get("features")
         if features is not None and not isinstance(features, dict):
             raise TypeError("features must be an object")
+        if raw.get("covariates"):
+            from forecast.data.covariates import read_block
+
+            try:
+                read_block(raw["covariates"])
+            except ValueError as exc:
+                raise TypeError(str(exc)) from None
         return cls(
             config=RunConfig.from_dict(raw["config"]), target=Target.from_dict(raw["target"]), data=info,
             split=parts, target_fitted_on=(_date(fitted, "first"), _date(fitted, "last")),
