@@ -183,6 +183,9 @@ def train(
         "--model-per-asset", help="With several series: one network per series (plain model folders "
                                   "OUT/<asset>/) instead of one global network, on the same split.",
         rich_help_panel=TRAIN_PANEL)] = False,
+    hold_out: Annotated[str | None, typer.Option(
+        help="With several series: ones not to train on, comma-separated; each is scored as an asset the "
+             "network never saw.", show_default=False, rich_help_panel=TRAIN_PANEL)] = None,
     jobs: AutoJobsOpt = None,
     covariate: CovariateOpt = None,
     covariate_lag: CovariateLagOpt = 1,
@@ -214,7 +217,8 @@ def train(
         covariates = _covariates(covariate, covariate_lag, load_options)
         _needs_training_extra("train")
         config = training.config(model, target, multistep, horizon)
-        many = len(paths) > 1 or paths[0].is_dir() or wanted is not None or per_asset
+        held = [name.strip() for name in hold_out.split(",") if name.strip()] if hold_out else None
+        many = len(paths) > 1 or paths[0].is_dir() or wanted is not None or per_asset or held is not None
         if not many:
             folder = out or default_out("train", paths[0], model)
             try:
@@ -239,7 +243,7 @@ def train(
             multi = pipeline.train_assets(paths, config, RunContext(
                 folder, force=force, load_options=load_options, on_loaded=_data_notes(quiet),
                 progress=(progress.task if per_asset else lambda name: task), tensorboard=tensorboard,
-                distribute=distribute, jobs=jobs, covariates=covariates), wanted, per_asset)
+                distribute=distribute, jobs=jobs, covariates=covariates), wanted, per_asset, held)
         report.assets_summary(multi, fmt)
 
 

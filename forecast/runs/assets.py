@@ -170,9 +170,11 @@ class Pooled:
         return [name for name, seen in self.seen.items() if seen]
 
 
-def prepare_assets(assets: list[Asset], config: RunConfig, left_out: list[dict[str, str]] | None = None) -> Pooled:
+def prepare_assets(assets: list[Asset], config: RunConfig, left_out: list[dict[str, str]] | None = None,
+                   hold_out: list[str] | None = None) -> Pooled:
     """Split every asset by the common dates, fit each one's statistics on its own training part,
-    and pool the training and validation windows of those with enough training days.
+    and pool the training and validation windows of those with enough training days. The assets
+    named in `hold_out` are not trained on: they are scored as new assets, as a short one is.
 
     Raises:
         ConfigError: a target that is not scale-free (price, delta), or a direct horizon.
@@ -188,9 +190,14 @@ def prepare_assets(assets: list[Asset], config: RunConfig, left_out: list[dict[s
     prepared: dict[str, Prepared] = {}
     seen: dict[str, bool] = {}
     left = list(left_out or [])
+    held = {name.strip().casefold() for name in hold_out or []}
+    unknown = held - {a.name.casefold() for a in assets}
+    if unknown:
+        raise DataError(f"--hold-out {', '.join(sorted(unknown))}: no such series (there are "
+                        f"{', '.join(a.name for a in assets[:12])}{' …' if len(assets) > 12 else ''})")
     for asset in assets:
         own = split.of(asset.series, window)
-        if own.train_end >= 2 * window and own.val_end > own.train_end:
+        if asset.name.casefold() not in held and own.train_end >= 2 * window and own.val_end > own.train_end:
             try:
                 prepared[asset.name] = prepare(asset.series, config.window, model.target, model.outputs,
                                                model.features, split=own, channels=channels)

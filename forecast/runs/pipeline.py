@@ -86,7 +86,7 @@ def train(csv_path: Path, config: RunConfig, context: RunContext) -> TrainOutcom
 
 
 def train_assets(paths: list[Path], config: RunConfig, context: RunContext, wanted: list[str] | None = None,
-                 per_asset: bool = False) -> GlobalOutcome:
+                 per_asset: bool = False, hold_out: list[str] | None = None) -> GlobalOutcome:
     """Several series (files, folders, a panel's assets) as one global network, or one network per
     asset (`per_asset`), on a split by date common to every series (forecast.runs.assets).
 
@@ -99,7 +99,7 @@ def train_assets(paths: list[Path], config: RunConfig, context: RunContext, want
     assets, unreadable = multi.gather(paths, context.load_options, wanted)
     assets = [multi.Asset(asset.name, context.loaded(asset.series)) for asset in assets]
     pooled = multi.prepare_assets(assets, config, [{"name": u["name"], "reason": f"unreadable: {u['reason']}"}
-                                                   for u in unreadable])
+                                                   for u in unreadable], hold_out)
     if context.distribute != "multi-worker":
         check_target(context.out, context.force)  # fail before minutes of training, not after
     if per_asset:
