@@ -89,7 +89,8 @@ def panel(multi: Path, cfg: Any, out: Path, train: bool) -> dict[str, Any]:
     if train:
         started = time.perf_counter()
         outcome = runs_assets.train_global(pooled, cfg, out / "panel", force=True)
-        result.update({"wall_seconds": round(time.perf_counter() - started, 1), "fit_seconds": round(outcome.seconds, 1),
+        result.update({"wall_seconds": round(time.perf_counter() - started, 1),
+                       "fit_seconds": round(outcome.seconds, 1),
                        "mean_is_vs_ewma": outcome.pooled["mean_is_vs_ewma"],
                        "mean_coverage": outcome.pooled["mean_coverage"], "calibrated": outcome.pooled["calibrated"],
                        "scored_with_band": outcome.pooled["scored"], "mean_mase": outcome.pooled["mean_mase"]})
@@ -121,14 +122,15 @@ def markdown(results: dict[str, Any]) -> str:
              "is sharper; means are over assets. `*`: not trained on, scored as a new asset.", ""]
     for item in results["runs"]:
         lines += [f"## {item['name']} ({item['mode']}; test from {item['split']['test_from']})", "",
-                  "| asset | test days | MASE | 90% cover | IS/EWMA | IS/GARCH |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+                  "| asset | test days | MASE | 90% cover | IS/EWMA | IS/GARCH |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for row in item["assets"]:
             lines.append(f"| {row['asset']}{'' if row['seen'] else ' *'} | {row['test_days']} | {_cell(row['mase'])} | "
                          f"{_cell(row['coverage'], True)} | {_cell(row['is_vs_ewma'])} | {_cell(row['is_vs_garch'])} |")
         lines.append(f"| **mean** | | {_cell(item['mean_mase'])} | {_cell(item['mean_coverage'], True)} | "
                      f"{_cell(item['mean_is_vs_ewma'])} | {_cell(item['mean_is_vs_garch'])} |")
-        timing = (f"{len(item['per_training_seconds'])} trainings, {sum(item['per_training_seconds']):.0f} s of fitting "
-                  f"(mean {statistics.mean(item['per_training_seconds']):.0f} s)" if item["per_training_seconds"]
+        each = item["per_training_seconds"]
+        timing = (f"{len(each)} trainings, {sum(each):.0f} s of fitting (mean {statistics.mean(each):.0f} s)" if each
                   else f"{item['windows']:,} pooled windows, {item['epochs_run']} epochs, {item['fit_seconds']:.0f} s "
                        "of fitting")
         lines += ["", f"Coverage in 88–92% on {item['calibrated']} of {item['scored']}; {timing}; "

@@ -128,7 +128,7 @@ def test_changing_a_covariates_later_values_changes_no_earlier_forecast(covariat
 @pytest.mark.slow
 def test_predict_refuses_a_covariate_that_is_too_old(covariate_model: tuple[Path, Path, Path],
                                                      tmp_path: Path) -> None:
-    model, prices, index = covariate_model
+    model, _, index = covariate_model
     old = tmp_path / "old.csv"
     pd.read_csv(index).head(200).to_csv(old, index=False)
     result = runner.invoke(app, ["predict", str(model), "--covariate", str(old)])
