@@ -54,6 +54,20 @@ def test_a_panel_is_read_in_one_pass_with_each_assets_own_rows(tmp_path: Path) -
     assert [s.asset for s in by_alias if not isinstance(s, Unreadable)] == ["CCC", "AAA"]
 
 
+def test_a_compressed_panel_reads_the_same_assets(tmp_path: Path) -> None:
+    import gzip
+
+    path = _panel(tmp_path)
+    packed = tmp_path / "panel.csv.gz"
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    plain, unpacked = load_assets(path), load_assets(packed)
+    assert len(plain) == len(unpacked) == 3
+    for a, b in zip(plain, unpacked, strict=True):
+        assert not isinstance(a, Unreadable) and not isinstance(b, Unreadable)
+        assert a.asset == b.asset and b.path == packed
+        np.testing.assert_array_equal(a.table, b.table)
+
+
 def test_assets_a_panel_does_not_hold_are_refused_with_the_list(tmp_path: Path) -> None:
     path = _panel(tmp_path)
     with pytest.raises(DataError, match=r"no asset 'ZZZ'.*AAA, BBB, CCC"):
@@ -87,11 +101,11 @@ def test_one_series_splits_by_date_exactly_as_it_splits_alone(price_csv: Path) -
 def test_the_split_is_one_date_for_every_series(tmp_path: Path) -> None:
     long, short, late = (tmp_path / name for name in ("long.csv", "short.csv", "late.csv"))
     write_synth(long, days=400, seed=1, start="2020-01-01")
-    write_synth(short, days=300, seed=2, start="2020-03-01")  # ends first: the split is of the days up to its end
-    write_synth(late, days=150, seed=3, start="2020-10-01")  # starts after the validation date: scored as new
+    write_synth(short, days=300, seed=2, start="2020-03-01")  # the middle end: the split is of the days up to it
+    write_synth(late, days=250, seed=3, start="2020-10-01")  # starts after the validation date: scored as new
     assets, _ = multi.gather([long, short, late])
     split = multi.date_split([a.series for a in assets], TINY.window)
-    calendar = pd.date_range("2020-01-01", load_prices(short).close.index[-1])
+    calendar = pd.date_range("2020-01-01", load_prices(long).close.index[-1])  # the end half of them reach
     alone = split_days(len(calendar), TINY.window)
     assert split.val_from == calendar[alone.train_end] and split.test_from == calendar[alone.val_end]
     pooled = multi.prepare_assets(assets, TINY)
@@ -103,6 +117,23 @@ def test_the_split_is_one_date_for_every_series(tmp_path: Path) -> None:
         # the pooled training windows never reach a day of any series' validation or test part
         assert prepared.parts["train"].target_days.max() < prepared.split.train_end
     assert len(pooled.train.x) == sum(len(pooled.prepared[n].parts["train"].x) for n in ("long", "short"))
+
+
+def test_a_series_that_ends_early_trains_and_one_that_would_leak_is_not_scored(tmp_path: Path) -> None:
+    for k, name in enumerate(("a", "b", "c")):
+        write_synth(tmp_path / f"{name}.csv", days=500, seed=k + 1, start="2018-01-01")
+    write_synth(tmp_path / "early.csv", days=200, seed=4, start="2018-01-01")  # ends before the validation date
+    write_synth(tmp_path / "mid.csv", days=45, seed=5, start="2018-12-20")  # its own test part: before test_from
+    assets, _ = multi.gather([tmp_path / f"{n}.csv" for n in ("a", "b", "c", "early", "mid")])
+    split = multi.date_split([a.series for a in assets], TINY.window)
+    pooled = multi.prepare_assets(assets, TINY)
+    reasons = {item["name"]: item["reason"] for item in pooled.left_out}
+    assert reasons["early"].startswith("trained on, not scored") and "early" not in pooled.prepared
+    early = load_prices(tmp_path / "early.csv")
+    assert early.close.index[-1] < split.val_from
+    windows = [len(pooled.prepared[n].parts["train"].x) for n in ("a", "b", "c")]
+    assert len(pooled.train.x) == sum(windows) + len(early.closes) - 8  # every early day after its first window
+    assert "mid" not in pooled.prepared and "overlap the other assets' training days" in reasons["mid"]
 
 
 def test_a_series_too_short_for_anything_is_reported(tmp_path: Path) -> None:
@@ -234,3 +265,34 @@ def test_a_tampered_asset_folder_is_refused(global_model: Path, tmp_path: Path) 
         from forecast.forecaster import Forecaster
 
         Forecaster.load_asset(copy, "aaa")
+
+
+@pytest.mark.slow
+def test_compare_on_several_series_puts_global_beside_per_asset(tmp_path: Path) -> None:
+    for k, name in enumerate(("aaa", "bbb")):
+        write_synth(tmp_path / f"{name}.csv", days=500, seed=k + 1)
+    write_synth(tmp_path / "late.csv", days=200, seed=9, start="2019-01-01")  # after the validation date
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["compare", str(tmp_path / "aaa.csv"), str(tmp_path / "bbb.csv"),
+                                 str(tmp_path / "late.csv"), "--window", "8", "--units", "4", "--epochs", "2",
+                                 "--batch-size", "32", "--out", str(out), "--quiet", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert set(report["assets"]) == {"aaa", "bbb", "late"} and report["assets"]["late"]["seen"] is False
+    assert report["assets"]["late"]["per-asset_mase"] is None  # no per-asset model without training days
+    models = {row["model"]: row for row in report["pooled"]}
+    assert models["global"]["assets"] == 3 and models["per-asset"]["assets"] == 2
+    assert models["ewma"]["mean_is_vs_ewma"] == pytest.approx(1.0)
+    for name in ("aaa", "bbb"):  # the per-asset table is the one compare writes for each series
+        each = json.loads((out / "assets" / name / "report.json").read_text())
+        assert {"global", "per-asset", "persistence"} <= {row["model"] for row in each["rows"]}
+        mean = np.mean([report["assets"][n]["global_mase"] for n in ("aaa", "bbb", "late")])
+        assert models["global"]["mean_mase"] == pytest.approx(mean, abs=1e-4)
+    assert {p.name for p in (out / "assets" / "aaa").iterdir()} >= {"overlay.png", "bands.png", "report.md"}
+    assert (out / "small_multiples.png").stat().st_size > 10_000
+    assert (out / "global" / "run.json").is_file() and (out / "per-asset" / "aaa" / "model.keras").is_file()
+    again = runner.invoke(app, ["compare", "--from", str(out / "global"), str(out / "per-asset" / "bbb"),
+                                "--asset", "bbb", "--out", str(tmp_path / "from"), "--format", "json"])
+    assert again.exit_code == 0, again.output
+    rows = {row["model"]: row for row in json.loads(again.stdout)["rows"]}
+    assert rows["global (bbb)"]["mase"] == pytest.approx(report["assets"]["bbb"]["global_mase"], rel=1e-6)

@@ -48,6 +48,25 @@ def test_mirrored_on_two_logical_cpus(price_csv: Path, tmp_path: Path) -> None:
     assert len(json.loads(predicted.stdout)["forecast"]) == 1
 
 
+def test_a_global_model_trains_mirrored_on_two_logical_cpus(tmp_path: Path) -> None:
+    """Several series train one network under the same strategies: how a global model grows past one machine."""
+    from forecast.data.synth import write_synth
+
+    for k, name in enumerate(("aaa", "bbb")):
+        write_synth(tmp_path / f"{name}.csv", days=300, seed=k + 1)
+    out = tmp_path / "global"
+    done = subprocess.run([sys.executable, "-c", LAUNCH, "two-cpus", "train", str(tmp_path / "aaa.csv"),
+                           str(tmp_path / "bbb.csv"), *TINY, "--distribute", "mirrored", "--out", str(out)],
+                          capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert summary["mode"] == "global" and summary["distribution"]["replicas"] == 2
+    predicted = subprocess.run([sys.executable, "-m", "forecast", "predict", str(out), "--asset", "aaa",
+                                "--format", "json"], capture_output=True, text=True, timeout=120)
+    assert predicted.returncode == 0, predicted.stderr
+    assert json.loads(predicted.stdout)["asset"] == "aaa"
+
+
 def test_multi_worker_on_two_local_processes(price_csv: Path, tmp_path: Path) -> None:
     ports = [free_port(), free_port()]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}

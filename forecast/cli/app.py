@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
     from forecast.data.covariates import Request
     from forecast.data.loader import LoadOptions, PriceSeries, Step
+    from forecast.runs.compare_assets import AssetsCompareOutcome as CompareAssets
     from forecast.runs.tune import TrialEvent
     from forecast.status import EpochCallback
 
@@ -298,19 +299,53 @@ def compare(
             with _Progress(0, quiet):
                 outcome = use_case.compare_folders(paths or [], data, target, horizon=horizon, force=force,
                                                    load_options=load_options)
+        elif len(paths or []) > 1 or any(path.is_dir() for path in paths or []):
+            several = _compare_assets(paths or [], models, training, out, force, quiet, tensorboard, jobs,
+                                      load_options)
+            report.assets_compare_output(several, fmt)
+            return
         else:
+            from forecast.data.loader import PanelError
+
             csv = _single_csv(paths)
             kinds = _listed(models, network_kinds.names(), "--models")
             target_kinds = cast("list[TargetKind]", _listed(targets, get_args(TargetKind), "--targets"))
             config = training.config(kinds[0], target_kinds[0])
-            jobs = _say_jobs(jobs, len(kinds) * len(target_kinds) * seeds, quiet)
             target = out or default_out("compare", csv)
-            with _Progress(training.epochs, quiet) as progress:
-                outcome = use_case.compare(
-                    use_case.CompareRequest(csv, kinds, config, seeds=seeds, targets=target_kinds, horizon=horizon),
-                    RunContext(target, force=force, load_options=load_options, on_loaded=_data_notes(quiet),
-                               progress=progress.task, tensorboard=tensorboard, jobs=jobs))
+            jobs_now = _say_jobs(jobs, len(kinds) * len(target_kinds) * seeds, quiet)
+            try:
+                with _Progress(training.epochs, quiet) as progress:
+                    outcome = use_case.compare(
+                        use_case.CompareRequest(csv, kinds, config, seeds=seeds, targets=target_kinds,
+                                                horizon=horizon),
+                        RunContext(target, force=force, load_options=load_options, on_loaded=_data_notes(quiet),
+                                   progress=progress.task, tensorboard=tensorboard, jobs=jobs_now))
+            except PanelError:  # a panel file: every asset a series of its own, never one mixed series
+                if str(csv) == "-":
+                    raise
+                several = _compare_assets([csv], models, training, out, force, quiet, tensorboard, jobs,
+                                          load_options)
+                report.assets_compare_output(several, fmt)
+                return
         report.compare_output(outcome, fmt, wide)
+
+
+def _compare_assets(paths: list[Path], models: str, training: TrainingOptions, out: Path | None, force: bool,
+                    quiet: bool, tensorboard: Path | None, jobs: int | None,
+                    load_options: LoadOptions) -> CompareAssets:
+    """compare on several series: the global network vs one per asset (forecast.runs.compare_assets)."""
+    from forecast.runs.compare_assets import compare_assets
+
+    kind = _listed(models, network_kinds.names(), "--models")[0]
+    if not quiet:
+        _note(f"several series: comparing one global {kind.upper()} with one {kind.upper()} per asset and the "
+              "baselines, on one split by date")
+    config = training.config(kind, DEFAULT_TARGET)
+    target = out or default_out("compare", paths[0], assets=len(paths))
+    with _Progress(training.epochs, quiet) as progress:
+        return compare_assets(paths, config, RunContext(
+            target, force=force, load_options=load_options, on_loaded=_data_notes(quiet),
+            progress=progress.task, tensorboard=tensorboard, jobs=DEFAULT_JOBS if jobs is None else jobs))
 
 
 @app.command()

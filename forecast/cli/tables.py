@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from forecast.runs.assets import GlobalOutcome
     from forecast.runs.backtest import BacktestOutcome
     from forecast.runs.compare import CompareOutcome
+    from forecast.runs.compare_assets import AssetsCompareOutcome
     from forecast.runs.pipeline import ForecastOutcome, PlotOutcome
     from forecast.runs.training import TrainOutcome
     from forecast.runs.tune import TuneOutcome
@@ -461,7 +462,8 @@ def assets_summary(outcome: GlobalOutcome, fmt: Literal["table", "json"]) -> Non
     if fmt == "json":
         print_json({"folder": str(outcome.folder), "mode": outcome.mode, "split": outcome.split.describe(),
                     "seconds": round(outcome.seconds, 2), "epochs_run": outcome.epochs_run,
-                    "windows": outcome.windows, "assets": pooled["assets"], "left_out": outcome.left_out,
+                    "windows": outcome.windows, "distribution": outcome.distribution or None,
+                    "assets": pooled["assets"], "left_out": outcome.left_out,
                     "pooled": {key: value for key, value in pooled.items() if key != "assets"}})
         return
     console = _stdout()
@@ -495,3 +497,47 @@ def assets_summary(outcome: GlobalOutcome, fmt: Literal["table", "json"]) -> Non
     else:
         console.print(f"Trained {len(pooled['assets'])} networks in {outcome.seconds:.1f} s.")
     console.print(f"Model folder: {outcome.folder}")
+
+
+def assets_compare_output(outcome: AssetsCompareOutcome, fmt: Literal["table", "json", "csv", "markdown"]) -> None:
+    """compare on several series: each asset's headline numbers, then the pooled means."""
+    from forecast.runs.compare_assets import asset_cells, markdown
+
+    cells = {name: asset_cells(o) for name, o in outcome.per_asset.items()}
+    if fmt == "json":
+        print_json({"out": str(outcome.out), "split": outcome.split, "pooled": outcome.pooled,
+                    "assets": {name: {**cells[name], "seen": outcome.seen[name],
+                                      "evaluation": o.evaluation} for name, o in outcome.per_asset.items()},
+                    "left_out": outcome.left_out})
+    elif fmt == "csv":
+        print_csv(outcome.pooled)
+    elif fmt == "markdown":
+        sys.stdout.write(markdown(outcome.report))
+    else:
+        console = _stdout()
+
+        def cell(value: float | None, pct: bool = False) -> str:
+            return "—" if value is None else (f"{100 * value:.1f}%" if pct else f"{value:.3f}")
+
+        table = Table(title=f"Per asset, test from {outcome.split['test_from']}: MASE and the 90% band's interval "
+                            "score over EWMA's", title_justify="left")
+        for name in ("asset", "global", "per-asset", "IS global", "IS per-asset", "IS GARCH"):
+            table.add_column(name, justify="left" if name == "asset" else "right")
+        for name, values in cells.items():
+            table.add_row(name[:20] + ("" if outcome.seen[name] else " *"), cell(values["global_mase"]),
+                          cell(values["per-asset_mase"]), cell(values["global_is"]), cell(values["per-asset_is"]),
+                          cell(values["garch_is"]))
+        _show(console, table)
+        pooled = Table(title="Pooled over the assets (means)", title_justify="left")
+        for name in ("model", "assets", "MASE", "IS/EWMA", "90% cover", "88–92%"):
+            pooled.add_column(name, justify="left" if name == "model" else "right")
+        for row in outcome.pooled:
+            pooled.add_row(row["model"], str(row["assets"]), cell(row["mean_mase"]), cell(row["mean_is_vs_ewma"]),
+                           cell(row["mean_coverage"], True),
+                           "—" if row["calibrated"] is None else str(row["calibrated"]))
+        _show(console, pooled)
+        if not all(outcome.seen.values()):
+            console.print("*: not trained on, scored as an asset the global network never saw (no per-asset model).")
+    for item in outcome.left_out:
+        Console(stderr=True).print(f"left out: {item['name']}: {item['reason']}")
+    Console(stderr=True).print(f"Report, plots and model folders: {outcome.out}")

@@ -286,3 +286,32 @@ def bands_figure(actual: pd.Series, bounds: dict[str, tuple[np.ndarray, np.ndarr
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
     return out
+
+
+def small_multiples(frames: dict[str, pd.DataFrame], out: Path, days: int = 365) -> Path:
+    """One panel per asset (its last `days` test days): the actual close and each model's one-step
+    forecasts (the columns besides `actual`), each panel on its own price scale."""
+    names = list(frames)
+    columns = min(3, max(1, len(names)))
+    rows = -(-len(names) // columns)
+    fig = Figure(figsize=(5 * columns, 3.2 * rows), layout="constrained")
+    for k, name in enumerate(names):
+        ax = fig.add_subplot(rows, columns, k + 1)
+        frame = frames[name].tail(days)
+        ax.plot(frame.index, frame["actual"], color="black", linewidth=1.2, label="actual")
+        for model in (c for c in frame.columns if c != "actual"):
+            ax.plot(frame.index, frame[model], linewidth=0.9, label=model)
+        ax.set_title(name, fontsize=10)
+        locator = mdates.AutoDateLocator(maxticks=5)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,.4g}"))
+        ax.grid(alpha=0.3)
+        if k == 0:
+            ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle(f"One-step forecasts on each asset's unseen test days (the last {days} at most)", fontsize=11)
+    from forecast.files import atomic_path
+
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    return out

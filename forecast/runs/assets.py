@@ -7,8 +7,9 @@ train once, and score every asset on its own unseen days.
   part on `test_from` for all of them, so no network ever trains on a day that lies in any asset's
   validation or test part (assets move together: a split per file would leak March 2020 from one
   coin's training into another's test). The dates are the one-series split (--val-size,
-  --test-size) of the calendar of every series' days up to the earliest last day, so every series
-  that reaches it has test days, and one series splits exactly as `forecast train` splits it.
+  --test-size) of the calendar of every series' days up to the last day at least half of them
+  reach, so one series splits exactly as `forecast train` splits it; a series that ends before
+  the test part only trains.
 * each series gets scale-free inputs standardised on **its own** training part (the return target
   and the channels of forecast.inputs); their training windows are pooled into one copy.
 * a series with too few days before `val_from` to train on (2 × window) is not trained on: it is
@@ -136,12 +137,14 @@ class DateSplit:
 
 def date_split(series: list[PriceSeries], config: WindowConfig) -> DateSplit:
     """The one-series split (forecast.inputs.windows.split_days) of the calendar of every series'
-    days up to the earliest last day: one series splits as `train` splits it alone.
+    days up to the last day at least half of them reach: one series splits as `train` splits it
+    alone, a few series that end early (a delisted coin) do not pull the split back, and a series
+    that ends before the test part only trains.
 
     Raises:
         DataError: the calendar is too short for the window and the parts.
     """
-    end = min(s.close.index[-1] for s in series)
+    end = sorted(s.close.index[-1] for s in series)[(len(series) - 1) // 2]
     calendar = pd.DatetimeIndex(np.unique(np.concatenate([s.close.index[s.close.index <= end].to_numpy()
                                                           for s in series])))
     try:
@@ -149,8 +152,8 @@ def date_split(series: list[PriceSeries], config: WindowConfig) -> DateSplit:
     except DataError as exc:
         if len(series) == 1:
             raise
-        raise DataError(f"the {len(series)} series' common calendar (their days up to the earliest last day, "
-                        f"{end:%Y-%m-%d}) is too short to split: {exc}") from None
+        raise DataError(f"the {len(series)} series' common calendar (their days up to {end:%Y-%m-%d}, the last day "
+                        f"half of them reach) is too short to split: {exc}") from None
     return DateSplit(val_from=calendar[split.train_end], test_from=calendar[split.val_end])
 
 
@@ -195,29 +198,42 @@ def prepare_assets(assets: list[Asset], config: RunConfig, left_out: list[dict[s
     if unknown:
         raise DataError(f"--hold-out {', '.join(sorted(unknown))}: no such series (there are "
                         f"{', '.join(a.name for a in assets[:12])}{' …' if len(assets) > 12 else ''})")
+    test_from = split.describe()["test_from"]
     for asset in assets:
         own = split.of(asset.series, window)
-        if asset.name.casefold() not in held and own.train_end >= 2 * window and own.val_end > own.train_end:
+        if asset.name.casefold() not in held and own.train_end >= 2 * window:
             try:
                 prepared[asset.name] = prepare(asset.series, config.window, model.target, model.outputs,
                                                model.features, split=own, channels=channels)
-                seen[asset.name] = own.n > own.val_end  # trained on; scored where it has test days
-                if own.n <= own.val_end:
-                    left.append({"name": asset.name, "reason": f"trained on, not scored: it ends on "
-                                                               f"{asset.series.last_date}, before the test part "
-                                                               f"({split.describe()['test_from']})"})
-                continue
             except DataError as exc:
                 left.append({"name": asset.name, "reason": str(exc)})
                 continue
-        try:  # too few days before val_from to train on: scored as a new asset, on its own split
-            prepared[asset.name] = prepare(asset.series, config.window, model.target, model.outputs, model.features,
-                                           channels=channels)
-            seen[asset.name] = False
+            both = own.n > own.val_end and own.val_end > own.train_end  # validation and test days of its own
+            seen[asset.name] = both
+            if not both:
+                left.append({"name": asset.name, "reason": f"trained on, not scored: it ends on "
+                                                           f"{asset.series.last_date}, before the test part "
+                                                           f"({test_from}) has days of it"})
+            continue
+        # not trained on (held out, or too few days before val_from): scored as a new asset on its own
+        # split, and only where that split's test part lies in the common test period — earlier, the
+        # other assets' training days would overlap it, and assets move together
+        why = "held out (--hold-out)" if asset.name.casefold() in held else (
+            f"not trained on ({own.train_end} days before {split.describe()['val_from']}, fewer than 2 × the window)")
+        try:
+            candidate = prepare(asset.series, config.window, model.target, model.outputs, model.features,
+                                channels=channels)
         except DataError as exc:
-            left.append({"name": asset.name, "reason": f"not trained on ({own.train_end} days before "
-                                                       f"{split.describe()['val_from']}, fewer than 2 × the window) "
-                                                       f"and too short to score as a new asset: {exc}"})
+            left.append({"name": asset.name, "reason": f"{why} and too short to score as a new asset: {exc}"})
+            continue
+        own_test = asset.series.close.index[candidate.split.val_end]
+        if own_test < split.test_from:
+            left.append({"name": asset.name,
+                         "reason": f"{why}, and its own test part would start on {own_test:%Y-%m-%d}, before the "
+                                   f"common test part ({test_from}): scored there it would overlap the other "
+                                   "assets' training days"})
+            continue
+        prepared[asset.name], seen[asset.name] = candidate, False
     trained = [name for name in prepared if seen.get(name) or _trains_only(name, left)]
     if not trained:
         raise DataError(f"no series has {2 * window} days before the validation part ({split.describe()['val_from']}) "
@@ -279,7 +295,7 @@ class GlobalOutcome:
     windows: int
     mode: str = "global"  # or "per-asset"
     record: GlobalRecord | None = None
-    notes: list[str] = field(default_factory=list)
+    distribution: dict[str, Any] = field(default_factory=dict)  # the tf.distribute plan (global mode)
 
 
 def train_global(pooled: Pooled, config: RunConfig, out: Path, *, force: bool = False,
@@ -353,7 +369,7 @@ def train_global(pooled: Pooled, config: RunConfig, out: Path, *, force: bool = 
         shutil.rmtree(target.parent, ignore_errors=True)
     return GlobalOutcome(folder=out, results=results, left_out=pooled.left_out, split=pooled.split, pooled=summary,
                          seconds=result.seconds, epochs_run=result.epochs_run, windows=len(pooled.train.x),
-                         record=record_out)
+                         record=record_out, distribution=plan.describe(config.train.batch_size))
 
 
 def _with_asset(record: Any, name: str, seen: bool) -> Any:

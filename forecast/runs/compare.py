@@ -47,6 +47,7 @@ class ModelRun:
     epochs_run: int | None
     folder: Path | None = None  # its model folder, for the interval bands
     band: tuple[np.ndarray | None, str] | None = None  # one-day quantiles training already made (None: load)
+    asset: str | None = None  # the asset of a global model folder (forecast.store.pooled)
 
 
 @dataclass(frozen=True)
@@ -143,8 +144,11 @@ def compare_folders(folders: list[Path], data: Path | None, out: Path, *, horizo
     """
     if not folders:
         raise ConfigError("compare --from needs at least one model folder")
-    forecasters = [Forecaster.load(folder) for folder in folders]
+    asset = load_options.asset if load_options is not None else None
+    forecasters = [_load(folder, asset) for folder in folders]
     records = [forecaster.run for forecaster in forecasters]
+    if load_options is not None and asset is not None and _is_global(folders[0]):
+        load_options = dataclasses.replace(load_options, asset=records[0].data.asset)  # the rows it trained on
     series = series_for(records[0], data, load_options)
     for folder, record in zip(folders, records, strict=True):
         _check_fits(folder, record, series)
@@ -153,11 +157,29 @@ def compare_folders(folders: list[Path], data: Path | None, out: Path, *, horizo
     force = force or _same_comparison(out, setup, series)
     check_target(out, force)
     stage(f"forecasting {end - first} unseen days with {len(folders)} model(s)")
-    runs = {folder.name: [_folder_run(folder, forecaster, series, first, end, horizon)]
+    runs = {_run_name(folder, asset): [dataclasses.replace(_folder_run(folder, forecaster, series, first, end, horizon),
+                                                           asset=asset if _is_global(folder) else None)]
             for folder, forecaster in zip(folders, forecasters, strict=True)}
     with staged_folder(out, force) as staging:
         outcome = _evaluate_and_write(staging, series, first, end, runs, setup, horizon)
     return dataclasses.replace(outcome, out=out)
+
+
+def _is_global(folder: Path) -> bool:
+    from forecast.store.pooled import read_global
+
+    return folder.is_dir() and read_global(folder) is not None
+
+
+def _load(folder: Path, asset: str | None, calibrated: bool = False) -> Forecaster:
+    """A model folder's forecaster: one asset of a global model (`asset`, --asset), or a one-series model."""
+    if asset is not None and _is_global(folder):
+        return Forecaster.load_asset(folder, asset, calibrated=calibrated)
+    return Forecaster.load(folder, calibrated=calibrated)
+
+
+def _run_name(folder: Path, asset: str | None) -> str:
+    return f"{folder.name} ({asset})" if asset is not None and _is_global(folder) else folder.name
 
 
 def _same_comparison(out: Path, setup: dict[str, Any], series: PriceSeries) -> bool:
@@ -268,7 +290,7 @@ def _bands_by_step(series: PriceSeries, first: int, last_origin: int, runs: dict
         if run.folder is None:
             continue
         try:
-            forecaster = Forecaster.load(run.folder, calibrated=True)
+            forecaster = _load(run.folder, run.asset, calibrated=True)
             models[name] = (forecaster, forecaster.prices(series), run.predicted, forecaster.known_from(series))
         except ForecastError as exc:
             notes.append(f"{name}: no band ({exc})")
@@ -295,7 +317,7 @@ def _one_day_bands(series: PriceSeries, first: int, end: int, runs: dict[str, li
             continue
         else:
             try:
-                loaded = Forecaster.load(run.folder, calibrated=True)
+                loaded = _load(run.folder, run.asset, calibrated=True)
                 quantiles, why = model_quantiles(loaded, loaded.prices(series), first, end, run.predicted[:, 0],
                                                  known_from=loaded.known_from(series))
             except ForecastError as exc:

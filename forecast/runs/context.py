@@ -29,10 +29,11 @@ def default_out(command: str, csv_path: Path, model_kind: str = "", assets: int 
     """Where a command writes when --out is not given, all in one place: `models/<model>-<csv stem>`
     for train (`…-and-<n>-more` for several files), `reports/<command>-<csv stem>` for compare,
     backtest and tune."""
+    more = f"-and-{assets - 1}-more" if assets > 1 else ""
+    stem = csv_path.stem or csv_path.resolve().name
     if command == "train":
-        more = f"-and-{assets - 1}-more" if assets > 1 else ""
-        return Path(DEFAULT_MODELS_DIR) / f"{model_kind}-{csv_path.stem or csv_path.resolve().name}{more}"
-    return Path(REPORTS_DIR) / f"{command}-{csv_path.stem}"
+        return Path(DEFAULT_MODELS_DIR) / f"{model_kind}-{stem}{more}"
+    return Path(REPORTS_DIR) / f"{command}-{stem}{more}"
 
 
 def default_from_out(folders: list[Path]) -> Path:

@@ -97,9 +97,14 @@ def prepare(series: PriceSeries, config: WindowConfig, target_kind: TargetKind =
     inputs, targets = target.inputs(values), target.targets(values, outputs)
     if fitted.channels:
         inputs = np.column_stack([inputs, fitted.extra(series.table)])
-    parts = {}
+    parts: dict[str, Windows] = {}
     for name in ("train", "val"):
         first, end = split.part(name)
+        if name == "val" and end == first:  # a series that only trains (one of several: forecast.runs.assets)
+            width = inputs.shape[1] if inputs.ndim > 1 else 1
+            parts[name] = Windows(x=np.empty((0, split.window, width), dtype="float32"),
+                                  y=np.empty((0, outputs), dtype="float32"), target_days=np.empty(0, dtype=int))
+            continue
         parts[name] = make_windows(inputs, split.window, first, end - (outputs - 1), targets)
     return Prepared(series=series, split=split, target=target, parts=parts, features=fitted,
                     covariates=dict(covariates or {}))
@@ -111,6 +116,8 @@ def _check_horizon(split: Split, outputs: int) -> None:
     Raises:
         DataError: naming the parts' lengths and what to change.
     """
+    if outputs == 1:  # one step fits any part; a one-series split has days in every part (split_days)
+        return
     words = {"train": "training", "val": "validation", "test": "test"}
     lengths = {words[name]: end - first for name in words for first, end in [split.part(name)]}
     short = next((name for name, days in lengths.items() if days < outputs), None)
