@@ -45,14 +45,14 @@ def config(epochs: int, seed: int, features: str = "auto") -> Any:
 
 
 def run(name: str, paths: list[Path], cfg: Any, out: Path, *, per_asset: bool = False,
-        hold_out: list[str] | None = None, covariates: list[str] | None = None) -> dict[str, Any]:
+        hold_out: list[str] | None = None, covariates: list[str] | None = None, jobs: int = 2) -> dict[str, Any]:
     from forecast.data.covariates import Request, Spec
     from forecast.runs import pipeline
     from forecast.runs.context import RunContext
 
     request = Request(tuple(Spec.parse(c) for c in covariates), 1, 7) if covariates else None
     started = time.perf_counter()
-    outcome = pipeline.train_assets(paths, cfg, RunContext(out / name, force=True, jobs=2, covariates=request),
+    outcome = pipeline.train_assets(paths, cfg, RunContext(out / name, force=True, jobs=jobs, covariates=request),
                                     per_asset=per_asset, hold_out=hold_out)
     wall = time.perf_counter() - started
     seconds = outcome.seconds
@@ -98,12 +98,19 @@ def panel(multi: Path, cfg: Any, out: Path, train: bool) -> dict[str, Any]:
 
 
 def predict_seconds(folder: Path, asset: str) -> float:
-    """Median wall time of `forecast predict FOLDER --asset A --interval 0.9` (NumPy engine), 5 runs."""
+    """Median wall time of `forecast predict FOLDER --asset A --interval 0.9` (NumPy engine), 5 runs
+    after one warm-up, with Python's bytecode cache on as in an install (PYTHONDONTWRITEBYTECODE
+    unset: without it every run compiles the sources again, ~0.2 s)."""
+    import os
+
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    command = [sys.executable, "-m", "forecast", "predict", str(folder), "--asset", asset, "--interval", "0.9",
+               "--engine", "numpy", "--format", "json"]
+    subprocess.run(command, check=True, capture_output=True, env=env)
     times = []
     for _ in range(5):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "forecast", "predict", str(folder), "--asset", asset, "--interval", "0.9",
-                        "--engine", "numpy", "--format", "json"], check=True, capture_output=True)
+        subprocess.run(command, check=True, capture_output=True, env=env)
         times.append(time.perf_counter() - started)
     return round(statistics.median(times), 3)
 
@@ -138,6 +145,14 @@ def markdown(results: dict[str, Any]) -> str:
         for left in item["left_out"]:
             lines.append(f"- left out: {left['name']}: {left['reason']}")
         lines.append("")
+    runs = {item["name"]: item for item in results["runs"]}
+    if "global8" in runs and runs.get("per-asset8-alone", {}).get("per_training_seconds"):
+        alone = runs["per-asset8-alone"]["per_training_seconds"]
+        fit = runs["global8"]["fit_seconds"]
+        lines += [f"Training time: the global network fitted in {fit:.0f} s; one network per asset, one at a time, "
+                  f"{statistics.mean(alone):.1f} s on average ({sum(alone):.0f} s for all {len(alone)}): the global "
+                  f"one costs {fit / statistics.mean(alone):.1f}× one single-asset training, "
+                  f"{fit / sum(alone):.2f}× all of them.", ""]
     if "panel" in results:
         lines += ["## The 44-coin panel", "", "```", json.dumps(results["panel"], indent=1), "```", ""]
     if "predict_seconds" in results:
@@ -151,7 +166,7 @@ def main() -> None:
     parser.add_argument("--multi", type=Path, default=ROOT.parent / "shared" / "data" / "multi")
     parser.add_argument("--intraday", type=Path, default=ROOT.parent / "shared" / "data" / "intraday")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks")
-    parser.add_argument("--only", default="global8,per-asset8,covariates8,heldout,intraday,panel")
+    parser.add_argument("--only", default="global8,per-asset8,alone,covariates8,heldout,intraday,panel")
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()
@@ -165,6 +180,8 @@ def main() -> None:
         results["predict_seconds"] = predict_seconds(work / "global8", "bitcoin-cmc-scrape")
     if "per-asset8" in only:
         results["runs"].append(run("per-asset8", crypto, cfg, work, per_asset=True))
+    if "alone" in only:  # one training at a time: what "8 × one single-asset training" is measured against
+        results["runs"].append(run("per-asset8-alone", crypto, cfg, work, per_asset=True, jobs=1))
     if "covariates8" in only:
         results["runs"].append(run("covariates8", crypto, cfg, work, covariates=[
             f"{args.multi / 'cov-fear-greed-alternative-me.csv'}:value", str(args.multi / "cov-dxy-investing.csv")]))
@@ -179,7 +196,14 @@ def main() -> None:
     if "panel" in only:
         results["panel"] = panel(args.multi, cfg, work, train=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "assets" if only >= {"global8", "per-asset8"} else "assets-" + "-".join(sorted(only))
+    stem = "assets"
+    earlier = args.out / "assets.json"
+    if not only >= {"global8", "per-asset8"} and earlier.is_file():  # a partial run updates the full one
+        merged = json.loads(earlier.read_text())
+        names = {item["name"] for item in results["runs"]}
+        merged["runs"] = [item for item in merged["runs"] if item["name"] not in names] + results["runs"]
+        merged.update({key: value for key, value in results.items() if key not in ("runs", "seed", "epochs")})
+        results = merged
     (args.out / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
     (args.out / f"{stem}.md").write_text(markdown(results))
     print(markdown(results))

@@ -162,7 +162,7 @@ def train(
     csvs: Annotated[list[Path] | None, typer.Argument(
         help="Price CSV (Yahoo, CoinMarketCap, Investing.com, Binance, CoinGecko, Bitstamp, CryptoDataDownload…), "
              "or - for standard input [default: the bundled data]. Several files, a folder or a panel file: one "
-             "network on every series.", metavar="CSV...", show_default=False)] = None,
+             "network on every series.", metavar="CSV", show_default=False)] = None,
     model: ModelOpt = DEFAULT_MODEL,
     target: TargetOpt = DEFAULT_TARGET,
     multistep: Annotated[Multistep, typer.Option(
@@ -201,8 +201,8 @@ def train(
     Several series (files, a folder, or a panel file's assets) train one global network on windows
     pooled from all of them, each standardised on its own training part. The split is by date,
     common to every series: --test-size and --val-size split the calendar of all their days up to
-    the earliest last day, and no network trains on a day in any series' validation or test part.
-    A series with too few days before that to train on is scored as a new asset.
+    the last day half of them reach, and no network trains on a day in any series' validation or
+    test part. A series with too few days before that to train on is scored as a new asset.
 
     Example: forecast train data/btc-synthetic.csv --model lstm --epochs 20 --features ohlcv --out models/lstm
 
