@@ -115,3 +115,53 @@ def test_hourly_files_with_two_date_formats_become_1394_days(intraday_data: Path
     # PROVENANCE.md: 2017-08-17 04:00 → 2021-06-10 00:00, agreeing with Binance's 1,394 daily candles
     assert (series.first_date, series.last_date, len(series.close)) == ("2017-08-17", "2021-06-10", 1394)
     assert series.unit == "USDT"
+
+
+def test_the_44_coin_panel_reads_every_asset_in_one_pass(multi_data: Path) -> None:
+    import numpy as np
+
+    from forecast.data.loader import LoadOptions, Unreadable, load_assets
+
+    path = multi_data / "panel-crypto-markets-kaggle.csv"
+    read = load_assets(path)
+    series = {item.asset: item for item in read if not isinstance(item, Unreadable)}
+    bad = [item for item in read if isinstance(item, Unreadable)]
+    assert len(read) == 44 and len(series) == 43
+    assert [item.asset for item in bad] == ["REP"] and "99 days in a row" in bad[0].reason  # augur's 100-day gap
+    assert len(series["BTC"].close) == 1793 and series["DCR"].last_date == "2017-09-22"
+    for name in ("BTC", "DOGE", "XMR"):
+        alone = load_prices(path, LoadOptions(asset=name))
+        np.testing.assert_array_equal(series[name].table, alone.table)
+
+
+@pytest.mark.parametrize("name", ["binance-btcusdt-1h-2017-2021.csv", "binance-ethusdt-1h-2017-2021.csv"])
+def test_hourly_files_keep_each_days_realized_variance(intraday_data: Path, name: str) -> None:
+    import numpy as np
+
+    series = load_prices(intraday_data / name)
+    rv = series.table[:, 5]
+    # the last day, 2021-06-10, holds only its 00:00 bar: flagged, not trusted; every other day is
+    assert np.isnan(rv[-1]) and np.isfinite(rv[:-1]).all()
+    returns = np.abs(np.diff(np.log(series.closes)))
+    assert np.corrcoef(np.sqrt(rv[1:-1]), returns[:-1])[0, 1] > 0.5  # a day's rv tracks its move
+    assert 0.5 < np.median(np.sqrt(rv[1:-1]) / np.maximum(returns[:-1], 1e-9)) < 5
+
+
+def test_real_covariates_are_carried_at_most_max_gap_days(real_data: Path, multi_data: Path) -> None:
+    import pandas as pd
+
+    from forecast.data.covariates import Request, Spec, align, attach, load_covariate
+
+    btc = load_prices(real_data / "yahoo-btc-usd-daily.csv")
+    dxy = load_covariate(Spec(multi_data / "cov-dxy-investing.csv"))
+    fear = load_covariate(Spec(multi_data / "cov-fear-greed-alternative-me.csv", "value"))
+    assert dxy.kind == "change" and fear.kind == "level" and fear.column == "value"
+    weekend = pd.date_range("2020-01-04", "2020-01-05")  # Sat, Sun after Friday 2020-01-03
+    for gap, expect in ((1, 1), (2, 0)):
+        assert align(dxy, weekend, lag=0, max_gap=gap).missing == expect
+    attached = attach(btc, [fear, dxy], Request((), lag=1, max_gap=7))
+    assert attached.table.shape[1] == 8
+    fear_days = attached.table[:, 6]
+    # Fear & Greed starts 2018-02-01: with lag 1, first seen by 2018-02-02's inputs
+    first = attached.close.index[int(pd.Series(fear_days).first_valid_index())]
+    assert first == pd.Timestamp("2018-02-02")

@@ -300,8 +300,10 @@ def compare(
                 outcome = use_case.compare_folders(paths or [], data, target, horizon=horizon, force=force,
                                                    load_options=load_options)
         elif len(paths or []) > 1 or any(path.is_dir() for path in paths or []):
-            several = _compare_assets(paths or [], models, training, out, force, quiet, tensorboard, jobs,
-                                      load_options)
+            several = _compare_assets(paths or [], models, training, quiet, RunContext(
+                out or default_out("compare", (paths or [])[0], assets=len(paths or [])), force=force,
+                load_options=load_options, on_loaded=_data_notes(quiet), tensorboard=tensorboard,
+                jobs=DEFAULT_JOBS if jobs is None else jobs))
             report.assets_compare_output(several, fmt)
             return
         else:
@@ -323,17 +325,19 @@ def compare(
             except PanelError:  # a panel file: every asset a series of its own, never one mixed series
                 if str(csv) == "-":
                     raise
-                several = _compare_assets([csv], models, training, out, force, quiet, tensorboard, jobs,
-                                          load_options)
+                several = _compare_assets([csv], models, training, quiet, RunContext(
+                    out or default_out("compare", csv), force=force, load_options=load_options,
+                    on_loaded=_data_notes(quiet), tensorboard=tensorboard, jobs=jobs_now))
                 report.assets_compare_output(several, fmt)
                 return
         report.compare_output(outcome, fmt, wide)
 
 
-def _compare_assets(paths: list[Path], models: str, training: TrainingOptions, out: Path | None, force: bool,
-                    quiet: bool, tensorboard: Path | None, jobs: int | None,
-                    load_options: LoadOptions) -> CompareAssets:
+def _compare_assets(paths: list[Path], models: str, training: TrainingOptions, quiet: bool,
+                    context: RunContext) -> CompareAssets:
     """compare on several series: the global network vs one per asset (forecast.runs.compare_assets)."""
+    import dataclasses
+
     from forecast.runs.compare_assets import compare_assets
 
     kind = _listed(models, network_kinds.names(), "--models")[0]
@@ -341,11 +345,8 @@ def _compare_assets(paths: list[Path], models: str, training: TrainingOptions, o
         _note(f"several series: comparing one global {kind.upper()} with one {kind.upper()} per asset and the "
               "baselines, on one split by date")
     config = training.config(kind, DEFAULT_TARGET)
-    target = out or default_out("compare", paths[0], assets=len(paths))
     with _Progress(training.epochs, quiet) as progress:
-        return compare_assets(paths, config, RunContext(
-            target, force=force, load_options=load_options, on_loaded=_data_notes(quiet),
-            progress=progress.task, tensorboard=tensorboard, jobs=DEFAULT_JOBS if jobs is None else jobs))
+        return compare_assets(paths, config, dataclasses.replace(context, progress=progress.task))
 
 
 @app.command()
