@@ -44,9 +44,40 @@ _OWNED: dict[str, frozenset[str]] = {
     RUN_FILE: frozenset({RUN_FILE, MODEL_FILE, HISTORY_FILE, TEST_PREDICTIONS_FILE, CALIBRATION_FILE, PLOT_FILE}),
     "report.json": frozenset({"report.json", "report.md", "models", "overlay.png", "overlay_last90.png",
                               "loss_curves.png", "error_distribution.png", "rolling_mae.png", "calibration.png",
-                              "bands.png"}),
+                              "bands.png", "small_multiples.png"}),
     "backtest.json": frozenset({"backtest.json", "backtest.csv", "backtest.png", "folds"}),
+    "summary.json": frozenset({"summary.json"}),  # one model per asset (--model-per-asset): also its model folders
 }
+# Folders inside a folder of several assets (forecast.runs.assets), checked all the way down: a global
+# model's assets/<NAME>/ records; a multi-asset report's global/, per-asset/ and assets/<NAME>/ reports.
+_ASSET_FILES = frozenset({RUN_FILE, CALIBRATION_FILE, TEST_PREDICTIONS_FILE, PLOT_FILE})
+
+
+def _entry_ours(kind: str | None, entry: Path) -> bool:
+    """Whether one entry of a folder of `kind` (its marker file) is forecast's, sub-folders checked whole."""
+    if kind is None or entry.is_symlink():
+        return False
+    name = entry.name
+    if entry.is_dir():
+        if kind == RUN_FILE and name == "assets":
+            return all(child.is_dir() and not child.is_symlink()
+                       and all(f.name in _ASSET_FILES and f.is_file() and not f.is_symlink() for f in child.iterdir())
+                       for child in entry.iterdir())
+        if kind == "summary.json":
+            return _folder_ours(entry, RUN_FILE)
+        if kind == "report.json" and name in ("global", "per-asset"):
+            return _folder_ours(entry, RUN_FILE if name == "global" else "summary.json")
+        if kind == "report.json" and name == "assets":
+            return all(child.is_dir() and _folder_ours(child, "report.json") for child in entry.iterdir())
+    return name in _OWNED[kind]
+
+
+def _folder_ours(folder: Path, kind: str) -> bool:
+    """Whether `folder` is a whole forecast folder of `kind` (its marker and nothing but its entries)."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    entries = list(folder.iterdir())
+    return (kind in {entry.name for entry in entries}) and all(_entry_ours(kind, entry) for entry in entries)
 
 
 def output_folder(target: Path) -> Path:
@@ -83,10 +114,11 @@ def check_target(target: Path, force: bool) -> None:
     if not entries:
         return
     kind = next((marker for marker in _OWNED if marker in entries), None)
-    refuse_foreign(target, lambda name: kind is not None and name in _OWNED[kind], "forecast",
+    refuse_foreign(target, lambda name: _entry_ours(kind, target / name), "forecast",
                    "it is never replaced, even with --force — choose another --out, e.g. a new sub-folder")
     if not force:
-        what = {RUN_FILE: "a model", "report.json": "a compare report", "backtest.json": "a backtest"}[kind or RUN_FILE]
+        what = {RUN_FILE: "a model", "report.json": "a compare report", "backtest.json": "a backtest",
+                "summary.json": "one model per asset"}[kind or RUN_FILE]
         raise ArtifactError(f"{target} already holds {what}; pass --force to replace it, "
                             "or --out DIR to write elsewhere")
 

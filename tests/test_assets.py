@@ -296,3 +296,27 @@ def test_compare_on_several_series_puts_global_beside_per_asset(tmp_path: Path) 
     assert again.exit_code == 0, again.output
     rows = {row["model"]: row for row in json.loads(again.stdout)["rows"]}
     assert rows["global (bbb)"]["mase"] == pytest.approx(report["assets"]["bbb"]["global_mase"], rel=1e-6)
+
+
+@pytest.mark.slow
+def test_force_replaces_a_global_folder_only_while_it_holds_nothing_else(global_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from forecast.files import check_target
+
+    copy = tmp_path / "copy"
+    shutil.copytree(global_model, copy)
+    check_target(copy, force=True)  # every file in it, down to assets/<NAME>/, is one forecast wrote
+    with pytest.raises(ArtifactError, match="already holds a model"):
+        check_target(copy, force=False)
+    (copy / "assets" / "aaa" / "notes.md").write_text("mine")
+    with pytest.raises(ArtifactError, match=r"did not write \(assets\)"):
+        check_target(copy, force=True)
+    per_asset = tmp_path / "per"
+    (per_asset / "aaa").mkdir(parents=True)
+    shutil.copy(global_model / "run.json", per_asset / "aaa" / "run.json")
+    (per_asset / "summary.json").write_text("{}")
+    check_target(per_asset, force=True)
+    (per_asset / "aaa" / "data.csv").write_text("x")
+    with pytest.raises(ArtifactError, match="did not write"):
+        check_target(per_asset, force=True)
