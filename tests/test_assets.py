@@ -320,3 +320,10 @@ def test_force_replaces_a_global_folder_only_while_it_holds_nothing_else(global_
     (per_asset / "aaa" / "data.csv").write_text("x")
     with pytest.raises(ArtifactError, match="did not write"):
         check_target(per_asset, force=True)
+
+
+def test_prices_below_one_keep_four_significant_digits() -> None:
+    from forecast.cli.tables import _price
+
+    assert (_price(12345.678), _price(1.5), _price(0.190512), _price(0.00026812)) == \
+        ("12,345.68", "1.50", "0.1905", "0.0002681")

@@ -242,7 +242,7 @@ def train(
         with _Progress(training.epochs, quiet) as progress:
             task = progress.task("training")
             multi = pipeline.train_assets(paths, config, RunContext(
-                folder, force=force, load_options=load_options, on_loaded=_data_notes(quiet),
+                folder, force=force, load_options=load_options, on_loaded=_data_notes(quiet, named=True),
                 progress=(progress.task if per_asset else lambda name: task), tensorboard=tensorboard,
                 distribute=distribute, jobs=jobs, covariates=covariates), wanted, per_asset, held)
         report.assets_summary(multi, fmt)
@@ -302,7 +302,7 @@ def compare(
         elif len(paths or []) > 1 or any(path.is_dir() for path in paths or []):
             several = _compare_assets(paths or [], models, training, quiet, RunContext(
                 out or default_out("compare", (paths or [])[0], assets=len(paths or [])), force=force,
-                load_options=load_options, on_loaded=_data_notes(quiet), tensorboard=tensorboard,
+                load_options=load_options, on_loaded=_data_notes(quiet, named=True), tensorboard=tensorboard,
                 jobs=DEFAULT_JOBS if jobs is None else jobs))
             report.assets_compare_output(several, fmt)
             return
@@ -327,7 +327,7 @@ def compare(
                     raise
                 several = _compare_assets([csv], models, training, quiet, RunContext(
                     out or default_out("compare", csv), force=force, load_options=load_options,
-                    on_loaded=_data_notes(quiet), tensorboard=tensorboard, jobs=jobs_now))
+                    on_loaded=_data_notes(quiet, named=True), tensorboard=tensorboard, jobs=jobs_now))
                 report.assets_compare_output(several, fmt)
                 return
         report.compare_output(outcome, fmt, wide)
@@ -760,18 +760,21 @@ def _covariates(given: list[str] | None, lag: int, options: LoadOptions) -> Requ
     return Request(tuple(Spec.parse(text) for text in given), lag, options.max_gap)
 
 
-def _data_notes(quiet: bool) -> Callable[[PriceSeries], None] | None:
-    """What the loader cleaned, on stderr as soon as the file is read (before minutes of training)."""
+def _data_notes(quiet: bool, named: bool = False) -> Callable[[PriceSeries], None] | None:
+    """What the loader cleaned, on stderr as soon as the file is read (before minutes of training);
+    `named`: each line says which series (several are read)."""
     if quiet:
         return None
-    return lambda series: _say_cleaning(series.steps, series.warnings)
+    return lambda series: _say_cleaning(series.steps, series.warnings,
+                                        (series.asset or series.path.name) if named else None)
 
 
-def _say_cleaning(steps: Iterable[Step], warnings: Iterable[str]) -> None:
+def _say_cleaning(steps: Iterable[Step], warnings: Iterable[str], name: str | None = None) -> None:
+    where = f" ({name})" if name else ""
     for step in steps:
-        typer.echo(f"data: {step.detail}", err=True)
+        typer.echo(f"data{where}: {step.detail}", err=True)
     for warning in warnings:
-        typer.echo(f"warning: {warning}", err=True)
+        typer.echo(f"warning{where}: {warning}", err=True)
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:

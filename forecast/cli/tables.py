@@ -183,6 +183,11 @@ def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
         console.print("This worker is not the chief: the chief writes the model folder.")
 
 
+def _price(value: float) -> str:
+    """A price for people: cents above 1 (12,345.67), four significant digits below (0.1423, 0.0002681)."""
+    return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4g}"
+
+
 def forecast_output(outcome: ForecastOutcome, fmt: OutputFormat) -> None:
     if fmt == "json":
         print_json(outcome.to_dict())
@@ -191,7 +196,8 @@ def forecast_output(outcome: ForecastOutcome, fmt: OutputFormat) -> None:
         print_csv([{**row, **_verdict_columns(outcome.verdict)} for row in outcome.forecast])
         return
     console = _stdout()
-    table = Table(title=f"{outcome.model}: last close {outcome.last_close:,.2f} on {outcome.last_date}",
+    asset = f" ({outcome.asset})" if outcome.asset is not None else ""
+    table = Table(title=f"{outcome.model}{asset}: last close {_price(outcome.last_close)} on {outcome.last_date}",
                   title_justify="left")
     table.add_column("date")
     table.add_column("forecast close", justify="right")
@@ -201,9 +207,9 @@ def forecast_output(outcome: ForecastOutcome, fmt: OutputFormat) -> None:
         table.add_column("interval", justify="right")
     for row in outcome.forecast:
         change = 100 * (row["close"] / outcome.last_close - 1)
-        cells = [row["date"], f"{row['close']:,.2f}", f"{change:+.2f}%"]
+        cells = [row["date"], _price(row["close"]), f"{change:+.2f}%"]
         if bounded:
-            cells.append(f"{row['lower']:,.2f} – {row['upper']:,.2f}")
+            cells.append(f"{_price(row['lower'])} – {_price(row['upper'])}")
         table.add_row(*cells)
     console.print(table)
 
