@@ -327,3 +327,16 @@ def test_prices_below_one_keep_four_significant_digits() -> None:
 
     assert (_price(12345.678), _price(1.5), _price(0.190512), _price(0.00026812)) == \
         ("12,345.68", "1.50", "0.1905", "0.0002681")
+
+
+@pytest.mark.slow
+def test_compare_and_train_take_some_assets_of_a_panel(tmp_path: Path) -> None:
+    path = _panel(tmp_path)
+    tiny = ["--window", "8", "--units", "4", "--epochs", "1", "--batch-size", "32", "--quiet", "--format", "json"]
+    result = runner.invoke(app, ["compare", str(path), "--assets", "alpha,CCC", "--out", str(tmp_path / "c"), *tiny])
+    assert result.exit_code == 0, result.output
+    assert set(json.loads(result.stdout)["assets"]) == {"AAA", "CCC"}
+    result = runner.invoke(app, ["train", str(path), "--hold-out", "BBB", "--out", str(tmp_path / "t"), *tiny])
+    assert result.exit_code == 0, result.output
+    rows = {row["asset"]: row["seen"] for row in json.loads(result.stdout)["assets"]}
+    assert rows == {"AAA": True, "BBB": False, "CCC": True}

@@ -276,6 +276,12 @@ def compare(
     wide: Annotated[bool, typer.Option("--wide", help="Every column in the tables (MAE, RMSE, MAPE, direction, "
                                        "size, time; band width, interval score, pinball): needs ~150 columns."
                                        )] = False,
+    assets: Annotated[str | None, typer.Option(
+        help="In a panel file: the assets to compare on, comma-separated [default: all of them].",
+        show_default=False, rich_help_panel=CSV_PANEL)] = None,
+    hold_out: Annotated[str | None, typer.Option(
+        help="With several series: ones the global network does not train on, comma-separated (scored as new "
+             "assets).", show_default=False, rich_help_panel=TRAIN_PANEL)] = None,
     *, training: TrainingOptions, load_options: LoadOptions,
 ) -> None:
     """Compare GRU, LSTM and naive baselines (persistence, drift, moving average) on unseen days.
@@ -292,6 +298,7 @@ def compare(
     from forecast.cli import tables as report
     from forecast.runs import compare as use_case
 
+    picks = (_names(assets), _names(hold_out))
     with _user_errors():
         _needs_training_extra("compare")
         if from_folders:
@@ -299,9 +306,9 @@ def compare(
             with _Progress(0, quiet):
                 outcome = use_case.compare_folders(paths or [], data, target, horizon=horizon, force=force,
                                                    load_options=load_options)
-        elif len(paths or []) > 1 or any(path.is_dir() for path in paths or []):
-            several = _compare_assets(paths or [], models, training, quiet, RunContext(
-                out or default_out("compare", (paths or [])[0], assets=len(paths or [])), force=force,
+        elif len(paths or []) > 1 or any(path.is_dir() for path in paths or []) or assets or hold_out:
+            several = _compare_assets(paths or [Path(DEFAULT_DATA)], models, training, quiet, picks, RunContext(
+                out or default_out("compare", (paths or [Path(DEFAULT_DATA)])[0], assets=len(paths or [])), force=force,
                 load_options=load_options, on_loaded=_data_notes(quiet, named=True), tensorboard=tensorboard,
                 jobs=DEFAULT_JOBS if jobs is None else jobs))
             report.assets_compare_output(several, fmt)
@@ -325,7 +332,7 @@ def compare(
             except PanelError:  # a panel file: every asset a series of its own, never one mixed series
                 if str(csv) == "-":
                     raise
-                several = _compare_assets([csv], models, training, quiet, RunContext(
+                several = _compare_assets([csv], models, training, quiet, picks, RunContext(
                     out or default_out("compare", csv), force=force, load_options=load_options,
                     on_loaded=_data_notes(quiet, named=True), tensorboard=tensorboard, jobs=jobs_now))
                 report.assets_compare_output(several, fmt)
@@ -334,7 +341,7 @@ def compare(
 
 
 def _compare_assets(paths: list[Path], models: str, training: TrainingOptions, quiet: bool,
-                    context: RunContext) -> CompareAssets:
+                    picks: tuple[list[str] | None, list[str] | None], context: RunContext) -> CompareAssets:
     """compare on several series: the global network vs one per asset (forecast.runs.compare_assets)."""
     import dataclasses
 
@@ -346,7 +353,7 @@ def _compare_assets(paths: list[Path], models: str, training: TrainingOptions, q
               "baselines, on one split by date")
     config = training.config(kind, DEFAULT_TARGET)
     with _Progress(training.epochs, quiet) as progress:
-        return compare_assets(paths, config, dataclasses.replace(context, progress=progress.task))
+        return compare_assets(paths, config, dataclasses.replace(context, progress=progress.task), *picks)
 
 
 @app.command()
@@ -741,6 +748,12 @@ class _Progress:
 
 def _losses(logs: dict[str, float]) -> str:
     return "  ".join(f"{key} {value:.3g}" for key, value in logs.items() if "loss" in key)
+
+
+def _names(text: str | None) -> list[str] | None:
+    """A comma-separated list of names (--assets, --hold-out), or None."""
+    names = [name.strip() for name in text.split(",") if name.strip()] if text else []
+    return names or None
 
 
 def _covariates(given: list[str] | None, lag: int, options: LoadOptions) -> Request | None:
