@@ -92,3 +92,36 @@ def test_multi_worker_on_two_local_processes(price_csv: Path, tmp_path: Path) ->
     assert chief["distribution"]["chief"] and not other["distribution"]["chief"]
     assert (tmp_path / "worker0" / "model.keras").exists()
     assert not (tmp_path / "worker1").exists()
+
+
+def test_a_global_model_trains_on_two_local_workers(tmp_path: Path) -> None:
+    from forecast.data.synth import write_synth
+
+    files = []
+    for k, name in enumerate(("aaa", "bbb")):
+        write_synth(tmp_path / f"{name}.csv", days=300, seed=k + 1)
+        files.append(str(tmp_path / f"{name}.csv"))
+    ports = [free_port(), free_port()]
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
+    workers = []
+    try:
+        for index in range(2):
+            env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster,
+                                                          "task": {"type": "worker", "index": index}})}
+            workers.append(subprocess.Popen(
+                [sys.executable, "-c", LAUNCH, "plain", "train", *files, *TINY,
+                 "--distribute", "multi-worker", "--out", str(tmp_path / f"worker{index}")],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
+        outputs = [worker.communicate(timeout=300) for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    for worker, (_, stderr) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, stderr[-2000:]
+    chief, other = (json.loads(stdout) for stdout, _ in outputs)
+    assert chief["mode"] == "global" and chief["distribution"]["replicas"] == 2
+    assert chief["distribution"]["chief"] and not other["distribution"]["chief"]
+    assert (tmp_path / "worker0" / "assets" / "bbb" / "run.json").exists()
+    assert not (tmp_path / "worker1").exists()  # only the chief writes the folder
