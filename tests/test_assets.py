@@ -340,3 +340,25 @@ def test_compare_and_train_take_some_assets_of_a_panel(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = {row["asset"]: row["seen"] for row in json.loads(result.stdout)["assets"]}
     assert rows == {"AAA": True, "BBB": False, "CCC": True}
+
+
+@pytest.mark.slow
+def test_a_backtest_of_several_series_refits_at_common_origins(tmp_path: Path) -> None:
+    for k, name in enumerate(("aaa", "bbb")):
+        write_synth(tmp_path / f"{name}.csv", days=400 + 20 * k, seed=k + 1)
+    out = tmp_path / "bt"
+    result = runner.invoke(app, ["backtest", str(tmp_path / "aaa.csv"), str(tmp_path / "bbb.csv"), "--folds", "2",
+                                 "--step", "20", "--window", "8", "--units", "4", "--epochs", "1", "--batch-size",
+                                 "32", "--out", str(out), "--quiet", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    calendar = pd.date_range("2018-01-01", periods=400)  # up to the end half the series reach: aaa's
+    assert [fold["origin"] for fold in report["folds"]] == [f"{calendar[360]:%Y-%m-%d}", f"{calendar[380]:%Y-%m-%d}"]
+    for k, fold in enumerate(report["folds"], start=1):
+        for name in ("aaa", "bbb"):
+            record = json.loads((out / "folds" / f"fold-{k}" / "assets" / name / "run.json").read_text())
+            assert record["split"]["test"]["first"] == fold["origin"]  # nothing fitted saw the fold's days
+            assert record["split"]["test"]["days"] == 20
+    overall = {row["asset"]: row for row in report["overall"]}
+    assert overall["aaa"]["folds"] == 2 and overall["mean"]["mase"] == pytest.approx(
+        np.mean([overall["aaa"]["mase"], overall["bbb"]["mase"]]), abs=1e-4)

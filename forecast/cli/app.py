@@ -360,8 +360,10 @@ def _compare_assets(paths: list[Path], models: str, training: TrainingOptions, q
 @training_options(test_size=False)
 @csv_options
 def backtest(
-    csv: Annotated[Path, typer.Argument(help="Price CSV, or - for standard input [default: the bundled data].",
-                                        metavar="CSV", show_default=False)] = Path(DEFAULT_DATA),
+    csvs: Annotated[list[Path] | None, typer.Argument(
+        help="Price CSV, or - for standard input [default: the bundled data]. Several files, a folder or a panel "
+             "file: one global network refitted at each origin, every asset scored.", metavar="CSV",
+        show_default=False)] = None,
     folds: Annotated[int, typer.Option(min=1, max=1000, help="Number of walk-forward folds.")] = 5,
     step: Annotated[int, typer.Option(min=1, help="Days forecast per fold, before the origin moves on.")] = 30,
     refit: Annotated[bool, typer.Option("--refit/--no-refit", help="Train each fold from scratch, or start "
@@ -377,6 +379,9 @@ def backtest(
     jobs: AutoJobsOpt = None,
     wide: Annotated[bool, typer.Option("--wide", help="Every column in the tables (MAE, naive MAE, direction, "
                                        "training end; band width, interval score, pinball).")] = False,
+    assets: Annotated[str | None, typer.Option(
+        help="In a panel file: the assets to backtest, comma-separated [default: all of them].",
+        show_default=False, rich_help_panel=CSV_PANEL)] = None,
     *, training: TrainingOptions, load_options: LoadOptions,
 ) -> None:
     """Walk-forward backtest: refit before each fold, forecast its days, move the origin on.
@@ -385,23 +390,43 @@ def backtest(
     it. Reports MAE, MASE against persistence, direction and interval coverage per fold and
     overall; writes backtest.json, backtest.csv (one row per forecast) and backtest.png.
 
+    Several series (files, a folder, a panel file) are backtested as one global network: the origins
+    are dates common to every series, and every asset is scored on its days after each.
+
     Example: forecast backtest data/btc-synthetic.csv --folds 5 --step 30 --target return --epochs 20
     """
     from forecast.cli import tables as report
+    from forecast.data.loader import PanelError
     from forecast.runs import backtest as use_case
 
+    paths = csvs or [Path(DEFAULT_DATA)]
     with _user_errors():
         _needs_training_extra("backtest")
         config = training.config(model, target)
-        jobs = _say_jobs(jobs, folds, quiet)
-        folder = out or default_out("backtest", csv)
+        several = len(paths) > 1 or paths[0].is_dir() or assets is not None
+        if not several:
+            jobs = _say_jobs(jobs, folds, quiet)
+            folder = out or default_out("backtest", paths[0])
+            try:
+                with _Progress(training.epochs, quiet) as progress:
+                    outcome = use_case.backtest(
+                        use_case.BacktestRequest(paths[0], config, folds=folds, step=step, refit=refit,
+                                                 horizon=horizon, interval=interval),
+                        RunContext(folder, force=force, load_options=load_options, on_loaded=_data_notes(quiet),
+                                   progress=progress.task, tensorboard=tensorboard, jobs=jobs))
+                report.backtest_output(outcome, fmt, wide)
+                return
+            except PanelError:
+                if str(paths[0]) == "-":
+                    raise
+        from forecast.runs.backtest_assets import backtest_assets
+
+        folder = out or default_out("backtest", paths[0], assets=len(paths))
         with _Progress(training.epochs, quiet) as progress:
-            outcome = use_case.backtest(
-                use_case.BacktestRequest(csv, config, folds=folds, step=step, refit=refit, horizon=horizon,
-                                         interval=interval),
-                RunContext(folder, force=force, load_options=load_options, on_loaded=_data_notes(quiet),
-                           progress=progress.task, tensorboard=tensorboard, jobs=jobs))
-        report.backtest_output(outcome, fmt, wide)
+            several_outcome = backtest_assets(paths, config, RunContext(
+                folder, force=force, load_options=load_options, on_loaded=_data_notes(quiet, named=True),
+                progress=progress.task, tensorboard=tensorboard), folds, step, _names(assets))
+        report.assets_backtest_output(several_outcome, fmt)
 
 
 @app.command()

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from forecast.metrics import Comparison, Metrics
     from forecast.runs.assets import GlobalOutcome
     from forecast.runs.backtest import BacktestOutcome
+    from forecast.runs.backtest_assets import AssetsBacktestOutcome
     from forecast.runs.compare import CompareOutcome
     from forecast.runs.compare_assets import AssetsCompareOutcome
     from forecast.runs.pipeline import ForecastOutcome, PlotOutcome
@@ -547,3 +548,26 @@ def assets_compare_output(outcome: AssetsCompareOutcome, fmt: Literal["table", "
     for item in outcome.left_out:
         Console(stderr=True).print(f"left out: {item['name']}: {item['reason']}")
     Console(stderr=True).print(f"Report, plots and model folders: {outcome.out}")
+
+
+def assets_backtest_output(outcome: AssetsBacktestOutcome, fmt: Literal["table", "json"]) -> None:
+    """A walk-forward backtest of a global network: each asset over the folds, and the mean."""
+    if fmt == "json":
+        print_json({"out": str(outcome.out), "folds": outcome.folds, "overall": outcome.overall})
+        return
+    console = _stdout()
+
+    def cell(value: float | None, pct: bool = False) -> str:
+        return "—" if value is None else (f"{100 * value:.1f}%" if pct else f"{value:.3f}")
+
+    origins = ", ".join(fold["origin"] for fold in outcome.folds)
+    table = Table(title=f"Walk-forward backtest of one global network, origins {origins}", title_justify="left")
+    for name in ("asset", "folds", "MASE", "90% cover", "IS/EWMA", "IS/GARCH"):
+        table.add_column(name, justify="left" if name == "asset" else "right")
+    for row in outcome.overall:
+        table.add_row(row["asset"][:24], str(row["folds"]), cell(row["mase"]), cell(row["coverage"], True),
+                      cell(row["is_vs_ewma"]), cell(row["is_vs_garch"]), style="bold" if row["asset"] == "mean" else "")
+    _show(console, table)
+    console.print("Means over the folds each asset was scored in; IS: the 90% band's interval score over EWMA's "
+                  "(GARCH's) on the same days.")
+    Console(stderr=True).print(f"backtest.json and each fold's model folder: {outcome.out}")

@@ -174,7 +174,7 @@ class Pooled:
 
 
 def prepare_assets(assets: list[Asset], config: RunConfig, left_out: list[dict[str, str]] | None = None,
-                   hold_out: list[str] | None = None) -> Pooled:
+                   hold_out: list[str] | None = None, split: DateSplit | None = None) -> Pooled:
     """Split every asset by the common dates, fit each one's statistics on its own training part,
     and pool the training and validation windows of those with enough training days. The assets
     named in `hold_out` are not trained on: they are scored as new assets, as a short one is.
@@ -188,7 +188,7 @@ def prepare_assets(assets: list[Asset], config: RunConfig, left_out: list[dict[s
         raise ConfigError(f"--target {model.target} scales each series by its own price level, which cannot be "
                           "pooled across assets; use --target return (the default) for several series")
     window = config.window.window
-    split = date_split([a.series for a in assets], config.window)
+    split = split or date_split([a.series for a in assets], config.window)
     channels = _common_channels(assets, config)
     prepared: dict[str, Prepared] = {}
     seen: dict[str, bool] = {}
