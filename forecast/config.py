@@ -40,11 +40,11 @@ DEFAULT_PRECISION: Precision = "auto"  # bfloat16 where the CPU has it (README "
 DEFAULT_JOBS = 2 if (os.cpu_count() or 1) >= 2 else 1
 DEFAULT_DATA = "data/btc-synthetic.csv"
 DEFAULT_MODELS_DIR = "models"
-# The columns of a price table (PriceSeries.table), in order: what input channels read by name. The
-# last, a day's realized variance, exists only for files of intraday bars (the table is one wider).
+# The columns of a price table (PriceSeries.table), in order: what input channels read by name. A day's
+# realized variance and realized range exist only for files of intraday bars (the table is wider).
 # Then come the levels of up to MAX_COVARIATES covariates from other files (forecast.data.covariates).
 MAX_COVARIATES = 8
-TABLE_COLUMNS = ("close", "open", "high", "low", "volume", "rv", *(f"cov{k}" for k in range(MAX_COVARIATES)))
+TABLE_COLUMNS = ("close", "open", "high", "low", "volume", "rv", "rr", *(f"cov{k}" for k in range(MAX_COVARIATES)))
 DEFAULT_MAX_GAP = 7  # missing days forward-filled without a warning (crypto trades every day)
 # The one set of limits: what the options accept is what a model folder may hold (forecast.store.record).
 MAX_UNITS, MAX_LAYERS, MAX_WINDOW, MAX_HORIZON = 4096, 8, 10_000, 365

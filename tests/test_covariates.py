@@ -66,11 +66,11 @@ def test_a_bounded_index_is_read_as_its_level(tmp_path: Path) -> None:
     write_synth(tmp_path / "p.csv", days=50, seed=1, start="2024-01-01")
     series = load_prices(tmp_path / "p.csv")
     attached = attach(series, [covariate], Request((Spec(path, "value"),), lag=1, max_gap=7))
-    assert attached.table.shape[1] == 7 and attached.extra_columns["cov0"] == "fear.csv:value"
+    assert attached.table.shape[1] == 8 and attached.extra_columns["cov0"] == "fear.csv:value"
     assert attached.covariates["files"][0]["channel"] == "cov0-level"
-    assert np.isnan(attached.table[0, 6]) and attached.table[1, 6] == 5  # day 1 sees day 0's value
-    assert np.isfinite(attached.table[41:48, 6]).all()  # the last value (day 39) carried up to 7 days past it
-    assert np.isnan(attached.table[48:, 6]).all()  # then missing, never invented
+    assert np.isnan(attached.table[0, 7]) and attached.table[1, 7] == 5  # day 1 sees day 0's value
+    assert np.isfinite(attached.table[41:48, 7]).all()  # the last value (day 39) carried up to 7 days past it
+    assert np.isnan(attached.table[48:, 7]).all()  # then missing, never invented
     assert any(step.name == "covariate0" and "missing" in step.detail for step in attached.steps)
 
 

@@ -457,5 +457,5 @@ def test_the_price_table_columns_are_the_roles_the_loader_finds() -> None:
     from forecast.data.loader import _EXTRA_NAMES, EXTRA_COLUMNS
 
     assert TABLE_COLUMNS[0] == "close" and EXTRA_COLUMNS == tuple(_EXTRA_NAMES) == TABLE_COLUMNS[1:5]
-    assert TABLE_COLUMNS[5] == "rv"  # made from intraday bars, not a column of the file
-    assert TABLE_COLUMNS[6:] == tuple(f"cov{k}" for k in range(8))  # covariates' levels (forecast.data.covariates)
+    assert TABLE_COLUMNS[5:7] == ("rv", "rr")  # made from intraday bars, not columns of the file
+    assert TABLE_COLUMNS[7:] == tuple(f"cov{k}" for k in range(8))  # covariates' levels (forecast.data.covariates)

@@ -83,7 +83,10 @@ def test_intraday_bars_keep_each_days_realized_variance(tmp_path: Path) -> None:
     assert any(step.name == "rv_flagged" and step.count == 1 for step in series.steps)
     from forecast.inputs.channels import resolve
 
-    assert resolve("auto", series.extra_columns, "return", "f")[-1] == "rv"
+    assert resolve("auto", series.extra_columns, "return", "f")[-1] == "rv"  # rrange only by name
+    ranges = np.log(1.01 / 0.99) ** 2
+    assert series.table[0, 6] == pytest.approx(24 * ranges) and series.table[1, 6] == pytest.approx(24 * ranges)
+    assert np.isnan(series.table[2, 6])  # the flagged day has no realized range either
 
 
 def test_contradictory_high_low_are_ignored_not_the_close(tmp_path: Path) -> None:

@@ -160,8 +160,8 @@ def test_real_covariates_are_carried_at_most_max_gap_days(real_data: Path, multi
     for gap, expect in ((1, 1), (2, 0)):
         assert align(dxy, weekend, lag=0, max_gap=gap).missing == expect
     attached = attach(btc, [fear, dxy], Request((), lag=1, max_gap=7))
-    assert attached.table.shape[1] == 8
-    fear_days = attached.table[:, 6]
+    assert attached.table.shape[1] == 9
+    fear_days = attached.table[:, 7]
     # Fear & Greed starts 2018-02-01: with lag 1, first seen by 2018-02-02's inputs
     first = attached.close.index[int(pd.Series(fear_days).first_valid_index())]
     assert first == pd.Timestamp("2018-02-02")

@@ -88,6 +88,8 @@ _EXTRA_NAMES: dict[str, tuple[str, ...]] = {
 EXTRA_COLUMNS = TABLE_COLUMNS[1:5]  # the roles _EXTRA_NAMES finds, in the table's order
 RV = "rv"  # the day's realized variance, from a file of intraday bars (not a column of the file)
 RV_COLUMN = "realized variance of the intraday closes"  # what `extra_columns` says of it
+RR = "rr"  # the day's realized range: the sum of its bars' squared log high/low ranges
+RR_COLUMN = "realized range of the intraday highs and lows"
 RV_MIN_SHARE = 0.5  # a day with fewer bars than this share of a full day's is flagged: no rv that day
 _BINANCE_KLINE_NAMES = ("open_time", "open", "high", "low", "close", "volume", "close_time",
                         "quote_asset_volume", "number_of_trades", "taker_buy_base_asset_volume",
@@ -355,7 +357,7 @@ def _cleaned(rows: pd.DataFrame, asset: str | None, read: _File) -> PriceSeries:
     _add_warnings(daily, log)
     _check_extra(daily, extra_daily, log)
     if extra_daily is not None and RV in extra_daily:
-        extra_cols = {**extra_cols, RV: RV_COLUMN}
+        extra_cols = {**extra_cols, RV: RV_COLUMN, **({RR: RR_COLUMN} if RR in extra_daily else {})}
     return PriceSeries(
         close=daily, path=path, layout=layout.layout, date_column=date_col, close_column=close_col,
         rows_read=rows_read, frequency=frequency, steps=tuple(log.steps),
@@ -1229,6 +1231,8 @@ def _to_daily(stamps: pd.Series, close: pd.Series, extra: dict[str, np.ndarray],
     if intraday and len(last_of_day) >= 2:
         rv = _realized_variance(nanos, values, last_of_day, step, log)
         daily_extra = pd.DataFrame({RV: rv}, index=index) if daily_extra is None else daily_extra.assign(**{RV: rv})
+        if "high" in extra and "low" in extra:
+            daily_extra[RR] = _realized_range(nanos, extra["high"], extra["low"], last_of_day, np.isfinite(rv))
     frequency: Frequency = "B" if _is_business_daily(index, log) else "D"
     if frequency == "D":
         series = _fill_gaps(series, gaps, max_gap, log, path)
@@ -1257,6 +1261,20 @@ def _realized_variance(nanos: np.ndarray, closes: np.ndarray, last_of_day: np.nd
              f"{RV_MIN_SHARE:.0%} of a full day's {full} bars: no realized variance for them (rv channel: the "
              "training mean)")
     return np.where(trusted & (total > 0), total, np.nan)
+
+
+def _realized_range(nanos: np.ndarray, high: np.ndarray, low: np.ndarray, last_of_day: np.ndarray,
+                    trusted: np.ndarray) -> np.ndarray:
+    """Each day's realized range: the sum of its bars' squared log(high / low) (Christensen and
+    Podolskij's estimator, up to its constant), on the days whose realized variance is trusted; a bar
+    without a usable high and low, or a second row of one timestamp, adds nothing."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ranges = np.log(np.asarray(high, dtype="float64") / np.asarray(low, dtype="float64"))
+    usable = np.isfinite(ranges) & (ranges >= 0) & np.concatenate([[True], np.diff(nanos) > 0])
+    starts = np.concatenate([[0], last_of_day[:-1] + 1])
+    total = np.add.reduceat(np.where(usable, ranges, 0.0) ** 2, starts)
+    counted = np.add.reduceat(usable.astype("int64"), starts)
+    return np.where(trusted & (counted > 0) & (total > 0), total, np.nan)
 
 
 def _daily_values(role: str, column: np.ndarray, last_of_day: np.ndarray, intraday: bool) -> np.ndarray:

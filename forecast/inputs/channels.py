@@ -14,7 +14,9 @@ channel is one `Channel` subclass and one `register` call. `--features ohlcv` pi
   up to and including this day: the level a risk analyst starts from, so the network learns
   what the range and volume add to it rather than relearning an average from noisy returns;
 * rv     — log √(realized variance): the day's own volatility measured from its intraday bars,
-  for files of hourly (or finer) candles (forecast.data.loader flags days with too few bars).
+  for files of hourly (or finer) candles (forecast.data.loader flags days with too few bars);
+* rrange — log √(realized range), the sum of the bars' squared log high/low ranges: by name only
+  (`--features range,vol,rv,rrange`), not in `ohlcv`/`auto` (not measured to help).
 
 A day without the value (a filled gap, zero or missing volume, a high below the low) gets the
 training mean, i.e. 0 after standardising; standardised values are clipped to ±CLIP so one bad
@@ -180,6 +182,16 @@ class RealizedVol(Channel):
         return 0.5 * np.log(columns("rv"))
 
 
+class RealizedRange(Channel):
+    """log √(the day's realized range), the sum of its intraday bars' squared log high/low ranges."""
+
+    name, needs, words = "rrange", ("rr",), "realized range of the intraday bars"
+
+    def raw(self, columns: Columns) -> np.ndarray:
+        import numpy as np
+        return 0.5 * np.log(columns("rr"))
+
+
 class CovariateLevel(Channel):
     """A bounded covariate (every value in 0–100, e.g. Fear & Greed) as its level (forecast.data.covariates)."""
 
@@ -213,7 +225,7 @@ def covariate_channel(k: int, kind: str) -> str:
     return f"cov{k}-{kind}"
 
 
-for _channel in (Return(), Range(), Body(), Volume(), Vol(), RealizedVol(),
+for _channel in (Return(), Range(), Body(), Volume(), Vol(), RealizedVol(), RealizedRange(),
                  *(CovariateLevel(k) for k in range(MAX_COVARIATES)),
                  *(CovariateChange(k) for k in range(MAX_COVARIATES))):
     register(_channel)
