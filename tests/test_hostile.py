@@ -204,11 +204,13 @@ def test_a_panel_file_is_refused_naming_its_assets(layout: str, tmp_path: Path) 
         load_prices(panel)
     assert [asset["asset"] for asset in caught.value.assets] == ["BTC", "LTC"]
     assert caught.value.column == ("Symbol" if layout == "kaggle" else "symbol")
-    line = _one_error(runner.invoke(app, ["backtest", str(panel), "--quiet"]))  # a command of one series
+    line = _one_error(runner.invoke(app, ["tune", str(panel), "--quiet"]))  # a command of one series
     assert "2 assets" in line and "BTC, LTC" in line and "--asset NAME" in line
     # train takes every asset of a panel as its own series (one global network), never one mixed series
     line = _one_error(runner.invoke(app, ["train", str(panel), "--quiet"]))
     assert "2 series" in line and "window (60)" in line, line
+    line = _one_error(runner.invoke(app, ["backtest", str(panel), "--quiet"]))
+    assert "2 series" in line and "5 folds of 30 days" in line, line
 
 
 @pytest.mark.parametrize("layout", ["kaggle", "crypto-markets"])

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from forecast.config import RunConfig
-from forecast.errors import DataError
+from forecast.errors import ConfigError, DataError
 from forecast.files import staged_folder, write_json
 from forecast.runs import assets as multi
 from forecast.runs.backtest import fold_origins
@@ -54,7 +54,11 @@ def backtest_assets(paths: list[Path], config: RunConfig, context: RunContext, f
     end = sorted(a.series.close.index[-1] for a in found)[(len(found) - 1) // 2]
     calendar = pd.DatetimeIndex(np.unique(np.concatenate([a.series.close.index[a.series.close.index <= end]
                                                           .to_numpy() for a in found])))
-    origins = fold_origins(len(calendar), folds, step)
+    try:
+        origins = fold_origins(len(calendar), folds, step)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} in the {len(found)} series' common calendar (their days up to {end:%Y-%m-%d}, the "
+                          "last day half of them reach)") from None
     left = [{"name": u["name"], "reason": f"unreadable: {u['reason']}"} for u in unreadable]
     results: list[dict[str, Any]] = []
     with staged_folder(context.out, context.force) as staging:
