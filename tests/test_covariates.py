@@ -36,6 +36,15 @@ def test_spec_reads_file_and_column(tmp_path: Path) -> None:
         Spec.parse(" ")
 
 
+def test_a_covariate_file_without_a_close_asks_for_its_column(tmp_path: Path) -> None:
+    path = tmp_path / "gold.csv"
+    pd.DataFrame({"Date": ["2024-01-01", "2024-01-02"], "USD": [2000.0, 2010.0], "EUR": [1800.0, 1805.0]}).to_csv(
+        path, index=False)
+    with pytest.raises(DataError, match=r"--covariate gold.csv: .*name the column: --covariate FILE:COLUMN"):
+        load_covariate(Spec(path))
+    assert load_covariate(Spec(path, "EUR")).dated.iloc[-1] == 1805.0
+
+
 def test_weekend_gaps_are_carried_at_most_max_gap_days(tmp_path: Path) -> None:
     covariate = load_covariate(Spec(_weekday_index(tmp_path / "idx.csv", "2024-01-01", 30)))
     assert covariate.kind == "change"  # prices above 100: read as log changes

@@ -97,7 +97,8 @@ def load_covariate(spec: Spec, options: LoadOptions | None = None) -> Covariate:
     try:
         series = load_prices(spec.path, read)
     except DataError as exc:
-        raise DataError(f"--covariate {spec.label}: {exc}") from None
+        text = str(exc).replace("pass --close-column NAME", "name the column: --covariate FILE:COLUMN")
+        raise DataError(f"--covariate {spec.label}: {text}") from None
     values = series.close.astype("float64")
     positive = bool((values > 0).all())
     kind: CovariateKind = "level" if (values.min() >= 0 and values.max() <= 100) or not positive else "change"

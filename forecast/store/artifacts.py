@@ -92,7 +92,8 @@ def read_run(folder: Path) -> RunRecord:
         record = pooled.read_global(folder)
         assert record is not None
         raise ArtifactError(f"{folder} is a global model of {len(record.assets)} assets ({record.names()}); pass "
-                            "--asset NAME for one of them, or --data FILE without --asset to forecast a new asset")
+                            "--asset NAME for one of them (predict, plot, compare --from), or `forecast predict "
+                            f"{folder} --data FILE` to forecast a new asset")
     try:
         return RunRecord.from_dict(raw)
     except ValueError as exc:
