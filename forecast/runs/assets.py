@@ -38,7 +38,7 @@ from forecast import __version__
 from forecast.config import RunConfig, WindowConfig
 from forecast.data.loader import LoadOptions, PriceSeries, Unreadable, load_assets
 from forecast.errors import ConfigError, DataError
-from forecast.files import HISTORY_FILE, MODEL_FILE, PLOT_FILE, RUN_FILE, staged_folder, write_json
+from forecast.files import HISTORY_FILE, MODEL_FILE, PLOT_FILE, RUN_FILE, file_sha256, staged_folder, write_json
 from forecast.inputs.channels import resolve
 from forecast.inputs.windows import Split, Windows, split_days
 from forecast.runs.training import Evaluation, Prepared, prepare
@@ -48,7 +48,6 @@ if TYPE_CHECKING:
     from forecast.config import DistributeChoice
     from forecast.status import EpochCallback, ProgressFactory
     from forecast.store.pooled import GlobalRecord
-    from forecast.store.record import RunRecord
 
 # What a folder given to `train` contributes: its price files (compressed and Parquet ones too).
 PRICE_SUFFIXES = (".csv", ".txt", ".tsv", ".gz", ".bz2", ".xz", ".zip", ".parquet")
@@ -168,9 +167,10 @@ class Pooled:
     channels: tuple[str, ...]
     train: Windows
     val: Windows
+    trains_only: tuple[str, ...] = ()  # trained on, not scored: they end before the test part
 
     def trained(self) -> list[str]:
-        return [name for name, seen in self.seen.items() if seen]
+        return [name for name, seen in self.seen.items() if seen] + list(self.trains_only)
 
 
 def prepare_assets(assets: list[Asset], config: RunConfig, left_out: list[dict[str, str]] | None = None,
@@ -192,6 +192,7 @@ def prepare_assets(assets: list[Asset], config: RunConfig, left_out: list[dict[s
     channels = _common_channels(assets, config)
     prepared: dict[str, Prepared] = {}
     seen: dict[str, bool] = {}
+    trains_only: list[str] = []
     left = list(left_out or [])
     held = {name.strip().casefold() for name in hold_out or []}
     unknown = held - {a.name.casefold() for a in assets}
@@ -208,9 +209,9 @@ def prepare_assets(assets: list[Asset], config: RunConfig, left_out: list[dict[s
             except DataError as exc:
                 left.append({"name": asset.name, "reason": str(exc)})
                 continue
-            both = own.n > own.val_end and own.val_end > own.train_end  # validation and test days of its own
-            seen[asset.name] = both
-            if not both:
+            seen[asset.name] = own.n > own.val_end and own.val_end > own.train_end  # validation and test days
+            if not seen[asset.name]:
+                trains_only.append(asset.name)
                 left.append({"name": asset.name, "reason": f"trained on, not scored: it ends on "
                                                            f"{asset.series.last_date}, before the test part "
                                                            f"({test_from}) has days of it"})
@@ -234,19 +235,17 @@ def prepare_assets(assets: list[Asset], config: RunConfig, left_out: list[dict[s
                                    "assets' training days"})
             continue
         prepared[asset.name], seen[asset.name] = candidate, False
-    trained = [name for name in prepared if seen.get(name) or _trains_only(name, left)]
+    trained = [name for name in prepared if seen[name] or name in trains_only]
     if not trained:
         raise DataError(f"no series has {2 * window} days before the validation part ({split.describe()['val_from']}) "
                         "to train on; add longer histories, lower --window, or pass fewer short series")
     train = _concatenated([prepared[name].parts["train"] for name in trained])
     val = _concatenated([prepared[name].parts["val"] for name in trained])
-    scored = {name: p for name, p in prepared.items() if not _trains_only(name, left)}
+    scored = {name: p for name, p in prepared.items() if name not in trains_only}
+    if not scored:
+        raise DataError(f"no series has days to score in the test part (from {test_from}); pass series that reach it")
     return Pooled(split=split, prepared=scored, seen={name: seen[name] for name in scored}, left_out=left,
-                  channels=channels, train=train, val=val)
-
-
-def _trains_only(name: str, left: list[dict[str, str]]) -> bool:
-    return any(item["name"] == name and item["reason"].startswith("trained on, not scored") for item in left)
+                  channels=channels, train=train, val=val, trains_only=tuple(trains_only))
 
 
 def _common_channels(assets: list[Asset], config: RunConfig) -> tuple[str, ...]:
@@ -272,13 +271,15 @@ def _concatenated(parts: list[Windows]) -> Windows:
 
 @dataclass(frozen=True)
 class AssetResult:
-    """How one asset came out: seen in training or not, its evaluation and its folder."""
+    """How one asset came out: seen in training or not, its scores (`asset_row`), its folder, and the
+    evaluation when it was scored in this process (the global model's; None for a per-asset worker's)."""
 
     name: str
     seen: bool
-    evaluation: Evaluation
+    row: dict[str, Any]
     prepared: Prepared
     folder: Path
+    evaluation: Evaluation | None = None
 
 
 @dataclass(frozen=True)
@@ -307,7 +308,8 @@ def train_global(pooled: Pooled, config: RunConfig, out: Path, *, force: bool = 
     stage("loading TensorFlow")
     from forecast.forecaster import Forecaster, keras_network
     from forecast.nets import keras_model
-    from forecast.runs.training import _history, evaluate, network_spec, record_for
+    from forecast.render.figures import predicted_vs_actual
+    from forecast.runs.training import _history, evaluate, network_spec, record_for, title
     from forecast.store.artifacts import write_asset_folder
     from forecast.store.pooled import ASSETS_DIR, AssetEntry, GlobalRecord, folder_name
     from forecast.store.record import TrainingInfo
@@ -323,8 +325,6 @@ def train_global(pooled: Pooled, config: RunConfig, out: Path, *, force: bool = 
                                                   keras_model.FitHooks(progress=on_epoch,
                                                                        run_config=config.to_dict()))
         keras_model.save_model(network, staging / MODEL_FILE)
-        from forecast.files import file_sha256
-
         sha = file_sha256(staging / MODEL_FILE)
         training = TrainingInfo(epochs_run=result.epochs_run, best_epoch=result.best_epoch, seconds=result.seconds,
                                 parameters=keras_model.parameter_count(network), precision=result.precision)
@@ -344,15 +344,14 @@ def train_global(pooled: Pooled, config: RunConfig, out: Path, *, force: bool = 
             sub = staging / ASSETS_DIR / folder
             write_asset_folder(sub, record, calibration=evaluation.calibration, test_frame=evaluation.frame,
                                model_sha256=sha)
-            from forecast.render.figures import predicted_vs_actual
-            from forecast.runs.training import title
-
             predicted_vs_actual(evaluation.frame, f"{name}: " + title(config, evaluation.comparison), sub / PLOT_FILE)
             if pooled.seen[name]:
                 scores.append(evaluation.calibration)
             entries.append(AssetEntry(name, folder, pooled.seen[name], str(prepared.series.path)))
-            results.append(AssetResult(name, pooled.seen[name], evaluation, prepared, out / ASSETS_DIR / folder))
-        calibration = _pooled_calibration(scores) if scores else results[0].evaluation.calibration
+            row = asset_row(name, pooled.seen[name], evaluation.bands, evaluation.comparison.mae_ratio,
+                            len(evaluation.frame), f"{evaluation.frame.index[0]:%Y-%m-%d}")
+            results.append(AssetResult(name, pooled.seen[name], row, prepared, out / ASSETS_DIR / folder, evaluation))
+        calibration = _pooled_calibration(scores or [evaluation.calibration])  # none trained: the last one's
         write_json(staging / "calibration.json", calibration.to_dict())
         _history(result.history).to_csv(staging / HISTORY_FILE, float_format="%.8g")
         summary = pooled_scores(results)
@@ -390,7 +389,7 @@ def _pooled_calibration(calibrations: list[Calibration]) -> Calibration:
 def pooled_scores(results: list[AssetResult]) -> dict[str, Any]:
     """Per asset and pooled over the assets: one-step MASE, 90% coverage and width, interval score vs EWMA
     and vs GARCH (means of the per-asset ratios; each asset's test days weigh alike)."""
-    rows = [asset_row(r.name, r.seen, r.evaluation) for r in results]
+    rows = [r.row for r in results]
     scored = [row for row in rows if row["is_vs_ewma"] is not None]
 
     def mean(key: str, which: list[dict[str, Any]]) -> float | None:
@@ -403,9 +402,11 @@ def pooled_scores(results: list[AssetResult]) -> dict[str, Any]:
             "calibrated": calibrated, "scored": len(scored)}
 
 
-def asset_row(name: str, seen: bool, evaluation: Evaluation) -> dict[str, Any]:
-    """One asset's scores on its test days (None where there is no band)."""
-    rows = {row["method"]: row for row in evaluation.bands.get("rows", [])}
+def asset_row(name: str, seen: bool, bands: dict[str, Any], mase: float, test_days: int,
+              test_from: str) -> dict[str, Any]:
+    """One asset's scores on its test days from its band table (training's `bands`, run.json's
+    `metrics.test_bands`) and point MASE; None where there is no band."""
+    rows = {row["method"]: row for row in bands.get("rows", [])}
     model, ewma, garch = rows.get("model"), rows.get("ewma"), rows.get("garch")
     coverage = model["coverage"].get("0.9") if model else None
 
@@ -414,9 +415,8 @@ def asset_row(name: str, seen: bool, evaluation: Evaluation) -> dict[str, Any]:
             return None
         return round(float(model["interval_score"]) / float(other["interval_score"]), 4)
 
-    return {"asset": name, "seen": seen, "test_days": len(evaluation.frame),
-            "test_from": f"{evaluation.frame.index[0]:%Y-%m-%d}",
-            "mase": round(float(evaluation.comparison.mae_ratio), 4),
+    return {"asset": name, "seen": seen, "test_days": test_days, "test_from": test_from,
+            "mase": round(float(mase), 4),
             "coverage": round(float(coverage), 4) if coverage is not None else None,
             "width_pct": round(float(model["width_pct"]), 4) if model else None,
             "is_vs_ewma": ratio(ewma), "is_vs_garch": ratio(garch)}
@@ -443,35 +443,18 @@ def train_per_asset(pooled: Pooled, config: RunConfig, out: Path, *, force: bool
     results = []
     with staged_folder(out, force) as staging:
         job_list = [Job(name, pooled.prepared[name], config, staging / folders[name]) for name in names]
-        trained: dict[str, Any] = {}
         for done in run_jobs(job_list, progress, jobs):
             if isinstance(done, Failed):
                 raise DataError(f"the training of {done.name} failed: {done.reason}")
-            trained[done.name] = done
-        for name in names:
+        for name in names:  # the scores each worker's training recorded
             record = read_run(staging / folders[name])
-            results.append(_from_record(name, record, pooled.prepared[name], out / folders[name]))
+            test = record.split["test"]
+            row = asset_row(name, True, record.metrics.get("test_bands", {}), record.metrics["test"]["mae_ratio"],
+                            test.days, test.first)
+            results.append(AssetResult(name, True, row, pooled.prepared[name], out / folders[name]))
         summary = pooled_scores(results)
         write_json(staging / "summary.json", {"mode": "per-asset", "split": pooled.split.describe(),
                                               "left_out": left, "pooled": summary})
     seconds = time.perf_counter() - started
     return GlobalOutcome(folder=out, results=results, left_out=left, split=pooled.split, pooled=summary,
                          seconds=seconds, epochs_run=0, windows=len(pooled.train.x), mode="per-asset")
-
-
-def _from_record(name: str, record: RunRecord, prepared: Prepared, folder: Path) -> AssetResult:
-    """An AssetResult from a written one-series folder: its metrics stand in for the evaluation."""
-    return AssetResult(name, True, _RecordEvaluation(record), prepared, folder)  # type: ignore[arg-type]
-
-
-class _RecordEvaluation:
-    """The parts of an Evaluation `asset_row` reads, from a written run.json's metrics."""
-
-    def __init__(self, record: RunRecord) -> None:
-        from types import SimpleNamespace
-
-        test = record.metrics["test"]
-        self.bands = record.metrics.get("test_bands", {})
-        self.comparison = SimpleNamespace(mae_ratio=test["mae_ratio"])
-        first = record.split["test"].first
-        self.frame = pd.DataFrame(index=pd.date_range(first, periods=test["days"], freq="D"))

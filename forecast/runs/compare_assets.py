@@ -72,6 +72,7 @@ def compare_assets(paths: list[Path], config: RunConfig, context: RunContext, wa
         for result in global_run.results:
             stage(f"comparing the models on {result.name}'s test days")
             prepared, evaluation = result.prepared, result.evaluation
+            assert evaluation is not None  # the global model scores every asset in this process
             first, end = prepared.split.part("test")
             training = global_run.record.training if global_run.record is not None else None
             runs = {"global": [ModelRun(name="global", predicted=evaluation.frame["predicted"].to_numpy()[:, None],
