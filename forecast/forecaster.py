@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from forecast.bands.conformal import Calibration
     from forecast.data.loader import PriceSeries
     from forecast.inputs.targets import Target
+    from forecast.store.pooled import GlobalRecord
     from forecast.store.record import RunRecord
 
 
@@ -96,20 +97,30 @@ class Forecaster:
         from forecast.store.artifacts import read_calibration, read_run
 
         record = read_run(folder)
-        calibration = read_calibration(folder) if calibrated else None
+        return cls._of(folder, record, read_calibration(folder) if calibrated else None, engine, folder)
+
+    @classmethod
+    def _of(cls, folder: Path, record: RunRecord, calibration: Calibration | None, engine: EngineChoice,
+            network_folder: Path) -> Forecaster:
+        """A Forecaster from a validated record (and calibration, which must be for its band method),
+        whose network is `network_folder`'s model file.
+
+        Raises:
+            ArtifactError: a calibration for another band method than run.json's.
+        """
         method = record.config.model.interval_method
         if calibration is not None and calibration.method != method:
             raise ArtifactError(f"{folder}: its calibration is for {calibration.method}, but run.json says "
                                 f"{method}; the folder is mismatched — retrain it with `forecast train --force`")
         return cls(target=record.target, window=record.window, outputs=record.outputs, calibration=calibration,
-                   record=record, load_network=lambda: load_network(folder, record, engine),
+                   record=record, load_network=lambda: load_network(network_folder, record, engine),
                    features=record.features, method=method)
 
     @classmethod
     def load_asset(cls, folder: Path, asset: str, engine: EngineChoice = "auto", *,
-                   calibrated: bool = False) -> Forecaster:
+                   calibrated: bool = False, pooled: GlobalRecord | None = None) -> Forecaster:
         """One asset of a global model folder (forecast.store.pooled): its own record and
-        calibration, the shared network.
+        calibration, the shared network. `pooled`: the folder's global record, when already read.
 
         Raises:
             ArtifactError: not a global folder, no such asset (listing them), or a mismatched folder.
@@ -117,7 +128,7 @@ class Forecaster:
         from forecast.store.artifacts import read_calibration, read_run
         from forecast.store.pooled import ASSETS_DIR, read_global
 
-        pooled = read_global(folder)
+        pooled = pooled or read_global(folder)
         if pooled is None:
             raise ArtifactError(f"{folder} is a model of one series, not of several assets; drop --asset")
         entry = pooled.find(asset)
@@ -126,15 +137,11 @@ class Forecaster:
         if record.model_sha256 != pooled.model_sha256:
             raise ArtifactError(f"{sub}/run.json is for another network than {folder}/{MODEL_FILE} (its model_sha256 "
                                 "differs); the folder is mismatched — retrain it with `forecast train --force`")
-        calibration = read_calibration(sub) if calibrated else None
-        method = record.config.model.interval_method
-        return cls(target=record.target, window=record.window, outputs=record.outputs, calibration=calibration,
-                   record=record, load_network=lambda: load_network(folder, record, engine),
-                   features=record.features, method=method)
+        return cls._of(sub, record, read_calibration(sub) if calibrated else None, engine, folder)
 
     @classmethod
     def new_asset(cls, folder: Path, series: PriceSeries, engine: EngineChoice = "auto", *,
-                  calibrated: bool = False) -> Forecaster:
+                  calibrated: bool = False, pooled: GlobalRecord | None = None) -> Forecaster:
         """A global model forecasting an asset it never saw: the target's and the channels'
         statistics fitted on `series` itself (all its days lie before the forecast), the band from
         every trained asset's validation scores pooled, then calibrated online on this asset's own
@@ -153,7 +160,7 @@ class Forecaster:
         from forecast.store.pooled import read_global
         from forecast.store.record import DataInfo, Part, RunRecord
 
-        pooled = read_global(folder)
+        pooled = pooled or read_global(folder)
         if pooled is None:
             raise ArtifactError(f"{folder} is not a global model folder")
         window, n = pooled.config.window.window, len(series.closes)
@@ -172,10 +179,7 @@ class Forecaster:
             target_fitted_on=(series.first_date, series.last_date), training=pooled.training, metrics={},
             versions=pooled.versions, created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             model_sha256=pooled.model_sha256, features=features, extra={"new_asset": True})
-        calibration = read_calibration(folder) if calibrated else None
-        return cls(target=target, window=window, outputs=record.outputs, calibration=calibration, record=record,
-                   load_network=lambda: load_network(folder, record, engine), features=features,
-                   method=record.config.model.interval_method)
+        return cls._of(folder, record, read_calibration(folder) if calibrated else None, engine, folder)
 
     @classmethod
     def from_network(cls, network: Network, target: Target, window: int, outputs: int,

@@ -14,7 +14,7 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,9 @@ from forecast.runs.training import Job, prepare, run_jobs
 from forecast.status import stage
 from forecast.store.artifacts import series_for
 from forecast.store.record import RunRecord
+
+if TYPE_CHECKING:
+    from forecast.store.pooled import GlobalRecord
 
 METRICS = ("mae", "rmse", "mape", "mase", "directional_accuracy")
 
@@ -145,9 +148,10 @@ def compare_folders(folders: list[Path], data: Path | None, out: Path, *, horizo
     if not folders:
         raise ConfigError("compare --from needs at least one model folder")
     asset = load_options.asset if load_options is not None else None
-    forecasters = [_load(folder, asset) for folder in folders]
+    pooled = {folder: _global(folder) for folder in folders} if asset is not None else {}  # each read once
+    forecasters = [_load(folder, asset, pooled.get(folder)) for folder in folders]
     records = [forecaster.run for forecaster in forecasters]
-    if load_options is not None and asset is not None and _is_global(folders[0]):
+    if load_options is not None and pooled.get(folders[0]) is not None:
         load_options = dataclasses.replace(load_options, asset=records[0].data.asset)  # the rows it trained on
     series = series_for(records[0], data, load_options)
     for folder, record in zip(folders, records, strict=True):
@@ -157,29 +161,27 @@ def compare_folders(folders: list[Path], data: Path | None, out: Path, *, horizo
     force = force or _same_comparison(out, setup, series)
     check_target(out, force)
     stage(f"forecasting {end - first} unseen days with {len(folders)} model(s)")
-    runs = {_run_name(folder, asset): [dataclasses.replace(_folder_run(folder, forecaster, series, first, end, horizon),
-                                                           asset=asset if _is_global(folder) else None)]
-            for folder, forecaster in zip(folders, forecasters, strict=True)}
+    runs = {}
+    for folder, forecaster in zip(folders, forecasters, strict=True):
+        of = asset if pooled.get(folder) is not None else None  # the asset of a global folder
+        runs[f"{folder.name} ({of})" if of else folder.name] = [
+            dataclasses.replace(_folder_run(folder, forecaster, series, first, end, horizon), asset=of)]
     with staged_folder(out, force) as staging:
         outcome = _evaluate_and_write(staging, series, first, end, runs, setup, horizon)
     return dataclasses.replace(outcome, out=out)
 
 
-def _is_global(folder: Path) -> bool:
+def _global(folder: Path) -> GlobalRecord | None:
     from forecast.store.pooled import read_global
 
-    return folder.is_dir() and read_global(folder) is not None
+    return read_global(folder) if folder.is_dir() else None
 
 
-def _load(folder: Path, asset: str | None, calibrated: bool = False) -> Forecaster:
-    """A model folder's forecaster: one asset of a global model (`asset`, --asset), or a one-series model."""
-    if asset is not None and _is_global(folder):
-        return Forecaster.load_asset(folder, asset, calibrated=calibrated)
+def _load(folder: Path, asset: str | None, pooled: GlobalRecord | None, calibrated: bool = False) -> Forecaster:
+    """A model folder's forecaster: `asset` of a global model (`pooled`, its record), or a one-series model."""
+    if asset is not None and pooled is not None:
+        return Forecaster.load_asset(folder, asset, calibrated=calibrated, pooled=pooled)
     return Forecaster.load(folder, calibrated=calibrated)
-
-
-def _run_name(folder: Path, asset: str | None) -> str:
-    return f"{folder.name} ({asset})" if asset is not None and _is_global(folder) else folder.name
 
 
 def _same_comparison(out: Path, setup: dict[str, Any], series: PriceSeries) -> bool:
@@ -290,7 +292,7 @@ def _bands_by_step(series: PriceSeries, first: int, last_origin: int, runs: dict
         if run.folder is None:
             continue
         try:
-            forecaster = _load(run.folder, run.asset, calibrated=True)
+            forecaster = _load(run.folder, run.asset, _global(run.folder) if run.asset else None, calibrated=True)
             models[name] = (forecaster, forecaster.prices(series), run.predicted, forecaster.known_from(series))
         except ForecastError as exc:
             notes.append(f"{name}: no band ({exc})")
@@ -317,7 +319,7 @@ def _one_day_bands(series: PriceSeries, first: int, end: int, runs: dict[str, li
             continue
         else:
             try:
-                loaded = _load(run.folder, run.asset, calibrated=True)
+                loaded = _load(run.folder, run.asset, _global(run.folder) if run.asset else None, calibrated=True)
                 quantiles, why = model_quantiles(loaded, loaded.prices(series), first, end, run.predicted[:, 0],
                                                  known_from=loaded.known_from(series))
             except ForecastError as exc:

@@ -181,7 +181,7 @@ def _model_and_series(folder: Path, data: Path | None, options: LoadOptions | No
                                 "--asset NAME for one of them, or --data FILE to forecast a new asset")
         series = with_recorded_covariates(pooled.covariates, load_prices(data, options), covariates, options,
                                           at_end=True)
-        forecaster = Forecaster.new_asset(folder, series, engine, calibrated=calibrated)
+        forecaster = Forecaster.new_asset(folder, series, engine, calibrated=calibrated, pooled=pooled)
         trained = sum(entry.seen for entry in pooled.assets)
         scores = pooled.pooled
         unseen = [row for row in scores.get("assets", []) if not row.get("seen") and row.get("is_vs_ewma")]
@@ -191,7 +191,7 @@ def _model_and_series(folder: Path, data: Path | None, options: LoadOptions | No
             f"{series.asset or series.path.name} is an asset this global model never saw: its inputs are standardised "
             f"on its own {len(series.closes)} days and its band starts from the {trained} trained assets' pooled "
             f"calibration, then calibrates online on its own days; there is no test score for it{measured}"]
-    forecaster = Forecaster.load_asset(folder, options.asset, engine, calibrated=calibrated)
+    forecaster = Forecaster.load_asset(folder, options.asset, engine, calibrated=calibrated, pooled=pooled)
     record = forecaster.run
     # the asset's rows: in a panel, by the name it was trained under; a plain file has no asset column
     options = dataclasses.replace(options, asset=record.data.asset)
@@ -351,7 +351,7 @@ def _plotted_model(folder: Path, options: LoadOptions | None,
     if options is None or options.asset is None:
         raise ArtifactError(f"{folder} is a global model of {len(pooled.assets)} assets ({pooled.names()}); pass "
                             "--asset NAME to plot one of them")
-    forecaster = Forecaster.load_asset(folder, options.asset, calibrated=calibrated)
+    forecaster = Forecaster.load_asset(folder, options.asset, calibrated=calibrated, pooled=pooled)
     sub = folder / ASSETS_DIR / pooled.find(options.asset).folder
     return forecaster, sub, dataclasses.replace(options, asset=forecaster.run.data.asset)
 

@@ -89,8 +89,10 @@ def read_run(folder: Path) -> RunRecord:
     from forecast.store import pooled
 
     if pooled.is_global(raw):
-        record = pooled.read_global(folder)
-        assert record is not None
+        try:
+            record = pooled.GlobalRecord.from_dict(raw)
+        except ValueError as exc:
+            raise ArtifactError(f"{path} {exc}") from None
         raise ArtifactError(f"{folder} is a global model of {len(record.assets)} assets ({record.names()}); pass "
                             "--asset NAME for one of them (predict, plot, compare --from), or `forecast predict "
                             f"{folder} --data FILE` to forecast a new asset")
