@@ -67,7 +67,8 @@ def test_a_global_model_trains_mirrored_on_two_logical_cpus(tmp_path: Path) -> N
     assert json.loads(predicted.stdout)["asset"] == "aaa"
 
 
-def test_multi_worker_on_two_local_processes(price_csv: Path, tmp_path: Path) -> None:
+def _two_workers(inputs: list[str], tmp_path: Path) -> list[dict]:  # type: ignore[type-arg]
+    """`forecast train INPUTS…` on two local workers of one TF_CONFIG cluster; each one's JSON summary."""
     ports = [free_port(), free_port()]
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     workers = []
@@ -76,7 +77,7 @@ def test_multi_worker_on_two_local_processes(price_csv: Path, tmp_path: Path) ->
             env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster,
                                                           "task": {"type": "worker", "index": index}})}
             workers.append(subprocess.Popen(
-                [sys.executable, "-c", LAUNCH, "plain", "train", str(price_csv), *TINY,
+                [sys.executable, "-c", LAUNCH, "plain", "train", *inputs, *TINY,
                  "--distribute", "multi-worker", "--out", str(tmp_path / f"worker{index}")],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
         outputs = [worker.communicate(timeout=300) for worker in workers]
@@ -87,7 +88,11 @@ def test_multi_worker_on_two_local_processes(price_csv: Path, tmp_path: Path) ->
                 worker.wait()
     for worker, (_, stderr) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, stderr[-2000:]
-    chief, other = (json.loads(stdout) for stdout, _ in outputs)
+    return [json.loads(stdout) for stdout, _ in outputs]
+
+
+def test_multi_worker_on_two_local_processes(price_csv: Path, tmp_path: Path) -> None:
+    chief, other = _two_workers([str(price_csv)], tmp_path)
     assert chief["distribution"]["strategy"] == "multi-worker" and chief["distribution"]["replicas"] == 2
     assert chief["distribution"]["chief"] and not other["distribution"]["chief"]
     assert (tmp_path / "worker0" / "model.keras").exists()
@@ -101,26 +106,7 @@ def test_a_global_model_trains_on_two_local_workers(tmp_path: Path) -> None:
     for k, name in enumerate(("aaa", "bbb")):
         write_synth(tmp_path / f"{name}.csv", days=300, seed=k + 1)
         files.append(str(tmp_path / f"{name}.csv"))
-    ports = [free_port(), free_port()]
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    workers = []
-    try:
-        for index in range(2):
-            env = {**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster,
-                                                          "task": {"type": "worker", "index": index}})}
-            workers.append(subprocess.Popen(
-                [sys.executable, "-c", LAUNCH, "plain", "train", *files, *TINY,
-                 "--distribute", "multi-worker", "--out", str(tmp_path / f"worker{index}")],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env))
-        outputs = [worker.communicate(timeout=300) for worker in workers]
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
-    for worker, (_, stderr) in zip(workers, outputs, strict=True):
-        assert worker.returncode == 0, stderr[-2000:]
-    chief, other = (json.loads(stdout) for stdout, _ in outputs)
+    chief, other = _two_workers(files, tmp_path)
     assert chief["mode"] == "global" and chief["distribution"]["replicas"] == 2
     assert chief["distribution"]["chief"] and not other["distribution"]["chief"]
     assert (tmp_path / "worker0" / "assets" / "bbb" / "run.json").exists()

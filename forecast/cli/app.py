@@ -213,12 +213,11 @@ def train(
     from forecast.runs import pipeline
 
     paths = csvs or [Path(DEFAULT_DATA)]
-    wanted = [name.strip() for name in assets.split(",") if name.strip()] if assets else None
+    wanted, held = _names(assets), _names(hold_out)
     with _user_errors():
         covariates = _covariates(covariate, covariate_lag, load_options)
         _needs_training_extra("train")
         config = training.config(model, target, multistep, horizon)
-        held = [name.strip() for name in hold_out.split(",") if name.strip()] if hold_out else None
         many = len(paths) > 1 or paths[0].is_dir() or wanted is not None or per_asset or held is not None
         if not many:
             folder = out or default_out("train", paths[0], model)

@@ -10,7 +10,15 @@ from rich.console import Console
 from rich.table import Table
 
 from forecast.inputs import channels
-from forecast.render.markdown import BAND_COLUMNS, TABLE_COLUMNS, band_cell, format_cell, markdown_report, steps_cells
+from forecast.render.markdown import (
+    BAND_COLUMNS,
+    TABLE_COLUMNS,
+    band_cell,
+    format_cell,
+    markdown_report,
+    score_cell,
+    steps_cells,
+)
 
 if TYPE_CHECKING:
     from forecast.metrics import Comparison, Metrics
@@ -482,15 +490,12 @@ def assets_summary(outcome: GlobalOutcome, fmt: Literal["table", "json"]) -> Non
                           ("IS/EWMA", "right"), ("IS/GARCH", "right")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
 
-    def cell(value: float | None, pct: bool = False) -> str:
-        return "—" if value is None else (f"{100 * value:.1f}%" if pct else f"{value:.3f}")
-
     for row in pooled["assets"]:
         name = row["asset"][:22] + ("" if row["seen"] else " *")
-        table.add_row(name, str(row["test_days"]), cell(row["mase"]), cell(row["coverage"], True),
-                      cell(row["is_vs_ewma"]), cell(row["is_vs_garch"]))
-    table.add_row("mean", "", cell(pooled["mean_mase"]), cell(pooled["mean_coverage"], True),
-                  cell(pooled["mean_is_vs_ewma"]), cell(pooled["mean_is_vs_garch"]), style="bold")
+        table.add_row(name, str(row["test_days"]), score_cell(row["mase"]), score_cell(row["coverage"], True),
+                      score_cell(row["is_vs_ewma"]), score_cell(row["is_vs_garch"]))
+    table.add_row("mean", "", score_cell(pooled["mean_mase"]), score_cell(pooled["mean_coverage"], True),
+                  score_cell(pooled["mean_is_vs_ewma"]), score_cell(pooled["mean_is_vs_garch"]), style="bold")
     _show(console, table)
     console.print(f"IS: the 90% band's interval score over EWMA's (GARCH's) on the same days; below 1 is sharper. "
                   f"Coverage in 88–92% on {pooled['calibrated']} of {pooled['scored']}."
@@ -523,24 +528,21 @@ def assets_compare_output(outcome: AssetsCompareOutcome, fmt: Literal["table", "
     else:
         console = _stdout()
 
-        def cell(value: float | None, pct: bool = False) -> str:
-            return "—" if value is None else (f"{100 * value:.1f}%" if pct else f"{value:.3f}")
-
         table = Table(title=f"Per asset, test from {outcome.split['test_from']}: MASE and the 90% band's interval "
                             "score over EWMA's", title_justify="left")
         for name in ("asset", "global", "per-asset", "IS global", "IS per-asset", "IS GARCH"):
             table.add_column(name, justify="left" if name == "asset" else "right")
         for name, values in cells.items():
-            table.add_row(name[:20] + ("" if outcome.seen[name] else " *"), cell(values["global_mase"]),
-                          cell(values["per-asset_mase"]), cell(values["global_is"]), cell(values["per-asset_is"]),
-                          cell(values["garch_is"]))
+            table.add_row(name[:20] + ("" if outcome.seen[name] else " *"),
+                          *(score_cell(values[key]) for key in ("global_mase", "per-asset_mase", "global_is",
+                                                               "per-asset_is", "garch_is")))
         _show(console, table)
         pooled = Table(title="Pooled over the assets (means)", title_justify="left")
         for name in ("model", "assets", "MASE", "IS/EWMA", "90% cover", "88–92%"):
             pooled.add_column(name, justify="left" if name == "model" else "right")
         for row in outcome.pooled:
-            pooled.add_row(row["model"], str(row["assets"]), cell(row["mean_mase"]), cell(row["mean_is_vs_ewma"]),
-                           cell(row["mean_coverage"], True),
+            pooled.add_row(row["model"], str(row["assets"]), score_cell(row["mean_mase"]),
+                           score_cell(row["mean_is_vs_ewma"]), score_cell(row["mean_coverage"], True),
                            "—" if row["calibrated"] is None else str(row["calibrated"]))
         _show(console, pooled)
         if not all(outcome.seen.values()):
@@ -557,16 +559,14 @@ def assets_backtest_output(outcome: AssetsBacktestOutcome, fmt: Literal["table",
         return
     console = _stdout()
 
-    def cell(value: float | None, pct: bool = False) -> str:
-        return "—" if value is None else (f"{100 * value:.1f}%" if pct else f"{value:.3f}")
-
     origins = ", ".join(fold["origin"] for fold in outcome.folds)
     table = Table(title=f"Walk-forward backtest of one global network, origins {origins}", title_justify="left")
     for name in ("asset", "folds", "MASE", "90% cover", "IS/EWMA", "IS/GARCH"):
         table.add_column(name, justify="left" if name == "asset" else "right")
     for row in outcome.overall:
-        table.add_row(row["asset"][:24], str(row["folds"]), cell(row["mase"]), cell(row["coverage"], True),
-                      cell(row["is_vs_ewma"]), cell(row["is_vs_garch"]), style="bold" if row["asset"] == "mean" else "")
+        table.add_row(row["asset"][:24], str(row["folds"]), score_cell(row["mase"]), score_cell(row["coverage"], True),
+                      score_cell(row["is_vs_ewma"]), score_cell(row["is_vs_garch"]),
+                      style="bold" if row["asset"] == "mean" else "")
     _show(console, table)
     console.print("Means over the folds each asset was scored in; IS: the 90% band's interval score over EWMA's "
                   "(GARCH's) on the same days.")

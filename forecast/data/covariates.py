@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
-from forecast.config import MAX_COVARIATES
+from forecast.config import DEFAULT_MAX_GAP, MAX_COVARIATES
 from forecast.errors import DataError
 
 if TYPE_CHECKING:
@@ -196,7 +196,7 @@ class Request:
 
     specs: tuple[Spec, ...] = ()
     lag: int = DEFAULT_LAG
-    max_gap: int = 7
+    max_gap: int = DEFAULT_MAX_GAP
 
     def load(self, options: LoadOptions | None = None) -> list[Covariate]:
         return [load_covariate(spec, options) for spec in self.specs]

@@ -60,6 +60,11 @@ TABLE_COLUMNS = (("rank", "#"), ("model", "model"), ("mae", "MAE"), ("rmse", "RM
                  ("verdict", "verdict"))
 
 
+def score_cell(value: float | None, pct: bool = False) -> str:
+    """A ratio (MASE, interval score over EWMA's) to three decimals, or a share as a percentage; — when absent."""
+    return "—" if value is None else (f"{100 * value:.1f}%" if pct else f"{value:.3f}")
+
+
 def format_cell(row: dict[str, Any], key: str) -> str:
     """One table cell as text: `mean ± sd` when several seeds ran."""
     value, spread = row.get(key), row.get(f"{key}_std")

@@ -24,6 +24,7 @@ import pandas as pd
 from forecast.config import RunConfig
 from forecast.files import HISTORY_FILE, staged_folder, write_json
 from forecast.forecaster import Forecaster
+from forecast.render.markdown import score_cell
 from forecast.runs import assets as multi
 from forecast.runs.compare import CompareOutcome, ModelRun, _evaluate_and_write, _folder_run
 from forecast.runs.context import RunContext
@@ -147,9 +148,6 @@ def asset_cells(outcome: CompareOutcome) -> dict[str, float | None]:
 
 def markdown(report: dict[str, Any]) -> str:
     """report.md: the pooled table, then each asset's headline numbers."""
-    def cell(value: Any, pct: bool = False) -> str:
-        return "—" if value is None else (f"{100 * value:.1f}%" if pct else f"{value:.3f}")
-
     lines = ["# Global vs per-asset networks vs the baselines", "",
              f"Split by date, common to every series: validation from {report['split']['val_from']}, test from "
              f"{report['split']['test_from']}. IS/EWMA: the one-day 90% band's interval score over EWMA's on the "
@@ -158,8 +156,9 @@ def markdown(report: dict[str, Any]) -> str:
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     for row in report["pooled"]:
         calibrated = row["calibrated"] if row["calibrated"] is not None else "—"
-        lines.append(f"| {row['model']} | {row['assets']} | {cell(row['mean_mase'])} | "
-                     f"{cell(row['mean_is_vs_ewma'])} | {cell(row['mean_coverage'], True)} | {calibrated} |")
+        cells = (score_cell(row["mean_mase"]), score_cell(row["mean_is_vs_ewma"]),
+                 score_cell(row["mean_coverage"], True))
+        lines.append(f"| {row['model']} | {row['assets']} | {' | '.join(cells)} | {calibrated} |")
     lines += ["", "Each asset's full comparison is in assets/<asset>/report.md.", ""]
     for item in report["left_out"]:
         lines.append(f"- left out: {item['name']}: {item['reason']}")

@@ -9,6 +9,7 @@ in every signature (after skforecast's `TimeSeriesFold`).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,18 +84,15 @@ class RunContext:
         if self.covariates is not None and self.covariates.specs:
             from forecast.data.covariates import attach
 
-            series = attach(series, self._covariates(), self.covariates)
+            series = attach(series, self.covariate_files, self.covariates)
         if self.on_loaded is not None:
             self.on_loaded(series)
         return series
 
-    def _covariates(self) -> list[Covariate]:
-        """The covariate files, read once per context."""
-        assert self.covariates is not None
-        cache = self.__dict__.setdefault("_read", {})
-        if "files" not in cache:
-            cache["files"] = self.covariates.load(self.load_options)
-        return list(cache["files"])
+    @functools.cached_property
+    def covariate_files(self) -> list[Covariate]:
+        """The covariate files, read once per context (every series of a run is aligned to the same ones)."""
+        return self.covariates.load(self.load_options) if self.covariates is not None else []
 
     def board(self, name: str) -> Path | None:
         """The TensorBoard folder of the training called `name` (None without --tensorboard)."""
