@@ -133,8 +133,6 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: 
     forecaster, series, label = _model_and_series(folder, data, load_options, engine, interval is not None,
                                                   covariates)
     record = forecaster.run
-    if not series.covariates:  # a new asset of a global model has them already
-        series = with_recorded_covariates(record.extra.get("covariates"), series, covariates, load_options, at_end=True)
     closes, n = series.closes, len(series.closes)
     if n < forecaster.window:
         raise DataError(f"the model needs the last {forecaster.window} closes but {series.path.name} has only "
@@ -173,7 +171,8 @@ def _model_and_series(folder: Path, data: Path | None, options: LoadOptions | No
     pooled = read_global(folder) if folder.is_dir() else None
     if pooled is None:
         forecaster = Forecaster.load(folder, engine, calibrated=calibrated)
-        return forecaster, series_for(forecaster.run, data, options), []
+        return forecaster, _with_covariates(forecaster, series_for(forecaster.run, data, options), covariates,
+                                            options), []
     options = options or LoadOptions()
     if options.asset is None:
         if data is None:
@@ -195,11 +194,17 @@ def _model_and_series(folder: Path, data: Path | None, options: LoadOptions | No
     record = forecaster.run
     # the asset's rows: in a panel, by the name it was trained under; a plain file has no asset column
     options = dataclasses.replace(options, asset=record.data.asset)
-    series = series_for(record, data, options)
+    series = _with_covariates(forecaster, series_for(record, data, options), covariates, options)
     seen = record.extra.get("global_model", {}).get("seen", True)
     note = [] if seen else [f"{_asset_of(record)} was not trained on (too few days before the validation part): "
                             "its test score is that of a new asset"]
     return forecaster, series, note
+
+
+def _with_covariates(forecaster: Forecaster, series: PriceSeries, given: tuple[Spec, ...],
+                     options: LoadOptions | None) -> PriceSeries:
+    """The series a forecast from its end reads: with the model's covariates, known up to its last day."""
+    return with_recorded_covariates(forecaster.run.extra.get("covariates"), series, given, options, at_end=True)
 
 
 def with_recorded_covariates(block: Any, series: PriceSeries, given: tuple[Spec, ...],
