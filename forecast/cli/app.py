@@ -802,8 +802,11 @@ def _data_notes(quiet: bool, named: bool = False) -> Callable[[PriceSeries], Non
     `named`: each line says which series (several are read)."""
     if quiet:
         return None
-    return lambda series: _say_cleaning(series.steps, series.warnings,
-                                        (series.asset or series.path.name) if named else None)
+    if not named:
+        return lambda series: _say_cleaning(series.steps, series.warnings)
+    from forecast.runs.assets import asset_name  # the name tables and folders use
+
+    return lambda series: _say_cleaning(series.steps, series.warnings, asset_name(series))
 
 
 def _say_cleaning(steps: Iterable[Step], warnings: Iterable[str], name: str | None = None) -> None:

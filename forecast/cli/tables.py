@@ -547,9 +547,10 @@ def assets_compare_output(outcome: AssetsCompareOutcome, fmt: Literal["table", "
         _show(console, pooled)
         if not all(outcome.seen.values()):
             console.print("*: not trained on, scored as an asset the global network never saw (no per-asset model).")
+    notes = Console(stderr=True, soft_wrap=True)  # one line each, in a log file too
     for item in outcome.left_out:
-        Console(stderr=True).print(f"left out: {item['name']}: {item['reason']}")
-    Console(stderr=True).print(f"Report, plots and model folders: {outcome.out}")
+        notes.print(f"left out: {item['name']}: {item['reason']}")
+    notes.print(f"Report, plots and model folders: {outcome.out}")
 
 
 def assets_backtest_output(outcome: AssetsBacktestOutcome, fmt: Literal["table", "json"]) -> None:
@@ -570,4 +571,4 @@ def assets_backtest_output(outcome: AssetsBacktestOutcome, fmt: Literal["table",
     _show(console, table)
     console.print("Means over the folds each asset was scored in; IS: the 90% band's interval score over EWMA's "
                   "(GARCH's) on the same days.")
-    Console(stderr=True).print(f"backtest.json and each fold's model folder: {outcome.out}")
+    Console(stderr=True, soft_wrap=True).print(f"backtest.json and each fold's model folder: {outcome.out}")

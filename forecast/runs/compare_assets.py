@@ -60,7 +60,6 @@ def compare_assets(paths: list[Path], config: RunConfig, context: RunContext, wa
     pooled = multi.prepare_assets(found, config, [{"name": u["name"], "reason": f"unreadable: {u['reason']}"}
                                                   for u in unreadable], hold_out)
     with staged_folder(context.out, context.force) as staging:
-        stage("training the global network")
         global_run = multi.train_global(pooled, config, staging / "global", force=True,
                                         on_epoch=context.epochs("global"))
         stage("training one network per asset")
