@@ -113,7 +113,6 @@ class Aligned:
     level: np.ndarray
     carried: int  # days that took an earlier value (at most max_gap days old)
     missing: int  # days with no value within max_gap days (NaN)
-    last_known: pd.Timestamp | None  # the last day whose value is the file's own (not carried)
 
 
 def align(covariate: Covariate, dates: pd.DatetimeIndex, lag: int, max_gap: int) -> Aligned:
@@ -128,10 +127,7 @@ def align(covariate: Covariate, dates: pd.DatetimeIndex, lag: int, max_gap: int)
     usable = found & (age <= max_gap)
     values = np.full(len(wanted), np.nan)
     values[usable] = covariate.dated.to_numpy()[position[usable]]
-    carried = int((usable & (age > 0)).sum())
-    own = np.flatnonzero(usable & (age == 0))
-    return Aligned(level=values, carried=carried, missing=int((~usable).sum()),
-                   last_known=pd.DatetimeIndex(dates)[own[-1]] if len(own) else None)
+    return Aligned(level=values, carried=int((usable & (age > 0)).sum()), missing=int((~usable).sum()))
 
 
 def attach(series: PriceSeries, covariates: list[Covariate], request: Request,

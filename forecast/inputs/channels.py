@@ -220,11 +220,6 @@ class CovariateChange(CovariateLevel):
         return _diff(np.log(columns(f"cov{self.k}")))
 
 
-def covariate_channel(k: int, kind: str) -> str:
-    """The channel name of covariate k read as `kind` (level or change)."""
-    return f"cov{k}-{kind}"
-
-
 for _channel in (Return(), Range(), Body(), Volume(), Vol(), RealizedVol(), RealizedRange(),
                  *(CovariateLevel(k) for k in range(MAX_COVARIATES)),
                  *(CovariateChange(k) for k in range(MAX_COVARIATES))):
