@@ -133,6 +133,69 @@ def diebold_mariano(errors_a: np.ndarray, errors_b: np.ndarray, horizon: int = 1
     return float(2 * student_t_sf(abs(float(statistic)), n - 1))
 
 
+def newey_west_lags(n: int) -> int:
+    """The usual automatic bandwidth, ⌊4 (n/100)^(2/9)⌋ (Newey and West, 1994)."""
+    return int(4 * (n / 100) ** (2 / 9)) if n > 0 else 0
+
+
+def _long_run(d: np.ndarray, lags: int) -> float:
+    """The Newey–West (Bartlett-weighted) long-run variance of a series' mean times n."""
+    centred = d - d.mean()
+    n = len(d)
+    value = float(centred @ centred) / n
+    for k in range(1, min(lags, n - 1) + 1):
+        value += 2 * (1 - k / (lags + 1)) * float(centred[k:] @ centred[:-k]) / n
+    return value
+
+
+def loss_dm_pvalue(loss_a: np.ndarray, loss_b: np.ndarray, lags: int | None = None) -> float | None:
+    """Two-sided Diebold–Mariano p-value for equal mean loss of two forecasts from their per-day
+    losses (interval scores, say), with a Newey–West long-run variance: the losses of volatility
+    bands cluster in time, so the plain variance would overstate significance.
+
+    Returns:
+        The p-value: 1.0 for identical losses, 0.0 for a constant non-zero difference; None for
+        fewer than 10 days.
+    """
+    stats = dm_stats(np.asarray(loss_a, dtype="float64") - np.asarray(loss_b, dtype="float64"), lags)
+    return pooled_dm_pvalue_of([stats]) if stats is not None else None
+
+
+def pooled_dm_pvalue(differences: list[np.ndarray], lags: int | None = None) -> float | None:
+    """The Diebold–Mariano p-value of loss differences pooled over several series (assets, files):
+    see `pooled_dm_pvalue_of`. Scale-free differences (scores divided by the last close) make
+    series comparable."""
+    stats = [dm_stats(np.asarray(d, dtype="float64"), lags) for d in differences]
+    return None if any(s is None for s in stats) else pooled_dm_pvalue_of([s for s in stats if s is not None])
+
+
+def dm_stats(difference: np.ndarray, lags: int | None = None) -> dict[str, float] | None:
+    """What a (pooled) Diebold–Mariano test needs of one series of daily loss differences: its
+    days, mean, Newey–West long-run variance and largest size (for rounding), so tables and
+    run.json can carry them and a test pools them later. None when not finite or empty."""
+    d = np.asarray(difference, dtype="float64")
+    if not len(d) or not np.isfinite(d).all():
+        return None
+    return {"days": len(d), "mean": float(d.mean()),
+            "variance": _long_run(d, newey_west_lags(len(d)) if lags is None else lags),
+            "scale": float(np.abs(d).max())}
+
+
+def pooled_dm_pvalue_of(stats: list[dict[str, float]]) -> float | None:
+    """The two-sided p-value of a zero mean loss difference over several independent series, from
+    their `dm_stats`: the pooled mean over every day, with variance Σ n·LRV / N² and Student's t
+    with N − 1 degrees of freedom (one series: the usual test). None under 10 days in all."""
+    total = sum(int(s["days"]) for s in stats)
+    if total < 10:
+        return None
+    mean = sum(s["days"] * s["mean"] for s in stats) / total
+    variance = sum(s["days"] * s["variance"] for s in stats) / total ** 2
+    tiny = 1e-12 * max(s["scale"] for s in stats)  # rounding, against the size of the losses
+    if variance <= tiny * tiny:
+        return 1.0 if abs(mean) <= tiny else 0.0
+    return float(2 * student_t_sf(abs(mean) / math.sqrt(variance), total - 1))
+
+
 def student_t_sf(t: float, df: float) -> float:
     """P(T > t) for Student's t with `df` degrees of freedom: ½·I_x(df/2, ½) at x = df/(df + t²) for t ≥ 0."""
     if math.isnan(t):

@@ -58,8 +58,11 @@ def test_backtest_end_to_end(price_csv: Path, tmp_path: Path) -> None:
     assert 0 <= payload["overall"]["interval_coverage"] <= 1
     assert len(payload["overall"]["by_step"]) == 2
     bands = payload["overall"]["bands"]  # each fold's band, and the baselines refitted before each day
-    assert bands["days"] == 30 and sorted(row["method"] for row in bands["rows"]) == ["ewma", "garch", "model"]
-    assert bands["notes"] == ["empirical: too little history before the first evaluated day"]
+    assert bands["days"] == 30 and sorted(row["method"] for row in bands["rows"]) == ["ewma", "garch", "gjr-garch",
+                                                                                     "model"]
+    assert bands["notes"] == [f"{name}: too little history before the first evaluated day"
+                              for name in ("empirical", "qr-har")] + [
+        "the bar: EWMA (too little history before these days to choose a baseline on)"]
     model = next(row for row in bands["rows"] if row["method"] == "model")
     written = pd.read_csv(out / "backtest.csv")
     inside = ((written["actual"] >= written["lower"]) & (written["actual"] <= written["upper"])).mean()
@@ -67,7 +70,7 @@ def test_backtest_end_to_end(price_csv: Path, tmp_path: Path) -> None:
     stepped = payload["overall"]["bands_by_step"]  # 2 days ahead: from origins whose day 2 is in the fold
     assert [table["step"] for table in stepped] == [1, 2] and [table["days"] for table in stepped] == [28, 28]
     two = {row["method"]: row for row in stepped[1]["rows"]}
-    assert set(two) == {"ewma", "garch", "model"} and two["ewma"]["interval_score_vs_ewma"] == 1.0
+    assert {"ewma", "garch", "gjr-garch", "model"} <= set(two) and two["ewma"]["interval_score_vs_ewma"] == 1.0
     assert two["model"]["width_pct"] > next(r for r in stepped[0]["rows"] if r["method"] == "model")["width_pct"]
     rows = pd.read_csv(out / "backtest.csv")
     assert list(rows.columns) == ["date", "fold", "actual", "predicted", "naive", "lower", "upper"]

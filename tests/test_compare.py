@@ -80,8 +80,10 @@ def test_compare_end_to_end(price_csv: Path, tmp_path: Path) -> None:
     too_few = ("no band: its validation part calibrated 13 origins, too few for a 95% band; train on more history "
                "or with a larger --val-size")
     assert bands["notes"] == [f"GRU: {too_few}", f"LSTM: {too_few}",  # 24 validation days
-                              "empirical: too little history before the first evaluated day",
-                              "garch: too little history before the first evaluated day"]
+                              *(f"{name}: too little history before the first evaluated day"
+                                for name in ("empirical", "garch", "gjr-garch", "qr-har")),
+                              "the bar: EWMA (too little history before these days to choose a baseline on)"]
+    assert bands["bar"] == "ewma" and bands["selection"] is None and bands["rows"][0]["verdict"] == "the bar to clear"
     scores = [row["interval_score"] for row in bands["rows"]]
     assert scores == sorted(scores) and all(s > 0 for s in scores)
     for row in bands["rows"]:
@@ -111,19 +113,26 @@ def test_compare_scores_model_bands_against_every_volatility_baseline(tmp_path: 
     assert trained.exit_code == 0, trained.output
     assert "90% band one day ahead on the test days: covered " in trained.stdout
     in_train = json.loads((folder / "run.json").read_text())["metrics"]["test_bands"]
-    assert sorted(row["method"] for row in in_train["rows"]) == ["empirical", "ewma", "garch", "model"]
+    assert sorted(row["method"] for row in in_train["rows"]) == ["empirical", "ewma", "garch", "gjr-garch", "model",
+                                                                 "qr-har"]
     result = runner.invoke(app, ["compare", "--from", str(folder), "--out", str(tmp_path / "cmp"), "--format", "json"])
     assert result.exit_code == 0, result.output
     bands = json.loads(result.stdout)["bands"]
     rows = {row["method"]: row for row in bands["rows"]}
-    assert sorted(rows) == ["empirical", "ewma", "garch", "gru"] and bands["notes"] == []
-    for name in ("empirical", "ewma", "garch"):  # the same days, so the same baseline scores as at training
+    assert sorted(rows) == ["empirical", "ewma", "garch", "gjr-garch", "gru", "qr-har"]
+    assert bands["notes"] == in_train["notes"]  # the bar (and how the baselines were fitted), the same days
+    assert bands["bar"] == in_train["bar"] in rows and bands["notes"][0].startswith("the bar: ")
+    assert 300 < bands["selection"]["days"] <= 365  # the days before the test part, after a year of history
+    assert rows[bands["bar"]]["verdict"] in ("the bar to clear", "miscalibrated")
+    for name in ("empirical", "ewma", "garch", "gjr-garch", "qr-har"):  # the same days: the same baseline scores
         twin = next(row for row in in_train["rows"] if row["method"] == name)
         assert rows[name]["interval_score"] == pytest.approx(twin["interval_score"])
     assert rows["gru"]["kind"] == "model" and rows["garch"]["kind"] == "baseline"
     for row in rows.values():
         expected = "miscalibrated" if abs(row["coverage"]["0.9"] - 0.9) > 0.03 else None
         assert expected is None or row["verdict"] == expected
+        assert (row["dm_pvalue_vs_ewma"] is None) == (row["method"] == "ewma")
+        assert row["dm_pvalue_vs_ewma"] is None or 0 <= row["dm_pvalue_vs_ewma"] <= 1
     table = runner.invoke(app, ["compare", "--from", str(folder), "--out", str(tmp_path / "cmp2")])
     assert "90% bands one day ahead" in table.stdout and "garch" in table.stdout
 

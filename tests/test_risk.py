@@ -41,7 +41,9 @@ def _random_walk(days: int = 900, seed: int = 1) -> np.ndarray:
 
 
 @pytest.mark.parametrize("step", [1, 3])
-@pytest.mark.parametrize("method", [risk.empirical, risk.ewma, risk.garch])
+@pytest.mark.parametrize("method", [risk.empirical, risk.ewma, risk.garch, risk.gjr_garch, risk.qr_har,
+                                    lambda c, o, step: risk.garch(c, o, step=step, window=400),
+                                    lambda c, o, step: risk.qr_har(c, o, step=step, ranges=_ranges(c))])
 def test_a_baseline_band_uses_only_days_before_its_origin(method: object, step: int) -> None:
     closes = _random_walk()
     origins = np.arange(700, 760)
@@ -52,6 +54,13 @@ def test_a_baseline_band_uses_only_days_before_its_origin(method: object, step: 
     assert np.array_equal(before[:31], after[:31])  # origins ≤ 730 (last close ≤ 729): untouched
     assert not np.allclose(before[31:], after[31:])
     assert before.shape == (60, len(risk.QUANTILES)) and (np.diff(before, axis=1) >= 0).all()
+
+
+def _ranges(closes: np.ndarray) -> np.ndarray:
+    """A Parkinson variance per day that follows the close (a made-up range: |log move| wide)."""
+    move = np.abs(np.diff(np.log(closes), prepend=np.log(closes[0]))) + 1e-4
+    table = np.column_stack([closes, closes, closes * np.exp(move), closes, np.ones(len(closes))])
+    return risk.parkinson_variance(table)
 
 
 def test_baselines_widen_with_the_horizon_as_their_models_say() -> None:
@@ -135,3 +144,87 @@ def test_garch_fits_once_per_series_and_refit_day_whatever_the_step() -> None:
     other[800:] *= 1.5  # the same returns before the origins, other ones after
     risk.garch(other, origins, refit_days=30)
     assert len(risk._GARCH_FITS) == 4  # its two blocks are fitted anew
+
+
+def test_the_quantile_regression_minimises_the_check_loss() -> None:
+    rng = np.random.default_rng(4)
+    x = np.column_stack([np.ones(400), rng.exponential(1.0, (400, 2))])
+    y = x @ np.array([0.5, 1.0, -0.3]) + rng.exponential(1.0, 400)
+
+    def loss(beta: np.ndarray, level: float) -> float:
+        e = y - x @ beta
+        return float(np.sum(np.maximum(level * e, (level - 1) * e)))
+
+    for level in (0.1, 0.5, 0.9):
+        beta = risk.quantile_regression(x, y, level)
+        best = loss(beta, level)
+        for direction in rng.normal(size=(50, 3)):  # no nearby point does better
+            assert loss(beta + 1e-3 * direction, level) >= best - 1e-9
+        assert np.mean(y <= x @ beta + 1e-9) == pytest.approx(level, abs=0.02)
+    only = risk.quantile_regression(np.ones((9, 1)), np.arange(9.0), 0.5)  # intercept only: the sample median
+    assert only[0] == pytest.approx(4.0)
+
+
+def test_qr_har_regresses_the_absolute_return_on_har_features_by_hand() -> None:
+    closes = _random_walk(900)
+    x = risk.har_features(closes)
+    r = np.diff(np.log(closes))
+    t = 500
+    assert x[t].tolist() == pytest.approx([1.0, abs(r[t - 2]), np.sqrt(np.mean(r[t - 6:t - 1] ** 2)),
+                                           np.sqrt(np.mean(r[t - 23:t - 1] ** 2)),
+                                           risk.ewma_sigma(closes, np.array([t]))[0]])
+    origins = np.arange(700, 730)  # one refit: origins 31 … 699 are known at 700
+    q = risk.qr_har(closes, origins)
+    rows = np.arange(risk.HAR_FIRST, 700)
+    target = np.abs(np.log(closes[rows] / closes[rows - 1]))
+    beta = risk.quantile_regression(x[rows], target, 0.9)
+    lower, upper = risk.band(q, 0.9)
+    np.testing.assert_allclose(np.log(upper / closes[origins - 1]), x[origins] @ beta, rtol=1e-9)
+    np.testing.assert_allclose(np.log(closes[origins - 1] / lower), x[origins] @ beta, rtol=1e-9)
+    assert (np.diff(q, axis=1) >= 0).all() and np.allclose(q[:, list(risk.QUANTILES).index(0.5)], closes[origins - 1])
+
+
+def test_gjr_garch_matches_the_arch_package_fitted_by_hand() -> None:
+    from arch import arch_model
+    from scipy.stats import t as student_t
+
+    closes = _random_walk(700, seed=3)
+    origins = np.arange(600, 610)
+    q = risk.gjr_garch(closes, origins)
+    returns = np.diff(np.log(closes)) * 100
+    fitted = arch_model(returns, mean="Zero", vol="GARCH", p=1, o=1, q=1, dist="t", rescale=False).fit(
+        last_obs=599, disp="off")
+    variance = fitted.forecast(horizon=1, start=598, reindex=True).variance.to_numpy()[origins - 2, 0]
+    nu = fitted.params["nu"]
+    upper = closes[origins - 1] * np.exp(np.sqrt(variance) / 100 * student_t.ppf(0.95, nu) * np.sqrt((nu - 2) / nu))
+    np.testing.assert_allclose(risk.band(q, 0.9)[1], upper, rtol=1e-6)
+
+
+def test_the_bar_is_chosen_on_the_days_before_and_never_on_the_evaluated_ones() -> None:
+    closes = _random_walk(1300)
+    days = np.arange(1100, 1300)
+    table = risk.band_table(closes, days, {})
+    assert table["selection"]["days"] == 365 and table["bar"] == min(
+        table["selection"]["interval_score_pct"], key=table["selection"]["interval_score_pct"].get)
+    changed = closes.copy()
+    changed[1100:] = changed[1099] * np.exp(np.cumsum(np.full(200, 0.001)))  # a quiet climb instead
+    again = risk.band_table(changed, days, {})
+    assert again["bar"] == table["bar"] and again["selection"] == table["selection"]
+    assert {row["method"] for row in table["rows"]} == set(risk.BASELINE_BANDS)
+    bar = next(row for row in table["rows"] if row["method"] == table["bar"])
+    assert bar["interval_score_vs_bar"] == 1.0 and bar["dm_pvalue_vs_bar"] is None
+    assert bar["verdict"] in ("the bar to clear", "miscalibrated")
+
+
+def test_a_model_band_is_sharper_only_when_the_dm_test_says_so() -> None:
+    closes = _random_walk(1300)
+    days = np.arange(1100, 1300)
+    ewma = risk.ewma(closes, days)
+    last = closes[days - 1][:, None]
+    narrower = last * (ewma / last) ** 0.97  # 3% narrower in log terms every day
+    table = risk.band_table(closes, days, {"same": ewma, "narrower": narrower})
+    rows = {row["method"]: row for row in table["rows"]}
+    assert rows["same"]["dm_pvalue_vs_ewma"] == 1.0 and rows["same"]["verdict"].startswith("level with EWMA")
+    p = rows["narrower"]["dm_pvalue_vs_ewma"]
+    sharper = rows["narrower"]["interval_score_vs_ewma"] < 1 and p < 0.05
+    assert rows["narrower"]["verdict"].startswith("sharper than EWMA" if sharper else "level with EWMA")

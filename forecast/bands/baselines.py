@@ -10,7 +10,17 @@ Baselines, each a distribution of the next log-return around zero:
 * `empirical` — the quantiles of the previous 365 daily log-returns;
 * `ewma` — RiskMetrics: σ²_t = λσ²_{t-1} + (1-λ)r²_{t-1}, λ = 0.94, Gaussian;
 * `garch` — GARCH(1,1) with Student-t innovations (the `arch` package), its parameters refitted
-  every `GARCH_REFIT_DAYS` on the returns before the refit day, filtered day by day in between.
+  every `GARCH_REFIT_DAYS` on the returns before the refit day, filtered day by day in between;
+* `gjr-garch` — the same with the GJR leverage term (a fall raises tomorrow's variance more than a rise);
+  both fit either every return before the refit day or the last `GARCH_WINDOW` of them, whichever
+  scores better on the days before the evaluated ones (long, dirty early years can spoil a full fit);
+* `qr-har` — a quantile regression (CAViaR-style) of the next absolute log-return on |r_t|, the
+  root mean square return over 5 and 22 days and the EWMA σ (and the 5-day Parkinson range where
+  the file has highs and lows), refitted every `QR_REFIT_DAYS` on the last `QR_WINDOW` days.
+
+Every band table also names *the bar*: the baseline with the best interval score on the
+`SELECTION_DAYS` days before the evaluated ones — chosen without looking at the evaluated days —
+and tests each band against it and against EWMA (Diebold–Mariano on the daily interval scores).
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from forecast.bands.verdicts import band_verdict
+from forecast.bands.verdicts import NAMES, band_verdict
 from forecast.errors import DataError
 
 PINBALL_LEVELS = np.round(np.arange(0.05, 0.951, 0.05), 2)  # 0.05, 0.10, …, 0.95
@@ -31,7 +41,15 @@ EMPIRICAL_DAYS = 365
 EWMA_LAMBDA = 0.94
 GARCH_REFIT_DAYS = 30
 GARCH_MIN_DAYS = 250  # returns a GARCH fit needs at least
-BASELINE_BANDS = ("empirical", "ewma", "garch")
+GARCH_WINDOW = 1500  # the bounded GARCH variants fit on at most this many recent returns
+QR_WINDOW = 1500  # origins a QR-HAR fit learns from (the latest whose outcome is known)
+QR_REFIT_DAYS = 30
+QR_MIN_DAYS = 250
+QR_LEVEL = 0.9  # the level QR-HAR regresses; the others scale it by the ratio's empirical quantiles
+HAR_FIRST = 31  # the first origin with a month of returns behind its features
+SELECTION_DAYS = 365  # the bar is chosen on at most this many days before the evaluated ones
+MIN_SELECTION_DAYS = 60  # …and at least this many, else EWMA is the bar
+BASELINE_BANDS = ("empirical", "ewma", "garch", "gjr-garch", "qr-har")
 
 
 def interval_score(actual: np.ndarray, lower: np.ndarray, upper: np.ndarray, level: float) -> np.ndarray:
@@ -134,10 +152,12 @@ def ewma(closes: np.ndarray, origins: np.ndarray, lam: float = EWMA_LAMBDA, step
     return closes[origins - 1][:, None] * np.exp(sigma[:, None] * norm.ppf(QUANTILES)[None, :])
 
 
-def garch(closes: np.ndarray, origins: np.ndarray, refit_days: int = GARCH_REFIT_DAYS, step: int = 1) -> np.ndarray:
-    """GARCH(1,1)-t quantiles of the close `step` days ahead (the variance of the summed returns:
-    the sum of the model's 1…step-day variance forecasts), parameters refitted every
-    `refit_days` on returns before the refit day.
+def garch(closes: np.ndarray, origins: np.ndarray, refit_days: int = GARCH_REFIT_DAYS, step: int = 1,
+          asymmetric: bool = False, window: int | None = None) -> np.ndarray:
+    """GARCH(1,1)-t quantiles (GJR-GARCH(1,1,1)-t when `asymmetric`) of the close `step` days ahead
+    (the variance of the summed returns: the sum of the model's 1…step-day variance forecasts),
+    parameters refitted every `refit_days` on returns before the refit day — all of them, or the
+    last `window`.
 
     Raises:
         DataError: fewer than GARCH_MIN_DAYS returns before the first origin.
@@ -147,14 +167,16 @@ def garch(closes: np.ndarray, origins: np.ndarray, refit_days: int = GARCH_REFIT
     from scipy.stats import t as student_t
 
     returns = _returns(closes) * 100  # percent: the scale arch's optimiser expects
-    _check_origins(origins, GARCH_MIN_DAYS, "GARCH")
+    what = "GJR-GARCH" if asymmetric else "GARCH"
+    _check_origins(origins, GARCH_MIN_DAYS, what)
     out = np.empty((len(origins), len(QUANTILES)))
-    model = arch_model(returns, mean="Zero", vol="GARCH", p=1, q=1, dist="t", rescale=False)
+    model = arch_model(returns, mean="Zero", vol="GARCH", p=1, o=int(asymmetric), q=1, dist="t", rescale=False)
     series = _digest(returns)  # once per call, for every refit block's cache key
     for block in range(0, len(origins), refit_days):
         chunk = origins[block:block + refit_days]
         known = int(chunk[0]) - 1  # returns r[0 … known-1] are known at the first origin of the block
-        fitted = _garch_fit(model, series, known)
+        first = max(0, known - window) if window is not None else 0
+        fitted = _garch_fit(model, (series, int(asymmetric), first), known)
         # Row j of the forecast made at observation s is the variance of r[s+1]: for origin t
         # (its return is r[t-1]) that is s = t - 2, filtered with the fixed parameters.
         forecast = fitted.forecast(horizon=step, start=int(chunk[0]) - 2, reindex=True)
@@ -166,8 +188,14 @@ def garch(closes: np.ndarray, origins: np.ndarray, refit_days: int = GARCH_REFIT
     return out
 
 
-_GARCH_FITS: dict[tuple[str, int], Any] = {}  # (digest of the model's returns, returns fitted on) → the fit
-_GARCH_FITS_KEPT = 64
+def gjr_garch(closes: np.ndarray, origins: np.ndarray, refit_days: int = GARCH_REFIT_DAYS, step: int = 1,
+              window: int | None = None) -> np.ndarray:
+    """GJR-GARCH(1,1,1)-t: `garch` with the leverage term."""
+    return garch(closes, origins, refit_days, step, asymmetric=True, window=window)
+
+
+_GARCH_FITS: dict[tuple[Any, int], Any] = {}  # ((digest, asymmetric, first return), returns fitted on) → fit
+_GARCH_FITS_KEPT = 256
 
 
 def _digest(returns: np.ndarray) -> str:
@@ -176,73 +204,258 @@ def _digest(returns: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(returns).tobytes()).hexdigest()
 
 
-def _garch_fit(model: Any, series: str, known: int) -> Any:
-    """The GARCH fit on returns r[0 … known-1], made once per process for the same series: the steps
+def _garch_fit(model: Any, series: tuple[str, int, int], known: int) -> Any:
+    """The GARCH fit on returns r[first … known-1], made once per process for the same series: the steps
     1…N of a multi-step band table, and every table from the same origins, share it (it was refitted
     for each, ~1.6 s per step on a long file). The key holds every return the model holds (its
-    forecasts filter them all: `series` is their digest), so the numbers are a fresh fit's."""
+    forecasts filter them all: `series` starts with their digest), so the numbers are a fresh fit's."""
     import warnings
 
     key = (series, known)
     if key not in _GARCH_FITS:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # convergence notes on short samples; the fit is still used
-            fitted = model.fit(last_obs=known, disp="off", show_warning=False)
+            fitted = model.fit(first_obs=series[2] or None, last_obs=known, disp="off", show_warning=False)
         if len(_GARCH_FITS) >= _GARCH_FITS_KEPT:
             _GARCH_FITS.pop(next(iter(_GARCH_FITS)))
         _GARCH_FITS[key] = fitted
     return _GARCH_FITS[key]
 
 
-def baseline_quantiles(closes: np.ndarray, origins: np.ndarray, step: int = 1) -> dict[str, np.ndarray]:
+def parkinson_variance(table: np.ndarray | None) -> np.ndarray | None:
+    """Each day's Parkinson variance ln(high/low)² / (4 ln 2) from a price table (close, open, high,
+    low, …), NaN on days without a usable range; None when the table has no highs and lows."""
+    if table is None or np.ndim(table) != 2 or np.shape(table)[1] < 4:
+        return None
+    high, low = np.asarray(table[:, 2], dtype="float64"), np.asarray(table[:, 3], dtype="float64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        usable = np.isfinite(high) & np.isfinite(low) & (low > 0) & (high >= low)
+        out = np.where(usable, np.log(np.where(usable, high / np.where(usable, low, 1.0), 1.0)) ** 2 / (4 * np.log(2)),
+                       np.nan)
+    return out if usable.mean() >= 0.9 else None
+
+
+def har_features(closes: np.ndarray, ranges: np.ndarray | None = None) -> np.ndarray:
+    """QR-HAR's regressors for every origin t (rows 0…len(closes)): 1, |r_{t-1}|, the root mean
+    square of the last 5 and 22 returns, the EWMA σ (all known at the close of day t-1), and the
+    root of the mean Parkinson variance of days t-5…t-1 when `ranges` is given. Rows before
+    HAR_FIRST are NaN."""
+    from scipy.signal import lfilter
+
+    returns = _returns(closes)
+    n = len(closes) + 1
+    out = np.full((n, 6 if ranges is not None else 5), np.nan)
+    squares = np.concatenate([[0.0], np.cumsum(returns ** 2)])  # squares[j] = r[0]² + … + r[j-1]²
+    t = np.arange(HAR_FIRST, n)
+    start = np.mean(returns[:30] ** 2)
+    following, _ = lfilter([1 - EWMA_LAMBDA], [1, -EWMA_LAMBDA], returns ** 2, zi=[EWMA_LAMBDA * start])
+    variance = np.concatenate([[start], following])  # as ewma_sigma: variance[i] forecasts r[i]
+    out[t, 0] = 1.0
+    out[t, 1] = np.abs(returns[t - 2])
+    out[t, 2] = np.sqrt((squares[t - 1] - squares[t - 6]) / 5)
+    out[t, 3] = np.sqrt((squares[t - 1] - squares[t - 23]) / 22)
+    out[t, 4] = np.sqrt(variance[t - 1])
+    if ranges is not None:
+        filled = np.where(np.isfinite(ranges), ranges, 0.0)
+        counts = np.concatenate([[0], np.cumsum(np.isfinite(ranges))])
+        sums = np.concatenate([[0.0], np.cumsum(filled)])
+        days = counts[t] - counts[t - 5]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = (sums[t] - sums[t - 5]) / days
+        out[t, 5] = np.where(days > 0, np.sqrt(mean), out[t, 2])  # no range that week: the 5-day RMS instead
+    return out
+
+
+def quantile_regression(x: np.ndarray, y: np.ndarray, level: float) -> np.ndarray:
+    """Koenker–Bassett linear quantile regression at `level`, as the dual linear program (HiGHS):
+    maximise y·a subject to Xᵀa = (1 − level)·Xᵀ1, 0 ≤ a ≤ 1; the coefficients are the equality
+    constraints' multipliers."""
+    from scipy.optimize import linprog
+
+    result = linprog(-y, A_eq=x.T, b_eq=(1 - level) * x.sum(axis=0), bounds=(0, 1), method="highs")
+    if result.status != 0:
+        raise DataError(f"the QR-HAR regression could not be solved ({result.message})")
+    return -np.asarray(result.eqlin.marginals)
+
+
+_CENTRAL = np.round(np.abs(2 * QUANTILES - 1), 4)  # the central band level each quantile bounds
+
+
+def qr_har(closes: np.ndarray, origins: np.ndarray, step: int = 1, ranges: np.ndarray | None = None,
+           refit_days: int = QR_REFIT_DAYS, window: int = QR_WINDOW) -> np.ndarray:
+    """QR-HAR quantiles of the close `step` days ahead: the QR_LEVEL quantile of |log(close_{t+step-1}
+    / close_{t-1})| regressed linearly on `har_features` over the latest `window` origins whose
+    outcome is known at the refit day (refitted every `refit_days`); the other levels multiply it by
+    the empirical quantiles of |outcome| / fitted on those origins, so the band is symmetric in
+    log-price and its levels never cross.
+
+    Raises:
+        DataError: fewer than QR_MIN_DAYS origins with known outcomes before the first one.
+    """
+    _check_origins(origins, HAR_FIRST + QR_MIN_DAYS + step, "QR-HAR")
+    x = har_features(closes, ranges)
+    log_closes = np.log(closes)
+    target = np.full(len(closes) + 1, np.nan)
+    known = np.arange(HAR_FIRST, len(closes) - step + 1)  # origins whose close step days ahead is in the data
+    target[known] = np.abs(log_closes[known + step - 1] - log_closes[known - 1])
+    levels = np.unique(_CENTRAL[_CENTRAL > 0])
+    out = np.empty((len(origins), len(QUANTILES)))
+    for block in range(0, len(origins), refit_days):
+        chunk = origins[block:block + refit_days]
+        last = int(chunk[0]) - step  # the latest origin whose outcome (day last+step-1) is known at chunk[0]
+        rows = np.arange(max(HAR_FIRST, last - window + 1), last + 1)
+        beta = quantile_regression(x[rows], target[rows], QR_LEVEL)
+        fitted = np.maximum(x[rows] @ beta, 1e-8)
+        ratios = np.quantile(target[rows] / fitted, levels)
+        ratios[np.isclose(levels, QR_LEVEL)] = 1.0  # the regressed level itself
+        ratios = np.maximum.accumulate(np.maximum(ratios, 0.0))  # wider levels never narrower
+        half = np.maximum(x[chunk] @ beta, 1e-8)[:, None] * ratios[np.searchsorted(levels, _CENTRAL[_CENTRAL > 0])]
+        q = np.zeros((len(chunk), len(QUANTILES)))
+        sided = _CENTRAL > 0
+        q[:, sided] = np.sign(QUANTILES[sided] - 0.5)[None, :] * half
+        out[block:block + len(chunk)] = closes[chunk - 1][:, None] * np.exp(q)
+    return out
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """A baseline band from the evaluated origins, and from the selection origins before them."""
+
+    quantiles: np.ndarray  # (evaluated origins, QUANTILES)
+    selection: np.ndarray | None  # (selection origins, QUANTILES), None when it cannot reach them
+    detail: str = ""  # the variant chosen, for the notes ("fitted on the last 1,500 days")
+
+
+def _selection_mean(closes: np.ndarray, select: np.ndarray, quantiles: np.ndarray, step: int,
+                    level: float = 0.9) -> float:
+    """A band's mean interval score over the selection days, as % of the last close."""
+    days = select + step - 1
+    lower, upper = band(quantiles, level)
+    return float(np.mean(interval_score(closes[days], lower, upper, level) / closes[select - 1]))
+
+
+def baseline_forecasts(closes: np.ndarray, origins: np.ndarray, step: int = 1, ranges: np.ndarray | None = None,
+                       select: np.ndarray | None = None) -> dict[str, Baseline]:
+    """Every baseline band from `origins` (and, when given, from the earlier `select` origins) for
+    the close `step` days ahead; the GARCH variants pick their window on `select`. A method that
+    cannot reach the origins (too little history) is left out; one that cannot reach `select`
+    has no selection scores."""
+    select = np.asarray(select if select is not None else [], dtype=int)
+    both = np.concatenate([select, origins])
+    fits: dict[str, Any] = {
+        "empirical": lambda o: empirical(closes, o, step=step),
+        "ewma": lambda o: ewma(closes, o, step=step),
+        "garch": lambda o, w=None: garch(closes, o, step=step, window=w),
+        "gjr-garch": lambda o, w=None: gjr_garch(closes, o, step=step, window=w),
+        "qr-har": lambda o: qr_har(closes, o, step=step, ranges=ranges),
+    }
+    out = {}
+    for name, fit in fits.items():
+        try:
+            quantiles, reach = fit(both), len(select) > 0
+        except DataError:
+            try:
+                quantiles, reach = fit(origins), False
+            except DataError:
+                continue
+        detail = ""
+        if name in ("garch", "gjr-garch") and reach and int(both[-1]) - 1 > GARCH_WINDOW:
+            bounded = fit(both, GARCH_WINDOW)
+            if _selection_mean(closes, select, bounded[:len(select)], step) < \
+                    _selection_mean(closes, select, quantiles[:len(select)], step):
+                quantiles, detail = bounded, f"fitted on the last {GARCH_WINDOW:,} days"
+            else:
+                detail = "fitted on all days"
+        if name == "qr-har" and ranges is not None:
+            detail = "with the daily high–low range"
+        out[name] = (Baseline(quantiles[len(select):], quantiles[:len(select)], detail) if reach
+                     else Baseline(quantiles, None, detail))  # not reached: fitted on `origins` alone
+    return out
+
+
+def baseline_quantiles(closes: np.ndarray, origins: np.ndarray, step: int = 1,
+                       ranges: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Every baseline band's quantile forecast from `origins` for the close `step` days ahead
     (those a method cannot reach — too little history before the first origin — are left out)."""
-    out = {}
-    for name, method in (("empirical", empirical), ("ewma", ewma), ("garch", garch)):
-        try:
-            out[name] = method(closes, origins, step=step)
-        except DataError:
-            continue
-    return out
+    return {name: found.quantiles for name, found in baseline_forecasts(closes, origins, step, ranges).items()}
+
+
+def selection_origins(origins: np.ndarray, step: int = 1) -> np.ndarray:
+    """The origins the bar is chosen on: up to SELECTION_DAYS before the first evaluated one, whose
+    forecast days all come before the first evaluated day, and from which every baseline can
+    forecast; none when fewer than MIN_SELECTION_DAYS are left."""
+    if not len(origins):
+        return np.zeros(0, dtype=int)
+    first = int(origins[0])
+    earliest = max(EMPIRICAL_DAYS, GARCH_MIN_DAYS, HAR_FIRST + QR_MIN_DAYS + step) + 1
+    start = max(first - SELECTION_DAYS, earliest)
+    return np.arange(start, first) if first - start >= MIN_SELECTION_DAYS else np.zeros(0, dtype=int)
 
 
 def band_table(closes: np.ndarray, days: np.ndarray, models: dict[str, np.ndarray],
                notes: list[str] | None = None, level: float = 0.9,
-               bounds: dict[str, tuple[np.ndarray, np.ndarray]] | None = None, step: int = 1) -> dict[str, Any]:
+               bounds: dict[str, tuple[np.ndarray, np.ndarray]] | None = None, step: int = 1,
+               ranges: np.ndarray | None = None) -> dict[str, Any]:
     """The models' quantile forecasts for `days`, made `step` days before (from origin day −
     step + 1), beside every baseline band from the same origins, scored and ranked (the "bands"
-    of train, compare and backtest). `bounds`, when given, receives each band's lower and upper
-    bounds at `level` (for a plot)."""
+    of train, compare and backtest), each tested against EWMA and against the bar — the baseline
+    that scored best on the days before (`selection_origins`). `ranges`: each day's Parkinson
+    variance, for QR-HAR (`parkinson_variance`). `bounds`, when given, receives each band's lower
+    and upper bounds at `level` (for a plot)."""
     origins = days - step + 1
-    baselines = baseline_quantiles(closes, origins, step)
+    select = selection_origins(origins, step)
+    baselines = baseline_forecasts(closes, origins, step, ranges, select)
     notes = [*(notes or []), *(f"{method}: too little history before the first evaluated day"
                                for method in BASELINE_BANDS if method not in baselines)]
+    chosen = {name: _selection_mean(closes, select, found.selection, step, level)
+              for name, found in baselines.items() if found.selection is not None}
+    bar = min(chosen, key=lambda name: chosen[name]) if chosen else "ewma"
+    if chosen:
+        notes.append(f"the bar: {NAMES.get(bar, bar)}, the best baseline on the {len(select)} days before these "
+                     "(chosen there, not here)")
+    else:
+        notes.append("the bar: EWMA (too little history before these days to choose a baseline on)")
+    notes += [f"{name}: {found.detail}" for name, found in baselines.items() if found.detail]
     forecasts = {**{name: ("model", q) for name, q in models.items()},
-                 **{name: ("baseline", q) for name, q in baselines.items()}}
+                 **{name: ("baseline", found.quantiles) for name, found in baselines.items()}}
     if bounds is not None:
         bounds.update({name: band(q, level) for name, (_, q) in forecasts.items()})
+    selection = {"days": len(select), "interval_score_pct": {name: round(100 * value, 6) for name, value in
+                                                             chosen.items()}} if chosen else None
     return {"level": level, "step": step, "days": len(days), "notes": notes,
-            "rows": band_rows(closes[days], closes[origins - 1], forecasts, level)}
-
-
+            "bar": bar if bar in baselines else None, "selection": selection,
+            "rows": band_rows(closes[days], closes[origins - 1], forecasts, level, bar)}
 
 
 def band_rows(actual: np.ndarray, last: np.ndarray, forecasts: dict[str, tuple[str, np.ndarray]],
-              level: float = 0.9) -> list[dict[str, Any]]:
+              level: float = 0.9, bar: str = "ewma") -> list[dict[str, Any]]:
     """Score every quantile forecast ({name: (kind, quantiles)}, kind "model" or "baseline") on
-    the same origins; rank by interval score; say how each compares with EWMA's band."""
-    rows = []
+    the same origins; rank by interval score; test each against EWMA's band and the bar's
+    (Diebold–Mariano on the daily interval scores as % of the last close, Newey–West variance)
+    and give its verdict (forecast.bands.verdicts)."""
+    from forecast.metrics import dm_stats, pooled_dm_pvalue_of
+
+    rows, daily = [], {}
     for name, (kind, quantiles) in forecasts.items():
         scores = score(actual, last, quantiles, level)
+        lower, upper = band(quantiles, level)
+        daily[name] = interval_score(actual, lower, upper, level) / last
         rows.append({"method": name, "kind": kind, **scores.to_dict()})
-    ewma_score = next((row["interval_score"] for row in rows if row["method"] == "ewma"), None)
+    means = {row["method"]: row["interval_score"] for row in rows}
+    bar = bar if bar in means else "ewma"
     for row in rows:
-        row["interval_score_vs_ewma"] = row["interval_score"] / ewma_score if ewma_score else None
+        name = row["method"]
+        for key, other in (("ewma", "ewma"), ("bar", bar)):
+            reference = means.get(other)
+            row[f"interval_score_vs_{key}"] = row["interval_score"] / reference if reference else None
+            stats = dm_stats(daily[name] - daily[other]) if other in daily and other != name else None
+            row[f"dm_vs_{key}"] = stats
+            row[f"dm_pvalue_vs_{key}"] = pooled_dm_pvalue_of([stats]) if stats is not None else None
         row["verdict"] = band_verdict(row["coverage"][f"{level:g}"], level, row["interval_score_vs_ewma"],
-                                      row["method"] == "ewma")
+                                      name == "ewma", p_ewma=row["dm_pvalue_vs_ewma"],
+                                      bar=(NAMES.get(bar, bar), row["interval_score_vs_bar"], row["dm_pvalue_vs_bar"])
+                                      if row["kind"] == "model" and bar != "ewma" else None, is_bar=name == bar)
     rows.sort(key=lambda row: row["interval_score"])
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return rows
-
-

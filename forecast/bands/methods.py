@@ -149,6 +149,104 @@ class ScaleHead(BandMethod):
         return model.point_and_scale(prices, first, end, steps)  # one pass gives both
 
 
+def _lgamma(log: Any, x: Any) -> Any:
+    """log Γ(x) for x > 1 from `log` alone (keras.ops has no lgamma): Γ(x) = Γ(x + 4) / (x(x+1)(x+2)(x+3)),
+    and Stirling's series at x + 4 ≥ 5, good to about 1e-8."""
+    y = x + 4.0
+    inverse = 1.0 / y
+    series = inverse * (1.0 / 12 - inverse * inverse * (1.0 / 360 - inverse * inverse / 1260))
+    return ((y - 0.5) * log(y) - y + 0.9189385332046727 + series
+            - log(x * (x + 1.0) * (x + 2.0) * (x + 3.0)))
+
+
+NU_FLOOR = 2.05  # degrees of freedom above 2, so the variance exists
+
+
+class StudentTHead(ScaleHead):
+    """student-t: the scale head trained on the Student-t likelihood, with a third block of outputs
+    for each step's degrees of freedom ν = 2.05 + softplus(raw): heavy tails no longer pull the
+    scale (or the point) towards the rare large moves, which a Gaussian likelihood must cover with
+    a wider σ everywhere. σ is the t scale exp(log σ); the conformal step sets the multiplier."""
+
+    name = "student-t"
+    summary = "the scale head with Student-t tails (a learned degrees of freedom)"
+
+    def head(self, outputs: int) -> int:
+        return 3 * outputs  # the steps, one log-scale per step, one raw ν per step
+
+    def keras_loss(self, ops: Any) -> Any:
+        def student_t_nll(y_true: Any, y_pred: Any) -> Any:
+            """Mean over steps of the t negative log-likelihood (without ½ log π):
+            log σ + ½ log ν + log Γ(ν/2) − log Γ((ν+1)/2) + (ν+1)/2 · log(1 + z²/ν)."""
+            steps = ops.shape(y_true)[-1]
+            mean, log_scale = y_pred[:, :steps], ops.clip(y_pred[:, steps:2 * steps], -10.0, 10.0)
+            nu = NU_FLOOR + ops.softplus(ops.clip(y_pred[:, 2 * steps:], -20.0, 20.0))
+            z = (ops.cast(y_true, y_pred.dtype) - mean) * ops.exp(-log_scale)
+            nll = (log_scale + 0.5 * ops.log(nu) + _lgamma(ops.log, nu / 2) - _lgamma(ops.log, (nu + 1) / 2)
+                   + (nu + 1) / 2 * ops.log1p(ops.square(z) / nu))
+            return ops.mean(nll, axis=-1)
+
+        return student_t_nll
+
+    def loss_values(self, outputs: np.ndarray, y: np.ndarray) -> float:
+        import numpy as np
+        steps = y.shape[1]
+        log_scale = np.clip(outputs[:, steps:2 * steps], -10.0, 10.0)
+        nu = NU_FLOOR + np.logaddexp(0.0, np.clip(outputs[:, 2 * steps:], -20.0, 20.0))
+        z = (y - outputs[:, :steps]) * np.exp(-log_scale)
+        nll = (log_scale + 0.5 * np.log(nu) + _lgamma(np.log, nu / 2) - _lgamma(np.log, (nu + 1) / 2)
+               + (nu + 1) / 2 * np.log1p(np.square(z) / nu))
+        return float(np.mean(nll))
+
+
+QUANTILE_LEVELS = (0.05, 0.5, 0.95)  # the 90% band's ends and the median
+
+
+class QuantileHead(ScaleHead):
+    """quantile: the head outputs the 90% band directly — per step a median m, a log half-width s
+    and a skew k, read as the quantiles m − exp(s − k) ≤ m ≤ m + exp(s + k) (monotone by
+    construction: they never cross) — trained on their pinball loss. The conformal step then
+    scales the half-width exp(s) per step as for the other methods (its band is symmetric
+    around the median; the skew shapes training only)."""
+
+    name = "quantile"
+    summary = "a head that outputs the band's quantiles (pinball loss)"
+
+    def head(self, outputs: int) -> int:
+        return 3 * outputs  # the median, the log half-width and the skew of each step
+
+    @staticmethod
+    def quantiles(outputs: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The lower quantile, median and upper quantile (origins, steps) from the head's outputs."""
+        import numpy as np
+        median, log_half = outputs[:, :steps], np.clip(outputs[:, steps:2 * steps], -10.0, 10.0)
+        skew = np.clip(outputs[:, 2 * steps:], -5.0, 5.0)
+        return median - np.exp(log_half - skew), median, median + np.exp(log_half + skew)
+
+    def keras_loss(self, ops: Any) -> Any:
+        def pinball(y_true: Any, y_pred: Any) -> Any:
+            """Mean over steps and the three quantiles of max(τ(y − q), (τ − 1)(y − q))."""
+            steps = ops.shape(y_true)[-1]
+            median, log_half = y_pred[:, :steps], ops.clip(y_pred[:, steps:2 * steps], -10.0, 10.0)
+            skew = ops.clip(y_pred[:, 2 * steps:], -5.0, 5.0)
+            y = ops.cast(y_true, y_pred.dtype)
+            total = 0.0
+            for level, q in zip(QUANTILE_LEVELS, (median - ops.exp(log_half - skew), median,
+                                                  median + ops.exp(log_half + skew)), strict=True):
+                diff = y - q
+                total = total + ops.maximum(level * diff, (level - 1.0) * diff)
+            return ops.mean(total / len(QUANTILE_LEVELS), axis=-1)
+
+        return pinball
+
+    def loss_values(self, outputs: np.ndarray, y: np.ndarray) -> float:
+        import numpy as np
+        quantiles = self.quantiles(outputs, y.shape[1])
+        losses = [np.maximum(level * (y - q), (level - 1.0) * (y - q)) for level, q in
+                  zip(QUANTILE_LEVELS, quantiles, strict=True)]
+        return float(np.mean(losses))
+
+
 METHODS: Registry[BandMethod] = Registry(
     "band method", lambda name, known: f"--interval-method must be {' or '.join(known)}, got {name!r}",
     aliases={"split-conformal on MC-dropout spread": "mc-conformal"})  # format 1's name in calibration.json
@@ -157,3 +255,5 @@ register, unregister, names, get = METHODS.register, METHODS.unregister, METHODS
 
 register(McDropout())
 register(ScaleHead())
+register(StudentTHead())
+register(QuantileHead())

@@ -10,8 +10,10 @@ import math
 from typing import Any
 
 SIGNIFICANCE = 0.05
+# The baseline bands as people read them (forecast.bands.baselines has their methods).
+NAMES = {"empirical": "empirical", "ewma": "EWMA", "garch": "GARCH", "gjr-garch": "GJR-GARCH", "qr-har": "QR-HAR"}
 COVERAGE_TOLERANCE = 0.03  # a 90% band covering outside 87–93% is miscalibrated
-# "Sharper" needs a real margin on the interval score (a significance test comes with the bands issue).
+# Without a p-value (a folder trained before the test was made) "sharper" needs a 1% margin on the score.
 BAND_MARGIN = 0.01
 
 
@@ -32,20 +34,38 @@ def verdict(mase: float, dm_pvalue: float | None, copies_yesterday: bool) -> str
     return "no better than persistence"
 
 
-def band_verdict(coverage: float, level: float, vs_ewma: float | None, is_ewma: bool = False) -> str:
+def _against(name: str, ratio: float, p_value: float | None) -> str:
+    """Sharper than / level with / wider than a reference band: by the Diebold–Mariano test when
+    there is a p-value, else (an older folder) by a margin of BAND_MARGIN on the score."""
+    if p_value is not None:
+        if p_value >= SIGNIFICANCE:
+            return f"level with {name}"
+        return f"sharper than {name}" if ratio < 1 else f"wider than {name}"
+    if ratio < 1 - BAND_MARGIN:
+        return f"sharper than {name}"
+    return f"level with {name}" if ratio <= 1 + BAND_MARGIN else f"wider than {name}"
+
+
+def band_verdict(coverage: float, level: float, vs_ewma: float | None, is_ewma: bool = False,
+                 p_ewma: float | None = None, bar: tuple[str, float | None, float | None] | None = None,
+                 is_bar: bool | None = None) -> str:
     """Miscalibrated when coverage is more than 3 points from nominal; else sharper than EWMA's
-    band (an interval score at least 1% lower), level with it (within 1%), or wider."""
+    band, level with it or wider — "sharper" and "wider" only when the Diebold–Mariano test of
+    the daily interval scores says so at 5% (`p_ewma`); and, given the `bar` (name, ratio, p) —
+    the best baseline on the days before, when it is not EWMA — the same against it. `is_bar` marks the bar's own row
+    (by default EWMA's)."""
     if abs(coverage - level) > COVERAGE_TOLERANCE:
         return "miscalibrated"
-    if is_ewma:
+    if is_ewma if is_bar is None else is_bar:
         return "the bar to clear"
+    if is_ewma:
+        return "the reference"
     if vs_ewma is None:
         return "no EWMA band to compare with"
-    if vs_ewma < 1 - BAND_MARGIN:
-        return "sharper than EWMA"
-    if vs_ewma <= 1 + BAND_MARGIN:
-        return "level with EWMA"
-    return "wider than EWMA"
+    words = _against("EWMA", vs_ewma, p_ewma)
+    if bar is not None and bar[1] is not None:
+        words += "; " + _against(bar[0], bar[1], bar[2])
+    return words
 
 
 def _number(value: Any) -> float | None:
@@ -72,10 +92,16 @@ def model_verdict(metrics: Any) -> dict[str, Any] | None:
     if model is not None and level is not None:
         coverage = model.get("coverage")
         covered = _number(coverage.get(f"{level:g}")) if isinstance(coverage, dict) else None
-        vs_ewma = _number(model.get("interval_score_vs_ewma"))
+        vs_ewma, p_ewma = _number(model.get("interval_score_vs_ewma")), _number(model.get("dm_pvalue_vs_ewma"))
+        bar = bands.get("bar")
+        bar = NAMES.get(bar) if isinstance(bar, str) and bar != "ewma" else None
+        vs_bar, p_bar = _number(model.get("interval_score_vs_bar")), _number(model.get("dm_pvalue_vs_bar"))
         if covered is not None:
             out["band"] = {"level": level, "coverage": covered, "interval_score_vs_ewma": vs_ewma,
-                           "label": band_verdict(covered, level, vs_ewma)}
+                           "dm_pvalue_vs_ewma": p_ewma, "bar": bar, "interval_score_vs_bar": vs_bar,
+                           "dm_pvalue_vs_bar": p_bar,
+                           "label": band_verdict(covered, level, vs_ewma, p_ewma=p_ewma,
+                                                 bar=(bar, vs_bar, p_bar) if bar else None)}
     return out
 
 
@@ -94,6 +120,12 @@ def verdict_line(found: dict[str, Any] | None, new_asset: bool = False) -> str:
         text += f"; {band['level']:.0%} band covered {band['coverage']:.1%}"
         if band["interval_score_vs_ewma"] is not None:
             text += f", interval score {band['interval_score_vs_ewma']:.3f}× EWMA's"
+            if band.get("dm_pvalue_vs_ewma") is not None:
+                text += f" (DM p {_p(band['dm_pvalue_vs_ewma'])})"
+        if band.get("bar") and band.get("interval_score_vs_bar") is not None:
+            text += f", {band['interval_score_vs_bar']:.3f}× {band['bar']}'s"
+            if band.get("dm_pvalue_vs_bar") is not None:
+                text += f" (p {_p(band['dm_pvalue_vs_bar'])})"
         text += f" — {band['label'].upper()}"
     return text + "."
 

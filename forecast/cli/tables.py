@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from rich.console import Console
 from rich.table import Table
 
+from forecast.bands.verdicts import NAMES
 from forecast.inputs import channels
 from forecast.render.markdown import (
     BAND_COLUMNS,
@@ -135,14 +136,36 @@ def band_summary(bands: dict[str, Any]) -> str:
     model = rows.get("model")
     if model is None:
         return f"{level:.0%} band: " + "; ".join(bands["notes"])
-    others = ", ".join(f"{name.upper() if name != 'empirical' else name} {row['interval_score_vs_ewma']:.3f}×"
+    others = ", ".join(f"{NAMES.get(name, name)} {row['interval_score_vs_ewma']:.3f}×"
                        for name, row in rows.items() if name not in ("model", "ewma")
                        and row["interval_score_vs_ewma"] is not None)
-    vs_ewma = model["interval_score_vs_ewma"]
+    vs_ewma, bar = model["interval_score_vs_ewma"], bands.get("bar")
+    p_ewma, p_bar = model.get("dm_pvalue_vs_ewma"), model.get("dm_pvalue_vs_bar")
+    vs_bar = model.get("interval_score_vs_bar")
+    against_bar = (f", {vs_bar:.3f}× the bar's ({NAMES.get(bar, bar)}"
+                   + (f", p {p_words(p_bar)}" if p_bar is not None else "") + ")"
+                   if bar not in (None, "ewma") and vs_bar is not None else "")
     return (f"{level:.0%} band one day ahead on the test days: covered {model['coverage'][f'{level:g}']:.1%}, "
             f"{model['width_pct']:.2f}% of the close wide; interval score "
-            + (f"{vs_ewma:.3f}× EWMA's" if vs_ewma is not None else f"{model['interval_score']:,.2f}")
-            + (f" (baselines: {others})" if others else "") + f": {model['verdict'].upper()}.")
+            + (f"{vs_ewma:.3f}× EWMA's" + (f" (DM p {p_words(p_ewma)})" if p_ewma is not None else "")
+               if vs_ewma is not None else f"{model['interval_score']:,.2f}")
+            + against_bar + (f" (baselines: {others})" if others else "") + f": {model['verdict'].upper()}.")
+
+
+def bar_line(bands: dict[str, Any] | None) -> str | None:
+    """The sentence under a band table that names its bar and what "sharper" means."""
+    if not bands or not bands.get("rows"):
+        return None
+    bar, selection = bands.get("bar") or "ewma", bands.get("selection")
+    chosen = (f"the best baseline on the {selection['days']} days before these" if selection
+              else "too little history before these days to choose another")
+    return (f"The bar: {NAMES.get(bar, bar)} ({chosen}). DM p: Diebold–Mariano on the daily interval scores "
+            "against EWMA's; \"sharper\" needs p < 0.05.")
+
+
+def p_words(value: float) -> str:
+    """A p-value in a sentence: "= 0.041", "< 0.001"."""
+    return "< 0.001" if value < 0.001 else f"= {value:.3f}"
 
 
 def inputs(record: RunRecord, words: bool = False) -> list[str]:
@@ -294,6 +317,9 @@ def compare_output(outcome: CompareOutcome, fmt: Literal["table", "json", "csv",
         console = _stdout()
         for table in compare_tables(outcome.evaluation, outcome.rows, outcome.report, wide):
             _show(console, table)
+        bar = bar_line(outcome.report.get("bands"))
+        if bar:
+            console.print(bar)
         if not wide:
             Console(stderr=True).print("All columns: --wide, or report.md in the report folder.")
     for run in failed:
@@ -353,7 +379,7 @@ def backtest_output(outcome: BacktestOutcome, fmt: Literal["table", "json"], wid
 # The compact default fits 80 columns: the verdicts and the numbers they rest on.
 COMPACT_COLUMNS = (("rank", "#"), ("model", "model"), ("mase", "MASE"), ("dm_pvalue", "DM p"), ("verdict", "verdict"))
 COMPACT_BAND_COLUMNS = (("method", "band"), ("coverage", "coverage"), ("interval_score_vs_ewma", "vs EWMA"),
-                        ("verdict", "verdict"))
+                        ("dm_pvalue_vs_ewma", "DM p"), ("verdict", "verdict"))
 _TEXT_KEYS = ("model", "verdict", "method")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 BAND_COLUMNS = (("rank", "#"), ("method", "band"), ("coverage", "coverage"), ("width_pct", "width % of close"),
                 ("interval_score", "interval score"), ("interval_score_vs_ewma", "vs EWMA"),
+                ("dm_pvalue_vs_ewma", "DM p"), ("interval_score_vs_bar", "vs bar"), ("dm_pvalue_vs_bar", "DM p"),
                 ("pinball", "pinball"), ("verdict", "verdict"))
 
 
@@ -19,7 +20,15 @@ def band_cell(row: dict[str, Any], key: str, level: float) -> str:
         return f"{value[f'{level:g}']:.1%}"
     if isinstance(value, str):
         return value
-    return format(value, {"rank": "d", "width_pct": ".2f", "interval_score_vs_ewma": ".3f"}.get(key, ",.2f"))
+    if key.startswith("dm_pvalue"):
+        return p_cell(value)
+    return format(value, {"rank": "d", "width_pct": ".2f", "interval_score_vs_ewma": ".3f",
+                          "interval_score_vs_bar": ".3f"}.get(key, ",.2f"))
+
+
+def p_cell(value: float) -> str:
+    """A p-value in a table cell: three decimals, "<.001" below that."""
+    return "<.001" if value < 0.001 else f"{value:.3f}"
 
 
 def steps_cells(tables: list[dict[str, Any]]) -> tuple[list[str], dict[str, list[str]]]:
@@ -49,8 +58,12 @@ def _band_markdown(bands: dict[str, Any]) -> list[str]:
               f"(α = {1 - level:.2f}), averaged; a band must be narrow *and* cover to score well. Pinball: the "
               "mean quantile loss over levels 0.05…0.95. Baselines, refitted on days before each origin only: "
               "`empirical` (quantiles of the past 365 daily log-returns), `ewma` (RiskMetrics, λ = 0.94, "
-              "Gaussian), `garch` (GARCH(1,1) with Student-t innovations, refitted every 30 days). "
-              "\"miscalibrated\": coverage more than 3 points from nominal.", ""]
+              "Gaussian), `garch` and `gjr-garch` (GARCH(1,1) and GJR-GARCH(1,1,1) with Student-t innovations, "
+              "refitted every 30 days on all days or the last 1,500, whichever scored better before), `qr-har` "
+              "(a quantile regression of the next absolute return on recent ones, the EWMA σ and the daily "
+              "range, refitted every 30 days). The bar is the baseline that scored best on the days before "
+              "these. DM p: the Diebold–Mariano test of the daily interval scores (Newey–West); \"sharper\" "
+              "and \"wider\" need p < 0.05. \"miscalibrated\": coverage more than 3 points from nominal.", ""]
     lines += [f"Note: {note}" for note in bands.get("notes", [])]
     return lines
 

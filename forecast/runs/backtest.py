@@ -167,15 +167,15 @@ def _fold_bands(series: PriceSeries, folds: list[dict[str, Any]],
            bands: list[tuple[np.ndarray, np.ndarray | None, str]], step: int = 1) -> dict[str, Any]:
     """The model's 90% bands `step` days ahead over every backtest day (each fold's from its own
     model) beside the empirical, EWMA and GARCH bands, each refitted only on days before each origin."""
-    from forecast.bands.baselines import band_table
+    from forecast.bands.baselines import band_table, parkinson_variance
     from forecast.status import stage
 
     days = np.concatenate([fold_days for fold_days, _, _ in bands])
-    stage(f"scoring the {step}-day bands beside the empirical, EWMA and GARCH baselines on {len(days)} days")
+    stage(f"scoring the {step}-day bands beside the baseline bands on {len(days)} days")
     notes = [f"model, fold {fold['fold']}: {why}" for fold, (_, q, why) in zip(folds, bands, strict=True)
              if q is None]
     models = {} if notes else {"model": np.concatenate([q for _, q, _ in bands if q is not None])}
-    return band_table(series.closes, days, models, notes, step=step)
+    return band_table(series.closes, days, models, notes, step=step, ranges=parkinson_variance(series.table))
 
 
 def _write(folder: Path, series: PriceSeries, results: list[dict[str, Any]], horizon: int, level: float,

@@ -296,7 +296,10 @@ def _bands_by_step(series: PriceSeries, first: int, last_origin: int, runs: dict
             models[name] = (forecaster, forecaster.prices(series), run.predicted, forecaster.known_from(series))
         except ForecastError as exc:
             notes.append(f"{name}: no band ({exc})")
-    return bands_by_step(series.closes, first, last_origin, horizon, models, notes)
+    from forecast.bands.baselines import parkinson_variance
+
+    return bands_by_step(series.closes, first, last_origin, horizon, models, notes,
+                         ranges=parkinson_variance(series.table))
 
 
 def _one_day_bands(series: PriceSeries, first: int, end: int, runs: dict[str, list[ModelRun]],
@@ -304,7 +307,7 @@ def _one_day_bands(series: PriceSeries, first: int, end: int, runs: dict[str, li
     """One-day-ahead 90% bands of each model (its first run's calibrated band) beside the
     volatility baselines, scored on the same days (forecast.bands.baselines). A model trained here brings
     the quantiles its training made on these days; a folder is loaded to make them."""
-    from forecast.bands.baselines import band_table
+    from forecast.bands.baselines import band_table, parkinson_variance
     from forecast.errors import ForecastError
     from forecast.runs.training import model_quantiles
 
@@ -328,7 +331,8 @@ def _one_day_bands(series: PriceSeries, first: int, end: int, runs: dict[str, li
             notes.append(f"{name}: {why}")
         else:
             models[name] = quantiles
-    return band_table(closes, np.arange(first, end), models, notes, bounds=bounds)
+    return band_table(closes, np.arange(first, end), models, notes, bounds=bounds,
+                      ranges=parkinson_variance(series.table))
 
 
 def _model_row(name: str, group: list[ModelRun], actual: np.ndarray, previous: np.ndarray) -> dict[str, Any]:

@@ -160,19 +160,20 @@ def evaluate(prepared: Prepared, forecaster: Forecaster, seed: int) -> Evaluatio
                                   frame["naive"].to_numpy())
     calibration, multi_step = _calibrate(prepared, forecaster, seed)
     calibration = _with_online_forecasts(calibration, forecaster, prices, first, end, steps)
-    from forecast.bands.baselines import band_table
+    from forecast.bands.baselines import band_table, parkinson_variance
 
+    ranges = parkinson_variance(prepared.series.table)
     band = quantiles, why = model_quantiles(forecaster.with_calibration(calibration), prices, first, end, predicted,
                                             known_from=first)
     bands = band_table(closes, np.arange(first, end), {"model": quantiles} if quantiles is not None else {},
-                       [f"model: {why}"] if why else [])
+                       [f"model: {why}"] if why else [], ranges=ranges)
     stepped = []
     if forecaster.outputs > 1 and end - forecaster.outputs + 1 > first:  # a direct model: every step it makes
         last_origin = end - forecaster.outputs + 1
         calibrated = forecaster.with_calibration(calibration)
         paths = calibrated.forecast(prices, first, last_origin, forecaster.outputs)
         stepped = bands_by_step(closes, first, last_origin, forecaster.outputs,
-                                {"model": (calibrated, prices, paths, first)})
+                                {"model": (calibrated, prices, paths, first)}, ranges=ranges)
     return Evaluation(frame=frame, comparison=comparison, calibration=calibration, multi_step=multi_step,
                       bands=bands, band=band, bands_by_step=stepped)
 
@@ -199,10 +200,11 @@ def _with_online_forecasts(calibration: Calibration, forecaster: Forecaster, pri
 
 def bands_by_step(closes: np.ndarray, first: int, last_origin: int, horizon: int,
                   models: dict[str, tuple[Forecaster, np.ndarray, np.ndarray, int]],
-                  notes: list[str] | None = None) -> list[dict[str, Any]]:
+                  notes: list[str] | None = None, ranges: np.ndarray | None = None) -> list[dict[str, Any]]:
     """For each step 1…horizon, every model's calibrated 90% band for the close that many days
     after origins [first, last_origin), beside the baselines from the same origins (√h-scaled
-    empirical and EWMA, GARCH's h-day variance), scored on the same days (forecast.bands.baselines).
+    empirical and EWMA, the GARCH models' h-day variance, QR-HAR on the h-day return), scored on the same days
+    (forecast.bands.baselines). `ranges`: the daily Parkinson variance, for QR-HAR.
 
     `models`: name → (forecaster, its prices, its forecasts (origins, ≥ horizon), known_from).
     """
@@ -219,7 +221,7 @@ def bands_by_step(closes: np.ndarray, first: int, last_origin: int, horizon: int
             else:
                 quantiles[name] = q
         tables.append(band_table(closes, np.arange(first, last_origin) + step - 1, quantiles, step_notes,
-                                 step=step))
+                                 step=step, ranges=ranges))
     return tables
 
 
