@@ -1,13 +1,17 @@
-"""Evidence for the bands and the defaults: features (close, ohlcv) × interval method
-(mc-conformal, scale-conformal) for the default GRU, on the test part of the bundled data and of
-every real file, beside the empirical, EWMA and GARCH bands on the same days.
+"""Evidence for the bands and their defaults: band method (scale-conformal, student-t, quantile)
+× ensemble size for the default GRU, on each file's test part, beside every baseline band
+(empirical, EWMA, GARCH-t, GJR-GARCH-t, QR-HAR) and the bar — the baseline that scored best on
+the days before the test part — with Diebold–Mariano tests per file and pooled over the files.
 
-    python benchmarks/bands.py [--real FOLDER] [--out benchmarks] [--shard I/N] [--merge]
+    python benchmarks/bands.py [--data FOLDER …] [--out benchmarks] [--shard I/N] [--merge]
+                               [--method NAME] [--ensemble K] [--seed S]
 
-Trains the default recipe with each combination on each file (as `forecast train` does) and reads
-the band scores it records (run.json → metrics.test_bands). A file without high, low and volume
-gets the close-only combinations only. Writes bands.json and bands.md to --out; with --shard,
-only every N-th job (from I) into bands-I.json, and --merge joins the shards.
+Trains the default recipe with each combination on each file (as `forecast train` does) and
+reads the band scores it records (run.json → metrics.test_bands). Files: the bundled data, the
+real BTC files, the other daily assets of ../shared/data/multi (not the covariates or the panel)
+and the hourly candles (as daily closes with realized variance). Writes bands.json and bands.md to
+--out; with --shard, only every N-th job (from I) into bands-I.json, and --merge joins the shards
+(a later row replaces an earlier one for the same file and combination).
 """
 
 from __future__ import annotations
@@ -23,133 +27,153 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
+SHARED = ROOT.parent / "shared" / "data"
+
+METHODS = ("scale-conformal", "student-t", "quantile")
+COVERAGE_OK = (0.88, 0.92)
+BASELINES = ("qr-har", "garch", "gjr-garch", "empirical", "ewma")
 
 
-def files(real: Path | None) -> list[Path]:
+def files(folders: list[Path]) -> list[Path]:
     from crash_repro import real_files
 
-    return [ROOT / "data" / "btc-synthetic.csv", *(real_files(real) if real and real.is_dir() else [])]
-
-
-COMBOS = [("close", "mc-conformal"), ("close", "scale-conformal"), ("ohlcv", "mc-conformal"),
-          ("ohlcv", "scale-conformal")]
-COVERAGE_OK = (0.88, 0.92)
-REJECTED = """## Tried and rejected (same files, same split, one-day 90% band, IS relative to EWMA)
-
-- The scale head without online calibration (validation scores only): ohlcv mean IS 0.995,
-  coverage 86.8–94.0%, 1 of 6 files in 88–92%; with it (the default above) 4 of 6.
-- Squared error for the point output plus the likelihood with the point's gradient stopped,
-  instead of the likelihood alone: worse on 4 of the 5 files it finished on before it was stopped
-  (ohlcv: synthetic 1.086 vs 1.015, Binance 1.198 vs 1.126, CoinMarketCap 0.936 vs 0.929, Investing
-  0.958 vs 0.945; CryptoDataDownload 0.993 vs 1.003) and point MASE no better (Binance 1.085).
-- Pooling the network's σ with EWMA's (geometric mean), two seeds: no steadier gain (mean 0.996
-  and 1.020 vs the network's 1.008 and 1.011).
-- An EWMA of the Parkinson range instead of close-to-close EWMA, conformal on validation: 0.99–1.00×
-  EWMA on the real files — the range carries little the returns do not, at a daily horizon.
-- The `vol` channel (RiskMetrics σ as an input) changed the mean little (0.995 vs 0.994 without it)
-  but steadied coverage; kept, since it lets a small network start from the analyst's baseline.
-
-Single trainings vary: the same combination retrained on the same file moved by up to ±0.1 on the
-80–100-day test parts (CoinMarketCap, Binance), and coverage on 100 days has a sampling error of
-±3 points by itself, so the 88–92% band cannot be promised per file on short files."""
-
-
-def measure(csv: Path, features: str, method: str, workdir: Path, seed: int = 42) -> dict[str, Any]:
-    from forecast.config import ModelConfig, RunConfig, TrainConfig
-    from forecast.runs import pipeline
-
-    config = RunConfig(model=ModelConfig(features=features, interval_method=method),  # type: ignore[arg-type]
-                       train=TrainConfig(seed=seed))
-    from forecast.runs.context import RunContext
-
-    outcome = pipeline.train(csv, config, RunContext(workdir / f"{features}-{method}-{csv.stem}"))
-    bands = outcome.record.metrics["test_bands"]
-    rows = {row["method"]: row for row in bands["rows"]}
-    return {"file": csv.name, "features": features, "method": method, "test_mase": outcome.comparison.mae_ratio,
-            "notes": bands["notes"],
-            "bands": {name: {"coverage_90": row["coverage"]["0.9"], "width_pct": row["width_pct"],
-                             "interval_score_vs_ewma": row["interval_score_vs_ewma"], "verdict": row["verdict"]}
-                      for name, row in rows.items()}}
-
-
-def jobs(paths: list[Path]) -> list[tuple[Path, str, str]]:
-    from forecast.data.loader import load_prices
-
-    out = []
-    for csv in paths:
-        full = all(c in load_prices(csv).extra_columns for c in ("high", "low", "volume"))
-        out += [(csv, f, m) for f, m in COMBOS if f == "close" or full]
+    out = [ROOT / "data" / "btc-synthetic.csv"]
+    for folder in folders:
+        if folder.is_dir():
+            out += [path for path in real_files(folder)
+                    if not path.name.startswith(("cov-", "panel-"))]
     return out
 
 
+def measure(csv: Path, method: str, ensemble: int, workdir: Path, seed: int = 42) -> dict[str, Any]:
+    from forecast.config import ModelConfig, RunConfig, TrainConfig
+    from forecast.runs import pipeline
+    from forecast.runs.context import RunContext
+
+    train = TrainConfig(seed=seed, **({"ensemble": ensemble} if ensemble > 1 else {}))
+    config = RunConfig(model=ModelConfig(interval_method=method), train=train)
+    outcome = pipeline.train(csv, config, RunContext(workdir / f"{method}-{ensemble}-{csv.stem}"))
+    bands = outcome.record.metrics["test_bands"]
+    keep = ("coverage", "width_pct", "interval_score_pct", "interval_score_vs_ewma", "interval_score_vs_bar",
+            "dm_pvalue_vs_ewma", "dm_pvalue_vs_bar", "dm_vs_ewma", "dm_vs_bar", "verdict")
+    return {"file": csv.name, "method": method, "ensemble": ensemble, "seed": seed,
+            "test_mase": outcome.comparison.mae_ratio, "days": bands["days"], "bar": bands["bar"],
+            "notes": bands["notes"], "seconds": outcome.record.training.seconds,
+            "bands": {row["method"]: {key: row.get(key) for key in keep} for row in bands["rows"]}}
+
+
+def _pooled(stats: list[dict[str, float] | None]) -> float | None:
+    from forecast.metrics import pooled_dm_pvalue_of
+
+    found = [s for s in stats if s is not None]
+    return pooled_dm_pvalue_of(found) if found else None
+
+
+def _p(value: float | None) -> str:
+    return "–" if value is None else ("<.001" if value < 0.001 else f"{value:.3f}")
+
+
 def summary(results: list[dict[str, Any]]) -> str:
-    lines = ["# One-day 90% bands on each file's test part: features × interval method (default GRU)", "",
-             "Interval score (IS) relative to EWMA's on the same days: below 1 is better than EWMA. Coverage "
-             "should be 90%; 88–92% counts as calibrated here.", "",
-             "| file | features | method | point MASE | coverage | width % | IS vs EWMA | GARCH IS vs EWMA |",
-             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    from forecast.bands.verdicts import NAMES
+
+    combos = list(dict.fromkeys((r["method"], r["ensemble"]) for r in results))
+    lines = ["# One-day 90% bands on each file's test part: band method × ensemble (default GRU)", "",
+             "IS: interval score relative to EWMA's on the same days (below 1 is sharper). The bar: the baseline "
+             "with the best interval score on the 365 days before the test part (chosen there). p: "
+             "Diebold–Mariano on the daily interval scores (% of the last close, Newey–West). Coverage should "
+             "be 90%; 88–92% counts as calibrated here.", "",
+             "| file | method | K | coverage | IS vs EWMA | p | IS vs bar | p | bar | QR-HAR IS |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
     for r in results:
-        model, garch = r["bands"].get("model"), r["bands"].get("garch")
+        model, qr = r["bands"].get("model"), r["bands"].get("qr-har")
+        qr_is = "–" if qr is None else f"{qr['interval_score_vs_ewma']:.3f}"
         if model is None:
-            lines.append(f"| {r['file']} | {r['features']} | {r['method']} | {r['test_mase']:.4f} | – | – | – | – |")
+            lines.append(f"| {r['file']} | {r['method']} | {r['ensemble']} | – | – | – | – | – | "
+                         f"{NAMES.get(r['bar'], r['bar'])} | {qr_is} |")
             continue
-        lines.append(f"| {r['file']} | {r['features']} | {r['method']} | {r['test_mase']:.4f} | "
-                     f"{model['coverage_90']:.1%} | {model['width_pct']:.2f} | {model['interval_score_vs_ewma']:.3f} | "
-                     f"{'–' if garch is None else format(garch['interval_score_vs_ewma'], '.3f')} |")
-    lines += ["", "## Means over the files each combination ran on", "",
-              "| features | method | files | mean IS vs EWMA | worst | coverage range | files in 88–92% | "
-              "mean point MASE |", "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |"]
-    for features, method in COMBOS:
-        rows = [r for r in results if r["features"] == features and r["method"] == method and "model" in r["bands"]]
+        lines.append(f"| {r['file']} | {r['method']} | {r['ensemble']} | {model['coverage']['0.9']:.1%} | "
+                     f"{model['interval_score_vs_ewma']:.3f} | {_p(model['dm_pvalue_vs_ewma'])} | "
+                     f"{model['interval_score_vs_bar']:.3f} | {_p(model['dm_pvalue_vs_bar'])} | "
+                     f"{NAMES.get(r['bar'], r['bar'])} | {qr_is} |")
+    lines += ["", "## Over the files each combination ran on", "",
+              "Pooled p: the Diebold–Mariano test of the daily score differences over every file's test days "
+              "(each file's Newey–West variance; files independent).", "",
+              "| band | K | files | mean IS vs EWMA | mean IS vs QR-HAR | mean IS vs bar | pooled p vs EWMA | "
+              "pooled p vs bar | files in 88–92% |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for method, ensemble in combos:
+        rows = [r for r in results if (r["method"], r["ensemble"]) == (method, ensemble) and "model" in r["bands"]]
         if not rows:
             continue
-        ratios = [r["bands"]["model"]["interval_score_vs_ewma"] for r in rows]
-        covers = [r["bands"]["model"]["coverage_90"] for r in rows]
-        inside = sum(COVERAGE_OK[0] <= c <= COVERAGE_OK[1] for c in covers)
-        lines.append(f"| {features} | {method} | {len(rows)} | {statistics.mean(ratios):.3f} | {max(ratios):.3f} | "
-                     f"{min(covers):.1%}–{max(covers):.1%} | {inside}/{len(rows)} | "
-                     f"{statistics.mean(r['test_mase'] for r in rows):.4f} |")
+        model = [r["bands"]["model"] for r in rows]
+        vs_qr = [m["interval_score_vs_ewma"] / r["bands"]["qr-har"]["interval_score_vs_ewma"]
+                 for m, r in zip(model, rows, strict=True) if "qr-har" in r["bands"]]
+        inside = sum(COVERAGE_OK[0] <= m["coverage"]["0.9"] <= COVERAGE_OK[1] for m in model)
+        lines.append(f"| {method} | {ensemble} | {len(rows)} | "
+                     f"{statistics.mean(m['interval_score_vs_ewma'] for m in model):.3f} | "
+                     f"{statistics.mean(vs_qr):.3f} | {statistics.mean(m['interval_score_vs_bar'] for m in model):.3f} | "
+                     f"{_p(_pooled([m['dm_vs_ewma'] for m in model]))} | {_p(_pooled([m['dm_vs_bar'] for m in model]))} | "
+                     f"{inside}/{len(rows)} |")
     by_file = {r["file"]: r["bands"] for r in results}
-    for name in ("garch", "empirical"):
-        ratios = [b[name]["interval_score_vs_ewma"] for b in by_file.values() if name in b]
-        covers = [b[name]["coverage_90"] for b in by_file.values() if name in b]
-        if ratios:
-            lines.append(f"| baseline | {name} | {len(ratios)} | {statistics.mean(ratios):.3f} | {max(ratios):.3f} | "
-                         f"{min(covers):.1%}–{max(covers):.1%} | "
-                         f"{sum(COVERAGE_OK[0] <= c <= COVERAGE_OK[1] for c in covers)}/{len(covers)} | – |")
-    return "\n".join([*lines, "", REJECTED]) + "\n"
+    for name in BASELINES:
+        found = [b[name] for b in by_file.values() if name in b]
+        if found:
+            inside = sum(COVERAGE_OK[0] <= f["coverage"]["0.9"] <= COVERAGE_OK[1] for f in found)
+            pooled = _p(_pooled([f["dm_vs_ewma"] for f in found])) if name != "ewma" else "–"
+            vs_qr = [b[name]["interval_score_vs_ewma"] / b["qr-har"]["interval_score_vs_ewma"]
+                     for b in by_file.values() if name in b and "qr-har" in b]
+            lines.append(f"| {NAMES.get(name, name)} (baseline) | – | {len(found)} | "
+                         f"{statistics.mean(f['interval_score_vs_ewma'] for f in found):.3f} | "
+                         f"{statistics.mean(vs_qr):.3f} | – | {pooled} | – | {inside}/{len(found)} |")
+    bars = [r["bar"] for r in {r["file"]: r for r in results}.values()]
+    lines += ["", "The bar on each file (chosen on the days before its test part): "
+              + ", ".join(f"{NAMES.get(b, b)} {bars.count(b)}" for b in dict.fromkeys(bars)) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def jobs(paths: list[Path], methods: tuple[str, ...], ensemble: int) -> list[tuple[Path, str, int]]:
+    return [(csv, method, ensemble) for csv in paths for method in methods]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--real", type=Path, default=Path(os.environ.get("FORECAST_REAL_DATA", ROOT.parent /
-                                                                             "shared" / "data" / "real")))
+    parser.add_argument("--data", type=Path, action="append",
+                        help="a folder of price files (repeatable; default: ../shared/data/real, multi, intraday)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks")
     parser.add_argument("--shard", default="0/1", help="I/N: run every N-th job starting at I")
-    parser.add_argument("--merge", action="store_true", help="join bands-*.json into bands.json and bands.md "
-                        "(a later shard's row replaces an earlier one for the same file and combination)")
-    parser.add_argument("--method", help="run only this interval method's combinations (a partial re-run)")
+    parser.add_argument("--merge", action="store_true", help="join bands-*.json into bands.json and bands.md")
+    parser.add_argument("--method", action="append", help="only this band method (repeatable)")
+    parser.add_argument("--ensemble", type=int, default=1, help="networks per model (--ensemble of train)")
+    parser.add_argument("--only", action="append", help="only files whose name contains this (repeatable)")
     parser.add_argument("--seed", type=int, default=42, help="training seed (42: the defaults' evidence)")
     args = parser.parse_args()
+    folders = args.data or [Path(os.environ.get("FORECAST_REAL_DATA", SHARED / "real")),
+                            Path(os.environ.get("FORECAST_MULTI_DATA", SHARED / "multi")),
+                            Path(os.environ.get("FORECAST_INTRADAY_DATA", SHARED / "intraday"))]
     if args.merge:
         shards = sorted(args.out.glob("bands-*.json"))
-        rows = {(r["file"], r["features"], r["method"]): r for shard in shards for r in json.loads(shard.read_text())}
+        previous = json.loads((args.out / "bands.json").read_text()) if (args.out / "bands.json").exists() else []
+        if previous and "ensemble" not in previous[0]:
+            previous = []  # the features × method evidence of before: kept in bands-features.md
+        rows = {(r["file"], r["method"], r["ensemble"]): r
+                for r in [*previous, *(r for shard in shards for r in json.loads(shard.read_text()))]}
         results = list(rows.values())
-        order = {(csv.name, f, m): i for i, (csv, f, m) in enumerate(jobs(files(args.real)))}
-        results.sort(key=lambda r: order.get((r["file"], r["features"], r["method"]), 10**6))
+        order = {csv.name: i for i, csv in enumerate(files(folders))}
+        results.sort(key=lambda r: (order.get(r["file"], 10**6), r["ensemble"], METHODS.index(r["method"])
+                                    if r["method"] in METHODS else 99))
         for shard in shards:
             shard.unlink()
     else:
         first, count = (int(v) for v in args.shard.split("/"))
+        chosen = [job for job in jobs(files(folders), tuple(args.method or METHODS), args.ensemble)
+                  if not args.only or any(part in job[0].name for part in args.only)]
         results = []
         with tempfile.TemporaryDirectory() as tmp:
-            chosen = [job for job in jobs(files(args.real)) if args.method in (None, job[2])]
-            for csv, features, method in chosen[first::count]:
-                results.append(measure(csv, features, method, Path(tmp), args.seed))
-                print(json.dumps(results[-1]), flush=True)
-        if count > 1:
-            (args.out / f"bands-{first}.json").write_text(json.dumps(results, indent=2) + "\n")
-            return
+            for csv, method, ensemble in chosen[first::count]:
+                results.append(measure(csv, method, ensemble, Path(tmp), args.seed))
+                print(json.dumps({k: v for k, v in results[-1].items() if k != "bands"}
+                                 | {"model": results[-1]["bands"].get("model")}), flush=True)
+        (args.out / f"bands-{first}.json").write_text(json.dumps(results, indent=2) + "\n")
+        return
     (args.out / "bands.json").write_text(json.dumps(results, indent=2) + "\n")
     text = summary(results)
     (args.out / "bands.md").write_text(text)

@@ -22,7 +22,7 @@ Precision = Literal["auto", "float32", "bfloat16"]  # the recurrent layers' arit
 
 DEFAULT_MODEL: ModelKind = "gru"
 DEFAULT_TARGET: TargetKind = "return"  # chosen by evidence: benchmarks/targets.md
-DEFAULT_FEATURES: FeatureChoice = "auto"  # chosen by evidence: benchmarks/bands.md
+DEFAULT_FEATURES: FeatureChoice = "auto"  # chosen by evidence: benchmarks/bands-features.md
 DEFAULT_INTERVAL_METHOD: IntervalMethod = "scale-conformal"  # chosen by evidence: benchmarks/bands.md
 DEFAULT_WINDOW = 60
 DEFAULT_UNITS = (50, 100)

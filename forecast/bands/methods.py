@@ -125,7 +125,7 @@ class ScaleHead(BandMethod):
             For the point head this is least squares weighted by 1/σ²: turbulent days, whose errors
             say least about the mean, count less. Tried instead: squared error for μ plus the
             likelihood with μ's gradient stopped — worse points and worse bands on the real files
-            (benchmarks/bands.md)."""
+            (benchmarks/bands-features.md)."""
             steps = ops.shape(y_true)[-1]
             mean, log_scale = y_pred[:, :steps], ops.clip(y_pred[:, steps:], -10.0, 10.0)
             z = (ops.cast(y_true, y_pred.dtype) - mean) * ops.exp(-log_scale)
