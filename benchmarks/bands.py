@@ -110,8 +110,10 @@ def summary(results: list[dict[str, Any]]) -> str:
         inside = sum(COVERAGE_OK[0] <= m["coverage"]["0.9"] <= COVERAGE_OK[1] for m in model)
         lines.append(f"| {method} | {ensemble} | {len(rows)} | "
                      f"{statistics.mean(m['interval_score_vs_ewma'] for m in model):.3f} | "
-                     f"{statistics.mean(vs_qr):.3f} | {statistics.mean(m['interval_score_vs_bar'] for m in model):.3f} | "
-                     f"{_p(_pooled([m['dm_vs_ewma'] for m in model]))} | {_p(_pooled([m['dm_vs_bar'] for m in model]))} | "
+                     f"{statistics.mean(vs_qr):.3f} | "
+                     f"{statistics.mean(m['interval_score_vs_bar'] for m in model):.3f} | "
+                     f"{_p(_pooled([m['dm_vs_ewma'] for m in model]))} | "
+                     f"{_p(_pooled([m['dm_vs_bar'] for m in model]))} | "
                      f"{inside}/{len(rows)} |")
     by_file = {r["file"]: r["bands"] for r in results}
     for name in BASELINES:

@@ -50,6 +50,7 @@ DEFAULT_MAX_GAP = 7  # missing days forward-filled without a warning (crypto tra
 MAX_UNITS, MAX_LAYERS, MAX_WINDOW, MAX_HORIZON = 4096, 8, 10_000, 365
 MAX_EPOCHS, MAX_BATCH_SIZE = 1_000_000, 10_000_000
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds are 32-bit
+MAX_ENSEMBLE = 16  # networks one model folder may hold
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,14 @@ class TrainConfig:
     seed: int = DEFAULT_SEED
     learning_rate: float = DEFAULT_LEARNING_RATE
     precision: Precision = DEFAULT_PRECISION  # as asked; run.json's training.precision says what ran
+    ensemble: int = 1  # networks trained from seeds seed, seed+1, …, averaged (forecast.forecaster.ensemble)
 
     def __post_init__(self) -> None:
+        if type(self.ensemble) is not int or not 1 <= self.ensemble <= MAX_ENSEMBLE:
+            raise ConfigError(f"--ensemble takes a number of networks from 1 to {MAX_ENSEMBLE}, got {self.ensemble}")
+        if self.ensemble > 1 and self.seed + self.ensemble - 1 > MAX_SEED:
+            raise ConfigError(f"--ensemble {self.ensemble} uses seeds {self.seed}…{self.seed + self.ensemble - 1}; "
+                              f"the largest seed is {MAX_SEED:,}, so lower --seed")
         if self.precision not in ("auto", "float32", "bfloat16"):
             raise ConfigError(f"--precision must be auto, float32 or bfloat16, got {self.precision!r}")
         if not (1 <= self.epochs <= MAX_EPOCHS and 1 <= self.batch_size <= MAX_BATCH_SIZE
@@ -225,7 +232,7 @@ class TrainingOptions:
     precision: Precision = DEFAULT_PRECISION
 
     def config(self, kind: ModelKind, target: TargetKind, multistep: Multistep = "recursive",
-               horizon: int = 1) -> RunConfig:
+               horizon: int = 1, ensemble: int = 1) -> RunConfig:
         """The run configuration for one model kind and target.
 
         Raises:
@@ -237,5 +244,6 @@ class TrainingOptions:
                               multistep=multistep, horizon=horizon, features=self.features,
                               interval_method=self.interval_method),
             train=TrainConfig(epochs=self.epochs, batch_size=self.batch_size, patience=self.patience,
-                              seed=self.seed, learning_rate=self.learning_rate, precision=self.precision),
+                              seed=self.seed, learning_rate=self.learning_rate, precision=self.precision,
+                              ensemble=ensemble),
         )

@@ -36,6 +36,7 @@ TEST_PREDICTIONS_FILE = "test_predictions.csv"
 PLOT_FILE = "prediction.png"
 MODEL_FILE = "model.keras"
 CALIBRATION_FILE = "calibration.json"
+ENSEMBLE_DIR = "ensemble"  # an ensemble's networks after the first: ensemble/member-2.keras, …
 
 
 # What each kind of forecast folder may hold: a folder is ours to replace only when it has its
@@ -59,6 +60,9 @@ def _entry_ours(kind: str | None, entry: Path) -> bool:
         return False
     name = entry.name
     if entry.is_dir():
+        if kind == RUN_FILE and name == ENSEMBLE_DIR:
+            return all(child.is_file() and not child.is_symlink() and child.suffix == ".keras"
+                       and child.name.startswith("member-") for child in entry.iterdir())
         if kind == RUN_FILE and name == "assets":
             return all(child.is_dir() and not child.is_symlink()
                        and all(f.name in _ASSET_FILES and f.is_file() and not f.is_symlink() for f in child.iterdir())

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from forecast.bands.conformal import Calibration
     from forecast.data.loader import PriceSeries
     from forecast.inputs.targets import Target
+    from forecast.nets.archive import Architecture
     from forecast.store.pooled import GlobalRecord
     from forecast.store.record import RunRecord
 
@@ -445,12 +446,20 @@ def load_network(folder: Path, record: RunRecord, choice: EngineChoice = "auto")
         ArtifactError: the model file is missing, corrupt, or does not match run.json.
         ConfigError: `choice` is "numpy" but the network has a layer the engine lacks.
     """
-    path, expected = folder / MODEL_FILE, record.architecture()
+    networks = [_load_one(folder / MODEL_FILE, record.architecture(), record.model_sha256, choice)]
+    for member in record.members:  # an ensemble's other networks, each checked against its own checksum
+        networks.append(_load_one(folder / member.file, record.architecture(), member.sha256,
+                                  networks[0].engine))
+    return ensemble(networks)
+
+
+def _load_one(path: Path, expected: Architecture, sha256: str | None, choice: EngineChoice) -> Network:
+    """One network file, checked against run.json, on the NumPy engine when it can and `choice` allows."""
     if choice != "keras":
         from forecast.nets.engine import UnsupportedModel, load_numpy_model
 
         try:
-            numpy_network = load_numpy_model(path, expected, record.model_sha256)
+            numpy_network = load_numpy_model(path, expected, sha256)
         except UnsupportedModel as exc:
             if choice == "numpy":
                 raise ConfigError(f"the numpy engine cannot run {path} ({exc}); use --engine keras") from None
@@ -459,8 +468,23 @@ def load_network(folder: Path, record: RunRecord, choice: EngineChoice = "auto")
     from forecast.nets import keras_model
     from forecast.nets.archive import read_archive
 
-    read_archive(path, expected, record.model_sha256)  # before Keras builds anything from it
+    read_archive(path, expected, sha256)  # before Keras builds anything from it
     return keras_network(keras_model.load_model(path, expected.window, expected.channels))
+
+
+def ensemble(networks: list[Network]) -> Network:
+    """K networks as one: its outputs are the mean of theirs — the points, and for a scale or
+    quantile head the log-scales (a geometric mean of σ) and half-widths, so the conformal step
+    calibrates the combination — and an MC-dropout pass averages one pass of each (member k's
+    stream seeded seed + k). One network is returned as it is."""
+    if len(networks) == 1:
+        return networks[0]
+
+    def mean_of(predictors: list[Predictor]) -> Predictor:
+        return lambda x: np.mean([np.asarray(predict(x), dtype="float64") for predict in predictors], axis=0)
+
+    return Network(networks[0].engine, mean_of([network.predict for network in networks]),
+                   lambda seed: mean_of([network.sampler(seed + k) for k, network in enumerate(networks)]))
 
 
 def keras_network(network: Any) -> Network:

@@ -35,6 +35,7 @@ def test_a_version_1_folder_reads_into_the_typed_record() -> None:
     assert written["config"]["model"].pop("features") == "close"
     assert written["config"]["model"].pop("interval_method") == "mc-conformal"
     assert written["config"]["train"].pop("precision") == "float32"  # folders from before --precision trained so
+    assert written["config"]["train"].pop("ensemble") == 1  # and from before --ensemble, one network
     assert written["training"].pop("precision") == "float32"
     assert written == raw
 

@@ -94,14 +94,14 @@ def model_verdict(metrics: Any) -> dict[str, Any] | None:
         covered = _number(coverage.get(f"{level:g}")) if isinstance(coverage, dict) else None
         vs_ewma, p_ewma = _number(model.get("interval_score_vs_ewma")), _number(model.get("dm_pvalue_vs_ewma"))
         bar = bands.get("bar")
-        bar = NAMES.get(bar) if isinstance(bar, str) and bar != "ewma" else None
+        bar = bar if isinstance(bar, str) and bar in NAMES and bar != "ewma" else None
         vs_bar, p_bar = _number(model.get("interval_score_vs_bar")), _number(model.get("dm_pvalue_vs_bar"))
         if covered is not None:
             out["band"] = {"level": level, "coverage": covered, "interval_score_vs_ewma": vs_ewma,
                            "dm_pvalue_vs_ewma": p_ewma, "bar": bar, "interval_score_vs_bar": vs_bar,
                            "dm_pvalue_vs_bar": p_bar,
                            "label": band_verdict(covered, level, vs_ewma, p_ewma=p_ewma,
-                                                 bar=(bar, vs_bar, p_bar) if bar else None)}
+                                                 bar=(NAMES[bar], vs_bar, p_bar) if bar else None)}
     return out
 
 
@@ -123,7 +123,7 @@ def verdict_line(found: dict[str, Any] | None, new_asset: bool = False) -> str:
             if band.get("dm_pvalue_vs_ewma") is not None:
                 text += f" (DM p {_p(band['dm_pvalue_vs_ewma'])})"
         if band.get("bar") and band.get("interval_score_vs_bar") is not None:
-            text += f", {band['interval_score_vs_bar']:.3f}× {band['bar']}'s"
+            text += f", {band['interval_score_vs_bar']:.3f}× {NAMES[band['bar']]}'s"
             if band.get("dm_pvalue_vs_bar") is not None:
                 text += f" (p {_p(band['dm_pvalue_vs_bar'])})"
         text += f" — {band['label'].upper()}"

@@ -42,6 +42,7 @@ from forecast.config import (
     DEFAULT_MODEL,
     DEFAULT_SEED,
     DEFAULT_TARGET,
+    MAX_ENSEMBLE,
     DistributeChoice,
     EngineChoice,
     Multistep,
@@ -190,6 +191,9 @@ def train(
     jobs: AutoJobsOpt = None,
     covariate: CovariateOpt = None,
     covariate_lag: CovariateLagOpt = 1,
+    ensemble: Annotated[int, typer.Option(
+        min=1, max=MAX_ENSEMBLE, help="Networks to train from seeds --seed, --seed+1, …; one folder holds them and "
+        "their mean forecasts (points and band scales), calibrated together.", rich_help_panel=TRAIN_PANEL)] = 1,
     *, training: TrainingOptions, load_options: LoadOptions,
 ) -> None:
     """Train a GRU or LSTM on daily closes and write a model folder.
@@ -207,6 +211,8 @@ def train(
     Example: forecast train data/btc-synthetic.csv --model lstm --epochs 20 --features ohlcv --out models/lstm
 
     Example: forecast train eth.csv ltc.csv xrp.csv --out models/gru-crypto
+
+    Example: forecast train data/btc-synthetic.csv --ensemble 5 --out models/gru-5
     """
     from forecast.cli import tables as report
     from forecast.data.loader import PanelError
@@ -217,7 +223,7 @@ def train(
     with _user_errors():
         covariates = _covariates(covariate, covariate_lag, load_options)
         _needs_training_extra("train")
-        config = training.config(model, target, multistep, horizon)
+        config = training.config(model, target, multistep, horizon, ensemble)
         many = len(paths) > 1 or paths[0].is_dir() or wanted is not None or per_asset or held is not None
         if not many:
             folder = out or default_out("train", paths[0], model)

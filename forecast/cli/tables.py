@@ -186,7 +186,8 @@ def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
             "best_epoch": training.best_epoch, "seconds": round(training.seconds, 2),
             "parameters": training.parameters, "split": outcome.record.to_dict()["split"],
             "inputs": inputs(outcome.record), "interval_method": outcome.record.config.model.interval_method,
-            "distribution": outcome.distribution, "test": outcome.comparison.to_dict(),
+            "distribution": outcome.distribution, "ensemble": outcome.record.config.train.ensemble,
+            "test": outcome.comparison.to_dict(),
             "bands": outcome.evaluation.bands, "bands_by_step": outcome.evaluation.bands_by_step or None,
         })
         return
@@ -201,8 +202,11 @@ def train_summary(outcome: TrainOutcome, fmt: Literal["table", "json"]) -> None:
     if outcome.evaluation.bands_by_step:
         for table in _steps_tables(outcome.evaluation.bands_by_step):
             _show(console, table)
-    console.print(f"Trained {training.epochs_run} epochs (best {training.best_epoch}) in "
-                  f"{training.seconds:.1f} s; {training.parameters:,} parameters; inputs: "
+    size, seed = outcome.record.config.train.ensemble, outcome.record.config.train.seed
+    epochs = f"{training.epochs_run} epochs (best {training.best_epoch})"
+    what = (f"{size} networks (seeds {seed}–{seed + size - 1}; the first {epochs})" if size > 1 else epochs)
+    each = " each" if size > 1 else ""
+    console.print(f"Trained {what} in {training.seconds:.1f} s; {training.parameters:,} parameters{each}; inputs: "
                   f"{', '.join(inputs(outcome.record, words=True))}; band: "
                   f"{outcome.record.config.model.interval_method}.")
     plan = outcome.distribution

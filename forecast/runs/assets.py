@@ -305,6 +305,9 @@ def train_global(pooled: Pooled, config: RunConfig, out: Path, *, force: bool = 
     (forecast.store.pooled) atomically."""
     from forecast.status import stage
 
+    if config.train.ensemble > 1:
+        raise ConfigError(f"--ensemble {config.train.ensemble} is not built for the global network yet; train one "
+                          "network per asset with --model-per-asset --ensemble, or drop --ensemble")
     stage("loading TensorFlow")
     from forecast.forecaster import Forecaster, keras_network
     from forecast.nets import keras_model

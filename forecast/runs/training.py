@@ -13,8 +13,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import errno
+import functools
 import os
 import platform
 import shutil
@@ -34,7 +36,7 @@ from forecast.config import DistributeChoice, FeatureChoice, RunConfig, TargetKi
 from forecast.data.loader import PriceSeries
 from forecast.errors import ConfigError, DataError
 from forecast.files import staged_folder
-from forecast.forecaster import Forecaster, keras_network
+from forecast.forecaster import Forecaster, ensemble, keras_network
 from forecast.inputs.channels import Features, fit_features, resolve
 from forecast.inputs.targets import Target, fit_target
 from forecast.inputs.windows import Split, Windows, make_windows, split_days
@@ -405,22 +407,36 @@ def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: b
     plan = keras_model.distribution(distribute)
     target = out if plan.chief else Path(tempfile.mkdtemp(prefix="forecast-worker-")) / out.name
     with staged_folder(target, force or not plan.chief) as staging:
-        network, result = keras_model.fit_network(
-            plan, network_spec(prepared, config), prepared.parts["train"], prepared.parts["val"],
-            keras_model.FitHooks(warm_start=warm_start / MODEL_FILE if warm_start else None, progress=on_epoch,
-                                 tensorboard=tensorboard, run_config=config.to_dict()))
-        forecaster = Forecaster.from_network(keras_network(network), prepared.target, prepared.split.window,
-                                             config.model.outputs, prepared.features, config.model.interval_method)
-        stage("calibrating the band and scoring it on the test days beside EWMA and GARCH")
+        fits = []
+        for k in range(config.train.ensemble):  # an ensemble: the same recipe from seeds seed, seed+1, …
+            member = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=config.train.seed + k))
+            if k:
+                stage(f"training network {k + 1} of {config.train.ensemble} (seed {member.train.seed})")
+                keras_model.set_seed(member.train.seed)
+            fits.append(keras_model.fit_network(
+                plan, network_spec(prepared, member), prepared.parts["train"], prepared.parts["val"],
+                keras_model.FitHooks(warm_start=warm_start / MODEL_FILE if warm_start else None, progress=on_epoch,
+                                     tensorboard=tensorboard if k == 0 else None, run_config=config.to_dict())))
+        (network, result), others = fits[0], fits[1:]
+        forecaster = Forecaster.from_network(ensemble([keras_network(fitted) for fitted, _ in fits]), prepared.target,
+                                             prepared.split.window, config.model.outputs, prepared.features,
+                                             config.model.interval_method)
+        stage("calibrating the band and scoring it on the test days beside the baseline bands")
         evaluation = evaluate(prepared, forecaster, config.train.seed)
         stage("writing the model folder")
-        training = TrainingInfo(epochs_run=result.epochs_run, best_epoch=result.best_epoch, seconds=result.seconds,
+        training = TrainingInfo(epochs_run=result.epochs_run, best_epoch=result.best_epoch,
+                                seconds=sum(fitted.seconds for _, fitted in fits),
                                 parameters=keras_model.parameter_count(network), precision=result.precision)
         history = _history(result.history)
+        record = record_for(prepared, config, evaluation, training, keras_model.versions())
+        if others:
+            record = dataclasses.replace(record, extra={**record.extra, "ensemble": [
+                {"seed": config.train.seed + k, "epochs_run": fitted.epochs_run, "best_epoch": fitted.best_epoch}
+                for k, (_, fitted) in enumerate(others, start=1)]})
         record = write_model_folder(
-            staging, record_for(prepared, config, evaluation, training, keras_model.versions()),
-            save_model=lambda path: keras_model.save_model(network, path), calibration=evaluation.calibration,
-            history=history, test_frame=evaluation.frame)
+            staging, record, save_model=lambda path: keras_model.save_model(network, path),
+            calibration=evaluation.calibration, history=history, test_frame=evaluation.frame,
+            save_members=[functools.partial(keras_model.save_model, member) for member, _ in others])
         from forecast.render.figures import predicted_vs_actual  # matplotlib only when a figure is drawn
 
         predicted_vs_actual(evaluation.frame, title(config, evaluation.comparison), staging / PLOT_FILE)

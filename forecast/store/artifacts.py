@@ -16,7 +16,7 @@ Atomic writes, staging and locks are forecast.files'.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +35,7 @@ from forecast.files import (
     restore_interrupted_swap,
     write_json,
 )
-from forecast.store.record import FORMAT_VERSION, RunRecord, check_calibration
+from forecast.store.record import ENSEMBLE_DIR, FORMAT_VERSION, RunRecord, check_calibration
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,17 +48,28 @@ __all__ = ["CALIBRATION_FILE", "FORMAT_VERSION", "HISTORY_FILE", "MODEL_FILE", "
 
 def write_model_folder(folder: Path, record: RunRecord, *, save_model: Callable[[Path], None],
                        calibration: Calibration, history: pd.DataFrame, test_frame: pd.DataFrame,
-                       ) -> RunRecord:
+                       save_members: Sequence[Callable[[Path], None]] = ()) -> RunRecord:
     """Write every file of a model folder into `folder` (a staging folder: see `staged_folder`).
 
-    run.json is written last, with the sha256 of the model file just saved, and returned. The
-    figure (prediction.png) is the caller's to draw: storage never draws.
+    run.json is written last, with the sha256 of the model file just saved (and of each further
+    network of an ensemble, `save_members`, under ensemble/: run.json's `ensemble` entries, in
+    order, get their files and checksums), and returned. The figure (prediction.png) is the
+    caller's to draw: storage never draws.
     """
     write_json(folder / CALIBRATION_FILE, calibration.to_dict())
     save_model(folder / MODEL_FILE)
+    members = [dict(entry) for entry in record.extra.get("ensemble", [])]
+    if len(members) != len(save_members):
+        raise ValueError("one ensemble entry in run.json per further network")
+    for number, (entry, save) in enumerate(zip(members, save_members, strict=True), start=2):
+        name = f"{ENSEMBLE_DIR}/member-{number}.keras"
+        (folder / ENSEMBLE_DIR).mkdir(exist_ok=True)
+        save(folder / name)
+        entry.update(file=name, sha256=file_sha256(folder / name))
     test_frame.to_csv(folder / TEST_PREDICTIONS_FILE, index_label="date", float_format="%.6f")
     history.to_csv(folder / HISTORY_FILE, float_format="%.8g")
-    record = dataclasses.replace(record, model_sha256=file_sha256(folder / MODEL_FILE))
+    record = dataclasses.replace(record, model_sha256=file_sha256(folder / MODEL_FILE),
+                                 extra={**record.extra, "ensemble": members} if members else record.extra)
     write_json(folder / RUN_FILE, record.to_dict())
     return record
 

@@ -16,12 +16,14 @@ from forecast.bands import methods
 from forecast.config import (
     MAX_HORIZON,
     MAX_LAYERS,
+    MAX_SEED,
     MAX_UNITS,
     MAX_WINDOW,
     Frequency,
     RunConfig,
 )
 from forecast.errors import ConfigError
+from forecast.files import ENSEMBLE_DIR
 from forecast.inputs import channels
 from forecast.inputs.channels import Features
 from forecast.inputs.targets import Target
@@ -31,6 +33,7 @@ from forecast.nets.archive import Architecture
 if TYPE_CHECKING:
     from forecast.data.loader import PriceSeries
 
+_MEMBER_FILE = re.compile(r"^ensemble/member-(\d{1,2})\.keras$")
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 PARTS = ("train", "val", "test")
@@ -103,6 +106,11 @@ class RunRecord:
     format_version: int = FORMAT_VERSION
     extra: dict[str, Any] = field(default_factory=dict)  # unknown keys, kept on a round trip
     features: Features = field(default_factory=Features)  # extra input channels (none: close only)
+
+    @property
+    def members(self) -> tuple[Member, ...]:
+        """An ensemble's networks after the first (model.keras): none for one network."""
+        return read_members(self.extra.get("ensemble"), self.config.train.ensemble)
 
     @property
     def name(self) -> str:
@@ -198,8 +206,13 @@ class RunRecord:
                 read_block(raw["covariates"])
             except ValueError as exc:
                 raise TypeError(str(exc)) from None
+        config = RunConfig.from_dict(raw["config"])
+        try:
+            read_members(raw.get("ensemble"), config.train.ensemble)
+        except ValueError as exc:
+            raise TypeError(str(exc)) from None
         return cls(
-            config=RunConfig.from_dict(raw["config"]), target=Target.from_dict(raw["target"]), data=info,
+            config=config, target=Target.from_dict(raw["target"]), data=info,
             split=parts, target_fitted_on=(_date(fitted, "first"), _date(fitted, "last")),
             training=TrainingInfo(epochs_run=_get(training, "epochs_run", int, 0),
                                   best_epoch=_get(training, "best_epoch", int, 0),
@@ -211,6 +224,45 @@ class RunRecord:
             extra={key: value for key, value in raw.items() if key not in known},
             features=Features.from_dict(features),
         )
+
+
+@dataclass(frozen=True)
+class Member:
+    """One more network of an ensemble: its file in the model folder, checksum and training seed."""
+
+    file: str
+    sha256: str
+    seed: int
+    epochs_run: int = 0
+    best_epoch: int = 0
+
+
+def read_members(raw: Any, ensemble: int) -> tuple[Member, ...]:
+    """run.json's `ensemble` list, checked: `ensemble` − 1 entries, each a file ensemble/member-K.keras
+    (K = 2, 3, … in order, so no path leaves the folder), a sha256 and a seed.
+
+    Raises:
+        ValueError: a missing, extra or malformed entry.
+    """
+    entries = [] if raw is None else raw
+    if not isinstance(entries, list) or len(entries) != ensemble - 1:
+        raise ValueError(f"ensemble must list the {ensemble - 1} networks after model.keras (config.train.ensemble "
+                         f"is {ensemble})")
+    out = []
+    for number, entry in enumerate(entries, start=2):
+        if not isinstance(entry, dict):
+            raise ValueError("an ensemble entry is not an object")
+        name, sha, seed = entry.get("file"), entry.get("sha256"), entry.get("seed")
+        match = _MEMBER_FILE.match(name) if isinstance(name, str) else None
+        if match is None or int(match.group(1)) != number:
+            raise ValueError(f"ensemble entry {number} must be the file {ENSEMBLE_DIR}/member-{number}.keras")
+        if not (isinstance(sha, str) and _SHA256.match(sha)) or type(seed) is not int or not 0 <= seed <= MAX_SEED:
+            raise ValueError(f"ensemble entry {number} needs a sha256 hex digest and a seed")
+        runs = [entry.get(key, 0) for key in ("epochs_run", "best_epoch")]
+        if any(type(value) is not int or not 0 <= value <= 10**6 for value in runs):
+            raise ValueError(f"ensemble entry {number} has malformed epoch counts")
+        out.append(Member(file=str(name), sha256=sha, seed=seed, epochs_run=runs[0], best_epoch=runs[1]))
+    return tuple(out)
 
 
 def _check_config(config: dict[str, Any]) -> None:
