@@ -283,6 +283,14 @@ def test_compare_on_several_series_puts_global_beside_per_asset(tmp_path: Path) 
     models = {row["model"]: row for row in report["pooled"]}
     assert models["global"]["assets"] == 3 and models["per-asset"]["assets"] == 2
     assert models["ewma"]["mean_is_vs_ewma"] == pytest.approx(1.0)
+    assert models["ewma"]["pooled_dm_pvalue_vs_ewma"] is None
+    from forecast.metrics import pooled_dm_pvalue_of
+
+    stats = [r["dm_vs_ewma"] for n in ("aaa", "bbb", "late")
+             for r in json.loads((out / "assets" / n / "report.json").read_text())["bands"]["rows"]
+             if r["method"] == "garch"]
+    assert len(stats) == 2  # the late series has too little history for GARCH
+    assert models["garch"]["pooled_dm_pvalue_vs_ewma"] == pytest.approx(pooled_dm_pvalue_of(stats))  # every day
     for name in ("aaa", "bbb"):  # the per-asset table is the one compare writes for each series
         each = json.loads((out / "assets" / name / "report.json").read_text())
         assert {"global", "per-asset", "persistence"} <= {row["model"] for row in each["rows"]}

@@ -17,6 +17,7 @@ from forecast.render.markdown import (
     band_cell,
     format_cell,
     markdown_report,
+    p_cell,
     score_cell,
     steps_cells,
 )
@@ -568,11 +569,13 @@ def assets_compare_output(outcome: AssetsCompareOutcome, fmt: Literal["table", "
                                                                "per-asset_is", "garch_is")))
         _show(console, table)
         pooled = Table(title="Pooled over the assets (means)", title_justify="left")
-        for name in ("model", "assets", "MASE", "IS/EWMA", "90% cover", "88–92%"):
+        for name in ("model", "assets", "MASE", "IS/EWMA", "DM p", "90% cover", "88–92%"):
             pooled.add_column(name, justify="left" if name == "model" else "right")
         for row in outcome.pooled:
+            p_value = row.get("pooled_dm_pvalue_vs_ewma")
             pooled.add_row(row["model"], str(row["assets"]), score_cell(row["mean_mase"]),
-                           score_cell(row["mean_is_vs_ewma"]), score_cell(row["mean_coverage"], True),
+                           score_cell(row["mean_is_vs_ewma"]), "—" if p_value is None else p_cell(p_value),
+                           score_cell(row["mean_coverage"], True),
                            "—" if row["calibrated"] is None else str(row["calibrated"]))
         _show(console, pooled)
         if not all(outcome.seen.values()):

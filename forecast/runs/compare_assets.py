@@ -24,7 +24,7 @@ import pandas as pd
 from forecast.config import RunConfig
 from forecast.files import HISTORY_FILE, staged_folder, write_json
 from forecast.forecaster import Forecaster
-from forecast.render.markdown import score_cell
+from forecast.render.markdown import p_cell, score_cell
 from forecast.runs import assets as multi
 from forecast.runs.compare import CompareOutcome, ModelRun, _evaluate_and_write, _folder_run
 from forecast.runs.context import RunContext
@@ -106,9 +106,13 @@ def compare_assets(paths: list[Path], config: RunConfig, context: RunContext, wa
 
 def pooled_rows(outcomes: dict[str, CompareOutcome]) -> list[dict[str, Any]]:
     """Per model and baseline, over the assets that have it: mean MASE, and for bands the mean
-    interval score over EWMA's and how many assets are covered 88–92%."""
+    interval score over EWMA's, the Diebold–Mariano p-value against EWMA pooled over the assets'
+    test days (forecast.metrics.pooled_dm_pvalue_of), and how many assets are covered 88–92%."""
+    from forecast.metrics import pooled_dm_pvalue_of
+
     points: dict[str, list[float]] = {}
     bands: dict[str, list[tuple[float, float]]] = {}
+    tests: dict[str, list[dict[str, float]]] = {}
     for outcome in outcomes.values():
         for row in outcome.rows:
             if row.get("mase") is not None:
@@ -119,12 +123,15 @@ def pooled_rows(outcomes: dict[str, CompareOutcome]) -> list[dict[str, Any]]:
             if ewma:
                 bands.setdefault(row["method"], []).append((float(row["interval_score"]) / float(ewma),
                                                             float(row["coverage"]["0.9"])))
+            if row.get("dm_vs_ewma"):
+                tests.setdefault(row["method"], []).append(row["dm_vs_ewma"])
     out = []
     for name in dict.fromkeys([*points, *bands]):
         scores = bands.get(name, [])
         out.append({"model": name, "assets": max(len(points.get(name, [])), len(scores)),
                     "mean_mase": round(float(np.mean(points[name])), 4) if name in points else None,
                     "mean_is_vs_ewma": round(float(np.mean([s for s, _ in scores])), 4) if scores else None,
+                    "pooled_dm_pvalue_vs_ewma": pooled_dm_pvalue_of(tests[name]) if tests.get(name) else None,
                     "mean_coverage": round(float(np.mean([c for _, c in scores])), 4) if scores else None,
                     "calibrated": sum(1 for _, c in scores if 0.88 <= c <= 0.92) if scores else None})
     out.sort(key=lambda row: (row["mean_is_vs_ewma"] is None, row["mean_is_vs_ewma"] or 0, row["mean_mase"] or 0))
@@ -151,12 +158,13 @@ def markdown(report: dict[str, Any]) -> str:
              f"Split by date, common to every series: validation from {report['split']['val_from']}, test from "
              f"{report['split']['test_from']}. IS/EWMA: the one-day 90% band's interval score over EWMA's on the "
              "same days (below 1 is sharper); means over the assets.", "",
-             "| model | assets | mean MASE | mean IS/EWMA | mean 90% coverage | 88–92% |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| model | assets | mean MASE | mean IS/EWMA | pooled DM p | mean 90% coverage | 88–92% |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in report["pooled"]:
         calibrated = row["calibrated"] if row["calibrated"] is not None else "—"
+        p_value = row.get("pooled_dm_pvalue_vs_ewma")
         cells = (score_cell(row["mean_mase"]), score_cell(row["mean_is_vs_ewma"]),
-                 score_cell(row["mean_coverage"], True))
+                 "—" if p_value is None else p_cell(p_value), score_cell(row["mean_coverage"], True))
         lines.append(f"| {row['model']} | {row['assets']} | {' | '.join(cells)} | {calibrated} |")
     lines += ["", "Each asset's full comparison is in assets/<asset>/report.md.", ""]
     for item in report["left_out"]:
