@@ -2,7 +2,7 @@
 covariates and intraday realized variance, per asset and pooled.
 
     python benchmarks/assets.py [--multi FOLDER] [--intraday FOLDER] [--out benchmarks] [--only NAME,...]
-                                [--epochs N] [--seed S]
+                                [--epochs N] [--seed S] [--interval-method NAME]
 
 Runs, each with the default recipe (GRU 50,100, return target, --features auto, scale-conformal)
 through the same use cases `forecast train` runs, on the split by date common to every series:
@@ -38,10 +38,11 @@ CRYPTO = ["ethereum-kaggle-coin.csv", "litecoin-kaggle-coin.csv", "xrp-kaggle-co
           "cardano-cmc-scrape.csv", "dogecoin-yahoo.csv", "solana-binance-cdd.csv", "bnb-binance-cdd.csv"]
 
 
-def config(epochs: int, seed: int, features: str = "auto") -> Any:
-    from forecast.config import ModelConfig, RunConfig, TrainConfig
+def config(epochs: int, seed: int, features: str = "auto", method: str | None = None) -> Any:
+    from forecast.config import DEFAULT_INTERVAL_METHOD, ModelConfig, RunConfig, TrainConfig
 
-    return RunConfig(model=ModelConfig(features=features), train=TrainConfig(epochs=epochs, seed=seed))
+    return RunConfig(model=ModelConfig(features=features, interval_method=method or DEFAULT_INTERVAL_METHOD),
+                     train=TrainConfig(epochs=epochs, seed=seed))
 
 
 def run(name: str, paths: list[Path], cfg: Any, out: Path, *, per_asset: bool = False,
@@ -169,9 +170,10 @@ def main() -> None:
     parser.add_argument("--only", default="global8,per-asset8,alone,covariates8,heldout,intraday,panel")
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--interval-method", help="the band method [default: the default]")
     args = parser.parse_args()
     only = set(args.only.split(","))
-    cfg = config(args.epochs, args.seed)
+    cfg = config(args.epochs, args.seed, method=args.interval_method)
     crypto = [args.multi / name for name in CRYPTO]
     work = Path(tempfile.mkdtemp(prefix="forecast-assets-"))
     results: dict[str, Any] = {"seed": args.seed, "epochs": args.epochs, "runs": []}
@@ -190,8 +192,8 @@ def main() -> None:
     if "intraday" in only:
         hourly = sorted(args.intraday.glob("*.csv"))
         results["runs"].append(run("intraday-rv", hourly, cfg, work))
-        results["runs"].append(run("intraday-no-rv", hourly, config(args.epochs, args.seed, "range,body,volume,vol"),
-                                   work))
+        results["runs"].append(run("intraday-no-rv", hourly, config(args.epochs, args.seed, "range,body,volume,vol",
+                                                                    args.interval_method), work))
         results["runs"].append(run("intraday-per-asset-rv", hourly, cfg, work, per_asset=True))
     if "panel" in only:
         results["panel"] = panel(args.multi, cfg, work, train=True)

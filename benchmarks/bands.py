@@ -152,7 +152,7 @@ def main() -> None:
                             Path(os.environ.get("FORECAST_MULTI_DATA", SHARED / "multi")),
                             Path(os.environ.get("FORECAST_INTRADAY_DATA", SHARED / "intraday"))]
     if args.merge:
-        shards = sorted(args.out.glob("bands-*.json"))
+        shards = sorted(args.out.glob("bands-[0-9]*.json"))
         previous = json.loads((args.out / "bands.json").read_text()) if (args.out / "bands.json").exists() else []
         if previous and "ensemble" not in previous[0]:
             previous = []  # the features × method evidence of before: kept in bands-features.md
