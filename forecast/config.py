@@ -23,7 +23,7 @@ Precision = Literal["auto", "float32", "bfloat16"]  # the recurrent layers' arit
 DEFAULT_MODEL: ModelKind = "gru"
 DEFAULT_TARGET: TargetKind = "return"  # chosen by evidence: benchmarks/targets.md
 DEFAULT_FEATURES: FeatureChoice = "auto"  # chosen by evidence: benchmarks/bands-features.md
-DEFAULT_INTERVAL_METHOD: IntervalMethod = "scale-conformal"  # chosen by evidence: benchmarks/bands.md
+DEFAULT_INTERVAL_METHOD: IntervalMethod = "quantile"  # chosen by evidence: benchmarks/bands.md
 DEFAULT_WINDOW = 60
 DEFAULT_UNITS = (50, 100)
 DEFAULT_DROPOUT = 0.2
@@ -86,9 +86,10 @@ class ModelConfig:
     `target` is what it learns (see forecast.inputs.targets); `multistep` says how it reaches beyond one
     day: "recursive" (one output, fed back) or "direct" (`horizon` outputs at once). `features`
     says what it sees besides the close (forecast.inputs.channels); `interval_method` how its band is
-    made: "mc-conformal" (MC-dropout spread) or "scale-conformal" (a second head predicts the
-    scale of each step's move, trained on Gaussian negative log-likelihood); both are then
-    calibrated by split conformal per step (forecast.bands.conformal).
+    made: one of the band methods of forecast.bands.methods ("quantile": the head outputs the
+    band's quantiles; "scale-conformal", "student-t": a second head predicts the scale of each
+    step's move; "mc-conformal": the MC-dropout spread), then calibrated by split conformal per
+    step (forecast.bands.conformal).
     """
 
     kind: ModelKind = DEFAULT_MODEL

@@ -144,7 +144,7 @@ def test_train_writes_a_complete_folder(tiny_model: Path) -> None:
     assert run["config"]["window"]["window"] == 8
     assert run["config"]["model"] == {"kind": "gru", "units": [4, 4], "dropout": 0.2, "target": "return",
                                       "multistep": "recursive", "horizon": 1, "features": "auto",
-                                      "interval_method": "scale-conformal"}
+                                      "interval_method": "quantile"}
     assert run["features"]["channels"] == ["range", "body", "volume", "vol"]  # auto: the file has OHLCV
     assert len(run["features"]["mean"]) == len(run["features"]["std"]) == 4
     assert run["data"]["rows"] == 300 and len(run["data"]["sha256"]) == 64

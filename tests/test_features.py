@@ -292,7 +292,7 @@ def test_a_calibration_made_for_another_band_method_is_refused(tiny_model: Path,
     folder = tmp_path / "m"
     shutil.copytree(tiny_model, folder)
     calibration = json.loads((folder / "calibration.json").read_text())
-    assert calibration["method"] == "scale-conformal" and calibration["samples"] == 0
+    assert calibration["method"] == "quantile" and calibration["samples"] == 0
     calibration.update(method="mc-conformal", samples=20)
     (folder / "calibration.json").write_text(json.dumps(calibration))
     result = CliRunner().invoke(app, ["predict", str(folder), "--interval", "0.9"])

@@ -8,7 +8,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("method", ["mc-conformal", "scale-conformal"])
+@pytest.mark.parametrize("method", ["mc-conformal", "scale-conformal", "student-t", "quantile"])
 def test_validation_loss_callback_matches_keras_evaluate(method: str) -> None:
     import keras
 
