@@ -159,3 +159,22 @@ def test_ensemble_is_refused_for_the_global_network_and_out_of_range(tmp_path: P
     assert result.exit_code == 1 and "--ensemble 2 is not built for the global network" in result.stderr
     too_many = runner.invoke(app, [*tiny_train_args(a, tmp_path / "x"), "--ensemble", "17"])
     assert too_many.exit_code == 2 and "16" in too_many.output
+
+
+@pytest.mark.slow
+def test_ensemble_networks_trained_in_workers_equal_those_trained_in_turn(tmp_path: Path) -> None:
+    from forecast.data.synth import write_synth
+
+    csv = tmp_path / "prices.csv"
+    write_synth(csv, days=300, seed=7)
+    runs = {}
+    for jobs in (1, 2):
+        folder = tmp_path / f"jobs{jobs}"
+        result = runner.invoke(app, [*tiny_train_args(csv, folder), "--ensemble", "2", "--jobs", str(jobs)])
+        assert result.exit_code == 0, result.output
+        runs[jobs] = json.loads((folder / "run.json").read_text())
+        assert sorted(p.name for p in folder.iterdir()) == ["calibration.json", "ensemble", "history.csv",
+                                                            "model.keras", "prediction.png", "run.json",
+                                                            "test_predictions.csv"]
+    assert runs[1]["metrics"] == runs[2]["metrics"]  # the same seeds, the same numbers, whatever --jobs is
+    assert [m["seed"] for m in runs[2]["ensemble"]] == [43]

@@ -192,8 +192,9 @@ def train(
     covariate: CovariateOpt = None,
     covariate_lag: CovariateLagOpt = 1,
     ensemble: Annotated[int, typer.Option(
-        min=1, max=MAX_ENSEMBLE, help="Networks to train from seeds --seed, --seed+1, …; one folder holds them and "
-        "their mean forecasts (points and band scales), calibrated together.", rich_help_panel=TRAIN_PANEL)] = 1,
+        min=1, max=MAX_ENSEMBLE, help="Networks to train from seeds --seed, --seed+1, …, --jobs at a time; one "
+        "folder holds them and their mean forecasts (points and band scales), calibrated together.",
+        rich_help_panel=TRAIN_PANEL)] = 1,
     *, training: TrainingOptions, load_options: LoadOptions,
 ) -> None:
     """Train a GRU or LSTM on daily closes and write a model folder.
@@ -233,7 +234,7 @@ def train(
                     outcome = pipeline.train(paths[0], config, RunContext(
                         folder, force=force, load_options=load_options, on_loaded=_data_notes(quiet),
                         progress=lambda name: task, tensorboard=tensorboard, distribute=distribute,
-                        covariates=covariates))
+                        covariates=covariates, jobs=(DEFAULT_JOBS if jobs is None else jobs) if ensemble > 1 else 1))
                 report.train_summary(outcome, fmt)
                 return
             except PanelError:

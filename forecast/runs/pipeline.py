@@ -82,7 +82,7 @@ def train(csv_path: Path, config: RunConfig, context: RunContext) -> TrainOutcom
     if context.distribute != "multi-worker":  # other workers write to temporary folders
         check_target(out, context.force)  # fail before minutes of training, not after
     return train_prepared(prepared, config, out, force=context.force, on_epoch=context.epochs("training"),
-                          tensorboard=context.board(out.name), distribute=context.distribute)
+                          tensorboard=context.board(out.name), distribute=context.distribute, jobs=context.jobs)
 
 
 def train_assets(paths: list[Path], config: RunConfig, context: RunContext, wanted: list[str] | None = None,

@@ -386,7 +386,8 @@ class TrainOutcome:
 
 def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: bool = False,
                    on_epoch: EpochCallback | None = None, warm_start: Path | None = None,
-                   tensorboard: Path | None = None, distribute: DistributeChoice = "auto") -> TrainOutcome:
+                   tensorboard: Path | None = None, distribute: DistributeChoice = "auto",
+                   jobs: int = 1) -> TrainOutcome:
     """Fit one network on prepared windows, evaluate it, and write its model folder atomically.
 
     Args:
@@ -395,6 +396,8 @@ def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: b
         distribute: the tf.distribute strategy (see forecast.nets.keras_model.distribution). The global
             batch is --batch-size × replicas; only the chief writes `out` (other workers write
             to a temporary folder that is removed).
+        jobs: with `config.train.ensemble` > 1 on one device, its networks train this many at once,
+            each in a worker process (forecast.runs.pool) with its share of the cores.
     """
     from forecast.status import stage
 
@@ -407,16 +410,21 @@ def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: b
     plan = keras_model.distribution(distribute)
     target = out if plan.chief else Path(tempfile.mkdtemp(prefix="forecast-worker-")) / out.name
     with staged_folder(target, force or not plan.chief) as staging:
-        fits = []
-        for k in range(config.train.ensemble):  # an ensemble: the same recipe from seeds seed, seed+1, …
-            member = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=config.train.seed + k))
-            if k:
-                stage(f"training network {k + 1} of {config.train.ensemble} (seed {member.train.seed})")
-                keras_model.set_seed(member.train.seed)
-            fits.append(keras_model.fit_network(
-                plan, network_spec(prepared, member), prepared.parts["train"], prepared.parts["val"],
-                keras_model.FitHooks(warm_start=warm_start / MODEL_FILE if warm_start else None, progress=on_epoch,
-                                     tensorboard=tensorboard if k == 0 else None, run_config=config.to_dict())))
+        members = [dataclasses.replace(config, train=dataclasses.replace(config.train, seed=config.train.seed + k))
+                   for k in range(config.train.ensemble)]  # an ensemble: the same recipe from seeds seed, seed+1, …
+        if len(members) > 1 and jobs > 1 and plan.replicas == 1 and plan.chief and warm_start is None:
+            fits = _members_in_workers(prepared, members, staging, jobs, on_epoch)
+        else:
+            fits = []
+            for k, member in enumerate(members):
+                if k:
+                    stage(f"training network {k + 1} of {len(members)} (seed {member.train.seed})")
+                    keras_model.set_seed(member.train.seed)
+                fits.append(keras_model.fit_network(
+                    plan, network_spec(prepared, member), prepared.parts["train"], prepared.parts["val"],
+                    keras_model.FitHooks(warm_start=warm_start / MODEL_FILE if warm_start else None,
+                                         progress=on_epoch, tensorboard=tensorboard if k == 0 else None,
+                                         run_config=config.to_dict())))
         (network, result), others = fits[0], fits[1:]
         forecaster = Forecaster.from_network(ensemble([keras_network(fitted) for fitted, _ in fits]), prepared.target,
                                              prepared.split.window, config.model.outputs, prepared.features,
@@ -446,6 +454,62 @@ def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: b
                         forecaster=forecaster.with_calibration(evaluation.calibration), history=history,
                         windows_per_second=result.windows_per_second,
                         distribution=plan.describe(config.train.batch_size))
+
+
+@dataclass(frozen=True)
+class MemberJob:
+    """One network of an ensemble, fitted in a worker process and saved to `path` (a pool task)."""
+
+    name: str
+    prepared: Prepared
+    config: RunConfig
+    path: Path
+
+    def run(self, send: Callable[[tuple[Any, ...]], None], worker: int, shared: Any = None) -> dict[str, Any]:
+        from forecast.nets import keras_model
+
+        keras_model.set_seed(self.config.train.seed)
+        network, result = keras_model.fit_network(
+            keras_model.distribution("off"), network_spec(self.prepared, self.config), self.prepared.parts["train"],
+            self.prepared.parts["val"], keras_model.FitHooks(progress=lambda epoch, logs: send(
+                ("epoch", epoch, dict(logs))), run_config=self.config.to_dict()))
+        keras_model.save_model(network, self.path)
+        return {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "seconds": result.seconds,
+                "precision": result.precision, "windows_per_second": result.windows_per_second,
+                "history": {str(key): [float(v) for v in values] for key, values in result.history.items()}}
+
+
+def _members_in_workers(prepared: Prepared, members: list[RunConfig], staging: Path, jobs: int,
+                        on_epoch: EpochCallback | None) -> list[tuple[Any, Any]]:
+    """Fit an ensemble's networks `jobs` at once in worker processes (forecast.runs.pool), each
+    saved under `staging` and loaded back here: (network, TrainResult) per member, in seed order.
+
+    Raises:
+        ForecastError: a member's training failed (or its worker died).
+    """
+    from forecast.errors import ForecastError
+    from forecast.nets import keras_model
+    from forecast.runs.pool import Failed, run_tasks
+    from forecast.status import stage
+
+    stage(f"training {len(members)} networks, {min(jobs, len(members))} at a time in worker processes")
+    folder = staging / ".members"
+    folder.mkdir()
+    tasks = [MemberJob(f"network {k + 1}", prepared, member, folder / f"{k + 1}.keras")
+             for k, member in enumerate(members)]
+    fits = []
+    for task, outcome in run_tasks(tasks, min(jobs, len(tasks)), on_message=lambda task, state, message: (
+            on_epoch(int(message[1]), message[2]) if on_epoch is not None and message[0] == "epoch" else None)):
+        if isinstance(outcome, Failed):
+            raise ForecastError(f"training {task.name} of the ensemble failed ({outcome.reason}); run again, or "
+                                "with --jobs 1")
+        network = keras_model.load_model(task.path, prepared.split.window, int(prepared.parts["train"].x.shape[2]))
+        fits.append((network, keras_model.TrainResult(
+            history=outcome["history"], epochs_run=outcome["epochs_run"], best_epoch=outcome["best_epoch"],
+            seconds=outcome["seconds"], windows_per_second=outcome["windows_per_second"],
+            precision=outcome["precision"])))
+    shutil.rmtree(folder)
+    return fits
 
 
 def _history(history: dict[str, list[float]]) -> pd.DataFrame:
