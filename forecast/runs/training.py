@@ -497,13 +497,14 @@ def _members_in_workers(prepared: Prepared, members: list[RunConfig], staging: P
     folder.mkdir()
     tasks = [MemberJob(f"network {k + 1}", prepared, member, folder / f"{k + 1}.keras")
              for k, member in enumerate(members)]
-    fits = []
+    paths, fits = {task.name: task.path for task in tasks}, []
     for task, outcome in run_tasks(tasks, min(jobs, len(tasks)), on_message=lambda task, state, message: (
             on_epoch(int(message[1]), message[2]) if on_epoch is not None and message[0] == "epoch" else None)):
         if isinstance(outcome, Failed):
             raise ForecastError(f"training {task.name} of the ensemble failed ({outcome.reason}); run again, or "
                                 "with --jobs 1")
-        network = keras_model.load_model(task.path, prepared.split.window, int(prepared.parts["train"].x.shape[2]))
+        network = keras_model.load_model(paths[task.name], prepared.split.window,
+                                         int(prepared.parts["train"].x.shape[2]))
         fits.append((network, keras_model.TrainResult(
             history=outcome["history"], epochs_run=outcome["epochs_run"], best_epoch=outcome["best_epoch"],
             seconds=outcome["seconds"], windows_per_second=outcome["windows_per_second"],
