@@ -74,7 +74,7 @@ def train(csv_path: Path, config: RunConfig, context: RunContext) -> TrainOutcom
         DataError: unreadable data or too little of it for the window and split.
         ArtifactError: `out` exists and `force` is not set.
     """
-    from forecast.runs.training import prepare, train_prepared
+    from forecast.runs.training import Parallel, prepare, train_prepared
 
     out = context.out
     series = context.load(csv_path)
@@ -82,7 +82,7 @@ def train(csv_path: Path, config: RunConfig, context: RunContext) -> TrainOutcom
     if context.distribute != "multi-worker":  # other workers write to temporary folders
         check_target(out, context.force)  # fail before minutes of training, not after
     return train_prepared(prepared, config, out, force=context.force, on_epoch=context.epochs("training"),
-                          tensorboard=context.board(out.name), distribute=context.distribute, jobs=context.jobs)
+                          tensorboard=context.board(out.name), parallel=Parallel(context.distribute, context.jobs))
 
 
 def train_assets(paths: list[Path], config: RunConfig, context: RunContext, wanted: list[str] | None = None,

@@ -384,20 +384,27 @@ class TrainOutcome:
         return self.evaluation.frame
 
 
+@dataclass(frozen=True)
+class Parallel:
+    """How one training spreads: its tf.distribute strategy, and for an ensemble the networks at once."""
+
+    distribute: DistributeChoice = "auto"
+    jobs: int = 1
+
+
 def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: bool = False,
                    on_epoch: EpochCallback | None = None, warm_start: Path | None = None,
-                   tensorboard: Path | None = None, distribute: DistributeChoice = "auto",
-                   jobs: int = 1) -> TrainOutcome:
+                   tensorboard: Path | None = None, parallel: Parallel = Parallel()) -> TrainOutcome:
     """Fit one network on prepared windows, evaluate it, and write its model folder atomically.
 
     Args:
         warm_start: a model folder of the same architecture whose weights training starts from.
         tensorboard: a TensorBoard log folder for this run.
-        distribute: the tf.distribute strategy (see forecast.nets.keras_model.distribution). The global
-            batch is --batch-size × replicas; only the chief writes `out` (other workers write
-            to a temporary folder that is removed).
-        jobs: with `config.train.ensemble` > 1 on one device, its networks train this many at once,
-            each in a worker process (forecast.runs.pool) with its share of the cores.
+        parallel: `distribute`, the tf.distribute strategy (see forecast.nets.keras_model.distribution):
+            the global batch is --batch-size × replicas; only the chief writes `out` (other workers
+            write to a temporary folder that is removed). `jobs`: with `config.train.ensemble` > 1
+            on one device, its networks train this many at once, each in a worker process
+            (forecast.runs.pool) with its share of the cores.
     """
     from forecast.status import stage
 
@@ -407,9 +414,10 @@ def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: b
 
     stage("building the network and its first epoch")
     keras_model.set_seed(config.train.seed)
-    plan = keras_model.distribution(distribute)
+    plan = keras_model.distribution(parallel.distribute)
     target = out if plan.chief else Path(tempfile.mkdtemp(prefix="forecast-worker-")) / out.name
     with staged_folder(target, force or not plan.chief) as staging:
+        jobs = parallel.jobs
         members = [dataclasses.replace(config, train=dataclasses.replace(config.train, seed=config.train.seed + k))
                    for k in range(config.train.ensemble)]  # an ensemble: the same recipe from seeds seed, seed+1, …
         if len(members) > 1 and jobs > 1 and plan.replicas == 1 and plan.chief and warm_start is None:
