@@ -130,18 +130,20 @@ def empirical(closes: np.ndarray, origins: np.ndarray, days: int = EMPIRICAL_DAY
     return closes[origins - 1][:, None] * np.exp(log_q)
 
 
-def ewma_sigma(closes: np.ndarray, origins: np.ndarray, lam: float = EWMA_LAMBDA) -> np.ndarray:
-    """RiskMetrics σ of the next log-return at each origin, from returns before it only."""
+def _ewma_variance(returns: np.ndarray, lam: float = EWMA_LAMBDA) -> np.ndarray:
+    """variance[i]: the RiskMetrics forecast for return r[i] (into day i+1), from r[0 … i-1]."""
     from scipy.signal import lfilter
 
-    returns = _returns(closes)
-    _check_origins(origins, 30, "EWMA")
     start = np.mean(returns[:30] ** 2)  # a start value from the first month
-    # variance[i] is the forecast for return r[i] (into day i+1), from r[0 … i-1]:
     # variance[i+1] = λ·variance[i] + (1-λ)·r[i]², one linear filter over the squared returns.
     following, _ = lfilter([1 - lam], [1, -lam], returns ** 2, zi=[lam * start])
-    variance = np.concatenate([[start], following])
-    return np.sqrt(variance[origins - 1])
+    return np.concatenate([[start], following])
+
+
+def ewma_sigma(closes: np.ndarray, origins: np.ndarray, lam: float = EWMA_LAMBDA) -> np.ndarray:
+    """RiskMetrics σ of the next log-return at each origin, from returns before it only."""
+    _check_origins(origins, 30, "EWMA")
+    return np.sqrt(_ewma_variance(_returns(closes), lam)[origins - 1])
 
 
 def ewma(closes: np.ndarray, origins: np.ndarray, lam: float = EWMA_LAMBDA, step: int = 1) -> np.ndarray:
@@ -228,10 +230,10 @@ def parkinson_variance(table: np.ndarray | None) -> np.ndarray | None:
     if table is None or np.ndim(table) != 2 or np.shape(table)[1] < 4:
         return None
     high, low = np.asarray(table[:, 2], dtype="float64"), np.asarray(table[:, 3], dtype="float64")
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore"):
         usable = np.isfinite(high) & np.isfinite(low) & (low > 0) & (high >= low)
-        out = np.where(usable, np.log(np.where(usable, high / np.where(usable, low, 1.0), 1.0)) ** 2 / (4 * np.log(2)),
-                       np.nan)
+    out = np.full(len(high), np.nan)
+    out[usable] = np.log(high[usable] / low[usable]) ** 2 / (4 * np.log(2))
     return out if usable.mean() >= 0.9 else None
 
 
@@ -240,16 +242,12 @@ def har_features(closes: np.ndarray, ranges: np.ndarray | None = None) -> np.nda
     square of the last 5 and 22 returns, the EWMA σ (all known at the close of day t-1), and the
     root of the mean Parkinson variance of days t-5…t-1 when `ranges` is given. Rows before
     HAR_FIRST are NaN."""
-    from scipy.signal import lfilter
-
     returns = _returns(closes)
     n = len(closes) + 1
     out = np.full((n, 6 if ranges is not None else 5), np.nan)
     squares = np.concatenate([[0.0], np.cumsum(returns ** 2)])  # squares[j] = r[0]² + … + r[j-1]²
     t = np.arange(HAR_FIRST, n)
-    start = np.mean(returns[:30] ** 2)
-    following, _ = lfilter([1 - EWMA_LAMBDA], [1, -EWMA_LAMBDA], returns ** 2, zi=[EWMA_LAMBDA * start])
-    variance = np.concatenate([[start], following])  # as ewma_sigma: variance[i] forecasts r[i]
+    variance = _ewma_variance(returns)
     out[t, 0] = 1.0
     out[t, 1] = np.abs(returns[t - 2])
     out[t, 2] = np.sqrt((squares[t - 1] - squares[t - 6]) / 5)
@@ -298,7 +296,10 @@ def qr_har(closes: np.ndarray, origins: np.ndarray, step: int = 1, ranges: np.nd
     target = np.full(len(closes) + 1, np.nan)
     known = np.arange(HAR_FIRST, len(closes) - step + 1)  # origins whose close step days ahead is in the data
     target[known] = np.abs(log_closes[known + step - 1] - log_closes[known - 1])
-    levels = np.unique(_CENTRAL[_CENTRAL > 0])
+    sided = _CENTRAL > 0
+    levels = np.unique(_CENTRAL[sided])
+    level_of = np.searchsorted(levels, _CENTRAL[sided])  # each sided quantile's central level
+    signs = np.sign(QUANTILES[sided] - 0.5)
     out = np.empty((len(origins), len(QUANTILES)))
     for block in range(0, len(origins), refit_days):
         chunk = origins[block:block + refit_days]
@@ -309,10 +310,9 @@ def qr_har(closes: np.ndarray, origins: np.ndarray, step: int = 1, ranges: np.nd
         ratios = np.quantile(target[rows] / fitted, levels)
         ratios[np.isclose(levels, QR_LEVEL)] = 1.0  # the regressed level itself
         ratios = np.maximum.accumulate(np.maximum(ratios, 0.0))  # wider levels never narrower
-        half = np.maximum(x[chunk] @ beta, 1e-8)[:, None] * ratios[np.searchsorted(levels, _CENTRAL[_CENTRAL > 0])]
+        half = np.maximum(x[chunk] @ beta, 1e-8)[:, None] * ratios[level_of]
         q = np.zeros((len(chunk), len(QUANTILES)))
-        sided = _CENTRAL > 0
-        q[:, sided] = np.sign(QUANTILES[sided] - 0.5)[None, :] * half
+        q[:, sided] = signs[None, :] * half
         out[block:block + len(chunk)] = closes[chunk - 1][:, None] * np.exp(q)
     return out
 
@@ -322,7 +322,7 @@ class Baseline:
     """A baseline band from the evaluated origins, and from the selection origins before them."""
 
     quantiles: np.ndarray  # (evaluated origins, QUANTILES)
-    selection: np.ndarray | None  # (selection origins, QUANTILES), None when it cannot reach them
+    selection: float | None  # its mean interval score on the selection days (% of the close), None without them
     detail: str = ""  # the variant chosen, for the notes ("fitted on the last 1,500 days")
 
 
@@ -341,7 +341,7 @@ def baseline_forecasts(closes: np.ndarray, origins: np.ndarray, step: int = 1, r
     cannot reach the origins (too little history) is left out; one that cannot reach `select`
     has no selection scores."""
     select = np.asarray(select if select is not None else [], dtype=int)
-    both = np.concatenate([select, origins])
+    both = np.concatenate([select, origins])  # selection_origins: every baseline reaches them if it reaches origins
     fits: dict[str, Any] = {
         "empirical": lambda o: empirical(closes, o, step=step),
         "ewma": lambda o: ewma(closes, o, step=step),
@@ -350,26 +350,25 @@ def baseline_forecasts(closes: np.ndarray, origins: np.ndarray, step: int = 1, r
         "qr-har": lambda o: qr_har(closes, o, step=step, ranges=ranges),
     }
     out = {}
+    def on_selection(quantiles: np.ndarray) -> float | None:
+        return _selection_mean(closes, select, quantiles[:len(select)], step) if len(select) else None
+
     for name, fit in fits.items():
         try:
-            quantiles, reach = fit(both), len(select) > 0
+            quantiles = fit(both)
         except DataError:
-            try:
-                quantiles, reach = fit(origins), False
-            except DataError:
-                continue
-        detail = ""
-        if name in ("garch", "gjr-garch") and reach and int(both[-1]) - 1 > GARCH_WINDOW:
+            continue
+        detail, scored = "", on_selection(quantiles)
+        if name in ("garch", "gjr-garch") and scored is not None and int(both[-1]) - 1 > GARCH_WINDOW:
             bounded = fit(both, GARCH_WINDOW)
-            if _selection_mean(closes, select, bounded[:len(select)], step) < \
-                    _selection_mean(closes, select, quantiles[:len(select)], step):
-                quantiles, detail = bounded, f"fitted on the last {GARCH_WINDOW:,} days"
+            bounded_score = on_selection(bounded)
+            if bounded_score is not None and bounded_score < scored:
+                quantiles, scored, detail = bounded, bounded_score, f"fitted on the last {GARCH_WINDOW:,} days"
             else:
                 detail = "fitted on all days"
         if name == "qr-har" and ranges is not None:
             detail = "with the daily high–low range"
-        out[name] = (Baseline(quantiles[len(select):], quantiles[:len(select)], detail) if reach
-                     else Baseline(quantiles, None, detail))  # not reached: fitted on `origins` alone
+        out[name] = Baseline(quantiles[len(select):], scored, detail)
     return out
 
 
@@ -407,8 +406,7 @@ def band_table(closes: np.ndarray, days: np.ndarray, models: dict[str, np.ndarra
     baselines = baseline_forecasts(closes, origins, step, ranges, select)
     notes = [*(notes or []), *(f"{method}: too little history before the first evaluated day"
                                for method in BASELINE_BANDS if method not in baselines)]
-    chosen = {name: _selection_mean(closes, select, found.selection, step, level)
-              for name, found in baselines.items() if found.selection is not None}
+    chosen = {name: found.selection for name, found in baselines.items() if found.selection is not None}
     bar = min(chosen, key=lambda name: chosen[name]) if chosen else "ewma"
     if chosen:
         notes.append(f"the bar: {NAMES.get(bar, bar)}, the best baseline on the {len(select)} days before these "
