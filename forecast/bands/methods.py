@@ -162,6 +162,23 @@ def _lgamma(log: Any, x: Any) -> Any:
 NU_FLOOR = 2.05  # degrees of freedom above 2, so the variance exists
 
 
+def _numpy_softplus(x: Any) -> Any:
+    import numpy as np
+    return np.logaddexp(0.0, x)
+
+
+def _student_t_nll(ops: Any, softplus: Any, y: Any, out: Any) -> Any:
+    """The t negative log-likelihood per example and step (without ½ log π), written once for
+    `keras.ops` (training) and NumPy (the validation loss):
+    log σ + ½ log ν + log Γ(ν/2) − log Γ((ν+1)/2) + (ν+1)/2 · log(1 + z²/ν)."""
+    steps = ops.shape(y)[-1]
+    mean, log_scale = out[:, :steps], ops.clip(out[:, steps:2 * steps], -10.0, 10.0)
+    nu = NU_FLOOR + softplus(ops.clip(out[:, 2 * steps:], -20.0, 20.0))
+    z = (y - mean) * ops.exp(-log_scale)
+    return (log_scale + 0.5 * ops.log(nu) + _lgamma(ops.log, nu / 2) - _lgamma(ops.log, (nu + 1) / 2)
+            + (nu + 1) / 2 * ops.log1p(ops.square(z) / nu))
+
+
 class StudentTHead(ScaleHead):
     """student-t: the scale head trained on the Student-t likelihood, with a third block of outputs
     for each step's degrees of freedom ν = 2.05 + softplus(raw): heavy tails no longer pull the
@@ -176,30 +193,32 @@ class StudentTHead(ScaleHead):
 
     def keras_loss(self, ops: Any) -> Any:
         def student_t_nll(y_true: Any, y_pred: Any) -> Any:
-            """Mean over steps of the t negative log-likelihood (without ½ log π):
-            log σ + ½ log ν + log Γ(ν/2) − log Γ((ν+1)/2) + (ν+1)/2 · log(1 + z²/ν)."""
-            steps = ops.shape(y_true)[-1]
-            mean, log_scale = y_pred[:, :steps], ops.clip(y_pred[:, steps:2 * steps], -10.0, 10.0)
-            nu = NU_FLOOR + ops.softplus(ops.clip(y_pred[:, 2 * steps:], -20.0, 20.0))
-            z = (ops.cast(y_true, y_pred.dtype) - mean) * ops.exp(-log_scale)
-            nll = (log_scale + 0.5 * ops.log(nu) + _lgamma(ops.log, nu / 2) - _lgamma(ops.log, (nu + 1) / 2)
-                   + (nu + 1) / 2 * ops.log1p(ops.square(z) / nu))
-            return ops.mean(nll, axis=-1)
+            return ops.mean(_student_t_nll(ops, ops.softplus, ops.cast(y_true, y_pred.dtype), y_pred), axis=-1)
 
         return student_t_nll
 
     def loss_values(self, outputs: np.ndarray, y: np.ndarray) -> float:
         import numpy as np
-        steps = y.shape[1]
-        log_scale = np.clip(outputs[:, steps:2 * steps], -10.0, 10.0)
-        nu = NU_FLOOR + np.logaddexp(0.0, np.clip(outputs[:, 2 * steps:], -20.0, 20.0))
-        z = (y - outputs[:, :steps]) * np.exp(-log_scale)
-        nll = (log_scale + 0.5 * np.log(nu) + _lgamma(np.log, nu / 2) - _lgamma(np.log, (nu + 1) / 2)
-               + (nu + 1) / 2 * np.log1p(np.square(z) / nu))
-        return float(np.mean(nll))
+        return float(np.mean(_student_t_nll(np, _numpy_softplus, y, outputs)))
 
 
 QUANTILE_LEVELS = (0.05, 0.5, 0.95)  # the 90% band's ends and the median
+
+
+def _band_quantiles(ops: Any, out: Any, steps: int) -> tuple[Any, Any, Any]:
+    """The quantile head's lower quantile, median and upper quantile (origins, steps), for
+    `keras.ops` or NumPy: m − exp(s − k), m, m + exp(s + k)."""
+    median, log_half = out[:, :steps], ops.clip(out[:, steps:2 * steps], -10.0, 10.0)
+    skew = ops.clip(out[:, 2 * steps:], -5.0, 5.0)
+    return median - ops.exp(log_half - skew), median, median + ops.exp(log_half + skew)
+
+
+def _pinball(ops: Any, y: Any, out: Any) -> Any:
+    """Mean over the three quantiles of max(τ(y − q), (τ − 1)(y − q)), per example and step."""
+    total = 0.0
+    for level, q in zip(QUANTILE_LEVELS, _band_quantiles(ops, out, ops.shape(y)[-1]), strict=True):
+        total = total + ops.maximum(level * (y - q), (level - 1.0) * (y - q))
+    return total / len(QUANTILE_LEVELS)
 
 
 class QuantileHead(ScaleHead):
@@ -219,32 +238,17 @@ class QuantileHead(ScaleHead):
     def quantiles(outputs: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The lower quantile, median and upper quantile (origins, steps) from the head's outputs."""
         import numpy as np
-        median, log_half = outputs[:, :steps], np.clip(outputs[:, steps:2 * steps], -10.0, 10.0)
-        skew = np.clip(outputs[:, 2 * steps:], -5.0, 5.0)
-        return median - np.exp(log_half - skew), median, median + np.exp(log_half + skew)
+        return _band_quantiles(np, outputs, steps)
 
     def keras_loss(self, ops: Any) -> Any:
         def pinball(y_true: Any, y_pred: Any) -> Any:
-            """Mean over steps and the three quantiles of max(τ(y − q), (τ − 1)(y − q))."""
-            steps = ops.shape(y_true)[-1]
-            median, log_half = y_pred[:, :steps], ops.clip(y_pred[:, steps:2 * steps], -10.0, 10.0)
-            skew = ops.clip(y_pred[:, 2 * steps:], -5.0, 5.0)
-            y = ops.cast(y_true, y_pred.dtype)
-            total = 0.0
-            for level, q in zip(QUANTILE_LEVELS, (median - ops.exp(log_half - skew), median,
-                                                  median + ops.exp(log_half + skew)), strict=True):
-                diff = y - q
-                total = total + ops.maximum(level * diff, (level - 1.0) * diff)
-            return ops.mean(total / len(QUANTILE_LEVELS), axis=-1)
+            return ops.mean(_pinball(ops, ops.cast(y_true, y_pred.dtype), y_pred), axis=-1)
 
         return pinball
 
     def loss_values(self, outputs: np.ndarray, y: np.ndarray) -> float:
         import numpy as np
-        quantiles = self.quantiles(outputs, y.shape[1])
-        losses = [np.maximum(level * (y - q), (level - 1.0) * (y - q)) for level, q in
-                  zip(QUANTILE_LEVELS, quantiles, strict=True)]
-        return float(np.mean(losses))
+        return float(np.mean(_pinball(np, y, outputs)))
 
 
 METHODS: Registry[BandMethod] = Registry(
