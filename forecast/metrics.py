@@ -148,27 +148,6 @@ def _long_run(d: np.ndarray, lags: int) -> float:
     return value
 
 
-def loss_dm_pvalue(loss_a: np.ndarray, loss_b: np.ndarray, lags: int | None = None) -> float | None:
-    """Two-sided Diebold–Mariano p-value for equal mean loss of two forecasts from their per-day
-    losses (interval scores, say), with a Newey–West long-run variance: the losses of volatility
-    bands cluster in time, so the plain variance would overstate significance.
-
-    Returns:
-        The p-value: 1.0 for identical losses, 0.0 for a constant non-zero difference; None for
-        fewer than 10 days.
-    """
-    stats = dm_stats(np.asarray(loss_a, dtype="float64") - np.asarray(loss_b, dtype="float64"), lags)
-    return pooled_dm_pvalue_of([stats]) if stats is not None else None
-
-
-def pooled_dm_pvalue(differences: list[np.ndarray], lags: int | None = None) -> float | None:
-    """The Diebold–Mariano p-value of loss differences pooled over several series (assets, files):
-    see `pooled_dm_pvalue_of`. Scale-free differences (scores divided by the last close) make
-    series comparable."""
-    stats = [dm_stats(np.asarray(d, dtype="float64"), lags) for d in differences]
-    return None if any(s is None for s in stats) else pooled_dm_pvalue_of([s for s in stats if s is not None])
-
-
 def dm_stats(difference: np.ndarray, lags: int | None = None) -> dict[str, float] | None:
     """What a (pooled) Diebold–Mariano test needs of one series of daily loss differences: its
     days, mean, Newey–West long-run variance and largest size (for rounding), so tables and

@@ -114,21 +114,22 @@ def verdict_line(found: dict[str, Any] | None, new_asset: bool = False) -> str:
         return "Verdict: this model folder holds no test scores; retrain it to see how it does on unseen days."
     p_value = found["dm_pvalue"]
     text = (f"Verdict on {found['test_days']} unseen test days: MAE {found['mase']:.3f}× persistence's"
-            + (f" (DM p {_p(p_value)})" if p_value is not None else "") + f" — {found['label'].upper()}")
+            + (f" (DM p {p_words(p_value)})" if p_value is not None else "") + f" — {found['label'].upper()}")
     band = found["band"]
     if band is not None:
         text += f"; {band['level']:.0%} band covered {band['coverage']:.1%}"
         if band["interval_score_vs_ewma"] is not None:
             text += f", interval score {band['interval_score_vs_ewma']:.3f}× EWMA's"
             if band.get("dm_pvalue_vs_ewma") is not None:
-                text += f" (DM p {_p(band['dm_pvalue_vs_ewma'])})"
+                text += f" (DM p {p_words(band['dm_pvalue_vs_ewma'])})"
         if band.get("bar") and band.get("interval_score_vs_bar") is not None:
             text += f", {band['interval_score_vs_bar']:.3f}× {NAMES[band['bar']]}'s"
             if band.get("dm_pvalue_vs_bar") is not None:
-                text += f" (p {_p(band['dm_pvalue_vs_bar'])})"
+                text += f" (p {p_words(band['dm_pvalue_vs_bar'])})"
         text += f" — {band['label'].upper()}"
     return text + "."
 
 
-def _p(value: float) -> str:
+def p_words(value: float) -> str:
+    """A p-value in a sentence: "= 0.041", "< 0.001"."""
     return "< 0.001" if value < 0.001 else f"= {value:.3f}"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from rich.console import Console
 from rich.table import Table
 
-from forecast.bands.verdicts import NAMES
+from forecast.bands.verdicts import NAMES, p_words
 from forecast.inputs import channels
 from forecast.render.markdown import (
     BAND_COLUMNS,
@@ -163,10 +163,6 @@ def bar_line(bands: dict[str, Any] | None) -> str | None:
     return (f"The bar: {NAMES.get(bar, bar)} ({chosen}). DM p: Diebold–Mariano on the daily interval scores "
             "against EWMA's; \"sharper\" needs p < 0.05.")
 
-
-def p_words(value: float) -> str:
-    """A p-value in a sentence: "= 0.041", "< 0.001"."""
-    return "< 0.001" if value < 0.001 else f"= {value:.3f}"
 
 
 def inputs(record: RunRecord, words: bool = False) -> list[str]:
