@@ -420,39 +420,41 @@ def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: b
         jobs = parallel.jobs
         members = [dataclasses.replace(config, train=dataclasses.replace(config.train, seed=config.train.seed + k))
                    for k in range(config.train.ensemble)]  # an ensemble: the same recipe from seeds seed, seed+1, …
+        fits: list[tuple[Any, Any, Path | None]] = []  # (network, TrainResult, the file a worker saved it to)
         if len(members) > 1 and jobs > 1 and plan.replicas == 1 and plan.chief and warm_start is None:
             fits = _members_in_workers(prepared, members, staging, jobs, on_epoch)
         else:
-            fits = []
             for k, member in enumerate(members):
                 if k:
                     stage(f"training network {k + 1} of {len(members)} (seed {member.train.seed})")
                     keras_model.set_seed(member.train.seed)
-                fits.append(keras_model.fit_network(
+                fits.append((*keras_model.fit_network(
                     plan, network_spec(prepared, member), prepared.parts["train"], prepared.parts["val"],
                     keras_model.FitHooks(warm_start=warm_start / MODEL_FILE if warm_start else None,
                                          progress=on_epoch, tensorboard=tensorboard if k == 0 else None,
-                                         run_config=config.to_dict())))
-        (network, result), others = fits[0], fits[1:]
-        forecaster = Forecaster.from_network(ensemble([keras_network(fitted) for fitted, _ in fits]), prepared.target,
-                                             prepared.split.window, config.model.outputs, prepared.features,
-                                             config.model.interval_method)
+                                         run_config=config.to_dict())), None))
+        (network, result, _), others = fits[0], fits[1:]
+        # a network a worker saved is moved into place, not serialised again
+        saves = [functools.partial(os.replace, saved) if saved is not None
+                 else functools.partial(keras_model.save_model, fitted) for fitted, _, saved in fits]
+        forecaster = Forecaster.from_network(ensemble([keras_network(fitted) for fitted, _, _ in fits]),
+                                             prepared.target, prepared.split.window, config.model.outputs,
+                                             prepared.features, config.model.interval_method)
         stage("calibrating the band and scoring it on the test days beside the baseline bands")
         evaluation = evaluate(prepared, forecaster, config.train.seed)
         stage("writing the model folder")
         training = TrainingInfo(epochs_run=result.epochs_run, best_epoch=result.best_epoch,
-                                seconds=sum(fitted.seconds for _, fitted in fits),
+                                seconds=sum(fitted.seconds for _, fitted, _ in fits),
                                 parameters=keras_model.parameter_count(network), precision=result.precision)
         history = _history(result.history)
         record = record_for(prepared, config, evaluation, training, keras_model.versions())
         if others:
             record = dataclasses.replace(record, extra={**record.extra, "ensemble": [
                 {"seed": config.train.seed + k, "epochs_run": fitted.epochs_run, "best_epoch": fitted.best_epoch}
-                for k, (_, fitted) in enumerate(others, start=1)]})
-        record = write_model_folder(
-            staging, record, save_model=lambda path: keras_model.save_model(network, path),
-            calibration=evaluation.calibration, history=history, test_frame=evaluation.frame,
-            save_members=[functools.partial(keras_model.save_model, member) for member, _ in others])
+                for k, (_, fitted, _) in enumerate(others, start=1)]})
+        record = write_model_folder(staging, record, save_model=saves[0], calibration=evaluation.calibration,
+                                    history=history, test_frame=evaluation.frame, save_members=saves[1:])
+        shutil.rmtree(staging / _MEMBERS_DIR, ignore_errors=True)  # emptied by the moves above
         from forecast.render.figures import predicted_vs_actual  # matplotlib only when a figure is drawn
 
         predicted_vs_actual(evaluation.frame, title(config, evaluation.comparison), staging / PLOT_FILE)
@@ -473,7 +475,8 @@ class MemberJob:
     config: RunConfig
     path: Path
 
-    def run(self, send: Callable[[tuple[Any, ...]], None], worker: int, shared: Any = None) -> dict[str, Any]:
+    def run(self, send: Callable[[tuple[Any, ...]], None], worker: int, shared: Any = None) -> Any:
+        """Fit, save to `path`, and send the TrainResult back."""
         from forecast.nets import keras_model
 
         keras_model.set_seed(self.config.train.seed)
@@ -482,15 +485,16 @@ class MemberJob:
             self.prepared.parts["val"], keras_model.FitHooks(progress=lambda epoch, logs: send(
                 ("epoch", epoch, dict(logs))), run_config=self.config.to_dict()))
         keras_model.save_model(network, self.path)
-        return {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "seconds": result.seconds,
-                "precision": result.precision, "windows_per_second": result.windows_per_second,
-                "history": {str(key): [float(v) for v in values] for key, values in result.history.items()}}
+        return result
+
+
+_MEMBERS_DIR = ".members"  # where workers save an ensemble's networks inside the staging folder
 
 
 def _members_in_workers(prepared: Prepared, members: list[RunConfig], staging: Path, jobs: int,
-                        on_epoch: EpochCallback | None) -> list[tuple[Any, Any]]:
+                        on_epoch: EpochCallback | None) -> list[tuple[Any, Any, Path | None]]:
     """Fit an ensemble's networks `jobs` at once in worker processes (forecast.runs.pool), each
-    saved under `staging` and loaded back here: (network, TrainResult) per member, in seed order.
+    saved under `staging` and loaded back here: (network, TrainResult, its file) per member, in seed order.
 
     Raises:
         ForecastError: a member's training failed (or its worker died).
@@ -501,11 +505,12 @@ def _members_in_workers(prepared: Prepared, members: list[RunConfig], staging: P
     from forecast.status import stage
 
     stage(f"training {len(members)} networks, {min(jobs, len(members))} at a time in worker processes")
-    folder = staging / ".members"
+    folder = staging / _MEMBERS_DIR
     folder.mkdir()
     tasks = [MemberJob(f"network {k + 1}", prepared, member, folder / f"{k + 1}.keras")
              for k, member in enumerate(members)]
-    paths, fits = {task.name: task.path for task in tasks}, []
+    paths = {task.name: task.path for task in tasks}
+    fits: list[tuple[Any, Any, Path | None]] = []
     for task, outcome in run_tasks(tasks, min(jobs, len(tasks)), on_message=lambda task, state, message: (
             on_epoch(int(message[1]), message[2]) if on_epoch is not None and message[0] == "epoch" else None)):
         if isinstance(outcome, Failed):
@@ -513,11 +518,7 @@ def _members_in_workers(prepared: Prepared, members: list[RunConfig], staging: P
                                 "with --jobs 1")
         network = keras_model.load_model(paths[task.name], prepared.split.window,
                                          int(prepared.parts["train"].x.shape[2]))
-        fits.append((network, keras_model.TrainResult(
-            history=outcome["history"], epochs_run=outcome["epochs_run"], best_epoch=outcome["best_epoch"],
-            seconds=outcome["seconds"], windows_per_second=outcome["windows_per_second"],
-            precision=outcome["precision"])))
-    shutil.rmtree(folder)
+        fits.append((network, outcome, paths[task.name]))
     return fits
 
 
