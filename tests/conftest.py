@@ -6,6 +6,7 @@ import os
 import signal
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,20 +40,25 @@ def tiny_train_args(csv: Path, out: Path, model: str = "gru") -> list[str]:
             "--epochs", "2", "--batch-size", "32", "--out", str(out), "--quiet"]
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One tiny GRU folder trained once per session (read-only for tests)."""
+def train_tiny(root: Path, name: str, *extra: str) -> tuple[Path, Any]:
+    """A tiny model trained under `root` on a fresh 300-day synthetic file (with `extra` train
+    options): its folder and the CLI result."""
     from typer.testing import CliRunner
 
     from forecast.cli.app import app
 
-    root = tmp_path_factory.mktemp("tiny")
     csv = root / "prices.csv"
     write_synth(csv, days=300, seed=7)
-    out = root / "gru"
-    result = CliRunner().invoke(app, tiny_train_args(csv, out))
+    out = root / name
+    result = CliRunner().invoke(app, [*tiny_train_args(csv, out), *extra])
     assert result.exit_code == 0, result.output
-    return out
+    return out, result
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One tiny GRU folder trained once per session (read-only for tests)."""
+    return train_tiny(tmp_path_factory.mktemp("tiny"), "gru")[0]
 
 
 @pytest.fixture(scope="session")

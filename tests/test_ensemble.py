@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from forecast.cli.app import app
 from forecast.forecaster import Forecaster, Network, ensemble
 from forecast.store.artifacts import file_sha256
-from tests.conftest import tiny_train_args
+from tests.conftest import tiny_train_args, train_tiny
 
 runner = CliRunner()
 
@@ -37,16 +37,22 @@ def test_an_ensemble_of_identical_networks_is_that_network_and_others_average() 
 
 @pytest.fixture(scope="module")
 def ensemble_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from forecast.data.synth import write_synth
-
-    root = tmp_path_factory.mktemp("ensemble")
-    csv = root / "prices.csv"
-    write_synth(csv, days=300, seed=7)
-    folder = root / "gru-3"
-    result = runner.invoke(app, [*tiny_train_args(csv, folder), "--ensemble", "3", "--format", "json"])
-    assert result.exit_code == 0, result.output
+    folder, result = train_tiny(tmp_path_factory.mktemp("ensemble"), "gru-3", "--ensemble", "3", "--format", "json")
     assert json.loads(result.stdout)["ensemble"] == 3
     return folder
+
+
+def _single(folder: Path, network: Path, out: Path) -> Path:
+    """A copy of ensemble `folder` as a one-network folder whose model.keras is `network`."""
+    shutil.copytree(folder, out)
+    shutil.rmtree(out / "ensemble")
+    shutil.copy(network, out / "model.keras")
+    raw = json.loads((out / "run.json").read_text())
+    raw["config"]["train"]["ensemble"] = 1
+    raw["model_sha256"] = file_sha256(out / "model.keras")
+    del raw["ensemble"]
+    (out / "run.json").write_text(json.dumps(raw))
+    return out
 
 
 @pytest.mark.slow
@@ -69,15 +75,7 @@ def test_one_folder_holds_every_network_and_predict_averages_them(ensemble_folde
     # each network alone: a copy of the folder with that network as model.keras and no others
     alone = []
     for name in ["model.keras", *(m["file"] for m in record["ensemble"])]:
-        single = tmp_path / name.replace("/", "-")
-        shutil.copytree(ensemble_folder, single)
-        shutil.rmtree(single / "ensemble")
-        shutil.copy(ensemble_folder / name, single / "model.keras")
-        raw = json.loads((single / "run.json").read_text())
-        raw["config"]["train"]["ensemble"] = 1
-        raw["model_sha256"] = file_sha256(single / "model.keras")
-        del raw["ensemble"]
-        (single / "run.json").write_text(json.dumps(raw))
+        single = _single(ensemble_folder, ensemble_folder / name, tmp_path / name.replace("/", "-"))
         alone.append(Forecaster.load(single, engine="numpy").network.predict(x))
     assert not np.allclose(alone[0], alone[1], rtol=1e-3)  # different seeds, different networks
     np.testing.assert_allclose(model.network.predict(x), np.mean(alone, axis=0), rtol=1e-12)  # the mean output
@@ -98,12 +96,7 @@ def test_an_ensemble_of_one_network_copied_is_that_network(ensemble_folder: Path
         shutil.copy(same / "model.keras", same / member["file"])
         member["sha256"] = raw["model_sha256"]
     (same / "run.json").write_text(json.dumps(raw))
-    single = tmp_path / "single"
-    shutil.copytree(same, single)
-    shutil.rmtree(single / "ensemble")
-    raw["config"]["train"]["ensemble"] = 1
-    del raw["ensemble"]
-    (single / "run.json").write_text(json.dumps(raw))
+    single = _single(same, same / "model.keras", tmp_path / "single")
     from forecast.data.loader import load_prices
 
     prices = Forecaster.load(same).prices(load_prices(Path(raw["data"]["path"])))
