@@ -412,7 +412,6 @@ def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: b
     from forecast.nets import keras_model
     from forecast.store.artifacts import MODEL_FILE
 
-    stage("building the network and its first epoch")
     keras_model.set_seed(config.train.seed)
     plan = keras_model.distribution(parallel.distribute)
     target = out if plan.chief else Path(tempfile.mkdtemp(prefix="forecast-worker-")) / out.name
@@ -424,6 +423,7 @@ def train_prepared(prepared: Prepared, config: RunConfig, out: Path, *, force: b
         if len(members) > 1 and jobs > 1 and plan.replicas == 1 and plan.chief and warm_start is None:
             fits = _members_in_workers(prepared, members, staging, jobs, on_epoch)
         else:
+            stage("building the network and its first epoch")
             for k, member in enumerate(members):
                 if k:
                     stage(f"training network {k + 1} of {len(members)} (seed {member.train.seed})")
