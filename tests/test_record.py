@@ -49,7 +49,11 @@ def test_a_version_1_folder_forecasts_what_its_version_did(tmp_path: Path) -> No
     result = CliRunner().invoke(app, ["predict", str(folder), "--data", str(data), "--horizon", "3", "--interval",
                                       "0.9", "--engine", "numpy", "--format", "json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["forecast"] == V1_FORECAST
+    forecast = json.loads(result.stdout)["forecast"]
+    assert [row["date"] for row in forecast] == [row["date"] for row in V1_FORECAST]
+    for row, expected in zip(forecast, V1_FORECAST, strict=True):  # the last bits move with NumPy's releases
+        assert {k: v for k, v in row.items() if k != "date"} == pytest.approx(
+            {k: v for k, v in expected.items() if k != "date"}, rel=1e-9)
 
 
 def test_unknown_keys_survive_a_round_trip() -> None:
