@@ -235,7 +235,7 @@ class Forecaster:
         test parts several times over (calibration, online calibration, the test band): one roll
         replaces five. A step never depends on later ones, so a shorter horizon is a prefix."""
         x, last = self._origins(prices, first, end, 1)
-        forecast, scales = self._roll(self.network.predict, x, last, horizon)
+        forecast, scales = self._roll(self._predictor(self.network.predict), x, last, horizon)
         return dataclasses.replace(self, rolls=_Rolls(prices, first, end, forecast, scales))
 
     def _deterministic(self, prices: np.ndarray, first: int, end: int, horizon: int,
@@ -245,7 +245,7 @@ class Forecaster:
         if found is not None:
             return found
         x, last = self._origins(prices, first, end, stride)
-        return self._roll(self.network.predict, x, last, horizon)
+        return self._roll(self._predictor(self.network.predict), x, last, horizon)
 
     def forecast(self, prices: np.ndarray, first: int, end: int, horizon: int = 1, stride: int = 1) -> np.ndarray:
         """Price forecasts for origins [first, end) (every stride-th) and steps 1…horizon: (origins, horizon).
@@ -276,7 +276,12 @@ class Forecaster:
 
     def sampler(self, seed: int) -> Predictor:
         """A dropout-on network function whose randomness starts from `seed`."""
-        return self.network.sampler(seed)
+        return self._predictor(self.network.sampler(seed))
+
+    def _predictor(self, network: Predictor) -> Predictor:
+        """The network's outputs as the band method reads them (a residual head adds its classical band)."""
+        method = self.band_method
+        return lambda x: method.adjust(x, network(x), self.outputs)
 
     def sample_paths(self, prices: np.ndarray, first: int, end: int, horizon: int, samples: int,
                      sampler: Predictor, stride: int = 1) -> np.ndarray:

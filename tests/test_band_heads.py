@@ -99,3 +99,80 @@ def test_on_garch_t_returns_the_student_t_scale_is_sharper_than_the_gaussian_one
         assert abs(gaussian[1] - 0.9) < 0.03 and abs(student[1] - 0.9) < 0.03  # the same coverage
         ratios.append(student[0] / gaussian[0])
     assert np.mean(ratios) < 0.995 and sum(r < 1 for r in ratios) >= 6
+
+
+def test_the_residual_base_is_riskmetrics_over_each_window() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 1, (3, 6, 2))
+    weights = 0.94 ** np.arange(5, -1, -1)  # the newest day weighs most
+    expected = 0.5 * np.log((x[:, :, 0] ** 2 * weights).sum(axis=1) / weights.sum())
+    assert methods.window_log_sigma(x) == pytest.approx(expected, rel=1e-12)
+    assert methods.ResidualQuantileHead.base(x) == pytest.approx(expected + np.log(1.6448536269514722), rel=1e-12)
+
+
+def test_the_residual_loss_is_the_quantile_loss_on_the_ewma_shifted_half_width() -> None:
+    import keras
+
+    rng = np.random.default_rng(5)
+    x, (outputs, y) = rng.normal(0, 1, (200, 8, 1)), _outputs(200, 2, seed=5)
+    residual, quantile = methods.get("residual"), methods.get("quantile")
+    packed = residual.fit_targets(x, y)
+    assert packed.shape == (200, 3) and np.array_equal(packed[:, :2], y)
+    shifted = residual.adjust(x, outputs, 2)  # what inference reads: the half-width columns moved only
+    assert np.array_equal(shifted[:, [0, 1, 4, 5]], outputs[:, [0, 1, 4, 5]])
+    assert shifted[:, 2:4] - outputs[:, 2:4] == pytest.approx(np.repeat(packed[:, 2:], 2, axis=1), rel=1e-12)
+    assert residual.loss_values(outputs, packed) == pytest.approx(quantile.loss_values(shifted, y), rel=1e-12)
+    keras_value = float(keras.ops.mean(residual.keras_loss(keras.ops)(packed.astype("float32"),
+                                                                      outputs.astype("float32"))))
+    assert keras_value == pytest.approx(residual.loss_values(outputs, packed), rel=1e-5)
+
+
+def test_an_untrained_residual_network_forecasts_persistence_inside_ewmas_band() -> None:
+    """A zero head (what training starts from) gives the EWMA band: σ = 1.645 × the window's
+    RiskMetrics σ of the log-return, in prices around the last close."""
+    from forecast.forecaster import Forecaster, Network
+    from forecast.inputs.targets import fit_target
+
+    rng = np.random.default_rng(6)
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.02, 400)))
+    target = fit_target("return", closes[:300])
+    zero = Network("numpy", lambda x: np.zeros((len(x), 3)), lambda seed: lambda x: np.zeros((len(x), 3)))
+    forecaster = Forecaster.from_network(zero, target, window=30, outputs=1, method="residual")
+    point, sigma = forecaster.point_and_scale(closes, 300, 400, 1)
+    returns = np.diff(np.log(closes))
+    weights = 0.94 ** np.arange(29, -1, -1)
+    ewma = np.array([np.sqrt(((returns[t - 31:t - 1] - target.mean) ** 2 * weights).sum() / weights.sum())
+                     for t in range(300, 400)])
+    assert point[:, 0] == pytest.approx(closes[299:399] * np.exp(target.mean), rel=1e-12)  # return = the mean
+    assert sigma[:, 0] == pytest.approx(1.6448536269514722 * ewma * point[:, 0], rel=1e-6)  # float32 windows
+
+
+def test_training_starts_the_residual_head_at_zero() -> None:
+    from forecast.config import ModelConfig, TrainConfig
+    from forecast.inputs.windows import Windows
+    from forecast.nets import keras_model
+
+    rng = np.random.default_rng(7)
+    x, y = rng.normal(size=(64, 8, 1)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")
+    residual = methods.get("residual")
+    spec = keras_model.NetworkSpec(window=8, channels=1, model=ModelConfig(units=(4,), interval_method="residual"),
+                                   train=TrainConfig(epochs=1, batch_size=32, learning_rate=1e-9,
+                                                     precision="float32"), head=residual.head(1), loss=residual)
+    keras_model.set_seed(1)
+    network, _ = keras_model.fit_network(keras_model.distribution("off"), spec, Windows(x, y, np.arange(64)),
+                                         Windows(x[:16], y[:16], np.arange(16)))
+    assert np.abs(keras_model.fast_predictor(network)(x)).max() < 1e-6  # a random head gives ~0.1–1
+
+
+def test_the_residual_band_needs_the_return_target(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from forecast.cli.app import app
+    from forecast.data.synth import write_synth
+    from tests.conftest import tiny_train_args
+
+    write_synth(tmp_path / "p.csv", days=300, seed=7)
+    result = CliRunner().invoke(app, [*tiny_train_args(tmp_path / "p.csv", tmp_path / "m"),
+                                      "--interval-method", "residual", "--target", "price"])
+    assert result.exit_code == 1 and not (tmp_path / "m").exists()
+    assert "needs --target return" in result.output and "Traceback" not in result.output

@@ -8,7 +8,10 @@ NeuralForecast's loss objects that set the head width):
   `keras.ops`, so this module imports no TensorFlow) and in NumPy (the per-epoch validation loss);
 * `sigma(model, …)` — the band's scale σ in prices around a point forecast, from a trained model;
 * `samples` — stochastic passes σ costs (MC dropout); a method with none is cheap enough to keep
-  calibrating *online* on the origins after its validation part (forecast.bands.conformal).
+  calibrating *online* on the origins after its validation part (forecast.bands.conformal);
+* `fit_targets(x, y)` / `adjust(x, out, outputs)` / `zero_head` — for a head that is a residual on
+  a classical band: what the loss sees besides the targets, what inference adds to the network's
+  outputs, and whether the head starts at zero (so an untrained network gives the classical band).
 
 The conformal step itself (scores |actual − point| / σ, their quantile per step) is the same for
 all (forecast.bands.conformal). A new method is one class and one `register` call.
@@ -64,8 +67,21 @@ class BandMethod:
         """Whether calibration goes on over the origins after the validation part (cheap σ only)."""
         return self.samples == 0
 
+    zero_head: ClassVar[bool] = False  # the Dense head's weights start at zero (a residual head)
+
     def head(self, outputs: int) -> int:
         return outputs
+
+    def check(self, target: str) -> None:
+        """Refuse a target this method cannot band (ConfigError); every target by default."""
+
+    def fit_targets(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """What training's loss reads for windows `x` with targets `y`: the targets themselves by default."""
+        return y
+
+    def adjust(self, x: np.ndarray, out: np.ndarray, outputs: int) -> np.ndarray:
+        """The network's outputs for windows `x` as the band reads them: unchanged by default."""
+        return out
 
     def keras_loss(self, ops: Any) -> Any:
         """What `model.compile(loss=…)` takes: "mse", or a function (y_true, y_pred) → per-example loss."""
@@ -251,6 +267,75 @@ class QuantileHead(ScaleHead):
         return float(np.mean(_pinball(np, y, outputs)))
 
 
+EWMA_DECAY = 0.94  # RiskMetrics' daily λ, as forecast.bands.baselines' EWMA band
+_Z95 = 1.6448536269514722  # the normal 95% quantile: a Gaussian 90% band's half-width in σ
+
+
+def window_log_sigma(x: np.ndarray, decay: float = EWMA_DECAY) -> np.ndarray:
+    """log of the RiskMetrics σ of each window's first channel (origins, window, channels) → (origins,):
+    √(Σ wᵢ xᵢ²) with weights ∝ λ^age normalised over the window. For the return target that channel
+    is the standardised log-return, so this is EWMA's σ of the next return in the head's units."""
+    import numpy as np
+    values = np.asarray(x, dtype="float64")[:, :, 0]
+    weights = decay ** np.arange(values.shape[1] - 1, -1, -1, dtype="float64")
+    variance = np.square(values) @ (weights / weights.sum())
+    return 0.5 * np.log(np.maximum(variance, _TINY))
+
+
+def _with_base(ops: Any, out: Any, base: Any, steps: int) -> Any:
+    """The quantile head's outputs with `base` (origins, 1) added to every step's log half-width."""
+    return ops.concatenate([out[:, :steps], out[:, steps:2 * steps] + base, out[:, 2 * steps:]], axis=-1)
+
+
+class ResidualQuantileHead(QuantileHead):
+    """residual: the quantile head on top of the analyst's band. The log half-width it outputs is a
+    log-multiplier on the EWMA band's half-width (1.645 σ, σ from the window's own returns with
+    λ = 0.94), and the head starts at zero: an untrained network forecasts persistence with EWMA's
+    90% band, and training has to earn every point away from it. The return target only (the
+    windows hold the returns EWMA needs)."""
+
+    name = "residual"
+    summary = "the quantile head as a multiplier on EWMA's band"
+    zero_head = True
+
+    def check(self, target: str) -> None:
+        if target != "return":
+            from forecast.errors import ConfigError
+            raise ConfigError(f"--interval-method residual needs --target return (its windows hold the returns "
+                              f"EWMA's band is made of), got --target {target}; use --interval-method quantile")
+
+    @staticmethod
+    def base(x: np.ndarray) -> np.ndarray:
+        """The EWMA band's log half-width in the head's units, per window: (origins,)."""
+        import numpy as np
+        return np.log(_Z95) + window_log_sigma(x)
+
+    def fit_targets(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        import numpy as np
+        y = np.asarray(y).reshape(len(y), -1)
+        return np.column_stack([y, self.base(x).astype(y.dtype)])
+
+    def adjust(self, x: np.ndarray, out: np.ndarray, outputs: int) -> np.ndarray:
+        import numpy as np
+        out = np.array(out, dtype="float64")
+        out[:, outputs:2 * outputs] += self.base(x)[:, None]
+        return out
+
+    def keras_loss(self, ops: Any) -> Any:
+        def residual_pinball(y_true: Any, y_pred: Any) -> Any:
+            y_true = ops.cast(y_true, y_pred.dtype)
+            steps = ops.shape(y_true)[-1] - 1
+            shifted = _with_base(ops, y_pred, y_true[:, steps:], steps)
+            return ops.mean(_pinball(ops, y_true[:, :steps], shifted), axis=-1)
+
+        return residual_pinball
+
+    def loss_values(self, outputs: np.ndarray, y: np.ndarray) -> float:
+        import numpy as np
+        steps = y.shape[1] - 1
+        return float(np.mean(_pinball(np, y[:, :steps], _with_base(np, outputs, y[:, steps:], steps))))
+
+
 METHODS: Registry[BandMethod] = Registry(
     "band method", lambda name, known: f"--interval-method must be {' or '.join(known)}, got {name!r}",
     aliases={"split-conformal on MC-dropout spread": "mc-conformal"})  # format 1's name in calibration.json
@@ -261,3 +346,4 @@ register(McDropout())
 register(ScaleHead())
 register(StudentTHead())
 register(QuantileHead())
+register(ResidualQuantileHead())

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, cast, get_a
 import typer
 
 from forecast import __version__
+from forecast.bands import methods as band_methods
 from forecast.bands.verdicts import verdict_line
 from forecast.cli.options import (
     CSV_PANEL,
@@ -225,6 +226,7 @@ def train(
         covariates = _covariates(covariate, covariate_lag, load_options)
         _needs_training_extra("train")
         config = training.config(model, target, multistep, horizon, ensemble)
+        band_methods.get(config.model.interval_method).check(config.model.target)  # before any file is read
         many = len(paths) > 1 or paths[0].is_dir() or wanted is not None or per_asset or held is not None
         if not many:
             folder = out or default_out("train", paths[0], model)

@@ -76,6 +76,11 @@ class Loss(Protocol):
 
     def loss_values(self, outputs: np.ndarray, y: np.ndarray) -> float: ...
 
+    @property
+    def zero_head(self) -> bool: ...  # the head's weights start at zero (a residual on a classical band)
+
+    def fit_targets(self, x: np.ndarray, y: np.ndarray) -> np.ndarray: ...  # what the loss reads as y_true
+
 
 @dataclass(frozen=True)
 class NetworkSpec:
@@ -170,8 +175,12 @@ def fit_network(plan: Distribution, spec: NetworkSpec, train: Windows, val: Wind
     set_seed(spec.train.seed)  # as the caller seeded: a first-time measurement must not move the weights
     with plan.strategy.scope():
         network = build_model(spec.window, spec.model, spec.channels, spec.head, arithmetic)
+        if spec.loss.zero_head:
+            head = network.layers[-1]
+            head.set_weights([np.zeros_like(weights) for weights in head.get_weights()])
         if hooks.warm_start is not None:
             network.set_weights(load_model(hooks.warm_start, spec.window, spec.channels).get_weights())
+    train, val = (dataclasses.replace(part, y=spec.loss.fit_targets(part.x, part.y)) for part in (train, val))
     if plan.name == "multi-worker":
         result = train_model_multi_worker(network, train, val, spec, plan.strategy, hooks.progress)
     else:

@@ -339,6 +339,7 @@ def network_spec(prepared: Prepared, config: RunConfig) -> NetworkSpec:
     from forecast.nets.keras_model import NetworkSpec
 
     method = methods.get(config.model.interval_method)
+    method.check(config.model.target)
     return NetworkSpec(window=prepared.split.window, channels=int(prepared.parts["train"].x.shape[2]),
                        model=config.model, train=config.train, head=method.head(config.model.outputs), loss=method)
 
