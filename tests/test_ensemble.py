@@ -37,7 +37,8 @@ def test_an_ensemble_of_identical_networks_is_that_network_and_others_average() 
 
 @pytest.fixture(scope="module")
 def ensemble_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder, result = train_tiny(tmp_path_factory.mktemp("ensemble"), "gru-3", "--ensemble", "3", "--format", "json")
+    folder, result = train_tiny(tmp_path_factory.mktemp("ensemble"), "gru-3", "--ensemble", "3", "--jobs", "1",
+                                "--format", "json")  # in turn: the worker path has its own test below
     assert json.loads(result.stdout)["ensemble"] == 3
     return folder
 
@@ -134,7 +135,7 @@ def test_a_tampered_ensemble_is_refused_with_one_error_line(ensemble_folder: Pat
 def test_the_same_seeds_give_the_same_ensemble_and_force_replaces_it(ensemble_folder: Path) -> None:
     record = json.loads((ensemble_folder / "run.json").read_text())
     again = runner.invoke(app, [*tiny_train_args(Path(record["data"]["path"]), ensemble_folder), "--ensemble", "3",
-                                "--force"])
+                                "--jobs", "1", "--force"])
     assert again.exit_code == 0, again.output
     redone = json.loads((ensemble_folder / "run.json").read_text())
     assert redone["metrics"]["test"]["mae_ratio"] == pytest.approx(record["metrics"]["test"]["mae_ratio"], rel=1e-6)

@@ -218,7 +218,7 @@ def test_a_trial_whose_process_dies_is_marked_failed_and_the_search_goes_on(
 def test_the_search_never_reads_the_test_part(price_csv: Path, tmp_path: Path) -> None:
     """Changing every price in the test part changes no trial's objective (only the final test score)."""
     space = _space(tmp_path)
-    before = _tune(price_csv, tmp_path / "a", space, "--trials", "3")
+    before = _tune(price_csv, tmp_path / "a", space, "--trials", "2")
     frame = pd.read_csv(price_csv)
     test_rows = frame.index[-60:]  # the default 20% test part of 300 days
     for column in ("Open", "High", "Low", "Close", "Adj Close"):
@@ -226,7 +226,7 @@ def test_the_search_never_reads_the_test_part(price_csv: Path, tmp_path: Path) -
     changed = tmp_path / "changed" / price_csv.name
     changed.parent.mkdir()
     frame.to_csv(changed, index=False)
-    after = _tune(changed, tmp_path / "b", space, "--trials", "3")
+    after = _tune(changed, tmp_path / "b", space, "--trials", "2")
 
     def objectives(payload: dict[str, object]) -> dict[int, tuple[object, object]]:
         return {row["trial"]: (row["config"], row["val_mase"]) for row in payload["ranking"]}  # type: ignore
