@@ -1,4 +1,4 @@
-"""The student-t and quantile band methods: their losses against reference formulas, in Keras and
+"""The student-t, quantile and residual band methods: their losses against reference formulas, in Keras and
 NumPy alike; quantiles that never cross; a Student-t scale sharper than a Gaussian one on heavy tails."""
 
 from __future__ import annotations
@@ -176,3 +176,24 @@ def test_the_residual_band_needs_the_return_target(tmp_path) -> None:
                                       "--interval-method", "residual", "--target", "price"])
     assert result.exit_code == 1 and not (tmp_path / "m").exists()
     assert "needs --target return" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_a_residual_model_trains_and_predicts_its_band_without_tensorflow(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from forecast.cli.app import app
+    from tests.conftest import train_tiny
+
+    folder, _ = train_tiny(tmp_path, "residual", "--interval-method", "residual", "--epochs", "3")
+    record = json.loads((folder / "run.json").read_text())
+    assert record["config"]["model"]["interval_method"] == "residual"
+    result = CliRunner().invoke(app, ["predict", str(folder), "--interval", "0.9", "--horizon", "3",
+                                      "--engine", "numpy", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["forecast"]
+    assert len(rows) == 3 and all(row["lower"] < row["close"] < row["upper"] for row in rows)
+    widths = [row["upper"] - row["lower"] for row in rows]
+    assert widths == sorted(widths)  # the returns compound: a later day's band is no narrower

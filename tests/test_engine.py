@@ -37,7 +37,8 @@ def ohlcv(closes: np.ndarray) -> np.ndarray:
      ("gru", (5, 7, 3), 3, "close", "mc-conformal"), ("lstm", (6,), 1, "close", "mc-conformal"),
      ("lstm", (12, 4), 2, "close", "mc-conformal"), ("gru", (8, 4), 1, "ohlcv", "scale-conformal"),
      ("lstm", (6,), 3, "ohlcv", "scale-conformal"), ("gru", (6,), 1, "close", "scale-conformal"),
-     ("gru", (6,), 2, "ohlcv", "quantile"), ("lstm", (6,), 1, "close", "student-t")],
+     ("gru", (6,), 2, "ohlcv", "quantile"), ("lstm", (6,), 1, "close", "student-t"),
+     ("gru", (6,), 2, "ohlcv", "residual"), ("lstm", (6,), 1, "close", "residual")],
 )
 def test_numpy_matches_keras(tmp_path: Path, kind: str, units: tuple[int, ...], outputs: int, features: str,
                              method: str) -> None:

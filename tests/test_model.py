@@ -8,7 +8,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("method", ["mc-conformal", "scale-conformal", "student-t", "quantile"])
+@pytest.mark.parametrize("method", ["mc-conformal", "scale-conformal", "student-t", "quantile", "residual"])
 def test_validation_loss_callback_matches_keras_evaluate(method: str) -> None:
     import keras
 
@@ -23,6 +23,7 @@ def test_validation_loss_callback_matches_keras_evaluate(method: str) -> None:
     y = rng.normal(size=(150, 1)).astype("float32")
     config = ModelConfig(units=(4,), dropout=0.5, interval_method=method)  # type: ignore[arg-type]
     band = methods.get(method)
+    y = band.fit_targets(x, y)  # as training packs them (the residual head's EWMA base rides along)
     model = build_model(8, config, channels=3, head=band.head(config.outputs))
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=band.keras_loss(keras.ops))  # MSE, or Gaussian NLL
     callback = ValidationLoss(Windows(x=x, y=y, target_days=np.arange(150)), band)
