@@ -267,15 +267,17 @@ class QuantileHead(ScaleHead):
         return float(np.mean(_pinball(np, y, outputs)))
 
 
-EWMA_DECAY = 0.94  # RiskMetrics' daily λ, as forecast.bands.baselines' EWMA band
 _Z95 = 1.6448536269514722  # the normal 95% quantile: a Gaussian 90% band's half-width in σ
 
 
-def window_log_sigma(x: np.ndarray, decay: float = EWMA_DECAY) -> np.ndarray:
+def window_log_sigma(x: np.ndarray) -> np.ndarray:
     """log of the RiskMetrics σ of each window's first channel (origins, window, channels) → (origins,):
-    √(Σ wᵢ xᵢ²) with weights ∝ λ^age normalised over the window. For the return target that channel
-    is the standardised log-return, so this is EWMA's σ of the next return in the head's units."""
+    √(Σ wᵢ xᵢ²) with weights ∝ λ^age normalised over the window (λ: the EWMA baseline's). For the
+    return target that channel is the standardised log-return, so this is EWMA's σ of the next
+    return in the head's units."""
     import numpy as np
+
+    from forecast.bands.baselines import EWMA_LAMBDA as decay
     values = np.asarray(x, dtype="float64")[:, :, 0]
     weights = decay ** np.arange(values.shape[1] - 1, -1, -1, dtype="float64")
     variance = np.square(values) @ (weights / weights.sum())
@@ -285,6 +287,13 @@ def window_log_sigma(x: np.ndarray, decay: float = EWMA_DECAY) -> np.ndarray:
 def _with_base(ops: Any, out: Any, base: Any, steps: int) -> Any:
     """The quantile head's outputs with `base` (origins, 1) added to every step's log half-width."""
     return ops.concatenate([out[:, :steps], out[:, steps:2 * steps] + base, out[:, 2 * steps:]], axis=-1)
+
+
+def _residual_pinball(ops: Any, packed: Any, out: Any) -> Any:
+    """The pinball loss per example and step of the residual head, for `keras.ops` or NumPy: `packed`
+    holds the targets, then the EWMA base (ResidualQuantileHead.fit_targets)."""
+    steps = ops.shape(packed)[-1] - 1
+    return _pinball(ops, packed[:, :steps], _with_base(ops, out, packed[:, steps:], steps))
 
 
 class ResidualQuantileHead(QuantileHead):
@@ -323,17 +332,13 @@ class ResidualQuantileHead(QuantileHead):
 
     def keras_loss(self, ops: Any) -> Any:
         def residual_pinball(y_true: Any, y_pred: Any) -> Any:
-            y_true = ops.cast(y_true, y_pred.dtype)
-            steps = ops.shape(y_true)[-1] - 1
-            shifted = _with_base(ops, y_pred, y_true[:, steps:], steps)
-            return ops.mean(_pinball(ops, y_true[:, :steps], shifted), axis=-1)
+            return ops.mean(_residual_pinball(ops, ops.cast(y_true, y_pred.dtype), y_pred), axis=-1)
 
         return residual_pinball
 
     def loss_values(self, outputs: np.ndarray, y: np.ndarray) -> float:
         import numpy as np
-        steps = y.shape[1] - 1
-        return float(np.mean(_pinball(np, y[:, :steps], _with_base(np, outputs, y[:, steps:], steps))))
+        return float(np.mean(_residual_pinball(np, y, outputs)))
 
 
 METHODS: Registry[BandMethod] = Registry(

@@ -164,7 +164,6 @@ def bar_line(bands: dict[str, Any] | None) -> str | None:
             "against EWMA's; \"sharper\" needs p < 0.05.")
 
 
-
 def inputs(record: RunRecord, words: bool = False) -> list[str]:
     """The network's input channels: the target's transform, then the features (in words for people)."""
     first = {"price": "scaled close", "delta": "scaled close", "return": "log-return"}[record.target.kind]
