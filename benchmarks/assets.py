@@ -122,9 +122,14 @@ def _cell(value: Any, pct: bool = False) -> str:
     return f"{100 * value:.1f}%" if pct else f"{value:.3f}"
 
 
-def markdown(results: dict[str, Any]) -> str:
-    lines = ["# Several series: global vs per-asset, covariates, intraday rv", "",
-             "Made by `python benchmarks/assets.py` (default recipe; one seed, "
+ALL_RUNS = "global8,per-asset8,alone,covariates8,heldout,intraday,panel"
+
+
+def markdown(results: dict[str, Any], command: str = "python benchmarks/assets.py") -> str:
+    method = results.get("interval_method")
+    lines = [f"# Several series{f' with the {method} band head' if method else ''}: global vs per-asset, "
+             "covariates, intraday rv", "",
+             f"Made by `{command}` (default recipe; one seed, "
              f"{results['seed']}; {results['epochs']} epochs at most). Split by date common to every series; "
              "IS = the one-day 90% band's interval score over EWMA's (GARCH's) on the same test days, below 1 "
              "is sharper; means are over assets. `*`: not trained on, scored as a new asset.", ""]
@@ -167,7 +172,7 @@ def main() -> None:
     parser.add_argument("--multi", type=Path, default=ROOT.parent / "shared" / "data" / "multi")
     parser.add_argument("--intraday", type=Path, default=ROOT.parent / "shared" / "data" / "intraday")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks")
-    parser.add_argument("--only", default="global8,per-asset8,alone,covariates8,heldout,intraday,panel")
+    parser.add_argument("--only", default=ALL_RUNS)
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--interval-method", help="the band method [default: the default]")
@@ -177,6 +182,8 @@ def main() -> None:
     crypto = [args.multi / name for name in CRYPTO]
     work = Path(tempfile.mkdtemp(prefix="forecast-assets-"))
     results: dict[str, Any] = {"seed": args.seed, "epochs": args.epochs, "runs": []}
+    if args.interval_method:
+        results["interval_method"] = args.interval_method
     if "global8" in only:
         results["runs"].append(run("global8", crypto, cfg, work))
         results["predict_seconds"] = predict_seconds(work / "global8", "bitcoin-cmc-scrape")
@@ -198,8 +205,8 @@ def main() -> None:
     if "panel" in only:
         results["panel"] = panel(args.multi, cfg, work, train=True)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "assets"
-    earlier = args.out / "assets.json"
+    stem = f"assets-{args.interval_method}" if args.interval_method else "assets"  # another band: its own files
+    earlier = args.out / f"{stem}.json"
     if not only >= {"global8", "per-asset8"} and earlier.is_file():  # a partial run updates the full one
         merged = json.loads(earlier.read_text())
         names = {item["name"] for item in results["runs"]}
@@ -207,8 +214,11 @@ def main() -> None:
         merged.update({key: value for key, value in results.items() if key not in ("runs", "seed", "epochs")})
         results = merged
     (args.out / f"{stem}.json").write_text(json.dumps(results, indent=1) + "\n")
-    (args.out / f"{stem}.md").write_text(markdown(results))
-    print(markdown(results))
+    command = ["python benchmarks/assets.py", *([f"--only {args.only}"] if args.only != ALL_RUNS else []),
+               *([f"--interval-method {args.interval_method}"] if args.interval_method else [])]
+    text = markdown(results, " ".join(command))
+    (args.out / f"{stem}.md").write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
