@@ -310,8 +310,8 @@ class ResidualQuantileHead(QuantileHead):
     def check(self, target: str) -> None:
         if target != "return":
             from forecast.errors import ConfigError
-            raise ConfigError(f"--interval-method residual needs --target return (its windows hold the returns "
-                              f"EWMA's band is made of), got --target {target}; use --interval-method quantile")
+            raise ConfigError(f"--interval-method residual needs --target return (not {target}); "
+                              "or use --interval-method quantile")
 
     @staticmethod
     def base(x: np.ndarray) -> np.ndarray:
