@@ -30,7 +30,7 @@ demo: $(STAMP)
 
 ## test: the whole suite, slow and real-data tests included (two workers)
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 ## test-fast: skip the tests that train networks
 test-fast: $(STAMP)

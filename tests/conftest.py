@@ -26,6 +26,25 @@ _CACHE = f"forecast-test-cache-{os.getuid()}" if hasattr(os, "getuid") else "for
 os.environ.setdefault("FORECAST_CACHE_DIR", str(Path(tempfile.gettempdir()) / _CACHE))
 
 
+# `make test` runs with `--dist loadfile`: each test file goes to one worker, whole, so a fixture that
+# trains once per module or session is built once in the suite. (pytest tears a module fixture down
+# whenever a worker turns to another file's test, and `--dist load` interleaves files; `loadgroup`
+# would be finer, but xdist 3.8 cannot rename a pytest 9.2 node's id, so its groups do nothing.)
+# The files that take longest (measured with --durations) start first, so no long one is left
+# running alone at the end; the others keep their order.
+LONGEST_FIRST = ("test_tune.py", "test_jobs.py", "test_assets.py", "test_distribute.py", "test_ensemble.py",
+                 "test_compare.py", "test_cli.py", "test_plugins.py", "test_hostile.py", "test_install.py")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reports the collection
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: within a file, and among the rest, the order is kept
+
+
 @pytest.fixture
 def price_csv(tmp_path: Path) -> Path:
     """A 300-day synthetic Yahoo-layout file."""

@@ -67,12 +67,12 @@ def _rows_without_times(stdout: str) -> list[dict[str, object]]:
 def test_jobs_2_and_jobs_1_give_identical_compare_tables(price_csv: Path, tmp_path: Path) -> None:
     tables = []
     for jobs in ("1", "2"):
-        result = runner.invoke(app, ["compare", str(price_csv), "--models", "gru,lstm", "--seeds", "2", "--jobs", jobs,
+        result = runner.invoke(app, ["compare", str(price_csv), "--models", "gru,lstm", "--jobs", jobs,
                                      "--out", str(tmp_path / f"r{jobs}"), "--format", "json", *TINY])
         assert result.exit_code == 0, result.output
         tables.append(_rows_without_times(result.stdout))
     assert tables[0] == tables[1]
-    assert [row["runs"] for row in tables[1] if row["kind"] == "model"] == [2, 2]
+    assert [row["runs"] for row in tables[1] if row["kind"] == "model"] == [1, 1]  # one job in each worker
 
 
 def test_backtest_folds_in_parallel_match_one_at_a_time(price_csv: Path, tmp_path: Path) -> None:
