@@ -22,6 +22,12 @@ REPO = Path(__file__).resolve().parents[1]
 if hasattr(signal, "SIGINT") and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
+# compare, backtest, tune and train --jobs run their trainings in this process (forecast.runs.pool's
+# inline mode): the process has TensorFlow loaded, and a worker process would spend about 10 s of CPU
+# importing it again. The tests of the workers themselves (crashes, Ctrl-C, parallel runs, processes
+# that end with their parent) are marked `workers` and get real worker processes.
+os.environ.setdefault("FORECAST_INLINE_WORKERS", "1")
+
 _CACHE = f"forecast-test-cache-{os.getuid()}" if hasattr(os, "getuid") else "forecast-test-cache"
 os.environ.setdefault("FORECAST_CACHE_DIR", str(Path(tempfile.gettempdir()) / _CACHE))
 
@@ -43,6 +49,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: within a file, and among the rest, the order is kept
+
+
+@pytest.fixture(autouse=True)
+def _real_workers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.node.get_closest_marker("workers") is not None:
+        monkeypatch.delenv("FORECAST_INLINE_WORKERS", raising=False)
 
 
 @pytest.fixture

@@ -131,6 +131,7 @@ def test_a_tampered_ensemble_is_refused_with_one_error_line(ensemble_folder: Pat
     assert "member-" in result.stderr or "ensemble" in result.stderr
 
 
+@pytest.mark.workers
 @pytest.mark.slow
 def test_the_same_seeds_in_workers_give_the_same_ensemble_and_force_replaces_it(ensemble_folder: Path) -> None:
     """The fixture trained its three networks in turn; the same command with `--jobs 2 --force` trains

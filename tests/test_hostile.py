@@ -163,6 +163,7 @@ def test_os_errors_anywhere_become_one_line(price_csv: Path, monkeypatch: pytest
     assert "/somewhere/file" in line and "read-only" in line
 
 
+@pytest.mark.workers
 @pytest.mark.slow
 def test_disk_full_in_a_compare_worker_is_one_line(price_csv: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
@@ -458,6 +459,7 @@ def test_a_locked_study_database_is_waited_for_with_a_bound(price_csv: Path, tmp
     assert 1.0 < waited < 15
 
 
+@pytest.mark.workers
 @pytest.mark.slow
 def test_workers_that_die_at_start_up_stop_the_run(price_csv: Path, tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
@@ -497,6 +499,7 @@ def _alive(pid: int) -> bool:
     return not (status.is_file() and "State:\tZ" in status.read_text())
 
 
+@pytest.mark.workers
 @POSIX
 def test_a_worker_ends_when_its_parent_is_killed(tmp_path: Path) -> None:
     script = tmp_path / "orphan.py"
@@ -521,6 +524,7 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.workers
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads /proc")
 def test_tune_workers_stop_when_tune_is_killed(price_csv: Path, tmp_path: Path) -> None:
@@ -553,6 +557,7 @@ def test_jobs_beyond_the_trainings_or_cores_are_said(capsys: pytest.CaptureFixtu
     assert "1,000 trainings to run" in err and "hours" in err
 
 
+@pytest.mark.workers
 def test_run_jobs_never_starts_more_workers_than_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
     import forecast.runs.pool as pool
     from forecast.runs.training import Job, run_jobs

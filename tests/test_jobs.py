@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from forecast.cli.app import app
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.workers]
 runner = CliRunner()
 TINY = ["--window", "8", "--units", "4", "--epochs", "2", "--batch-size", "32", "--quiet"]
 

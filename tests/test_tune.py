@@ -234,6 +234,7 @@ def test_the_search_never_reads_the_test_part(search: tuple[Path, Path, Path, di
     assert after["test"]["mae"] != before["test"]["mae"]  # type: ignore[index]
 
 
+@pytest.mark.workers
 @pytest.mark.slow
 def test_a_trial_whose_process_dies_is_marked_failed_and_the_search_goes_on(
         price_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -300,6 +301,7 @@ def test_two_processes_share_one_postgresql_study(price_csv: Path, tmp_path: Pat
     assert trials
 
 
+@pytest.mark.workers
 @pytest.mark.slow
 def test_ctrl_c_ends_the_workers_marks_the_running_trial_and_keeps_the_study(price_csv: Path, tmp_path: Path) -> None:
     import signal

@@ -15,6 +15,11 @@ each worker once when it starts, not with every task), and what `run` returns co
 plain data (arrays, lists, numbers). `Job`, one
 training (forecast.runs.training), is the task of compare and backtest; tune's trials are tasks
 too. The pool knows none of them. The parent never imports TensorFlow.
+
+With FORECAST_INLINE_WORKERS=1 in the environment the tasks run one after another in the calling
+process instead: no crash isolation, no process start-up (TensorFlow's import costs about 10 s of
+CPU here). It is for debugging a task under pdb, and for the test suite, whose process has loaded
+TensorFlow already; the tests of the workers themselves run without it.
 """
 
 from __future__ import annotations
@@ -68,6 +73,9 @@ def run_tasks(tasks: Iterable[Task], workers: int = 1, *, ordered: bool = True, 
     """
     if workers < 1:
         raise ConfigError(f"--jobs must be at least 1, got {workers}")
+    if os.environ.get(INLINE_ENV) == "1":
+        yield from _inline(tasks, shared, on_start, on_message)
+        return
     threads = max(1, (os.cpu_count() or 1) // workers)
     pending, idle, spawned = iter(tasks), list[_Worker](), 0
     busy: dict[_Worker, tuple[int, Task, Any]] = {}
@@ -110,6 +118,27 @@ def run_tasks(tasks: Iterable[Task], workers: int = 1, *, ordered: bool = True, 
     finally:
         for worker in [*busy, *idle]:
             worker.close()
+
+
+INLINE_ENV = "FORECAST_INLINE_WORKERS"
+
+
+def _inline(tasks: Iterable[Task], shared: Any, on_start: Callable[[Task], Any] | None,
+            on_message: Callable[[Task, Any, tuple[Any, ...]], None] | None) -> Iterator[tuple[Task, Any]]:
+    """`run_tasks` in this process, one task at a time (FORECAST_INLINE_WORKERS=1): the same
+    messages, results and errors a worker would give, as worker 1."""
+    for task in tasks:
+        state = on_start(task) if on_start else None
+
+        def send(message: tuple[Any, ...], task: Task = task, state: Any = state) -> None:
+            if on_message is not None:
+                on_message(task, state, message)
+
+        try:
+            result = task.run(send, 1, shared)
+        except OSError as exc:  # as a worker reports it: the user's to fix, in one line
+            raise ForecastError(os_error_message(exc)) from exc
+        yield task, result
 
 
 def _ready(workers: list[_Worker]) -> list[_Worker]:

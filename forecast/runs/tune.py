@@ -474,6 +474,8 @@ class _Shared:
 
 
 _WORKER_STUDY: dict[str, Any] = {}  # in a worker process: its study and objective, set up on its first task
+# (of this run: a run's tasks share one `shared` object, so another run in the same process — the pool's
+# FORECAST_INLINE_WORKERS mode — sets up its own)
 
 
 @dataclass(frozen=True)
@@ -489,7 +491,8 @@ class _TrialTask:
         import optuna
 
         request = shared.request
-        if not _WORKER_STUDY:
+        if _WORKER_STUDY.get("shared") is not shared:
+            _WORKER_STUDY.clear()
             try:
                 if os.environ.get(_STARTUP_ENV):
                     raise RuntimeError("a start-up failure injected by the tests")
@@ -500,6 +503,7 @@ class _TrialTask:
                 _WORKER_STUDY["study"] = optuna.load_study(study_name=shared.name, storage=storage, sampler=sampler,
                                                            pruner=pruner)
                 _WORKER_STUDY["objective"] = _Objective(shared.series, request, worker, shared.parent)
+                _WORKER_STUDY["shared"] = shared
             except Exception as exc:  # whatever it is, the parent says it in one line
                 _WORKER_STUDY.clear()
                 return _NotStarted(str(exc) if isinstance(exc, ForecastError)
