@@ -18,9 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
-
-DATA = REPO / "data" / "btc-synthetic.csv"
+from forecast.data.synth import write_synth
 
 PLUGIN = textwrap.dedent('''
     import numpy as np
@@ -80,8 +78,10 @@ def _forecast(plugin_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.slow
 def test_a_plugged_in_method_kind_and_channel_train_predict_compare_and_round_trip(tmp_path: Path) -> None:
     (tmp_path / "plugin.py").write_text(PLUGIN)
+    data = tmp_path / "prices.csv"
+    write_synth(data, days=600, seed=3)  # a 60-day validation part: enough calibration origins for a 90% band
     folder = tmp_path / "model"
-    _forecast(tmp_path, "train", str(DATA), "--model", "simple-rnn", "--features", "close-lag", "--interval-method",
+    _forecast(tmp_path, "train", str(data), "--model", "simple-rnn", "--features", "close-lag", "--interval-method",
               "constant-width", "--units", "6", "--epochs", "2", "--window", "12", "--out", str(folder), "--quiet")
 
     run = json.loads((folder / "run.json").read_text())

@@ -254,8 +254,8 @@ def _two_processes_share_one_study(csv: Path, tmp_path: Path, storage: str) -> l
     """Start two `forecast tune` processes at once on `storage`; return the study's trials
     (number, state, worker label) after both finished."""
     space = _space(tmp_path)
-    # Trials long enough (8 epochs) that the first process cannot finish all 5 before the second starts.
-    processes = [subprocess.Popen(_cli(str(csv), "--storage", storage, "--study", "shared", "--trials", "5",
+    # Trials long enough (8 epochs) that the first process cannot finish all 4 before the second starts.
+    processes = [subprocess.Popen(_cli(str(csv), "--storage", storage, "--study", "shared", "--trials", "4",
                                        "--space", str(space), "--out", str(tmp_path / f"machine-{k}"), "--quiet",
                                        "--format", "json", *TINY, "--epochs", "8", "--patience", "20"),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
@@ -274,7 +274,7 @@ def _two_processes_share_one_study(csv: Path, tmp_path: Path, storage: str) -> l
     trials = [(t.number, t.state.name, str(t.user_attrs.get("worker", ""))) for t in study.get_trials()]
     numbers = sorted(number for number, _, _ in trials)
     assert numbers == list(range(len(trials)))  # no number taken twice, none skipped
-    assert 5 <= len(trials) <= 6, trials  # a second machine may start one trial while the first ends the last
+    assert 4 <= len(trials) <= 5, trials  # a second machine may start one trial while the first ends the last
     assert {state for _, state, _ in trials} <= {"COMPLETE", "PRUNED"}, trials
     parents = {label.split(":")[1].split(" ")[0] for _, _, label in trials}
     assert parents == {str(process.pid) for process in processes}, trials  # both processes ran trials
