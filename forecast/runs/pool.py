@@ -125,8 +125,8 @@ INLINE_ENV = "FORECAST_INLINE_WORKERS"
 
 def _inline(tasks: Iterable[Task], shared: Any, on_start: Callable[[Task], Any] | None,
             on_message: Callable[[Task, Any, tuple[Any, ...]], None] | None) -> Iterator[tuple[Task, Any]]:
-    """`run_tasks` in this process, one task at a time (FORECAST_INLINE_WORKERS=1): the same
-    messages, results and errors a worker would give, as worker 1."""
+    """`run_tasks` in this process, one task at a time (FORECAST_INLINE_WORKERS=1), as worker 1: the
+    same outcome (`_outcome`) and the same result or error from it (`_result`) as a worker's."""
     for task in tasks:
         state = on_start(task) if on_start else None
 
@@ -134,11 +134,7 @@ def _inline(tasks: Iterable[Task], shared: Any, on_start: Callable[[Task], Any] 
             if on_message is not None:
                 on_message(task, state, message)
 
-        try:
-            result = task.run(send, 1, shared)
-        except OSError as exc:  # as a worker reports it: the user's to fix, in one line
-            raise ForecastError(os_error_message(exc)) from exc
-        yield task, result
+        yield task, _result(task, _outcome(task, send, 1, shared))
 
 
 def _ready(workers: list[_Worker]) -> list[_Worker]:
@@ -165,16 +161,11 @@ class _Worker:
         """Handle one message from the worker: (None, False) after a message the task sent on its
         way, (its result, True) when it is done."""
         message = self._receive()
-        kind = message[0]
-        if kind == "message":
+        if message[0] == "message":
             if on_message is not None:
                 on_message(task, state, message[1])
             return None, False
-        if kind == "done":
-            return message[1], True
-        if kind == "error":
-            raise message[1]
-        raise RuntimeError(f"{task.name} failed in the worker process:\n{message[1]}")
+        return _result(task, message), True
 
     def _receive(self) -> tuple[Any, ...]:
         if not self.connection.poll(0):
@@ -245,15 +236,26 @@ def _serve(connection: Connection, threads: int, parent: int, number: int, share
             task: Task = connection.recv()
         except (EOFError, ConnectionError, OSError):
             return
-        try:
-            result = task.run(send, number, shared)
-        except ForecastError as exc:
-            _send(connection, ("error", exc))
-            continue
-        except OSError as exc:  # disk full, read-only…: the user's to fix, said in one line by the parent
-            _send(connection, ("error", ForecastError(os_error_message(exc))))
-            continue
-        except Exception:  # a bug: its traceback goes to the parent, which raises it there
-            _send(connection, ("bug", traceback.format_exc()))
-            continue
-        _send(connection, ("done", result))
+        _send(connection, _outcome(task, send, number, shared))
+
+
+def _outcome(task: Task, send: Callable[[tuple[Any, ...]], None], number: int, shared: Any) -> tuple[Any, ...]:
+    """Run one task: ("done", what it returned), ("error", the ForecastError to raise in the parent)
+    or ("bug", the traceback)."""
+    try:
+        return ("done", task.run(send, number, shared))
+    except ForecastError as exc:
+        return ("error", exc)
+    except OSError as exc:  # disk full, read-only…: the user's to fix, said in one line by the parent
+        return ("error", ForecastError(os_error_message(exc)))
+    except Exception:  # a bug: its traceback goes to the parent, which raises it there
+        return ("bug", traceback.format_exc())
+
+
+def _result(task: Task, outcome: tuple[Any, ...]) -> Any:
+    """What a task's outcome (`_outcome`) gives the caller of `run_tasks`: its result, or its error raised."""
+    if outcome[0] == "done":
+        return outcome[1]
+    if outcome[0] == "error":
+        raise outcome[1]
+    raise RuntimeError(f"{task.name} failed in the worker process:\n{outcome[1]}")
