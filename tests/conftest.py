@@ -42,7 +42,6 @@ LONGEST_FIRST = ("test_tune.py", "test_jobs.py", "test_assets.py", "test_distrib
                  "test_compare.py", "test_cli.py", "test_plugins.py", "test_hostile.py", "test_install.py")
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reports the collection
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     def rank(item: pytest.Item) -> int:
         name = item.path.name
