@@ -481,6 +481,23 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number forecast writes")
 
 
+CACHE_ENV = "FORECAST_CACHE_DIR"
+
+
+def cache_dir() -> Path:
+    """Where forecast keeps what only saves time (series snapshots, the precision measurement):
+    $FORECAST_CACHE_DIR, else %LOCALAPPDATA%\\forecast\\cache on Windows and $XDG_CACHE_HOME/forecast
+    (~/.cache/forecast) elsewhere."""
+    import sys
+
+    if os.environ.get(CACHE_ENV, "").strip():
+        return Path(os.environ[CACHE_ENV].strip())
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "forecast" / "cache"
+    base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
+    return Path(base) / "forecast"
+
+
 def file_sha256(path: Path) -> str:
     """Return the hex sha256 of a file, read in 1 MiB chunks."""
     digest = hashlib.sha256()

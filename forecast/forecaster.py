@@ -32,7 +32,7 @@ from forecast.store.artifacts import MODEL_FILE
 
 if TYPE_CHECKING:
     from forecast.bands.conformal import Calibration
-    from forecast.data.loader import PriceSeries
+    from forecast.data.series import DailySeries, PriceSeries
     from forecast.inputs.targets import Target
     from forecast.nets.archive import Architecture
     from forecast.store.pooled import GlobalRecord
@@ -206,7 +206,7 @@ class Forecaster:
     def engine(self) -> str:
         return self.network.engine
 
-    def prices(self, series: PriceSeries) -> np.ndarray:
+    def prices(self, series: DailySeries) -> np.ndarray:
         """What this model forecasts from in `series`: its closes, or its close/open/high/low/volume
         table for a model with OHLCV features.
 
@@ -218,12 +218,10 @@ class Forecaster:
         self.features.check(series.extra_columns, series.path.name)
         return series.table
 
-    def known_from(self, series: PriceSeries) -> int:
+    def known_from(self, series: DailySeries) -> int:
         """The first day of `series` after this model's validation part (its test start): where
         online calibration may go on from (see `band`)."""
-        import pandas as pd
-
-        return int(series.close.index.searchsorted(pd.Timestamp(self.run.split["test"].first)))
+        return int(np.searchsorted(series.dates, np.datetime64(self.run.split["test"].first, "D")))
 
     def with_calibration(self, calibration: Calibration) -> Forecaster:
         return dataclasses.replace(self, calibration=calibration)

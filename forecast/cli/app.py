@@ -795,12 +795,12 @@ def _covariates(given: list[str] | None, lag: int, options: LoadOptions) -> Requ
     Raises:
         DataError: a malformed FILE[:COLUMN], or more files than a model takes.
     """
+    if not given:
+        return None  # before importing covariates (and pandas): predict without them needs neither
     from forecast.config import MAX_COVARIATES
     from forecast.data.covariates import Request, Spec
     from forecast.errors import DataError
 
-    if not given:
-        return None
     if len(given) > MAX_COVARIATES:
         raise DataError(f"{len(given)} --covariate files given; forecast takes at most {MAX_COVARIATES}")
     return Request(tuple(Spec.parse(text) for text in given), lag, options.max_gap)

@@ -49,7 +49,7 @@ from forecast.inputs import channels
 from forecast.nets import kinds
 
 if TYPE_CHECKING:
-    from forecast.data.loader import LoadOptions
+    from forecast.data.series import LoadOptions
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 CSV_PANEL = "Reading the CSV"
@@ -171,7 +171,7 @@ TensorboardOpt = Annotated[Path | None, typer.Option(
 
 
 def _load_options(**values: Any) -> LoadOptions:
-    from forecast.data.loader import LoadOptions
+    from forecast.data.series import LoadOptions
 
     return LoadOptions(**values)
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import functools
 import io
 import os
 import re
@@ -47,7 +46,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from forecast.config import DEFAULT_DATA, DEFAULT_MAX_GAP, TABLE_COLUMNS, Frequency, GapPolicy
+from forecast.config import Frequency, GapPolicy
+from forecast.data.series import EXTRA_COLUMNS as EXTRA_COLUMNS
+from forecast.data.series import LoadOptions, PanelError, PriceSeries, Step, bundled
 from forecast.errors import DataError
 from forecast.files import file_sha256
 
@@ -85,7 +86,6 @@ _EXTRA_NAMES: dict[str, tuple[str, ...]] = {
     "volume": ("volume", "vol", "volume_btc", "volume_from", "volumefrom", "total_volume", "volume_usd",
                "volume_currency", "volume_to", "quote_asset_volume"),
 }
-EXTRA_COLUMNS = TABLE_COLUMNS[1:5]  # the roles _EXTRA_NAMES finds, in the table's order
 RV = "rv"  # the day's realized variance, from a file of intraday bars (not a column of the file)
 RV_COLUMN = "realized variance of the intraday closes"  # what `extra_columns` says of it
 RR = "rr"  # the day's realized range: the sum of its bars' squared log high/low ranges
@@ -103,108 +103,9 @@ _DATE_LIKE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class LoadOptions:
-    """Overrides for when detection is wrong or ambiguous (all optional)."""
+# LoadOptions, PanelError, Step and PriceSeries live in forecast.data.series (no pandas import),
+# so a command that reads a snapshot (forecast.data.snapshot) never imports pandas.
 
-    date_column: str | None = None
-    close_column: str | None = None
-    sep: str | None = None
-    date_format: str | None = None
-    dayfirst: bool = False
-    gaps: GapPolicy = "fill"
-    max_gap: int = DEFAULT_MAX_GAP
-    asset: str | None = None  # in a panel file (several assets in rows): the one to read
-
-
-class PanelError(DataError):
-    """A file holds several assets in rows and no `--asset` chose one; `assets` lists them."""
-
-    def __init__(self, message: str, column: str, assets: list[dict[str, Any]]) -> None:
-        super().__init__(message)
-        self.column, self.assets = column, assets
-
-
-@dataclass(frozen=True)
-class Step:
-    """One cleaning step that changed the data: a short name, how many rows, and a sentence."""
-
-    name: str
-    count: int
-    detail: str
-
-
-@dataclass(frozen=True)
-class PriceSeries:
-    """A cleaned daily close series and the story of how it was made."""
-
-    close: pd.Series
-    path: Path
-    layout: str
-    date_column: str
-    close_column: str
-    rows_read: int
-    frequency: Frequency
-    steps: tuple[Step, ...] = ()
-    warnings: tuple[str, ...] = ()
-    extra: pd.DataFrame | None = None  # open/high/low/volume found, per day (NaN on filled or bad days)
-    extra_columns: dict[str, str] = field(default_factory=dict)  # role → the file's column name
-    asset: str | None = None  # the asset read from a panel file (several assets in rows)
-    unit: str | None = None  # the prices' currency when the file says it (USD, USDT, EUR…), else None
-    covariates: dict[str, Any] = field(default_factory=dict)  # covariate columns attached (forecast.data.covariates)
-
-    @functools.cached_property
-    def closes(self) -> np.ndarray:
-        """The closes as a float64 array, made once."""
-        return self.close.to_numpy(dtype="float64")
-
-    @functools.cached_property
-    def table(self) -> np.ndarray:
-        """(days, 5) float64: close, open, high, low, volume; NaN where the file has no such column
-        or the day has no valid value. What models with OHLCV inputs read (forecast.inputs.channels).
-        A file of intraday bars adds a sixth column: each day's realized variance."""
-        later = [j for j, role in enumerate(TABLE_COLUMNS) if j > 4 and self.extra is not None and role in self.extra]
-        roles = TABLE_COLUMNS[1:max(later) + 1] if later else EXTRA_COLUMNS  # rv, covariates: only when there
-        out = np.full((len(self.close), 1 + len(roles)), np.nan)
-        out[:, 0] = self.closes
-        if self.extra is not None:
-            for j, role in enumerate(roles, start=1):
-                if role in self.extra:
-                    out[:, j] = self.extra[role].to_numpy(dtype="float64")
-        return out
-
-    @functools.cached_property
-    def sha256(self) -> str:
-        """The file's sha256, computed on first use (it reads the whole file again)."""
-        return file_sha256(self.path)
-
-    @property
-    def first_date(self) -> str:
-        return self.close.index[0].strftime("%Y-%m-%d")
-
-    @property
-    def last_date(self) -> str:
-        return self.close.index[-1].strftime("%Y-%m-%d")
-
-    def describe(self) -> dict[str, Any]:
-        """Return a JSON-ready summary (the keys `forecast data inspect --format json` prints)."""
-        return {
-            "file": str(self.path),
-            **({"asset": self.asset} if self.asset is not None else {}),
-            "layout": self.layout,
-            "unit": self.unit,
-            "date_column": self.date_column,
-            "close_column": self.close_column,
-            "columns": {"close": self.close_column, **self.extra_columns},
-            "rows_read": self.rows_read,
-            "rows": len(self.close),
-            "first_date": self.first_date,
-            "last_date": self.last_date,
-            "frequency": {"D": "daily", "B": "business-daily"}[self.frequency],
-            "last_close": float(self.close.iloc[-1]),
-            "steps": [{"name": s.name, "count": s.count, "detail": s.detail} for s in self.steps],
-            "warnings": list(self.warnings),
-        }
 
 
 @dataclass
@@ -403,20 +304,6 @@ def _unit(names: list[str], raw: pd.DataFrame, close_col: str, id_cols: list[str
 
 
 STDIN = Path("-")
-
-
-def bundled(path: Path) -> Path:
-    """The bundled data (`data/btc-synthetic.csv`) where it is installed, when asked for by its
-    repository path outside the repository; any other path as it is."""
-    if path != Path(DEFAULT_DATA) or path.exists():
-        return path
-    import sys
-
-    for installed in (Path(sys.prefix) / "share" / "forecast" / path.name,  # pip install (data-files)
-                      Path(__file__).resolve().parents[2] / path):  # an editable install: the checkout
-        if installed.is_file():
-            return installed
-    return path
 
 
 def _from_stdin(options: LoadOptions, assets: list[str] | None = None) -> list[PriceSeries | Unreadable]:

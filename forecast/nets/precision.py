@@ -25,12 +25,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from forecast.files import CACHE_ENV as CACHE_ENV
+from forecast.files import cache_dir
+
 FLOAT32, BFLOAT16 = "float32", "bfloat16"
 KERAS_POLICY = {FLOAT32: "float32", BFLOAT16: "mixed_bfloat16"}
 _BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 _CPUINFO = Path("/proc/cpuinfo")
 MIN_SPEEDUP = 1.1  # bfloat16 must beat float32 by this much in the measurement to be chosen
-CACHE_ENV = "FORECAST_CACHE_DIR"
 _CACHE_FILE = "precision.json"
 _CACHE_BYTES = 64 << 10
 
@@ -96,15 +98,6 @@ def machine_key(flags: set[str]) -> str:
     model = _cpuinfo_field("model name") or platform.processor()
     return "|".join([model, ",".join(sorted(f for f in flags if "bf16" in f or "amx" in f)), str(os.cpu_count()),
                      tf_version])[:500]
-
-
-def cache_dir() -> Path:
-    """Where machine-level measurements are kept: $FORECAST_CACHE_DIR, else $XDG_CACHE_HOME/forecast or
-    ~/.cache/forecast."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "forecast"
 
 
 def cached_verdict(key: str) -> str | None:

@@ -22,6 +22,7 @@ import pandas as pd
 from forecast import __version__
 from forecast.config import ModelKind, RunConfig, TargetKind
 from forecast.data.loader import LoadOptions, PriceSeries
+from forecast.data.snapshot import as_price_series
 from forecast.errors import ArtifactError, ConfigError, DataError, TrainingFailed
 from forecast.files import HISTORY_FILE, check_target, staged_folder, write_json
 from forecast.forecaster import Forecaster
@@ -153,7 +154,7 @@ def compare_folders(folders: list[Path], data: Path | None, out: Path, *, horizo
     records = [forecaster.run for forecaster in forecasters]
     if load_options is not None and pooled.get(folders[0]) is not None:
         load_options = dataclasses.replace(load_options, asset=records[0].data.asset)  # the rows it trained on
-    series = series_for(records[0], data, load_options)
+    series = as_price_series(series_for(records[0], data, load_options))
     for folder, record in zip(folders, records, strict=True):
         _check_fits(folder, record, series)
     first, end = _unseen_days(folders, records, series)

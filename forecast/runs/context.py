@@ -74,10 +74,14 @@ class RunContext:
     covariates: Request | None = None
 
     def load(self, csv_path: Path) -> PriceSeries:
-        """Read and clean the price file, attach the covariates, then tell `on_loaded`."""
+        """Read and clean the price file, keep its snapshot (so a later predict from it needs no
+        pandas: forecast.data.snapshot), attach the covariates, then tell `on_loaded`."""
+        from forecast.data import snapshot
         from forecast.data.loader import load_prices
 
-        return self.loaded(load_prices(csv_path, self.load_options))
+        series = load_prices(csv_path, self.load_options)
+        snapshot.remember(series, self.load_options)
+        return self.loaded(series)
 
     def loaded(self, series: PriceSeries) -> PriceSeries:
         """A series just read: with the covariates attached (forecast.data.covariates), told to `on_loaded`."""

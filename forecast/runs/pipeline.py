@@ -13,20 +13,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from forecast.bands.verdicts import model_verdict
 from forecast.config import RunConfig
-from forecast.data.loader import LoadOptions, PanelError, PriceSeries, load_prices
+from forecast.data.series import DailySeries, LoadOptions, PanelError
+from forecast.data.snapshot import as_price_series
 from forecast.errors import ArtifactError, ConfigError, DataError
 from forecast.files import PLOT_FILE, TEST_PREDICTIONS_FILE, check_output_file, check_target, file_sha256
 from forecast.forecaster import EngineChoice, Forecaster
-from forecast.inputs.recursive import future_dates
+from forecast.inputs.recursive import future_dates, future_days
 from forecast.runs.context import RunContext
 from forecast.status import stage
 from forecast.store.artifacts import series_for
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from forecast.data.covariates import Spec
     from forecast.metrics import Comparison
     from forecast.runs.assets import GlobalOutcome
@@ -141,8 +143,8 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: 
         forecaster.check_interval(interval, horizon)  # refuse a bad level or horizon before loading Keras
     prices = forecaster.prices(series)
     point = forecaster.forecast(prices, n, n + 1, horizon)
-    dates = future_dates(series.close.index[-1], horizon, record.data.frequency)
-    rows = [{"date": f"{d:%Y-%m-%d}", "close": float(v)} for d, v in zip(dates, point[0], strict=True)]
+    dates = future_days(series.dates[-1], horizon, record.data.frequency)
+    rows = [{"date": str(d), "close": float(v)} for d, v in zip(dates, point[0], strict=True)]
     if interval is not None:
         lower, upper = forecaster.band(prices, n, n + 1, point, interval, known_from=forecaster.known_from(series))
         for row, low, high in zip(rows, lower[0], upper[0], strict=True):
@@ -156,7 +158,7 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: 
 
 
 def _model_and_series(folder: Path, data: Path | None, options: LoadOptions | None, engine: EngineChoice,
-                      calibrated: bool, covariates: tuple[Spec, ...] = ()) -> tuple[Forecaster, PriceSeries, list[str]]:
+                      calibrated: bool, covariates: tuple[Spec, ...] = ()) -> tuple[Forecaster, DailySeries, list[str]]:
     """The model and the series it forecasts, and what to say about them: a one-series model and its
     file (or --data); one asset of a global model (--asset) and that asset's file; or, given --data
     without --asset, a global model forecasting an asset it never saw.
@@ -178,17 +180,19 @@ def _model_and_series(folder: Path, data: Path | None, options: LoadOptions | No
         if data is None:
             raise ArtifactError(f"{folder} is a global model of {len(pooled.assets)} assets ({pooled.names()}); pass "
                                 "--asset NAME for one of them, or --data FILE to forecast a new asset")
-        series = with_recorded_covariates(pooled.covariates, load_prices(data, options), covariates, options,
-                                          at_end=True)
-        forecaster = Forecaster.new_asset(folder, series, engine, calibrated=calibrated, pooled=pooled)
+        from forecast.data.loader import load_prices
+
+        fresh = as_price_series(with_recorded_covariates(pooled.covariates, load_prices(data, options), covariates,
+                                                         options, at_end=True))
+        forecaster = Forecaster.new_asset(folder, fresh, engine, calibrated=calibrated, pooled=pooled)
         trained = sum(entry.seen for entry in pooled.assets)
         scores = pooled.pooled
         unseen = [row for row in scores.get("assets", []) if not row.get("seen") and row.get("is_vs_ewma")]
         measured = (f"; on the assets it scored as new at training, its band's interval score was "
                     f"{sum(r['is_vs_ewma'] for r in unseen) / len(unseen):.3f}× EWMA's" if unseen else "")
-        return forecaster, series, [
-            f"{series.asset or series.path.name} is an asset this global model never saw: its inputs are standardised "
-            f"on its own {len(series.closes)} days and its band starts from the {trained} trained assets' pooled "
+        return forecaster, fresh, [
+            f"{fresh.asset or fresh.path.name} is an asset this global model never saw: its inputs are standardised "
+            f"on its own {len(fresh.closes)} days and its band starts from the {trained} trained assets' pooled "
             f"calibration, then calibrates online on its own days; there is no test score for it{measured}"]
     forecaster = Forecaster.load_asset(folder, options.asset, engine, calibrated=calibrated, pooled=pooled)
     record = forecaster.run
@@ -201,14 +205,14 @@ def _model_and_series(folder: Path, data: Path | None, options: LoadOptions | No
     return forecaster, series, note
 
 
-def _with_covariates(forecaster: Forecaster, series: PriceSeries, given: tuple[Spec, ...],
-                     options: LoadOptions | None) -> PriceSeries:
+def _with_covariates(forecaster: Forecaster, series: DailySeries, given: tuple[Spec, ...],
+                     options: LoadOptions | None) -> DailySeries:
     """The series a forecast from its end reads: with the model's covariates, known up to its last day."""
     return with_recorded_covariates(forecaster.run.extra.get("covariates"), series, given, options, at_end=True)
 
 
-def with_recorded_covariates(block: Any, series: PriceSeries, given: tuple[Spec, ...],
-                             options: LoadOptions | None, at_end: bool = False) -> PriceSeries:
+def with_recorded_covariates(block: Any, series: DailySeries, given: tuple[Spec, ...],
+                             options: LoadOptions | None, at_end: bool = False) -> DailySeries:
     """`series` with the covariates a model was trained with (`block`: its run.json's) attached: newer
     files when `given` (in the recorded order), the recorded lag and --max-gap either way. `at_end`:
     also refuse when a covariate is not known up to the series' last day (a forecast needs it).
@@ -218,12 +222,12 @@ def with_recorded_covariates(block: Any, series: PriceSeries, given: tuple[Spec,
         ConfigError: covariates given for a model trained without any.
         ArtifactError: run.json's covariates block is malformed.
     """
-    from forecast.data.covariates import Request, attach, check_known, read_block
-
     if not block:
         if given:
             raise ConfigError("this model was trained without covariates; drop --covariate")
-        return series
+        return series  # before importing covariates (and pandas)
+    from forecast.data.covariates import Request, attach, check_known, read_block
+
     try:
         request, files = read_block(block)
     except ValueError as exc:
@@ -240,7 +244,7 @@ def with_recorded_covariates(block: Any, series: PriceSeries, given: tuple[Spec,
             raise DataError(f"the covariate file {gone[0]} recorded at training is no longer there; pass "
                             f"--covariate for each of {labels}, in that order")
     covariates = request.load(options)
-    attached = attach(series, covariates, request, kinds=[entry["kind"] for entry in files])
+    attached = attach(as_price_series(series), covariates, request, kinds=[entry["kind"] for entry in files])
     if at_end:
         check_known(attached, covariates, request.lag, request.max_gap)
     return attached
@@ -269,7 +273,7 @@ def _drift_notes(rows: list[dict[str, Any]], last: float, interval: float | None
             "is within the noise, not a signal"]
 
 
-def _data_notes(record: RunRecord, series: PriceSeries) -> list[str]:
+def _data_notes(record: RunRecord, series: DailySeries) -> list[str]:
     """Say so when the training file itself has changed since training (its sha256 differs)."""
     if series.path.resolve() != Path(record.data.path) or series.sha256 == record.data.sha256:
         return []
@@ -366,6 +370,8 @@ DEFAULT_PLOT_DAYS = 365  # plot's default span when --last is not given
 
 
 def _saved_frame(saved: Path) -> pd.DataFrame:
+    import pandas as pd
+
     frame = pd.read_csv(saved, index_col="date", parse_dates=["date"])
     if not {"actual", "predicted", "naive"} <= set(frame.columns):
         raise ArtifactError(f"{saved} lacks the columns actual, predicted, naive; retrain")
@@ -375,11 +381,13 @@ def _saved_frame(saved: Path) -> pd.DataFrame:
 def _unseen_frame(forecaster: Forecaster, data: Path | None, options: LoadOptions | None, horizon: int,
                   interval: float | None, covariates: tuple[Spec, ...] = (),
                   ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    import pandas as pd
+
     record = forecaster.run
     if interval is not None:
         forecaster.check_interval(interval, horizon)
-    series = with_recorded_covariates(record.extra.get("covariates"), series_for(record, data, options), covariates,
-                                      options)
+    series = as_price_series(with_recorded_covariates(record.extra.get("covariates"), series_for(record, data, options),
+                                                      covariates, options))
     closes, index, window = series.closes, series.close.index, forecaster.window
     first = max(int(index.searchsorted(pd.Timestamp(record.split["test"].first))), window)
     end = len(closes) - horizon + 1  # origins whose last step is inside the data
@@ -414,6 +422,8 @@ def _unseen_frame(forecaster: Forecaster, data: Path | None, options: LoadOption
 def inspect(csv_path: Path, load_options: LoadOptions | None = None) -> dict[str, Any]:
     """Load a CSV and describe what was detected and cleaned; for a panel file (several assets in
     rows) read without --asset, list its assets instead (rows and dates of each)."""
+    from forecast.data.loader import load_prices
+
     try:
         return load_prices(csv_path, load_options).describe()
     except PanelError as panel:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forecast.bands.conformal import Calibration
-from forecast.data.loader import LoadOptions, load_prices
+from forecast.data.series import DailySeries, LoadOptions
+from forecast.data.snapshot import read_prices
 from forecast.errors import ArtifactError
 from forecast.files import (
     CALIBRATION_FILE,
@@ -40,7 +41,6 @@ from forecast.store.record import ENSEMBLE_DIR, FORMAT_VERSION, RunRecord, check
 if TYPE_CHECKING:
     import pandas as pd
 
-    from forecast.data.loader import PriceSeries
 
 __all__ = ["CALIBRATION_FILE", "FORMAT_VERSION", "HISTORY_FILE", "MODEL_FILE", "PLOT_FILE", "RUN_FILE",
            "TEST_PREDICTIONS_FILE", "RunRecord"]
@@ -143,9 +143,10 @@ def read_calibration(folder: Path) -> Calibration:
         raise ArtifactError(f"{path} is corrupt ({exc}); retrain the model with --force") from None
 
 
-def series_for(record: RunRecord, data: Path | None, options: LoadOptions | None) -> PriceSeries:
+def series_for(record: RunRecord, data: Path | None, options: LoadOptions | None) -> DailySeries:
     """The series to forecast from: `data`, or the training file run.json names (the asset the model
-    was trained on, in a panel file, unless --asset says another)."""
+    was trained on, in a panel file, unless --asset says another). A file cleaned before with the
+    same options is read from its snapshot (`forecast.data.snapshot`), without pandas."""
     if data is None:
         recorded = Path(record.data.path)
         if record.data.path == "-":
@@ -158,4 +159,4 @@ def series_for(record: RunRecord, data: Path | None, options: LoadOptions | None
         options = options or LoadOptions()
         if options.asset is None and record.data.asset is not None:
             options = dataclasses.replace(options, asset=record.data.asset)
-    return load_prices(data, options)
+    return read_prices(data, options)
