@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -496,6 +497,76 @@ def cache_dir() -> Path:
         return Path(os.environ["LOCALAPPDATA"]) / "forecast" / "cache"
     base = os.environ.get("XDG_CACHE_HOME", "").strip() or str(Path.home() / ".cache")
     return Path(base) / "forecast"
+
+
+CACHE_OFF_ENV = "FORECAST_NO_CACHE"
+CACHE_ENTRIES = 64  # files kept in each kind of cache folder; the least recently used go
+CACHE_FILE_BYTES = 256 << 20  # a bigger cache file is not one forecast wrote
+_CACHE_NAME = re.compile(r"^[0-9a-f]{64}\.npz$")
+
+
+def cached_arrays(kind: str, key: str) -> dict[str, Any] | None:
+    """The arrays `keep_arrays(kind, key, …)` kept, read with `allow_pickle=False`; None when the
+    cache is off, there is none, or the file is not a regular, bounded .npz (checking each array
+    is the caller's job). Never raises: a cache only saves time."""
+    import numpy as np
+
+    folder = _cache_folder(kind)
+    if folder is None or not re.fullmatch(r"[0-9a-f]{64}", key):
+        return None
+    path = folder / f"{key}.npz"
+    try:
+        info = path.lstat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > CACHE_FILE_BYTES:
+            return None
+        with np.load(path, allow_pickle=False) as npz:
+            if len(npz.files) > 64:
+                return None
+            arrays = {name: npz[name] for name in npz.files}
+        os.utime(path)  # recently used: pruned last
+        return arrays
+    except Exception:  # a damaged file (zipfile.BadZipFile, a bad header, an object array…): a miss
+        return None
+
+
+def keep_arrays(kind: str, key: str, arrays: dict[str, Any]) -> None:
+    """Keep `arrays` under `key` in the `kind` cache folder, in one rename (only a regular file
+    there is ever replaced); drop the least recently used past CACHE_ENTRIES. Any OSError leaves
+    the cache as it was, without a word."""
+    import numpy as np
+
+    folder = _cache_folder(kind)
+    if folder is None or not re.fullmatch(r"[0-9a-f]{64}", key):
+        return
+    target, tmp = folder / f"{key}.npz", None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix=".", suffix=".partial", dir=folder)
+        tmp = Path(name)
+        with os.fdopen(handle, "wb") as out:
+            np.savez(out, **arrays)
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            return
+        tmp.replace(target)
+        tmp = None
+        entries = [(entry.stat(follow_symlinks=False).st_mtime, entry.path) for entry in os.scandir(folder)
+                   if _CACHE_NAME.match(entry.name) and entry.is_file(follow_symlinks=False)]
+        for _, old in sorted(entries)[:-CACHE_ENTRIES]:
+            Path(old).unlink(missing_ok=True)
+    except OSError:
+        return
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+
+
+def _cache_folder(kind: str) -> Path | None:
+    if os.environ.get(CACHE_OFF_ENV, "").strip() not in ("", "0"):
+        return None
+    try:
+        return cache_dir() / kind
+    except RuntimeError:  # no home folder to put it in
+        return None
 
 
 def file_sha256(path: Path) -> str:

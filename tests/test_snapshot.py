@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from forecast import files
 from forecast.data import snapshot
 from forecast.data.loader import LoadOptions, PriceSeries, load_prices
 from forecast.data.synth import write_synth
@@ -166,17 +167,17 @@ def test_a_link_in_the_cache_is_never_followed_or_replaced(tmp_path: Path, _own_
 
 def test_the_least_recently_used_snapshots_go(tmp_path: Path, _own_cache: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(snapshot, "MAX_ENTRIES", 2)
-    files = []
+    monkeypatch.setattr(files, "CACHE_ENTRIES", 2)
+    csvs = []
     for seed in range(3):
         csv = tmp_path / f"p{seed}.csv"
         write_synth(csv, days=120, seed=seed)
-        files.append(csv)
-    snapshot.read_prices(files[0])
-    snapshot.read_prices(files[1])
+        csvs.append(csv)
+    snapshot.read_prices(csvs[0])
+    snapshot.read_prices(csvs[1])
     os.utime(kept_files(_own_cache)[0], (1, 1))  # make one clearly the oldest
     oldest = kept_files(_own_cache)[0]
-    snapshot.read_prices(files[2])
+    snapshot.read_prices(csvs[2])
     assert len(kept_files(_own_cache)) == 2 and oldest not in kept_files(_own_cache)
 
 
@@ -234,3 +235,42 @@ def test_predict_from_an_unchanged_file_imports_no_pandas(tiny_model: Path, _own
     assert json.loads(fast.stdout) == json.loads(slow.stdout) and fast.stderr == slow.stderr
     forecast = json.loads(fast.stdout)
     assert len(forecast["forecast"]) == 3 and forecast["forecast"][0]["date"] > forecast["last_date"]
+
+
+# ---------------------------------------------------------------- a model file's weights
+
+
+def test_a_model_files_weights_are_kept_checked_and_never_trusted_blindly(tiny_model: Path, _own_cache: Path) -> None:
+    from forecast.nets.archive import read_archive
+    from forecast.store.artifacts import read_run
+
+    record = read_run(tiny_model)
+    expected, sha = record.architecture(), record.model_sha256
+    first = read_archive(tiny_model / "model.keras", expected, sha)
+    [kept] = kept_files(_own_cache.parent / "weights")
+    second = read_archive(tiny_model / "model.keras", expected, sha)
+    assert first.weights.keys() == second.weights.keys()
+    for layer, arrays in first.weights.items():
+        for a, b in zip(arrays, second.weights[layer], strict=True):
+            np.testing.assert_array_equal(a, b)
+    with np.load(kept) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    name = sorted(arrays)[0]
+    arrays[name] = np.full_like(arrays[name], np.nan)  # a kept copy gone bad
+    np.savez(kept.open("wb"), **arrays)
+    third = read_archive(tiny_model / "model.keras", expected, sha)  # read from the file again
+    layer, i = name.split(":")
+    np.testing.assert_array_equal(third.weights[layer][int(i)], first.weights[layer][int(i)])
+    assert read_archive(tiny_model / "model.keras", expected, None).weights.keys() == first.weights.keys()
+
+
+def test_a_second_predict_reads_no_hdf5(tiny_model: Path) -> None:
+    code = ("import sys\n"
+            "from forecast.cli.app import main\n"
+            f"sys.argv = ['forecast', 'predict', {str(tiny_model)!r}, '--format', 'json', '--engine', 'numpy']\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "print('h5py' in sys.modules, file=sys.stderr)")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+            for _ in range(2)]
+    assert [run.stderr.splitlines()[-1] for run in runs] == ["True", "False"], runs[0].stderr
+    assert json.loads(runs[0].stdout) == json.loads(runs[1].stdout)

@@ -11,8 +11,8 @@ A snapshot is an `.npz` of plain arrays (read with `allow_pickle=False`) and one
 the sha256 of everything it depends on; every field is checked on reading, and anything unexpected
 is a miss, never an error. They live in `series/` of forecast's cache folder (`forecast.files.cache_dir`:
 `$FORECAST_CACHE_DIR`, else `~/.cache/forecast`); `FORECAST_NO_CACHE=1` turns them off. At most
-`MAX_ENTRIES` are kept (the least recently used go), and a cache that cannot be written (read-only,
-full) is skipped without a word: it only ever saves time.
+`files.CACHE_ENTRIES` are kept (the least recently used go), and a cache that cannot be written
+(read-only, full) is skipped without a word: it only ever saves time.
 """
 
 from __future__ import annotations
@@ -21,10 +21,7 @@ import dataclasses
 import functools
 import hashlib
 import json
-import os
-import re
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,12 +37,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FORMAT = 1
-MAX_ENTRIES = 64  # snapshots kept; each is about 30 bytes a day (a decade of OHLCV: ~100 KB)
-MAX_BYTES = 256 << 20  # a bigger snapshot file is not one this module wrote
+KIND = "series"  # the cache folder's sub-folder; each snapshot is ~30 bytes a day (a decade of OHLCV: ~100 KB)
 MAX_DAYS = 1_000_000  # ~2,700 years of days
 MAX_META = 1 << 20  # the JSON block's bytes
-OFF_ENV = "FORECAST_NO_CACHE"
-_NAME = re.compile(r"^[0-9a-f]{64}\.npz$")
+OFF_ENV = files.CACHE_OFF_ENV
 _CODE_FILES = ("loader.py", "series.py", "snapshot.py")  # the code a cleaned series depends on
 _ROLES = frozenset(TABLE_COLUMNS[1:])
 
@@ -138,8 +133,9 @@ def read_prices(path: str | Path, options: LoadOptions | None = None) -> DailySe
     options = options or LoadOptions()
     where = _where(path)
     key = _key(where, options) if where is not None else None
-    if key is not None:
-        kept = _read(key[0], where, key[1])  # type: ignore[arg-type]
+    if key is not None and where is not None:
+        arrays = files.cached_arrays(KIND, key[0])
+        kept = _checked(arrays, where, key[1]) if arrays is not None else None
         if kept is not None:
             return kept
     from forecast.data.loader import load_prices
@@ -156,16 +152,6 @@ def remember(series: PriceSeries, options: LoadOptions | None = None) -> None:
     key = _key(where, options or LoadOptions()) if where is not None else None
     if key is not None and series.sha256 == key[1]:
         _write(key[0], series)
-
-
-def cache_dir() -> Path | None:
-    """Where snapshots are kept (`forecast.files.cache_dir`); None when the cache is off."""
-    if os.environ.get(OFF_ENV, "").strip() not in ("", "0"):
-        return None
-    try:
-        return files.cache_dir() / "series"
-    except RuntimeError:  # no home folder to put it in
-        return None
 
 
 def _where(path: str | Path) -> Path | None:
@@ -191,10 +177,11 @@ def _code() -> str | None:
     return digest.hexdigest()
 
 
-def _key(where: Path, options: LoadOptions) -> tuple[Path, str] | None:
-    """The snapshot file for `where` read with `options`, and the file's sha256; None without a cache."""
-    folder, code = cache_dir(), _code()
-    if folder is None or code is None:
+def _key(where: Path, options: LoadOptions) -> tuple[str, str] | None:
+    """The snapshot's key for `where` read with `options`, and the file's sha256; None when the
+    code cannot be hashed."""
+    code = _code()
+    if code is None:
         return None
     try:
         digest = file_sha256(where)
@@ -203,12 +190,11 @@ def _key(where: Path, options: LoadOptions) -> tuple[Path, str] | None:
         return None
     what = json.dumps({"code": code, "file": digest, "path": resolved, "given": str(where),
                        "options": dataclasses.asdict(options)}, sort_keys=True)
-    return folder / f"{hashlib.sha256(what.encode()).hexdigest()}.npz", digest
+    return hashlib.sha256(what.encode()).hexdigest(), digest
 
 
-def _write(target: Path, series: PriceSeries) -> None:
-    """Write `series`' snapshot to `target` in one rename; drop the least recently used beyond
-    MAX_ENTRIES. Any OSError leaves the cache as it was."""
+def _write(key: str, series: PriceSeries) -> None:
+    """Keep `series`' snapshot under `key` (forecast.files.keep_arrays: atomic, bounded, quiet)."""
     extra = series.extra
     columns = {} if extra is None else {str(role): extra[role].to_numpy() for role in extra}
     freq = getattr(series.close.index, "freqstr", None)
@@ -220,61 +206,26 @@ def _write(target: Path, series: PriceSeries) -> None:
             "steps": [[s.name, int(s.count), s.detail] for s in series.steps], "warnings": list(series.warnings),
             "extra_columns": dict(series.extra_columns), "asset": series.asset, "unit": series.unit,
             "roles": list(columns)}
-    arrays = {"dates": series.close.index.to_numpy().astype("datetime64[ns]").astype("int64"),
-              "closes": series.closes, "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
-              **{f"column_{role}": values for role, values in columns.items()}}
-    tmp = None
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(prefix=".", suffix=".partial", dir=target.parent)
-        tmp = Path(name)
-        with os.fdopen(handle, "wb") as out:
-            np.savez(out, **arrays)  # type: ignore[arg-type]
-        if target.is_symlink() or (target.exists() and not target.is_file()):
-            return  # only a regular file this module wrote is ever replaced
-        tmp.replace(target)
-        tmp = None
-        _prune(target.parent)
-    except OSError:
-        return
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
+    files.keep_arrays(KIND, key, {
+        "dates": series.close.index.to_numpy().astype("datetime64[ns]").astype("int64"), "closes": series.closes,
+        "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+        **{f"column_{role}": values for role, values in columns.items()}})
 
 
 def _name(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _prune(folder: Path) -> None:
-    entries = []
-    for entry in os.scandir(folder):
-        if _NAME.match(entry.name) and entry.is_file(follow_symlinks=False):
-            entries.append((entry.stat(follow_symlinks=False).st_mtime, entry.path))
-    for _, old in sorted(entries)[:-MAX_ENTRIES]:
-        Path(old).unlink(missing_ok=True)
-
-
-def _read(source: Path, where: Path, digest: str) -> Snapshot | None:
-    """The snapshot at `source`, checked field by field; None when there is none or it is not
-    exactly what `_write` writes."""
+def _checked(arrays: dict[str, np.ndarray], where: Path, digest: str) -> Snapshot | None:
+    """The snapshot these arrays hold, checked field by field; None unless they are exactly what
+    `_write` writes, for this file's bytes."""
     try:
-        info = source.lstat()
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
-            return None
-        with np.load(source, allow_pickle=False) as npz:
-            if len(npz.files) > 3 + len(_ROLES):
-                return None
-            arrays = {name: npz[name] for name in npz.files}
-        snapshot = _checked(arrays, where, digest)
-        if snapshot is not None:
-            os.utime(source)  # recently used: pruned last
-        return snapshot
-    except Exception:  # a damaged file (zipfile.BadZipFile, a bad header, bad JSON…): a miss, never an error
+        return _fields(arrays, where, digest)
+    except (ValueError, TypeError, KeyError, UnicodeDecodeError):
         return None
 
 
-def _checked(arrays: dict[str, np.ndarray], where: Path, digest: str) -> Snapshot | None:
+def _fields(arrays: dict[str, np.ndarray], where: Path, digest: str) -> Snapshot | None:
     meta_bytes = arrays.get("meta")
     if meta_bytes is None or meta_bytes.dtype != np.uint8 or meta_bytes.ndim != 1 or meta_bytes.size > MAX_META:
         return None

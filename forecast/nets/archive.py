@@ -34,6 +34,7 @@ _ENTRIES = {"config.json": 1 << 20, "metadata.json": 1 << 16}
 _WEIGHT_SLACK_BYTES = 1 << 20  # HDF5 headers, the optimizer's step counters
 _BYTES_PER_WEIGHT = 4 * 3  # float32 weights, plus Adam's two moments saved beside them
 
+_WEIGHTS_FORMAT = 1  # the kept weights' layout (see _keep_weights)
 
 @dataclass(frozen=True)
 class Architecture:
@@ -72,7 +73,9 @@ class Archive:
 
 
 def read_archive(path: Path, expected: Architecture, sha256: str | None) -> Archive:
-    """Read and check a `.keras` file against run.json's architecture and checksum.
+    """Read and check a `.keras` file against run.json's architecture and checksum. Its weights,
+    once checked, are kept in the cache folder under that checksum: the next read of the same file
+    skips HDF5.
 
     Args:
         path: the model.keras file.
@@ -102,7 +105,44 @@ def read_archive(path: Path, expected: Architecture, sha256: str | None) -> Arch
             NotImplementedError) as exc:
         raise _corrupt(path, _reason(exc)) from None
     _check_config(config, expected, path)
-    return Archive(config=config, weights=_read_weights(blob, expected, path))
+    weights = _kept_weights(sha256, expected) if sha256 is not None else None
+    if weights is None:
+        weights = _read_weights(blob, expected, path)
+        if sha256 is not None:
+            _keep_weights(sha256, expected, weights)
+    return Archive(config=config, weights=weights)
+
+
+def _weights_key(sha256: str, expected: Architecture) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"{_WEIGHTS_FORMAT}|{sha256}|{expected!r}".encode()).hexdigest()
+
+
+def _keep_weights(sha256: str, expected: Architecture, weights: dict[str, tuple[np.ndarray, ...]]) -> None:
+    """Keep the checked weights of the model file whose sha256 run.json records, as plain arrays,
+    so the next read needs no HDF5 (forecast.files.keep_arrays: atomic, bounded, quiet)."""
+    from forecast.files import keep_arrays
+
+    keep_arrays("weights", _weights_key(sha256, expected),
+                {f"{layer}:{i}": values for layer, arrays in weights.items() for i, values in enumerate(arrays)})
+
+
+def _kept_weights(sha256: str, expected: Architecture) -> dict[str, tuple[np.ndarray, ...]] | None:
+    """The weights `_keep_weights` kept for this file and architecture, each array checked again
+    (names, shapes, float32, finite); None when there are none or anything differs."""
+    from forecast.files import cached_arrays
+
+    arrays = cached_arrays("weights", _weights_key(sha256, expected))
+    if arrays is None:
+        return None
+    shapes = expected.weight_shapes()
+    want = {f"{layer}:{i}": shape for layer, layer_shapes in shapes.items() for i, shape in enumerate(layer_shapes)}
+    if set(arrays) != set(want) or any(arrays[name].dtype != np.float32 or arrays[name].shape != shape
+                                       or not np.isfinite(arrays[name]).all() for name, shape in want.items()):
+        return None
+    return {layer: tuple(arrays[f"{layer}:{i}"] for i in range(len(layer_shapes)))
+            for layer, layer_shapes in shapes.items()}
 
 
 def _read_entry(archive: zipfile.ZipFile, name: str, cap: int, path: Path) -> bytes:
