@@ -80,8 +80,8 @@ def gru_cell(x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np.
     sequence = np.empty((batch, steps, units), dtype="float32") if return_sequences else None
     for t in range(steps):  # the recurrence itself is sequential
         inner = h @ recurrent + bias[1]
-        z = _sigmoid(projected[:, t, :units] + inner[:, :units])
-        r = _sigmoid(projected[:, t, units:2 * units] + inner[:, units:2 * units])
+        gates = _sigmoid(projected[:, t, :2 * units] + inner[:, :2 * units])  # z and r in one call
+        z, r = gates[:, :units], gates[:, units:]
         candidate = np.tanh(projected[:, t, 2 * units:] + r * inner[:, 2 * units:])
         h = z * h + (1.0 - z) * candidate
         if sequence is not None:
@@ -101,8 +101,8 @@ def lstm_cell(x: np.ndarray, kernel: np.ndarray, recurrent: np.ndarray, bias: np
     sequence = np.empty((batch, steps, units), dtype="float32") if return_sequences else None
     for t in range(steps):
         gates = projected[:, t] + h @ recurrent
-        i = _sigmoid(gates[:, :units])
-        f = _sigmoid(gates[:, units:2 * units])
+        both = _sigmoid(gates[:, :2 * units])  # i and f in one call
+        i, f = both[:, :units], both[:, units:]
         c = f * c + i * np.tanh(gates[:, 2 * units:3 * units])
         h = _sigmoid(gates[:, 3 * units:]) * np.tanh(c)
         if sequence is not None:

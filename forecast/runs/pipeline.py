@@ -142,6 +142,7 @@ def predict(folder: Path, data: Path | None = None, horizon: int = 1, interval: 
     if interval is not None:
         forecaster.check_interval(interval, horizon)  # refuse a bad level or horizon before loading Keras
     prices = forecaster.prices(series)
+    forecaster = forecaster.with_rolls(prices, n, n + 1, horizon)  # the point and the band's scale: one roll
     point = forecaster.forecast(prices, n, n + 1, horizon)
     dates = future_days(series.dates[-1], horizon, record.data.frequency)
     rows = [{"date": str(d), "close": float(v)} for d, v in zip(dates, point[0], strict=True)]
