@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from forecast.cli.app import app
+from forecast.runs.pool import INLINE_ENV as INLINE
 
 pytestmark = [pytest.mark.slow, pytest.mark.workers]
 runner = CliRunner()
@@ -64,9 +65,14 @@ def _rows_without_times(stdout: str) -> list[dict[str, object]]:
     return rows
 
 
-def test_jobs_2_and_jobs_1_give_identical_compare_tables(price_csv: Path, tmp_path: Path) -> None:
+def test_jobs_2_and_jobs_1_give_identical_compare_tables(price_csv: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     tables = []
-    for jobs in ("1", "2"):
+    for jobs in ("1", "2"):  # --jobs 1 in this process (the inline mode: the same code, no worker to start)
+        if jobs == "1":
+            monkeypatch.setenv(INLINE, "1")
+        else:
+            monkeypatch.delenv(INLINE)
         result = runner.invoke(app, ["compare", str(price_csv), "--models", "gru,lstm", "--jobs", jobs,
                                      "--out", str(tmp_path / f"r{jobs}"), "--format", "json", *TINY])
         assert result.exit_code == 0, result.output
@@ -75,9 +81,14 @@ def test_jobs_2_and_jobs_1_give_identical_compare_tables(price_csv: Path, tmp_pa
     assert [row["runs"] for row in tables[1] if row["kind"] == "model"] == [1, 1]  # one job in each worker
 
 
-def test_backtest_folds_in_parallel_match_one_at_a_time(price_csv: Path, tmp_path: Path) -> None:
+def test_backtest_folds_in_parallel_match_one_at_a_time(price_csv: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     folds = []
-    for jobs in ("1", "2"):
+    for jobs in ("1", "2"):  # as above: one at a time in this process, then two worker processes
+        if jobs == "1":
+            monkeypatch.setenv(INLINE, "1")
+        else:
+            monkeypatch.delenv(INLINE)
         result = runner.invoke(app, ["backtest", str(price_csv), "--folds", "2", "--step", "10", "--jobs", jobs,
                                      "--out", str(tmp_path / f"b{jobs}"), "--format", "json", *TINY])
         assert result.exit_code == 0, result.output

@@ -370,3 +370,23 @@ def test_a_wide_table_on_a_narrow_terminal_is_drawn_whole_not_cropped() -> None:
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert all(title in text for _, title in TABLE_COLUMNS) and "pinball" in text and "…" not in text
     assert "2,005.00 ± 12.35" in text and "2,034.17 ± 12.35" in text  # wide MAE cells, whole
+
+
+def test_stderr_sentences_wrap_at_words_in_a_terminal_only(capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    from forecast.cli.app import _tell
+
+    text = ("Verdict on 520 unseen test days: MAE 1.001× persistence's (DM p = 0.670) — COPIES YESTERDAY; 90% "
+            "band covered 92.9%, interval score 1.029× EWMA's (DM p = 0.026), 1.046× QR-HAR's (p = 0.018)")
+    _tell(text)
+    assert capsys.readouterr().err == text + "\n"  # a file or a pipe: one line, for grep
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    monkeypatch.setenv("COLUMNS", "60")
+    _tell(text)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 4 and all(len(line) <= 59 for line in lines)
+    assert all(line.startswith("  ") for line in lines[1:])
+    assert " ".join(line.strip() for line in lines) == text  # every word kept, none cut
+    assert not any(line.rstrip().endswith(" p") or line.lstrip().startswith("=") for line in lines)

@@ -504,7 +504,22 @@ def tune(
 
 
 def _note(text: str) -> None:
-    typer.echo(f"Note: {text}", err=True)
+    _tell(f"Note: {text}")
+
+
+def _tell(text: str) -> None:
+    """A sentence on stderr: wrapped at words to the terminal's width when stderr is a terminal (the
+    terminal would cut it mid-word), indented after its first line; a file or a pipe gets one line."""
+    import shutil
+    import sys
+    import textwrap
+
+    if sys.stderr.isatty():
+        width = max(40, shutil.get_terminal_size((80, 24)).columns - 1)
+        glued = text.replace(" = ", "\xa0=\xa0")  # "p = 0.02" stays on one line (textwrap breaks at ASCII spaces)
+        text = textwrap.fill(glued, width=width, subsequent_indent="  ", break_long_words=False,
+                             break_on_hyphens=False).replace("\xa0", " ")
+    typer.echo(text, err=True)
 
 
 def _say_jobs(jobs: int | None, trainings: int, quiet: bool) -> int:
@@ -601,9 +616,9 @@ def predict(
         if verbose:
             typer.echo(f"engine: {outcome.engine}" + (" (TensorFlow not imported)" if outcome.engine == "numpy"
                                                      else ""), err=True)
-        typer.echo(verdict_line(outcome.verdict, new_asset=outcome.asset is not None), err=True)
+        _tell(verdict_line(outcome.verdict, new_asset=outcome.asset is not None))
         for note in outcome.notes:
-            typer.echo(f"Note: {note}", err=True)
+            _note(note)
         report.forecast_output(outcome, fmt)
 
 
@@ -633,7 +648,7 @@ def plot(
     with _user_errors(), _Progress(0, quiet=False):  # stage lines while it forecasts and calibrates
         outcome = pipeline.plot(model_dir, data=data, out=out, last=last, horizon=horizon, interval=interval,
                                 load_options=load_options)
-        typer.echo(verdict_line(outcome.verdict), err=True)
+        _tell(verdict_line(outcome.verdict))
         report.plot_output(outcome)
 
 
@@ -821,9 +836,9 @@ def _data_notes(quiet: bool, named: bool = False) -> Callable[[PriceSeries], Non
 def _say_cleaning(steps: Iterable[Step], warnings: Iterable[str], name: str | None = None) -> None:
     where = f" ({name})" if name else ""
     for step in steps:
-        typer.echo(f"data{where}: {step.detail}", err=True)
+        _tell(f"data{where}: {step.detail}")
     for warning in warnings:
-        typer.echo(f"warning{where}: {warning}", err=True)
+        _tell(f"warning{where}: {warning}")
 
 
 def _terminate(signum: int, frame: FrameType | None) -> None:
