@@ -153,12 +153,12 @@ def test_disk_full_while_writing_is_one_line_and_leaves_nothing(tmp_path: Path,
 
 
 def test_os_errors_anywhere_become_one_line(price_csv: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import forecast.runs.pipeline
+    import forecast.data.loader
 
     def read_only(*args: object, **kwargs: object) -> None:
         raise OSError(errno.EROFS, os.strerror(errno.EROFS), "/somewhere/file")
 
-    monkeypatch.setattr(forecast.runs.pipeline, "load_prices", read_only)
+    monkeypatch.setattr(forecast.data.loader, "load_prices", read_only)  # inspect imports it when it runs
     line = _one_error(runner.invoke(app, ["data", "inspect", str(price_csv)]))
     assert "/somewhere/file" in line and "read-only" in line
 
