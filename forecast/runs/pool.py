@@ -73,7 +73,7 @@ def run_tasks(tasks: Iterable[Task], workers: int = 1, *, ordered: bool = True, 
     """
     if workers < 1:
         raise ConfigError(f"--jobs must be at least 1, got {workers}")
-    if os.environ.get(INLINE_ENV) == "1":
+    if inline():
         yield from _inline(tasks, shared, on_start, on_message)
         return
     threads = max(1, (os.cpu_count() or 1) // workers)
@@ -121,6 +121,11 @@ def run_tasks(tasks: Iterable[Task], workers: int = 1, *, ordered: bool = True, 
 
 
 INLINE_ENV = "FORECAST_INLINE_WORKERS"
+
+
+def inline() -> bool:
+    """Whether run_tasks runs its tasks one after another in this process (FORECAST_INLINE_WORKERS=1)."""
+    return os.environ.get(INLINE_ENV) == "1"
 
 
 def _inline(tasks: Iterable[Task], shared: Any, on_start: Callable[[Task], Any] | None,

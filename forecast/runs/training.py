@@ -502,10 +502,11 @@ def _members_in_workers(prepared: Prepared, members: list[RunConfig], staging: P
     """
     from forecast.errors import ForecastError
     from forecast.nets import keras_model
-    from forecast.runs.pool import Failed, run_tasks
+    from forecast.runs.pool import Failed, inline, run_tasks
     from forecast.status import stage
 
-    stage(f"training {len(members)} networks, {min(jobs, len(members))} at a time in worker processes")
+    stage(f"training {len(members)} networks one after another in this process" if inline() else
+          f"training {len(members)} networks, {min(jobs, len(members))} at a time in worker processes")
     folder = staging / _MEMBERS_DIR
     folder.mkdir()
     tasks = [MemberJob(f"network {k + 1}", prepared, member, folder / f"{k + 1}.keras")
