@@ -88,6 +88,16 @@ def test_a_changed_file_is_read_again_never_served_stale(tmp_path: Path) -> None
     assert snapshot.read_prices(csv).last_date == again.last_date  # and kept for next time
 
 
+def test_a_snapshot_made_by_other_loader_code_is_not_read(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    csv = tmp_path / "prices.csv"
+    write_synth(csv, days=300, seed=3)
+    snapshot.read_prices(csv)
+    assert isinstance(snapshot.read_prices(csv), snapshot.Snapshot)
+    monkeypatch.setattr(snapshot, "_code", lambda: "1" * 64)  # the loader changed since
+    assert isinstance(snapshot.read_prices(csv), PriceSeries)
+
+
 def test_the_cache_can_be_off_read_only_or_in_the_way(tmp_path: Path, _own_cache: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     csv = tmp_path / "prices.csv"

@@ -41,7 +41,7 @@ KIND = "series"  # the cache folder's sub-folder; each snapshot is ~30 bytes a d
 MAX_DAYS = 1_000_000  # ~2,700 years of days
 MAX_META = 1 << 20  # the JSON block's bytes
 OFF_ENV = files.CACHE_OFF_ENV
-_CODE_FILES = ("loader.py", "series.py", "snapshot.py")  # the code a cleaned series depends on
+_CODE_FILES = ("data/loader.py", "data/series.py", "data/snapshot.py", "config.py")  # what cleaning depends on
 _ROLES = frozenset(TABLE_COLUMNS[1:])
 
 
@@ -171,7 +171,7 @@ def _code() -> str | None:
     digest = hashlib.sha256(str(FORMAT).encode())
     try:
         for name in _CODE_FILES:
-            digest.update((Path(__file__).with_name(name)).read_bytes())
+            digest.update((Path(__file__).parents[1] / name).read_bytes())
     except OSError:
         return None
     return digest.hexdigest()
