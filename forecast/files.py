@@ -517,7 +517,8 @@ def cached_arrays(kind: str, key: str) -> dict[str, Any] | None:
     path = folder / f"{key}.npz"
     try:
         info = path.lstat()
-        if not stat.S_ISREG(info.st_mode) or info.st_size > CACHE_FILE_BYTES:
+        if (not stat.S_ISREG(info.st_mode) or info.st_size > CACHE_FILE_BYTES or not _private(info)
+                or not _private(folder.lstat()) or not _private(folder.parent.lstat(), folder_of_folders=True)):
             return None
         with np.load(path, allow_pickle=False) as npz:
             if len(npz.files) > 64:
@@ -540,7 +541,10 @@ def keep_arrays(kind: str, key: str, arrays: dict[str, Any]) -> None:
         return
     target, tmp = folder / f"{key}.npz", None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if not _private(folder.lstat()):
+            return  # a folder others may write to is not a cache anyone should read back
         handle, name = tempfile.mkstemp(prefix=".", suffix=".partial", dir=folder)
         tmp = Path(name)
         with os.fdopen(handle, "wb") as out:
@@ -558,6 +562,18 @@ def keep_arrays(kind: str, key: str, arrays: dict[str, Any]) -> None:
     finally:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
+
+
+def _private(info: os.stat_result, folder_of_folders: bool = False) -> bool:
+    """Whether only this user can have written what `info` describes: theirs and not writable by
+    group or others (on POSIX; Windows has no such bits). A cache entry someone else could have
+    planted is never read: it would be a forecast from data nobody checked. `folder_of_folders`:
+    the cache folder itself may be shared (a sticky /tmp-like folder) as long as it is theirs."""
+    if not hasattr(os, "getuid"):
+        return True
+    if info.st_uid != os.getuid():
+        return False
+    return folder_of_folders or not info.st_mode & 0o022
 
 
 def _cache_folder(kind: str) -> Path | None:

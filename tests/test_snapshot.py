@@ -175,6 +175,22 @@ def test_a_link_in_the_cache_is_never_followed_or_replaced(tmp_path: Path, _own_
     assert kept.is_symlink() and victim.read_text() == "precious"
 
 
+@pytest.mark.skipif(not hasattr(os, "getuid"), reason="POSIX permissions")
+def test_an_entry_others_could_have_written_is_never_read(tmp_path: Path, _own_cache: Path) -> None:
+    csv = tmp_path / "prices.csv"
+    write_synth(csv, days=300, seed=3)
+    snapshot.read_prices(csv)
+    [kept] = kept_files(_own_cache)
+    assert kept.stat().st_mode & 0o077 == 0 and _own_cache.stat().st_mode & 0o077 == 0  # private when made
+    kept.chmod(0o666)  # as if another user of the group had put it there
+    assert isinstance(snapshot.read_prices(csv), PriceSeries)
+    _own_cache.chmod(0o777)  # a folder anyone may write to: nothing read from it, nothing written to it
+    for entry in kept_files(_own_cache):
+        entry.unlink()
+    assert isinstance(snapshot.read_prices(csv), PriceSeries) and isinstance(snapshot.read_prices(csv), PriceSeries)
+    assert kept_files(_own_cache) == []
+
+
 def test_the_least_recently_used_snapshots_go(tmp_path: Path, _own_cache: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(files, "CACHE_ENTRIES", 2)

@@ -9,7 +9,8 @@ loaded (train keeps its training file's, so the first predict after it is fast).
 
 A snapshot is an `.npz` of plain arrays (read with `allow_pickle=False`) and one JSON block, named by
 the sha256 of everything it depends on; every field is checked on reading, and anything unexpected
-is a miss, never an error. They live in `series/` of forecast's cache folder (`forecast.files.cache_dir`:
+is a miss, never an error (so is an entry another user could have written: see
+`forecast.files.cached_arrays`). They live in `series/` of forecast's cache folder (`forecast.files.cache_dir`:
 `$FORECAST_CACHE_DIR`, else `~/.cache/forecast`); `FORECAST_NO_CACHE=1` turns them off. At most
 `files.CACHE_ENTRIES` are kept (the least recently used go), and a cache that cannot be written
 (read-only, full) is skipped without a word: it only ever saves time.
