@@ -48,13 +48,14 @@ import pandas as pd
 
 from forecast.config import Frequency, GapPolicy
 from forecast.data.series import EXTRA_COLUMNS as EXTRA_COLUMNS
+from forecast.data.series import MAX_FILE_BYTES as _MAX_BYTES
 from forecast.data.series import LoadOptions, PanelError, PriceSeries, Step, bundled
 from forecast.errors import DataError
 from forecast.files import file_sha256
 
 _HEAD_BYTES = 64 * 1024
 # Reading costs ~1.5x the file in memory; past this size a file is refused (not read to many GiB).
-MAX_FILE_BYTES = 1 << 30
+MAX_FILE_BYTES = _MAX_BYTES  # a module global here, so tests can lower it
 # Cells longer than any date are not dates (dateutil's cost grows faster than the cell).
 _MAX_DATE_CHARS = 64
 # Dates outside these bounds are not prices anyone recorded: dropped and counted, never wrapped.

@@ -21,6 +21,8 @@ from forecast.files import file_sha256
 if TYPE_CHECKING:
     import pandas as pd
 
+# Reading costs ~1.5x the file in memory; past this size a file is refused (forecast.data.loader), not read.
+MAX_FILE_BYTES = 1 << 30
 EXTRA_COLUMNS = TABLE_COLUMNS[1:5]  # the roles the loader finds by name (open, high, low, volume), in the table's order
 
 

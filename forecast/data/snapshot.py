@@ -31,7 +31,16 @@ import numpy as np
 
 from forecast import files
 from forecast.config import TABLE_COLUMNS, Frequency
-from forecast.data.series import DailySeries, LoadOptions, PriceSeries, Step, bundled, describe, table_of
+from forecast.data.series import (
+    MAX_FILE_BYTES,
+    DailySeries,
+    LoadOptions,
+    PriceSeries,
+    Step,
+    bundled,
+    describe,
+    table_of,
+)
 from forecast.files import file_sha256
 
 if TYPE_CHECKING:
@@ -161,9 +170,10 @@ def _where(path: str | Path) -> Path | None:
         return None
     where = bundled(Path(path))
     try:
-        return where if stat.S_ISREG(where.stat().st_mode) else None
+        info = where.stat()
     except (OSError, ValueError):
         return None
+    return where if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_FILE_BYTES else None  # the loader refuses more
 
 
 @functools.cache
