@@ -576,8 +576,13 @@ def _private(info: os.stat_result, folder_of_folders: bool = False) -> bool:
     return folder_of_folders or not info.st_mode & 0o022
 
 
+def cache_off() -> bool:
+    """Whether FORECAST_NO_CACHE turns the caches off."""
+    return os.environ.get(CACHE_OFF_ENV, "").strip() not in ("", "0")
+
+
 def _cache_folder(kind: str) -> Path | None:
-    if os.environ.get(CACHE_OFF_ENV, "").strip() not in ("", "0"):
+    if cache_off():
         return None
     try:
         return cache_dir() / kind

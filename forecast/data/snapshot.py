@@ -190,9 +190,9 @@ def _code() -> str | None:
 
 def _key(where: Path, options: LoadOptions) -> tuple[str, str] | None:
     """The snapshot's key for `where` read with `options`, and the file's sha256; None when the
-    code cannot be hashed."""
+    cache is off or the code cannot be hashed (nothing is hashed then)."""
     code = _code()
-    if code is None:
+    if code is None or files.cache_off():
         return None
     try:
         digest = file_sha256(where)
