@@ -36,6 +36,7 @@ _BYTES_PER_WEIGHT = 4 * 3  # float32 weights, plus Adam's two moments saved besi
 
 _WEIGHTS_FORMAT = 1  # the kept weights' layout (see _keep_weights)
 
+
 @dataclass(frozen=True)
 class Architecture:
     """What run.json says the network is."""
@@ -97,19 +98,20 @@ def read_archive(path: Path, expected: Architecture, sha256: str | None) -> Arch
         if file_sha256(path) != sha256:
             raise ArtifactError(f"{path} is not the model file this folder's run.json was written with "
                                 "(sha256 differs); the folder was altered or mixed — retrain it")
+    kept = _kept_weights(sha256, expected) if sha256 is not None else None
     try:
         with zipfile.ZipFile(path) as archive:
             config = _read_config(archive, path)
-            blob = _read_entry(archive, "model.weights.h5", weights_cap, path)
+            blob = _read_entry(archive, "model.weights.h5", weights_cap, path) if kept is None else b""
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
             NotImplementedError) as exc:
         raise _corrupt(path, _reason(exc)) from None
     _check_config(config, expected, path)
-    weights = _kept_weights(sha256, expected) if sha256 is not None else None
-    if weights is None:
-        weights = _read_weights(blob, expected, path)
-        if sha256 is not None:
-            _keep_weights(sha256, expected, weights)
+    if kept is not None:  # this very file's weights, checked when they were kept: not inflated again
+        return Archive(config=config, weights=kept)
+    weights = _read_weights(blob, expected, path)
+    if sha256 is not None:
+        _keep_weights(sha256, expected, weights)
     return Archive(config=config, weights=weights)
 
 
