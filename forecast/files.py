@@ -531,37 +531,29 @@ def cached_arrays(kind: str, key: str) -> dict[str, Any] | None:
 
 
 def keep_arrays(kind: str, key: str, arrays: dict[str, Any]) -> None:
-    """Keep `arrays` under `key` in the `kind` cache folder, in one rename (only a regular file
-    there is ever replaced); drop the least recently used past CACHE_ENTRIES. Any OSError leaves
-    the cache as it was, without a word."""
+    """Keep `arrays` under `key` in the `kind` cache folder (written by `atomic_path`: one rename,
+    only a regular file ever replaced); drop the least recently used past CACHE_ENTRIES. A cache
+    that cannot be written is left as it was, without a word."""
     import numpy as np
 
     folder = _cache_folder(kind)
     if folder is None or not re.fullmatch(r"[0-9a-f]{64}", key):
         return
-    target, tmp = folder / f"{key}.npz", None
     try:
         folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         folder.mkdir(mode=0o700, exist_ok=True)
         if not _private(folder.lstat()):
             return  # a folder others may write to is not a cache anyone should read back
-        handle, name = tempfile.mkstemp(prefix=".", suffix=".partial", dir=folder)
-        tmp = Path(name)
-        with os.fdopen(handle, "wb") as out:
-            np.savez(out, **arrays)
-        if target.is_symlink() or (target.exists() and not target.is_file()):
-            return
-        tmp.replace(target)
-        tmp = None
+        with atomic_path(folder / f"{key}.npz") as tmp:
+            tmp.chmod(0o600)  # what the user's files hold is theirs to read
+            with tmp.open("wb") as out:
+                np.savez(out, **arrays)
         entries = [(entry.stat(follow_symlinks=False).st_mtime, entry.path) for entry in os.scandir(folder)
                    if _CACHE_NAME.match(entry.name) and entry.is_file(follow_symlinks=False)]
         for _, old in sorted(entries)[:-CACHE_ENTRIES]:
             Path(old).unlink(missing_ok=True)
-    except OSError:
+    except (OSError, ArtifactError):  # atomic_path says an OSError, or what is in the way, as ArtifactError
         return
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
 
 
 def _private(info: os.stat_result, folder_of_folders: bool = False) -> bool:
