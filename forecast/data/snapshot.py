@@ -4,8 +4,8 @@
 series (predict): when the file's bytes, its path, the options and the loader's code are those of a
 series cleaned before, the series is read back from a snapshot in the cache folder — the same dates,
 closes, columns, steps and warnings, as arrays — and pandas is never imported. Otherwise the loader
-reads the file and the result is kept for next time. `remember` keeps a series a command has just
-loaded (train keeps its training file's, so the first predict after it is fast).
+reads the file and the result is kept for next time. Every command that reads one series reads it
+through here (forecast.runs.context), so the first predict after train finds its file kept.
 
 A snapshot is an `.npz` of plain arrays (read with `allow_pickle=False`) and one JSON block, named by
 the sha256 of everything it depends on; every field is checked on reading, and anything unexpected
@@ -154,14 +154,6 @@ def read_prices(path: str | Path, options: LoadOptions | None = None) -> DailySe
     if key is not None and series.sha256 == key[1]:  # the file did not change while it was read
         _write(key[0], series)
     return series
-
-
-def remember(series: PriceSeries, options: LoadOptions | None = None) -> None:
-    """Keep `series` (just loaded from its file with `options`) for `read_prices` to find."""
-    where = _where(series.path)
-    key = _key(where, options or LoadOptions()) if where is not None else None
-    if key is not None and series.sha256 == key[1]:
-        _write(key[0], series)
 
 
 def _where(path: str | Path) -> Path | None:

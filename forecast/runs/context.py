@@ -74,14 +74,12 @@ class RunContext:
     covariates: Request | None = None
 
     def load(self, csv_path: Path) -> PriceSeries:
-        """Read and clean the price file, keep its snapshot (so a later predict from it needs no
-        pandas: forecast.data.snapshot), attach the covariates, then tell `on_loaded`."""
-        from forecast.data import snapshot
-        from forecast.data.loader import load_prices
+        """Read and clean the price file (through its snapshot, forecast.data.snapshot: a file read
+        before is not cleaned again, and one read now is kept for predict), attach the covariates,
+        then tell `on_loaded`."""
+        from forecast.data.snapshot import as_price_series, read_prices
 
-        series = load_prices(csv_path, self.load_options)
-        snapshot.remember(series, self.load_options)
-        return self.loaded(series)
+        return self.loaded(as_price_series(read_prices(csv_path, self.load_options)))
 
     def loaded(self, series: PriceSeries) -> PriceSeries:
         """A series just read: with the covariates attached (forecast.data.covariates), told to `on_loaded`."""
