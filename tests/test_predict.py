@@ -10,7 +10,7 @@ import pytest
 
 from forecast.errors import ConfigError
 from forecast.forecaster import Forecaster, Network
-from forecast.inputs.recursive import Predictor, future_dates, recursive_paths
+from forecast.inputs.recursive import Predictor, future_days, recursive_paths
 from forecast.inputs.targets import MinMaxScaler, Target, fit_target
 
 IDENTITY = Target(kind="price", scaler=MinMaxScaler(0.0, 1.0))  # inputs are the closes themselves
@@ -96,9 +96,9 @@ def test_non_finite_forecasts_are_refused() -> None:
 
 
 def test_future_dates_calendar_and_business_days() -> None:
-    friday = pd.Timestamp("2024-01-05")
-    assert list(future_dates(friday, 3, "D").strftime("%a %d")) == ["Sat 06", "Sun 07", "Mon 08"]
-    assert list(future_dates(friday, 2, "B").strftime("%a %d")) == ["Mon 08", "Tue 09"]
+    friday = np.datetime64("2024-01-05")
+    assert list(pd.DatetimeIndex(future_days(friday, 3, "D")).strftime("%a %d")) == ["Sat 06", "Sun 07", "Mon 08"]
+    assert list(pd.DatetimeIndex(future_days(friday, 2, "B")).strftime("%a %d")) == ["Mon 08", "Tue 09"]
 
 
 @pytest.mark.slow

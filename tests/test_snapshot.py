@@ -17,7 +17,7 @@ from forecast import files
 from forecast.data import snapshot
 from forecast.data.loader import LoadOptions, PriceSeries, load_prices
 from forecast.data.synth import write_synth
-from forecast.inputs.recursive import future_dates, future_days
+from forecast.inputs.recursive import future_days
 
 FIELDS = ("path", "layout", "date_column", "close_column", "rows_read", "frequency", "steps", "warnings",
           "extra_columns", "asset", "unit", "sha256", "first_date", "last_date")
@@ -221,10 +221,11 @@ def test_stdin_and_panels_are_not_kept(tmp_path: Path, _own_cache: Path) -> None
 
 
 @pytest.mark.parametrize("frequency", ["D", "B"])
-def test_future_days_are_future_dates_without_pandas(frequency: str) -> None:
+def test_future_days_are_pandas_calendar_or_business_days(frequency: str) -> None:
     for start in pd.date_range("2024-03-01", periods=9):  # every weekday, twice over a weekend
         for horizon in (1, 3, 8):
-            want = future_dates(start, horizon, frequency)  # type: ignore[arg-type]
+            offset = pd.offsets.BDay(1) if frequency == "B" else pd.offsets.Day(1)
+            want = pd.date_range(start + offset, periods=horizon, freq=offset)
             got = future_days(np.datetime64(start.date()), horizon, frequency)  # type: ignore[arg-type]
             assert [str(d) for d in got] == [f"{d:%Y-%m-%d}" for d in want]
 

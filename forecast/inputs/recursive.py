@@ -8,16 +8,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from forecast.config import Frequency
 from forecast.inputs.channels import Features
 from forecast.inputs.targets import Target
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 Predictor = Callable[[np.ndarray], np.ndarray]
 
@@ -56,17 +52,9 @@ def recursive_paths(predict: Predictor, target: Target, x: np.ndarray, last: np.
     return prices, scales
 
 
-def future_dates(last_date: pd.Timestamp, horizon: int, frequency: Frequency) -> pd.DatetimeIndex:
-    """The `horizon` calendar (D) or business (B) days after `last_date`."""
-    import pandas as pd
-
-    offset = pd.offsets.BDay(1) if frequency == "B" else pd.offsets.Day(1)
-    return pd.date_range(last_date + offset, periods=horizon, freq=offset)
-
-
 def future_days(last_day: np.datetime64, horizon: int, frequency: Frequency) -> np.ndarray:
-    """`future_dates` without pandas: the `horizon` calendar (D) or business (B, Monday to Friday)
-    days after `last_day`, as a datetime64[D] array."""
+    """The `horizon` calendar (D) or business (B, Monday to Friday) days after `last_day`, as a
+    datetime64[D] array (no pandas: predict's path imports none)."""
     last = np.asarray(last_day, dtype="datetime64[D]")
     if frequency == "B":
         return np.busday_offset(last, np.arange(1, horizon + 1), roll="backward")

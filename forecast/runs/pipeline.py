@@ -21,7 +21,7 @@ from forecast.data.snapshot import as_price_series
 from forecast.errors import ArtifactError, ConfigError, DataError
 from forecast.files import PLOT_FILE, TEST_PREDICTIONS_FILE, check_output_file, check_target, file_sha256
 from forecast.forecaster import EngineChoice, Forecaster
-from forecast.inputs.recursive import future_dates, future_days
+from forecast.inputs.recursive import future_days
 from forecast.runs.context import RunContext
 from forecast.status import stage
 from forecast.store.artifacts import series_for
@@ -404,7 +404,8 @@ def _unseen_frame(forecaster: Forecaster, data: Path | None, options: LoadOption
     frame.attrs["horizon"] = horizon
     n = len(closes)
     future = forecaster.forecast(prices, n, n + 1, horizon)
-    fan = pd.DataFrame({"predicted": future[0]}, index=future_dates(index[-1], horizon, record.data.frequency))
+    ahead = future_days(np.datetime64(index[-1].date()), horizon, record.data.frequency)
+    fan = pd.DataFrame({"predicted": future[0]}, index=pd.DatetimeIndex(ahead.astype("datetime64[ns]")))
     if interval is not None and forecaster.calibration is not None:
         stage(f"calibrating the {interval:.0%} band online over those days")
         sampler = forecaster.sampler(forecaster.calibration.seed)  # one stream for both bands
