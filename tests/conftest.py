@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from forecast.data.synth import write_synth
+from forecast.files import CACHE_ENV
+from forecast.runs.pool import INLINE_ENV
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -26,10 +28,10 @@ if hasattr(signal, "SIGINT") and signal.getsignal(signal.SIGINT) == signal.SIG_I
 # inline mode): the process has TensorFlow loaded, and a worker process would spend about 10 s of CPU
 # importing it again. The tests of the workers themselves (crashes, Ctrl-C, parallel runs, processes
 # that end with their parent) are marked `workers` and get real worker processes.
-os.environ.setdefault("FORECAST_INLINE_WORKERS", "1")
+os.environ.setdefault(INLINE_ENV, "1")
 
 _CACHE = f"forecast-test-cache-{os.getuid()}" if hasattr(os, "getuid") else "forecast-test-cache"
-os.environ.setdefault("FORECAST_CACHE_DIR", str(Path(tempfile.gettempdir()) / _CACHE))
+os.environ.setdefault(CACHE_ENV, str(Path(tempfile.gettempdir()) / _CACHE))
 
 
 # `make test` runs with `--dist loadfile`: each test file goes to one worker, whole, so a fixture that
@@ -53,7 +55,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(autouse=True)
 def _real_workers(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     if request.node.get_closest_marker("workers") is not None:
-        monkeypatch.delenv("FORECAST_INLINE_WORKERS", raising=False)
+        monkeypatch.delenv(INLINE_ENV, raising=False)
 
 
 @pytest.fixture
@@ -122,3 +124,16 @@ def multi_data() -> Path:
 def intraday_data() -> Path:
     """Binance hourly candles (FORECAST_INTRADAY_DATA)."""
     return _sibling("FORECAST_INTRADAY_DATA", "intraday")
+
+
+def predict_without(modules: tuple[str, ...], model: Path, *args: str) -> Any:
+    """`forecast predict MODEL ARGS…` in a fresh process where `modules` cannot be imported (the
+    finished process: returncode, stdout, stderr)."""
+    import subprocess
+    import sys
+
+    code = (f"import sys; sys.modules.update(dict.fromkeys({list(modules)!r}))\n"
+            "from forecast.cli.app import main\n"
+            f"sys.argv = ['forecast', 'predict', {str(model)!r}, *{list(args)!r}]\n"
+            "main()")
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

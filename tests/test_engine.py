@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +15,7 @@ from forecast.inputs.targets import fit_target
 from forecast.nets.archive import Architecture
 from forecast.nets.engine import UnsupportedModel, load_numpy_model
 from forecast.store.artifacts import read_run
+from tests.conftest import predict_without
 
 pytestmark = pytest.mark.slow
 CLOSES = 100 * np.exp(np.cumsum(np.random.default_rng(5).normal(0, 0.03, 120)))
@@ -104,12 +103,8 @@ def test_a_network_other_than_run_json_describes_is_refused(tmp_path: Path) -> N
 
 
 def test_predict_runs_with_tensorflow_unimportable(tiny_model: Path) -> None:
-    code = ("import sys; sys.modules['tensorflow'] = None; sys.modules['keras'] = None\n"
-            "from forecast.cli.app import main\n"
-            f"sys.argv = ['forecast', 'predict', {str(tiny_model)!r}, '--format', 'json', '--horizon', '2',"
-            " '--interval', '0.9', '--engine', 'numpy']\n"
-            "main()")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = predict_without(("tensorflow", "keras"), tiny_model, "--format", "json", "--horizon", "2",
+                           "--interval", "0.9", "--engine", "numpy")
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
     assert payload["engine"] == "numpy" and len(payload["forecast"]) == 2

@@ -18,6 +18,7 @@ from forecast.data import snapshot
 from forecast.data.loader import LoadOptions, PriceSeries, load_prices
 from forecast.data.synth import write_synth
 from forecast.inputs.recursive import future_days
+from tests.conftest import predict_without
 
 FIELDS = ("path", "layout", "date_column", "close_column", "rows_read", "frequency", "steps", "warnings",
           "extra_columns", "asset", "unit", "sha256", "first_date", "last_date")
@@ -248,12 +249,8 @@ def test_predict_from_an_unchanged_file_imports_no_pandas(tiny_model: Path, _own
     from forecast.store.artifacts import read_run
 
     snapshot.read_prices(read_run(tiny_model).data.path)  # the model's training file, kept
-    code = ("import sys; sys.modules['pandas'] = None; sys.modules['tensorflow'] = None\n"
-            "from forecast.cli.app import main\n"
-            f"sys.argv = ['forecast', 'predict', {str(tiny_model)!r}, '--format', 'json', '--horizon', '3',"
-            " '--interval', '0.9', '--engine', 'numpy']\n"
-            "main()")
-    fast = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    fast = predict_without(("pandas", "tensorflow"), tiny_model, "--format", "json", "--horizon", "3",
+                           "--interval", "0.9", "--engine", "numpy")
     assert fast.returncode == 0, fast.stderr
     slow = subprocess.run([sys.executable, "-m", "forecast", "predict", str(tiny_model), "--format", "json",
                            "--horizon", "3", "--interval", "0.9", "--engine", "numpy"], capture_output=True,

@@ -44,7 +44,7 @@ from forecast.data.series import (
 from forecast.files import file_sha256
 
 if TYPE_CHECKING:
-    import pandas as pd
+    pass
 
 FORMAT = 1
 KIND = "series"  # the cache folder's sub-folder; each snapshot is ~30 bytes a day (a decade of OHLCV: ~100 KB)
@@ -58,7 +58,7 @@ _ROLES = frozenset(TABLE_COLUMNS[1:])
 @dataclass(frozen=True)
 class Snapshot:
     """A `PriceSeries` read back from the cache: its fields, with arrays in place of the pandas
-    objects (`close` and `extra` still give those, importing pandas on first use)."""
+    objects (`as_price_series` gives those back, importing pandas)."""
 
     stamps: np.ndarray  # datetime64[ns]: the pandas index's values (UTC days), oldest first
     closes: np.ndarray  # float64
@@ -95,14 +95,6 @@ class Snapshot:
 
     def describe(self) -> dict[str, Any]:
         return describe(self)
-
-    @property
-    def close(self) -> pd.Series:
-        return self.as_price_series().close
-
-    @property
-    def extra(self) -> pd.DataFrame | None:
-        return self.as_price_series().extra
 
     @functools.cached_property
     def _series(self) -> PriceSeries:
