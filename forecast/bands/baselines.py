@@ -131,13 +131,15 @@ def empirical(closes: np.ndarray, origins: np.ndarray, days: int = EMPIRICAL_DAY
 
 
 def _ewma_variance(returns: np.ndarray, lam: float = EWMA_LAMBDA) -> np.ndarray:
-    """variance[i]: the RiskMetrics forecast for return r[i] (into day i+1), from r[0 … i-1]."""
-    from scipy.signal import lfilter
+    """variance[i]: the RiskMetrics forecast for return r[i] (into day i+1), from r[0 … i-1].
 
-    start = np.mean(returns[:30] ** 2)  # a start value from the first month
-    # variance[i+1] = λ·variance[i] + (1-λ)·r[i]², one linear filter over the squared returns.
-    following, _ = lfilter([1 - lam], [1, -lam], returns ** 2, zi=[lam * start])
-    return np.concatenate([[start], following])
+    variance[i+1] = λ·variance[i] + (1-λ)·r[i]², as a plain loop: a few milliseconds for decades
+    of days, and no SciPy to import (`predict` reads it for the combined band)."""
+    start = float(np.mean(returns[:30] ** 2))  # a start value from the first month
+    out = [start]
+    for square in (np.asarray(returns, dtype="float64") ** 2).tolist():
+        out.append(lam * out[-1] + (1 - lam) * square)
+    return np.asarray(out)
 
 
 def ewma_sigma(closes: np.ndarray, origins: np.ndarray, lam: float = EWMA_LAMBDA) -> np.ndarray:
@@ -315,6 +317,82 @@ def qr_har(closes: np.ndarray, origins: np.ndarray, step: int = 1, ranges: np.nd
         q[:, sided] = signs[None, :] * half
         out[block:block + len(chunk)] = closes[chunk - 1][:, None] * np.exp(q)
     return out
+
+
+HAR_FEATURES = 5  # 1, |r|, the 5- and 22-day RMS return, the EWMA σ (har_features without a range)
+
+
+def _har_inputs(prices: np.ndarray, ranged: bool) -> np.ndarray:
+    """`har_features` of a model's prices (the closes, or its close/open/high/low/volume table),
+    with the Parkinson range when `ranged` (a day without a usable one: NaN, read as the 5-day
+    RMS; a file without highs and lows then has none at all)."""
+    table = np.asarray(prices, dtype="float64")
+    closes = table[:, 0] if table.ndim == 2 else table
+    ranges = parkinson_variance(table) if ranged else None
+    if ranged and ranges is None:
+        ranges = np.full(len(closes), np.nan)
+    return har_features(closes, ranges)
+
+
+@dataclass(frozen=True)
+class HarBand:
+    """QR-HAR frozen at training, for a model's own band (the `combined` band method): per step h,
+    the coefficients of the QR_LEVEL quantile of |log(close_{t+h-1} / close_{t-1})| on
+    `har_features` (with the daily range when the model reads highs and lows), fitted once on
+    the latest QR_WINDOW origins whose outcome lies in the training part. `half_widths` reads
+    them with NumPy alone, so `predict` needs no SciPy."""
+
+    coefficients: np.ndarray  # (steps, HAR_FEATURES or HAR_FEATURES + 1 with the range)
+    rows: int  # origins the step-1 fit learned from
+
+    @property
+    def steps(self) -> int:
+        return int(self.coefficients.shape[0])
+
+    @property
+    def ranged(self) -> bool:
+        return int(self.coefficients.shape[1]) == HAR_FEATURES + 1
+
+    @classmethod
+    def fit(cls, prices: np.ndarray, end: int, steps: int) -> HarBand | None:
+        """The fit on origins whose every outcome day lies before day `end`, from `prices` (the
+        closes, or a price table: with usable highs and lows, the range is a regressor); None
+        when fewer than QR_MIN_DAYS of them have a month of returns behind their features."""
+        table = np.asarray(prices, dtype="float64")[:end]
+        closes = table[:, 0] if table.ndim == 2 else table
+        x, log_closes = har_features(closes, parkinson_variance(table)), np.log(closes)
+        coefficients = []
+        count = 0
+        for step in range(1, steps + 1):
+            rows = np.arange(max(HAR_FIRST, end - step + 1 - QR_WINDOW), end - step + 1)
+            if len(rows) < QR_MIN_DAYS:
+                return None
+            target = np.abs(log_closes[rows + step - 1] - log_closes[rows - 1])
+            coefficients.append(quantile_regression(x[rows], target, QR_LEVEL))
+            count = count or len(rows)
+        found = cls(np.asarray(coefficients, dtype="float64"), count)
+        return found if np.isfinite(found.coefficients).all() else None
+
+    def half_widths(self, prices: np.ndarray, first: int, end: int, steps: int, stride: int = 1) -> np.ndarray:
+        """QR-HAR's QR_LEVEL quantile of the |log-return| to each step, for origins [first, end)
+        (every stride-th; `end` may be len(prices) + 1): (origins, steps), floored at 1e-8; NaN
+        for an origin before HAR_FIRST (without a month of returns behind it).
+
+        Raises:
+            DataError: more steps than were fitted.
+        """
+        if steps > self.steps:
+            raise DataError(f"the combined band was fitted for {self.steps} steps, not {steps}")
+        x = _har_inputs(prices, self.ranged)[first:end:stride]
+        return np.maximum(x @ self.coefficients[:steps].T, 1e-8)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"level": QR_LEVEL, "rows": self.rows,
+                "coefficients": [[round(float(v), 10) for v in row] for row in self.coefficients]}
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> HarBand:
+        return cls(np.asarray(raw["coefficients"], dtype="float64"), int(raw["rows"]))
 
 
 @dataclass(frozen=True)
