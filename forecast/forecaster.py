@@ -180,7 +180,13 @@ class Forecaster:
             target_fitted_on=(series.first_date, series.last_date), training=pooled.training, metrics={},
             versions=pooled.versions, created=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             model_sha256=pooled.model_sha256, features=features, extra={"new_asset": True})
-        return cls._of(folder, record, read_calibration(folder) if calibrated else None, engine, folder)
+        calibration = read_calibration(folder) if calibrated else None
+        if calibration is not None and methods.get(record.config.model.interval_method).classical:
+            from forecast.bands.baselines import HarBand  # the classical band, fitted on this asset's own days
+
+            prices = series.table if features.channels else series.closes
+            calibration = dataclasses.replace(calibration, har=HarBand.fit(prices, n, calibration.steps))
+        return cls._of(folder, record, calibration, engine, folder)
 
     @classmethod
     def from_network(cls, network: Network, target: Target, window: int, outputs: int,
@@ -409,6 +415,18 @@ class Forecaster:
             raise ConfigError(f"this model forecasts {self.outputs} days at once (direct); ask for --horizon "
                               f"{self.outputs} or less, or train with a longer --horizon")
         return recursive_paths(predictor, self.target, x, last, horizon, self.features)
+
+    def classical_sigma(self, prices: np.ndarray, first: int, end: int, steps: int,
+                        stride: int = 1) -> np.ndarray | None:
+        """The classical band a `combined` method blends in, as half-widths in prices (origins
+        [first, end) every stride-th × steps; NaN for an origin without a month behind it), or
+        None when the calibration holds none."""
+        har = self.calibration.har if self.calibration is not None else None
+        if har is None:
+            return None
+        closes = np.asarray(_closes(prices), dtype="float64")
+        half = har.half_widths(prices, first, end, steps, stride)
+        return closes[first - 1:end - 1:stride][:, None] * np.expm1(half)
 
     def _cumulative(self) -> bool:
         """Whether step σs accumulate (see Target.scale_to_prices): recursive rolls and returns do."""

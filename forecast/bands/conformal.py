@@ -19,6 +19,7 @@ per step on exchangeable data, whatever MC dropout's own calibration.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from forecast.bands import methods
+from forecast.bands.baselines import HarBand
 from forecast.bands.methods import spread  # noqa: F401 — where callers have always found it
 from forecast.errors import ConfigError
 
@@ -85,6 +87,7 @@ class Calibration:
     seed: int
     method: str = "mc-conformal"
     online: OnlineForecasts | None = None  # absent in older folders and for methods without online calibration
+    har: HarBand | None = None  # the classical band a `combined` method blends in (None: its network's alone)
 
     @property
     def steps(self) -> int:
@@ -111,6 +114,8 @@ class Calibration:
     def to_dict(self) -> dict[str, Any]:
         out = {"method": self.method, "samples": self.samples, "seed": self.seed,
                "scores": [[round(float(v), 6) for v in row] for row in self.scores.T]}
+        if self.har is not None:
+            out["har"] = self.har.to_dict()
         return {**out, "online": self.online.to_dict()} if self.online is not None else out
 
     @classmethod
@@ -122,8 +127,13 @@ class Calibration:
         """
         method = methods.get(str(raw.get("method", "mc-conformal"))).name
         online = OnlineForecasts.from_dict(raw["online"]) if isinstance(raw.get("online"), dict) else None
+        har = HarBand.from_dict(raw["har"]) if isinstance(raw.get("har"), dict) else None
         return cls(scores=np.asarray(raw["scores"], dtype="float64").T, samples=int(raw["samples"]),
-                   seed=int(raw["seed"]), method=method, online=online)
+                   seed=int(raw["seed"]), method=method, online=online, har=har)
+
+    def scored(self, point: np.ndarray, sigma: np.ndarray, actual: np.ndarray) -> Calibration:
+        """This calibration with the scores |actual − point| / σ of validation origins (origins, steps)."""
+        return dataclasses.replace(self, scores=np.abs(actual - point) / np.maximum(sigma, _TINY))
 
 
 def calibrate(point: np.ndarray, sigma: np.ndarray, actual: np.ndarray, seed: int, samples: int,

@@ -53,6 +53,9 @@ class ScaledModel(Protocol):
     def point_and_scale(self, prices: np.ndarray, first: int, end: int, horizon: int, stride: int = 1,
                         point: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]: ...
 
+    def classical_sigma(self, prices: np.ndarray, first: int, end: int, steps: int,
+                        stride: int = 1) -> np.ndarray | None: ...
+
 
 class BandMethod:
     """The hooks every band method has; the defaults are a one-output-per-step network trained on
@@ -68,6 +71,7 @@ class BandMethod:
         return self.samples == 0
 
     zero_head: ClassVar[bool] = False  # the Dense head's weights start at zero (a residual head)
+    classical: ClassVar[bool] = False  # σ blends in a classical band fitted at training (Calibration.har)
 
     def head(self, outputs: int) -> int:
         return outputs
@@ -341,6 +345,42 @@ class ResidualQuantileHead(QuantileHead):
         return float(np.mean(_residual_pinball(np, y, outputs)))
 
 
+def blend(own: np.ndarray, classical: np.ndarray | None) -> np.ndarray:
+    """The geometric mean of two half-widths in prices, √(own · classical): an equal-weight
+    average of their logs, so neither band's level matters (the conformal step sets it) and
+    each shapes the band's day-to-day width by half. `own` alone where there is no classical one."""
+    import numpy as np
+
+    if classical is None:
+        return own
+    usable = np.isfinite(classical) & (classical > 0)
+    return np.where(usable, np.sqrt(own * np.where(usable, classical, 1.0)), own)
+
+
+class CombinedHead(QuantileHead):
+    """combined: the quantile head's 90% half-width and QR-HAR's averaged in logs (`blend`) before
+    the conformal step. QR-HAR is fitted once, on the training part only, and kept in
+    calibration.json (forecast.bands.baselines.HarBand). Two bands of about equal skill whose
+    errors differ — the network reads the window's shape, QR-HAR four volatility summaries —
+    average to a sharper one than either (forecast combination); an untrained or overfitted
+    head is pulled halfway back to the strongest classical band. A series too short for QR-HAR
+    (QR_MIN_DAYS training origins) keeps the quantile head's band alone."""
+
+    name = "combined"
+    summary = "the quantile head's band averaged with QR-HAR's"
+    classical = True
+
+    def sigma(self, model: ScaledModel, prices: np.ndarray, first: int, end: int, point: np.ndarray,
+              sampler: Any = None, stride: int = 1) -> np.ndarray:
+        own = super().sigma(model, prices, first, end, point, sampler, stride)
+        return blend(own, model.classical_sigma(prices, first, end, point.shape[1], stride))
+
+    def point_and_sigma(self, model: ScaledModel, prices: np.ndarray, first: int, end: int,
+                        steps: int) -> tuple[np.ndarray, np.ndarray]:
+        point, own = model.point_and_scale(prices, first, end, steps)
+        return point, blend(own, model.classical_sigma(prices, first, end, steps))
+
+
 METHODS: Registry[BandMethod] = Registry(
     "band method", lambda name, known: f"--interval-method must be {' or '.join(known)}, got {name!r}",
     aliases={"split-conformal on MC-dropout spread": "mc-conformal"})  # format 1's name in calibration.json
@@ -352,3 +392,4 @@ register(ScaleHead())
 register(StudentTHead())
 register(QuantileHead())
 register(ResidualQuantileHead())
+register(CombinedHead())

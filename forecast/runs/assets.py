@@ -385,7 +385,8 @@ def _pooled_calibration(calibrations: list[Calibration]) -> Calibration:
     import dataclasses
 
     steps = min(c.steps for c in calibrations)
-    return dataclasses.replace(calibrations[0], scores=np.concatenate([c.scores[:, :steps] for c in calibrations]),
+    return dataclasses.replace(calibrations[0], har=None,  # a new asset's own is fitted on it (Forecaster.new_asset)
+                               scores=np.concatenate([c.scores[:, :steps] for c in calibrations]),
                                online=None)
 
 

@@ -161,7 +161,8 @@ def evaluate(prepared: Prepared, forecaster: Forecaster, seed: int) -> Evaluatio
     comparison = compare_to_naive(frame["actual"].to_numpy(), frame["predicted"].to_numpy(),
                                   frame["naive"].to_numpy())
     calibration, multi_step = _calibrate(prepared, forecaster, seed)
-    calibration = _with_online_forecasts(calibration, forecaster, prices, first, end, steps)
+    calibration = _with_online_forecasts(calibration, forecaster.with_calibration(calibration), prices, first, end,
+                                         steps)
     from forecast.bands.baselines import band_table, parkinson_variance
 
     ranges = parkinson_variance(prepared.series.table)
@@ -250,6 +251,7 @@ def model_quantiles(forecaster: Forecaster, prices: np.ndarray, first: int, end:
 
 def _calibrate(prepared: Prepared, forecaster: Forecaster, seed: int) -> tuple[Calibration, dict[str, Any]]:
     from forecast.bands import conformal as intervals
+    from forecast.bands.baselines import HarBand
     from forecast.metrics import by_step
 
     closes, prices, split = prepared.closes, prepared.prices, prepared.split
@@ -259,6 +261,11 @@ def _calibrate(prepared: Prepared, forecaster: Forecaster, seed: int) -> tuple[C
     method = methods.get(forecaster.method)
     mc = method.samples > 0  # stochastic σ: one random stream, validation first, then test
     sampler = forecaster.sampler(seed) if mc else None
+    # The classical band a combined method blends in learns from the training part only; σ reads it from here on.
+    har = HarBand.fit(prices, val_first, steps) if method.classical else None
+    unscored = intervals.Calibration(scores=np.empty((0, steps)), samples=method.samples, seed=seed,
+                                     method=forecaster.method, har=har)
+    forecaster = forecaster.with_calibration(unscored)
 
     def point_and_sigma(first: int, end: int, stride: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         point = forecaster.forecast(prices, first, end, steps, stride)
@@ -272,7 +279,7 @@ def _calibrate(prepared: Prepared, forecaster: Forecaster, seed: int) -> tuple[C
     point, sigma, actual = point_and_sigma(val_first, val_end,
                                            stride(val_first, val_end, intervals.MAX_CALIBRATION_ORIGINS))
     samples = method.samples
-    calibration = intervals.calibrate(point, sigma, actual, seed, samples, forecaster.method)
+    calibration = unscored.scored(point, sigma, actual)
     test_stride = stride(test_first, test_end, intervals.MAX_COVERAGE_ORIGINS)
     origins = np.arange(test_first, test_end, test_stride)
     point, sigma, actual = point_and_sigma(test_first, test_end, test_stride)

@@ -336,6 +336,24 @@ def check_calibration(raw: Any) -> None:
             raise TypeError("scores must be finite, non-negative numbers")
     if "online" in raw:
         _check_online(_get(raw, "online", dict))
+    if "har" in raw:
+        _check_har(_get(raw, "har", dict))
+
+
+def _check_har(har: dict[str, Any]) -> None:
+    """calibration.json's `har`: QR-HAR's level, its row count, and one row of coefficients per step."""
+    from forecast.bands.baselines import HAR_FEATURES, QR_LEVEL
+
+    if _get(har, "level", float, 0, 1) != QR_LEVEL:
+        raise TypeError(f"har.level must be {QR_LEVEL}")
+    _get(har, "rows", int, 1, 10**8)
+    rows = _get(har, "coefficients", list)
+    if not 1 <= len(rows) <= MAX_HORIZON or not all(isinstance(row, list) for row in rows) or len(
+            {len(row) for row in rows} - {HAR_FEATURES, HAR_FEATURES + 1}) or len({len(row) for row in rows}) != 1:
+        raise TypeError(f"har.coefficients must be 1–{MAX_HORIZON} rows of {HAR_FEATURES} numbers "
+                        "(or one more, the range's), all alike")
+    if not all(type(v) in (int, float) and math.isfinite(v) and abs(v) <= 1e6 for row in rows for v in row):
+        raise TypeError("har.coefficients must be finite numbers")
 
 
 def _check_online(online: dict[str, Any]) -> None:
