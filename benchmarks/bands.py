@@ -1,4 +1,4 @@
-"""Evidence for the bands and their defaults: band method (scale-conformal, student-t, quantile, residual)
+"""Evidence for the bands and their defaults: band method (scale-conformal, student-t, quantile, residual, combined)
 × ensemble size for the default GRU, on each file's test part, beside every baseline band
 (empirical, EWMA, GARCH-t, GJR-GARCH-t, QR-HAR) and the bar — the baseline that scored best on
 the days before the test part — with Diebold–Mariano tests per file and pooled over the files.
@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 SHARED = ROOT.parent / "shared" / "data"
 
-METHODS = ("scale-conformal", "student-t", "quantile", "residual")
+METHODS = ("scale-conformal", "student-t", "quantile", "residual", "combined")
 COVERAGE_OK = (0.88, 0.92)
 BASELINES = ("qr-har", "garch", "gjr-garch", "empirical", "ewma")
 
